@@ -1,0 +1,69 @@
+"""The checks every layer and model gets: config round trip, `.keras` round trip, XLA, mixed precision."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+
+def _as_list(x):
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def assert_close(a, b, atol=1e-5, rtol=1e-5):
+    for x, y in zip(_as_list(a), _as_list(b), strict=True):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), atol=atol, rtol=rtol)
+
+
+def check_config_roundtrip(layer: keras.layers.Layer, *args, **kwargs):
+    """A layer rebuilt from its config, given the same weights, computes the same outputs."""
+    expected = layer(*args, **kwargs)
+    clone = layer.__class__.from_config(layer.get_config())
+    clone(*args, **kwargs)
+    clone.set_weights(layer.get_weights())
+    assert clone.get_config() == layer.get_config()
+    assert_close(clone(*args, **kwargs), expected)
+    return clone
+
+
+def check_keras_roundtrip(model: keras.Model, inputs, tmp_path, atol=1e-5):
+    """A model saved to `.keras` and loaded back computes the same outputs."""
+    expected = model(inputs, training=False)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert_close(loaded(inputs, training=False), expected, atol=atol)
+    return loaded
+
+
+def check_xla(fn, *args, atol=1e-5):
+    """`fn` compiles with XLA (jit_compile=True) and agrees with eager execution."""
+    eager = fn(*args)
+    compiled = tf.function(fn, jit_compile=True)
+    # The graph must really be an XLA cluster: lowering the concrete function to HLO fails otherwise.
+    hlo = compiled.experimental_get_compiler_ir(*args)(stage="hlo")
+    assert "HloModule" in hlo
+    assert_close(compiled(*args), eager, atol=atol, rtol=1e-4)
+
+
+def check_mixed_precision(make_layer, inputs, policy: str, rtol=5e-2, atol=5e-2):
+    """Under `policy` the layer computes in the low precision, keeps float32 weights, and stays
+    close to the float32 result given the same weights."""
+    keras.mixed_precision.set_global_policy("float32")
+    reference_layer = make_layer()
+    reference = reference_layer(inputs)
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        layer = make_layer()
+        out = layer(inputs)
+        layer.set_weights(reference_layer.get_weights())
+        out = layer(inputs)
+        assert all(w.dtype == "float32" for w in layer.weights)
+        compute = keras.mixed_precision.DTypePolicy(policy).compute_dtype
+        for o in _as_list(out):
+            assert o.dtype in (compute, "float32")
+            assert np.all(np.isfinite(np.asarray(tf.cast(o, tf.float32))))
+        assert_close([tf.cast(o, tf.float32) for o in _as_list(out)], reference, atol=atol, rtol=rtol)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")

@@ -1,0 +1,1 @@
+"""The `tfpretrain` command line: thin shells over `tfpretrain.recipes`."""

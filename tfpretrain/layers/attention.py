@@ -1,0 +1,217 @@
+"""The one attention layer of tfpretrain: self- and cross-attention, masks and a key/value cache."""
+
+from __future__ import annotations
+
+import math
+
+import keras
+from keras import ops
+
+from tfpretrain.layers._validate import check_fraction, check_positive_int
+
+# Added to masked scores before the softmax; finite so that fully masked rows stay NaN-free.
+_MASK_VALUE = -1e9
+
+
+def combine_masks(
+    attention_mask,
+    causal: bool,
+    query_length,
+    key_length,
+    query_offset=0,
+):
+    """Builds one boolean `[B or 1, T, S]` mask (True = may attend) from a user mask and causality.
+
+    Args:
+        attention_mask: None, a `[B, S]` padding mask over the keys, or a `[B, T, S]` mask.
+        causal: whether query position `i` (shifted by `query_offset`) may only see keys `<= i`.
+        query_length: T, the number of queries.
+        key_length: S, the number of keys.
+        query_offset: position of the first query among the keys (the cache index when decoding).
+
+    Returns:
+        A boolean tensor broadcastable to `[B, T, S]`, or None when nothing is masked.
+    """
+    mask = None
+    if attention_mask is not None:
+        mask = ops.cast(attention_mask, "bool")
+        rank = len(mask.shape)
+        if rank == 2:
+            mask = mask[:, None, :]
+        elif rank != 3:
+            raise ValueError(
+                "attention_mask must be a [batch, keys] padding mask or a [batch, queries, keys] "
+                f"mask; got rank {rank} with shape {tuple(mask.shape)}."
+            )
+    if causal:
+        query_pos = ops.arange(query_length)[:, None] + query_offset
+        key_pos = ops.arange(key_length)[None, :]
+        causal_mask = ops.expand_dims(key_pos <= query_pos, 0)
+        mask = causal_mask if mask is None else ops.logical_and(mask, causal_mask)
+    return mask
+
+
+@keras.saving.register_keras_serializable(package="tfpretrain")
+class MultiHeadSelfAttention(keras.layers.Layer):
+    """Multi-head scaled dot-product attention (Vaswani et al., 2017).
+
+    Self-attention by default; cross-attention when a `context` is passed (queries from `x`,
+    keys and values from `context`). Supports a padding or full boolean mask, a causal mask and
+    a key/value cache for step-by-step decoding. Weights have the shapes of
+    `keras.layers.MultiHeadAttention`, so weights move between the two with `set_weights`.
+    The softmax runs in float32 under mixed precision.
+
+    Args:
+        num_heads: number of attention heads, > 0.
+        key_dim: size of each head for queries and keys, > 0.
+        value_dim: size of each head for values; defaults to `key_dim`.
+        dropout: dropout rate on the attention probabilities, in [0, 1).
+        use_bias: whether the projections have biases.
+        causal: if True, position t attends only to positions <= t.
+        output_dim: size of the output features; defaults to the query feature size.
+        kernel_initializer: initializer for the projection kernels.
+        bias_initializer: initializer for the projection biases.
+        **kwargs: standard `keras.layers.Layer` arguments (name, dtype, ...).
+
+    Call arguments:
+        x: queries, `[B, T, D]`.
+        context: optional keys/values source, `[B, S, D_c]`; defaults to `x` (self-attention).
+        attention_mask: optional boolean mask, `[B, S]` (padding over keys, 1 = real token) or
+            `[B, T, S]` (1 = may attend).
+        cache: optional `[B, 2, S_max, H, key_dim]` key/value cache for self-attention decoding.
+            The keys and values of `x` are written at `cache_index` and attention runs over the
+            whole cache (the causal mask hides the positions not yet written).
+        cache_index: int or scalar tensor, where `x` starts in the cache.
+        return_attention_scores: also return the attention probabilities `[B, H, T, S]`.
+        training: whether dropout is active.
+
+    Returns:
+        `[B, T, output_dim]`; with `return_attention_scores` a tuple `(output, scores)`; with a
+        `cache` the updated cache is appended: `(output, cache)` or `(output, scores, cache)`.
+
+    Example:
+
+    >>> layer = MultiHeadSelfAttention(num_heads=4, key_dim=16, causal=True)
+    >>> layer(keras.ops.ones((2, 10, 64))).shape
+    TensorShape([2, 10, 64])
+    """
+
+    def __init__(
+        self,
+        num_heads: int,
+        key_dim: int,
+        value_dim: int | None = None,
+        dropout: float = 0.0,
+        use_bias: bool = True,
+        causal: bool = False,
+        output_dim: int | None = None,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.num_heads = check_positive_int("num_heads", num_heads)
+        self.key_dim = check_positive_int("key_dim", key_dim)
+        self.value_dim = check_positive_int("value_dim", value_dim if value_dim else key_dim)
+        self.dropout = check_fraction("dropout", dropout)
+        self.use_bias = bool(use_bias)
+        self.causal = bool(causal)
+        self.output_dim = None if output_dim is None else check_positive_int("output_dim", output_dim)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.dropout_layer = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy)
+
+    def _projection(self, name: str, shape: tuple, bias_shape: tuple):
+        kernel = self.add_weight(name=f"{name}_kernel", shape=shape, initializer=self.kernel_initializer)
+        bias = None
+        if self.use_bias:
+            bias = self.add_weight(name=f"{name}_bias", shape=bias_shape, initializer=self.bias_initializer)
+        return kernel, bias
+
+    def build(self, x_shape, context_shape=None):
+        if len(x_shape) != 3 or x_shape[-1] is None:
+            raise ValueError(
+                f"{self.__class__.__name__} expects queries of shape [batch, length, features] "
+                f"with a known feature size; got {tuple(x_shape)}."
+            )
+        query_features = x_shape[-1]
+        kv_features = context_shape[-1] if context_shape is not None else query_features
+        out_features = self.output_dim or query_features
+        h, k, v = self.num_heads, self.key_dim, self.value_dim
+        # Same weight order and shapes as keras.layers.MultiHeadAttention.
+        self.query_kernel, self.query_bias = self._projection("query", (query_features, h, k), (h, k))
+        self.key_kernel, self.key_bias = self._projection("key", (kv_features, h, k), (h, k))
+        self.value_kernel, self.value_bias = self._projection("value", (kv_features, h, v), (h, v))
+        self.output_kernel, self.output_bias = self._projection("output", (h, v, out_features), (out_features,))
+        self.built = True
+
+    def _project(self, x, kernel, bias, equation: str):
+        y = ops.einsum(equation, x, kernel)
+        return y if bias is None else y + bias
+
+    def call(
+        self,
+        x,
+        context=None,
+        attention_mask=None,
+        cache=None,
+        cache_index=None,
+        return_attention_scores: bool = False,
+        training=None,
+    ):
+        source = x if context is None else context
+        query = self._project(x, self.query_kernel, self.query_bias, "btd,dhk->bthk")
+        key = self._project(source, self.key_kernel, self.key_bias, "bsd,dhk->bshk")
+        value = self._project(source, self.value_kernel, self.value_bias, "bsd,dhv->bshv")
+
+        query_offset = 0
+        if cache is not None:
+            if context is not None:
+                raise ValueError("A key/value cache is for self-attention; do not pass `context` with `cache`.")
+            if cache_index is None:
+                raise ValueError("`cache_index` is required together with `cache`.")
+            start = [0, cache_index, 0, 0]
+            key = ops.slice_update(cache[:, 0], start, ops.cast(key, cache.dtype))
+            value = ops.slice_update(cache[:, 1], start, ops.cast(value, cache.dtype))
+            cache = ops.stack([key, value], axis=1)
+            query_offset = cache_index
+
+        query = query * ops.cast(1.0 / math.sqrt(self.key_dim), query.dtype)
+        scores = ops.einsum("bthk,bshk->bhts", query, key)
+        scores = ops.cast(scores, "float32")
+        mask = combine_masks(
+            attention_mask, self.causal, ops.shape(query)[1], ops.shape(key)[1], query_offset
+        )
+        if mask is not None:
+            scores = ops.where(mask[:, None, :, :], scores, _MASK_VALUE)
+        probs = ops.softmax(scores, axis=-1)
+        probs = self.dropout_layer(ops.cast(probs, self.compute_dtype), training=training)
+        attended = ops.einsum("bhts,bshv->bthv", probs, ops.cast(value, self.compute_dtype))
+        output = self._project(attended, self.output_kernel, self.output_bias, "bthv,hvd->btd")
+
+        results = (output,)
+        if return_attention_scores:
+            results += (probs,)
+        if cache is not None:
+            results += (cache,)
+        return results[0] if len(results) == 1 else results
+
+    def compute_output_shape(self, x_shape, context_shape=None):
+        return tuple(x_shape[:-1]) + (self.output_dim or x_shape[-1],)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_heads": self.num_heads,
+                "key_dim": self.key_dim,
+                "value_dim": self.value_dim,
+                "dropout": self.dropout,
+                "use_bias": self.use_bias,
+                "causal": self.causal,
+                "output_dim": self.output_dim,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+            }
+        )
+        return config

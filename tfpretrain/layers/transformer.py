@@ -1,0 +1,148 @@
+"""The transformer block: attention and a feed-forward network, each with a residual connection."""
+
+from __future__ import annotations
+
+import keras
+
+from tfpretrain.layers._validate import check_fraction, check_positive_float, check_positive_int
+from tfpretrain.layers.attention import MultiHeadSelfAttention
+
+
+@keras.saving.register_keras_serializable(package="tfpretrain")
+class TransformerBlock(keras.layers.Layer):
+    """A transformer encoder (or decoder-only) block.
+
+    Pre-norm (`norm_first=True`, GPT-2 and most modern models) computes
+    `x + attn(norm(x))` then `x + ffn(norm(x))`; post-norm (`norm_first=False`, the original
+    transformer and BERT) computes `norm(x + attn(x))` then `norm(x + ffn(x))`.
+
+    Args:
+        num_heads: number of attention heads; must divide `hidden_dim`.
+        hidden_dim: width of the block's input and output.
+        intermediate_dim: width of the feed-forward hidden layer.
+        dropout: dropout rate after attention, inside attention and after the feed-forward.
+        norm_first: pre-norm (True) or post-norm (False).
+        causal: whether the attention is causal.
+        activation: activation of the feed-forward hidden layer.
+        layer_norm_epsilon: epsilon of the layer norms.
+        kernel_initializer: initializer for all kernels.
+        **kwargs: standard `keras.layers.Layer` arguments.
+
+    Call arguments:
+        x: `[B, T, hidden_dim]`.
+        attention_mask: optional `[B, T]` padding mask or `[B, T, T]` boolean mask.
+        cache: optional key/value cache of the attention layer (see `MultiHeadSelfAttention`).
+        cache_index: where `x` starts in the cache.
+        training: whether dropout is active.
+
+    Returns:
+        `[B, T, hidden_dim]`, or `(output, cache)` when a cache is given.
+
+    Example:
+
+    >>> block = TransformerBlock(num_heads=4, hidden_dim=64, intermediate_dim=256, causal=True)
+    >>> block(keras.ops.ones((2, 10, 64))).shape
+    TensorShape([2, 10, 64])
+    """
+
+    def __init__(
+        self,
+        num_heads: int,
+        hidden_dim: int,
+        intermediate_dim: int,
+        dropout: float = 0.0,
+        norm_first: bool = True,
+        causal: bool = False,
+        activation="gelu",
+        layer_norm_epsilon: float = 1e-5,
+        kernel_initializer="glorot_uniform",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.num_heads = check_positive_int("num_heads", num_heads)
+        self.hidden_dim = check_positive_int("hidden_dim", hidden_dim)
+        self.intermediate_dim = check_positive_int("intermediate_dim", intermediate_dim)
+        if hidden_dim % num_heads:
+            raise ValueError(
+                f"`hidden_dim` ({hidden_dim}) must be divisible by `num_heads` ({num_heads})."
+            )
+        self.dropout = check_fraction("dropout", dropout)
+        self.norm_first = bool(norm_first)
+        self.causal = bool(causal)
+        self.activation = keras.activations.get(activation)
+        self.layer_norm_epsilon = check_positive_float("layer_norm_epsilon", layer_norm_epsilon)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+
+        policy = self.dtype_policy
+        init = lambda: keras.initializers.get(keras.initializers.serialize(self.kernel_initializer))  # noqa: E731
+        self.attention = MultiHeadSelfAttention(
+            num_heads, hidden_dim // num_heads, dropout=self.dropout, causal=self.causal,
+            kernel_initializer=init(), dtype=policy, name="attention",
+        )
+        self.attention_norm = keras.layers.LayerNormalization(
+            epsilon=self.layer_norm_epsilon, dtype=policy, name="attention_norm"
+        )
+        self.ffn_inner = keras.layers.Dense(
+            intermediate_dim, activation=self.activation, kernel_initializer=init(), dtype=policy,
+            name="ffn_inner",
+        )
+        self.ffn_outer = keras.layers.Dense(
+            hidden_dim, kernel_initializer=init(), dtype=policy, name="ffn_outer"
+        )
+        self.ffn_norm = keras.layers.LayerNormalization(
+            epsilon=self.layer_norm_epsilon, dtype=policy, name="ffn_norm"
+        )
+        self.dropout_layer = keras.layers.Dropout(self.dropout, dtype=policy)
+
+    def build(self, x_shape):
+        if len(x_shape) != 3 or x_shape[-1] != self.hidden_dim:
+            raise ValueError(
+                f"TransformerBlock(hidden_dim={self.hidden_dim}) expects inputs of shape "
+                f"[batch, length, {self.hidden_dim}]; got {tuple(x_shape)}."
+            )
+        self.attention.build(x_shape)
+        self.attention_norm.build(x_shape)
+        self.ffn_inner.build(x_shape)
+        self.ffn_outer.build(tuple(x_shape[:-1]) + (self.intermediate_dim,))
+        self.ffn_norm.build(x_shape)
+        self.built = True
+
+    def call(self, x, attention_mask=None, cache=None, cache_index=None, training=None):
+        residual = x
+        h = self.attention_norm(x) if self.norm_first else x
+        attended = self.attention(
+            h, attention_mask=attention_mask, cache=cache, cache_index=cache_index, training=training
+        )
+        if cache is not None:
+            attended, cache = attended
+        x = residual + self.dropout_layer(attended, training=training)
+        if not self.norm_first:
+            x = self.attention_norm(x)
+
+        residual = x
+        h = self.ffn_norm(x) if self.norm_first else x
+        h = self.ffn_outer(self.ffn_inner(h))
+        x = residual + self.dropout_layer(h, training=training)
+        if not self.norm_first:
+            x = self.ffn_norm(x)
+        return x if cache is None else (x, cache)
+
+    def compute_output_shape(self, x_shape):
+        return tuple(x_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_heads": self.num_heads,
+                "hidden_dim": self.hidden_dim,
+                "intermediate_dim": self.intermediate_dim,
+                "dropout": self.dropout,
+                "norm_first": self.norm_first,
+                "causal": self.causal,
+                "activation": keras.activations.serialize(self.activation),
+                "layer_norm_epsilon": self.layer_norm_epsilon,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+            }
+        )
+        return config

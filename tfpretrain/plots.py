@@ -1,0 +1,54 @@
+"""PNG figures written by the CLI commands (matplotlib, no display needed)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def image_rows(rows: Sequence[np.ndarray], path, titles: Sequence[str] | None = None) -> Path:
+    """Saves a grid with one row per array of images (`[N, H, W]` or `[N, H, W, 1]`)."""
+    plt = _pyplot()
+    n = max(len(r) for r in rows)
+    fig, axes = plt.subplots(len(rows), n, figsize=(n * 1.0, len(rows) * 1.1), squeeze=False)
+    for i, row in enumerate(rows):
+        for j in range(n):
+            ax = axes[i][j]
+            ax.axis("off")
+            if j < len(row):
+                ax.imshow(np.squeeze(np.asarray(row[j])), cmap="gray", vmin=0.0, vmax=1.0)
+        if titles:
+            axes[i][0].set_title(titles[i], fontsize=8, loc="left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)
+
+
+def loss_curves(history: dict[str, Sequence[float]], path, keys: Sequence[str] = ("loss", "val_loss"),
+                xlabel: str = "epoch") -> Path:
+    """Saves the curves named by `keys` from a Keras `History.history` dict."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for key in keys:
+        if key in history and len(history[key]):
+            ax.plot(np.arange(1, len(history[key]) + 1), history[key], marker="o", markersize=3, label=key)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("loss")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)
