@@ -12,7 +12,9 @@ __version__ = "0.1.0"
 
 check_backend()
 
-_SUBMODULES = {"data", "export", "layers", "losses", "models", "plots", "recipes", "training"}
+_SUBMODULES = {
+    "data", "distribute", "export", "layers", "losses", "metrics", "models", "plots", "recipes", "training",
+}
 
 
 def __getattr__(name: str):

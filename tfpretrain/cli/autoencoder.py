@@ -36,7 +36,8 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tfpretrain.recipes.autoencoder import AutoencoderRun, run as run_recipe
+    from tfpretrain.recipes.autoencoder import AutoencoderRun
+    from tfpretrain.recipes.autoencoder import run as run_recipe
 
     metrics = run_recipe(
         AutoencoderRun(

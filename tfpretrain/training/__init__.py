@@ -2,5 +2,7 @@
 
 from tfpretrain.training.callbacks import EpochTimer, NanGuard, NonFiniteLossError
 from tfpretrain.training.fit import fit, write_json
+from tfpretrain.training.optimizers import adamw
+from tfpretrain.training.schedules import WarmupSchedule
 
-__all__ = ["EpochTimer", "NanGuard", "NonFiniteLossError", "fit", "write_json"]
+__all__ = ["EpochTimer", "NanGuard", "NonFiniteLossError", "WarmupSchedule", "adamw", "fit", "write_json"]

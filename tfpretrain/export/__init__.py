@@ -1,0 +1,6 @@
+"""SavedModel export: one generic writer (`export_saved_model`) and one module per signature kind."""
+
+from tfpretrain.export.autoencoder import export_autoencoder
+from tfpretrain.export.core import export_saved_model
+
+__all__ = ["export_autoencoder", "export_saved_model"]
