@@ -1,5 +1,7 @@
-"""Text: WordPiece tokenization and masked-LM data pipelines."""
+"""Text: tokenizers and language-model data pipelines (one import line per public name)."""
+# ruff: noqa: F401
 
+from tfpretrain.text.mlm import mask_tokens, mlm_dataset, pack_contiguous
 from tfpretrain.text.wordpiece import (
     RESERVED_TOKENS,
     WordPieceTokenizer,

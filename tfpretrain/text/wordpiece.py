@@ -56,7 +56,9 @@ def learn_vocabulary(
     Returns:
         The vocabulary, reserved tokens first.
     """
-    from tensorflow_text.tools.wordpiece_vocab.bert_vocab_from_dataset import bert_vocab_from_dataset
+    from tensorflow_text.tools.wordpiece_vocab.bert_vocab_from_dataset import (
+        bert_vocab_from_dataset,
+    )
 
     missing = [t for t in RESERVED_TOKENS if t not in reserved_tokens]
     if missing:
@@ -149,10 +151,13 @@ class WordPieceTokenizer(keras.layers.Layer):
             ),
             default_value=self.unk_id,
         )
+        # Normalisation is done in `normalize` (as the original BERT code does it) rather than
+        # by BertTokenizer(lower_case=True), whose NFKC case folding turns e.g. "™" into "tm".
         self._tokenizer = tf_text.BertTokenizer(
-            self._table, token_out_type=tf.int64, unknown_token="[UNK]", lower_case=self.lower_case
+            self._table, token_out_type=tf.int64, unknown_token="[UNK]", lower_case=False
         )
         self._vocab_strings = tf.constant(vocabulary)
+        self.built = True  # no weights; the lookup table is created above
 
     @property
     def vocabulary_size(self) -> int:
@@ -180,6 +185,19 @@ class WordPieceTokenizer(keras.layers.Layer):
         with tf.control_dependencies([check]):
             return tf.identity(strings)
 
+    def normalize(self, strings) -> tf.Tensor:
+        """BERT's text cleaning: drop control characters; if uncased, lower-case and strip accents."""
+        strings = tf.strings.regex_replace(strings, r"[\t\n\r]", " ")
+        strings = tf.strings.regex_replace(strings, r"[\x00\x{FFFD}\p{Cc}\p{Cf}]", "")
+        if self.lower_case:
+            # Python's str.lower() (used by the original code) writes a word-final capital sigma
+            # as "ς"; per-character lower-casing would give "σ".
+            strings = tf.strings.regex_replace(strings, r"(\p{L}\p{M}*)Σ(\P{L}|$)", "\\1ς\\2")
+            strings = tf.strings.lower(strings, encoding="utf-8")
+            strings = tf_text.normalize_utf8(strings, "NFD")
+            strings = tf.strings.regex_replace(strings, r"\p{Mn}", "")
+        return strings
+
     def tokenize(self, strings) -> tf.RaggedTensor:
         """Strings `[B]` -> ragged int32 ids `[B, None]`; a scalar string gives a 1-D tensor."""
         strings = tf.convert_to_tensor(strings)
@@ -188,7 +206,7 @@ class WordPieceTokenizer(keras.layers.Layer):
         scalar = strings.shape.rank == 0
         if scalar:
             strings = strings[None]
-        strings = self._check_utf8(strings)
+        strings = self.normalize(self._check_utf8(strings))
         ids = self._tokenizer.tokenize(strings).merge_dims(-2, -1)
         ids = tf.cast(ids, tf.int32)
         return ids[0] if scalar else ids
