@@ -111,7 +111,9 @@ class SentencePieceTokenizer:
         if self._tf_tokenizer is None:
             import tensorflow_text as tf_text
 
-            self._tf_tokenizer = tf_text.SentencepieceTokenizer(model=self.model_proto, out_type=tf.int32)
+            # Created outside any tf.function being traced, so every graph can use the resource.
+            with tf.init_scope():
+                self._tf_tokenizer = tf_text.SentencepieceTokenizer(model=self.model_proto, out_type=tf.int32)
         return self._tf_tokenizer
 
     def tf_encode(self, strings: tf.Tensor) -> tf.RaggedTensor:
