@@ -27,6 +27,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--preset", default="mini", choices=["tiny", "mini", "small", "base"], help="model size")
     p.add_argument("--vocab", default=None, help="use this vocab.txt instead of learning one")
     p.add_argument("--vocab-size", type=int, default=8000, help="size of the learned vocabulary")
+    p.add_argument("--vocab-lines", type=int, default=20000,
+                   help="learn the vocabulary from the first N lines (0: all)")
     p.add_argument("--steps", type=int, default=2000, help="training steps in all")
     p.add_argument("--epochs", type=int, default=10, help="the steps are split into this many epochs (curves)")
     p.add_argument("--batch-size", type=int, default=32, help="global batch size (sequences)")
@@ -53,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
     metrics = run_recipe(
         MlmRun(
             corpus=args.corpus, out_dir=args.out, preset=args.preset, vocab=args.vocab,
-            vocab_size=args.vocab_size, steps=args.steps, epochs=args.epochs, batch_size=args.batch_size,
+            vocab_size=args.vocab_size, vocab_lines=args.vocab_lines or None, steps=args.steps,
+            epochs=args.epochs, batch_size=args.batch_size,
             seq_len=args.seq_len, nsp=args.nsp, mask_rate=args.mask_rate, learning_rate=args.learning_rate,
             warmup_fraction=args.warmup_fraction, weight_decay=args.weight_decay, dropout=args.dropout,
             validation_fraction=args.validation_fraction, limit_lines=args.limit_lines,

@@ -27,6 +27,7 @@ class MlmRun:
     preset: str = "mini"
     vocab: str | None = None
     vocab_size: int = 8000
+    vocab_lines: int | None = 20000
     steps: int = 2000
     epochs: int = 10
     batch_size: int = 32
@@ -91,7 +92,10 @@ def run(cfg: MlmRun) -> dict:
     if cfg.vocab:
         tokenizer = WordPieceTokenizer(cfg.vocab, sequence_length=cfg.seq_len)
     else:
-        vocab = learn_vocabulary(tf.data.Dataset.from_tensor_slices(train_lines), cfg.vocab_size)
+        # The learner is slow on large corpora (Python loops over the word counts); a sample
+        # of lines gives almost the same vocabulary.
+        sample = train_lines[: cfg.vocab_lines] if cfg.vocab_lines else train_lines
+        vocab = learn_vocabulary(tf.data.Dataset.from_tensor_slices(sample), cfg.vocab_size)
         tokenizer = WordPieceTokenizer(vocab, sequence_length=cfg.seq_len)
     vocab_seconds = time.perf_counter() - start
     write_vocab(tokenizer.vocabulary, out / "vocab.txt")
