@@ -43,7 +43,7 @@ def _deferred_optimizer(optimizer, recorded: list):
         recorded.append((list(grads), None if trainable_variables is None else list(trainable_variables)))
 
     def apply_gradients(grads_and_vars):
-        grads, variables = zip(*grads_and_vars)
+        grads, variables = zip(*grads_and_vars, strict=True)
         apply(grads, variables)
         return optimizer.iterations
 
@@ -107,7 +107,7 @@ class ReplicaXlaSteps:
         grads, variables = recorded[0]
         # Variables cannot leave an XLA function; keep them here and return gradients only.
         self._grads_structure = variables
-        return logs, [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables or grads)]
+        return logs, [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables or grads, strict=True)]
 
     def train_step(self, data):
         logs, grads = self._functions()["train"](data)
