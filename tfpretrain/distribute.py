@@ -53,6 +53,12 @@ def get_strategy(name: str = "auto") -> tf.distribute.Strategy:
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
+        if not tf.config.list_logical_devices("GPU"):
+            # MirroredStrategy() would use only CPU:0; several logical CPUs (`set_logical_cpus`)
+            # are how multi-replica training is tested without accelerators.
+            cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
+            if len(cpus) > 1:
+                return tf.distribute.MirroredStrategy(cpus)
         return tf.distribute.MirroredStrategy()
     if name == "multiworker":
         if not _has_cluster():

@@ -164,6 +164,15 @@ def adapt_to_strategy(model: keras.Model) -> keras.Model:
     default strategy the model is left as it is. Returns the model.
     """
     strategy = model.distribute_strategy
+    optimizer = getattr(model, "optimizer", None)
+    if _is_multi_device(strategy) and getattr(optimizer, "gradient_accumulation_steps", None):
+        # Keras applies accumulated gradients inside a `cond`, and the cross-replica gradient
+        # sum (`merge_call`) cannot run inside control flow.
+        raise ValueError(
+            f"gradient_accumulation_steps is not supported under {type(strategy).__name__} in this "
+            "Keras version; with several replicas raise the global batch size instead (it is "
+            "split across the replicas), or train on one device."
+        )
     if _is_multi_device(strategy) and getattr(model, "steps_per_execution", 1) != 1:
         warnings.warn(
             f"steps_per_execution={model.steps_per_execution} is not supported by Keras under "
