@@ -26,6 +26,11 @@ class TransformerBlock(keras.layers.Layer):
         activation: activation of the feed-forward hidden layer.
         layer_norm_epsilon: epsilon of the layer norms.
         kernel_initializer: initializer for all kernels.
+        remat: rematerialise in training: the feed-forward sub-block (and the attention sub-block
+            when `dropout` is 0) keeps only its input for the backward pass and recomputes its
+            activations there (`keras.remat`, i.e. `tf.recompute_grad`), trading compute for
+            the memory of long sequences. Attention with dropout is not recomputed, because a
+            recomputed dropout mask would differ from the forward one.
         **kwargs: standard `keras.layers.Layer` arguments.
 
     Call arguments:
@@ -56,6 +61,7 @@ class TransformerBlock(keras.layers.Layer):
         activation="gelu",
         layer_norm_epsilon: float = 1e-5,
         kernel_initializer="glorot_uniform",
+        remat: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -72,6 +78,7 @@ class TransformerBlock(keras.layers.Layer):
         self.activation = keras.activations.get(activation)
         self.layer_norm_epsilon = check_positive_float("layer_norm_epsilon", layer_norm_epsilon)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.remat = bool(remat)
 
         policy = self.dtype_policy
         init = lambda: keras.initializers.get(keras.initializers.serialize(self.kernel_initializer))  # noqa: E731
@@ -107,12 +114,28 @@ class TransformerBlock(keras.layers.Layer):
         self.ffn_norm.build(x_shape)
         self.built = True
 
-    def call(self, x, attention_mask=None, cache=None, cache_index=None, training=None):
-        residual = x
+    def _attend(self, x, attention_mask=None, cache=None, cache_index=None, training=None):
         h = self.attention_norm(x) if self.norm_first else x
-        attended = self.attention(
+        return self.attention(
             h, attention_mask=attention_mask, cache=cache, cache_index=cache_index, training=training
         )
+
+    def _feed_forward(self, x):
+        h = self.ffn_norm(x) if self.norm_first else x
+        return self.ffn_outer(self.ffn_inner(h))
+
+    def call(self, x, attention_mask=None, cache=None, cache_index=None, training=None):
+        recompute = self.remat and training and cache is None
+        residual = x
+        if recompute and not self.dropout:
+            # The mask is closed over, not passed: a boolean input has no gradient to recompute.
+            attended = keras.remat(
+                lambda v: self._attend(v, attention_mask=attention_mask, training=training)
+            )(x)
+        else:
+            attended = self._attend(
+                x, attention_mask=attention_mask, cache=cache, cache_index=cache_index, training=training
+            )
         if cache is not None:
             attended, cache = attended
         x = residual + self.dropout_layer(attended, training=training)
@@ -120,8 +143,7 @@ class TransformerBlock(keras.layers.Layer):
             x = self.attention_norm(x)
 
         residual = x
-        h = self.ffn_norm(x) if self.norm_first else x
-        h = self.ffn_outer(self.ffn_inner(h))
+        h = keras.remat(self._feed_forward)(x) if recompute else self._feed_forward(x)
         x = residual + self.dropout_layer(h, training=training)
         if not self.norm_first:
             x = self.ffn_norm(x)
@@ -143,6 +165,7 @@ class TransformerBlock(keras.layers.Layer):
                 "activation": keras.activations.serialize(self.activation),
                 "layer_norm_epsilon": self.layer_norm_epsilon,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "remat": self.remat,
             }
         )
         return config
