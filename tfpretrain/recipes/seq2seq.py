@@ -14,9 +14,9 @@ import tensorflow as tf
 from tfpretrain.data.seq2seq import seq2seq_batches
 from tfpretrain.distribute import get_strategy, set_precision
 from tfpretrain.models.t5 import Seq2SeqConfig, build_seq2seq
+from tfpretrain.text.sentencepiece import SentencePieceTokenizer
 from tfpretrain.text.seq2seq import SEQ2SEQ_VOCAB_FILE, Seq2SeqTokenizer
 from tfpretrain.text.span_corruption import corrupted_lengths, span_corruption
-from tfpretrain.text.sentencepiece import SentencePieceTokenizer
 from tfpretrain.training import WarmupSchedule, adamw, fit, write_json
 
 MODEL_FILE = "model.keras"
