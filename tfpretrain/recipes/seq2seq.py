@@ -48,6 +48,8 @@ class Seq2SeqRun:
     precision: str = "fp32"
     seed: int = 0
     verbose: str | int = "auto"
+    # Seq2SeqConfig fields replacing the preset's (e.g. smaller shapes for tests).
+    model_overrides: dict | None = None
 
 
 def compile_seq2seq(model: keras.Model, learning_rate, total_steps: int, warmup_steps: int,
@@ -138,6 +140,7 @@ def run(cfg: Seq2SeqRun) -> dict:
     config = Seq2SeqConfig.preset(
         cfg.preset, vocabulary_size=tokenizer.vocabulary_size, dropout=cfg.dropout,
         pad_id=tokenizer.pad_id, eos_id=tokenizer.eos_id, num_sentinels=cfg.num_sentinels,
+        **(cfg.model_overrides or {}),
     )
     in_len, out_len = corrupted_lengths(cfg.length, cfg.noise_density, cfg.mean_span_length, cfg.num_sentinels)
     if in_len > config.encoder_length or out_len > config.decoder_length:
