@@ -4,7 +4,13 @@ import keras
 import numpy as np
 import pytest
 
-from tfpretrain.models.t5 import DECODER_IDS, ENCODER_IDS, Seq2SeqConfig, Seq2SeqGenerator, build_seq2seq
+from tfpretrain.models.t5 import (
+    DECODER_IDS,
+    ENCODER_IDS,
+    Seq2SeqConfig,
+    Seq2SeqGenerator,
+    build_seq2seq,
+)
 
 PAD, EOS = 0, 1
 
