@@ -12,7 +12,7 @@ import os
 import sys
 
 # Modules under tfpretrain.cli that define a command.
-COMMANDS = ["autoencoder"]
+COMMANDS = ["autoencoder", "gan"]
 
 
 def _runtime_defaults() -> None:
