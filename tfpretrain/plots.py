@@ -37,7 +37,7 @@ def image_rows(rows: Sequence[np.ndarray], path, titles: Sequence[str] | None = 
 
 
 def loss_curves(history: dict[str, Sequence[float]], path, keys: Sequence[str] = ("loss", "val_loss"),
-                xlabel: str = "epoch") -> Path:
+                xlabel: str = "epoch", ylabel: str = "loss") -> Path:
     """Saves the curves named by `keys` from a Keras `History.history` dict."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -45,7 +45,7 @@ def loss_curves(history: dict[str, Sequence[float]], path, keys: Sequence[str] =
         if key in history and len(history[key]):
             ax.plot(np.arange(1, len(history[key]) + 1), history[key], marker="o", markersize=3, label=key)
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("loss")
+    ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
