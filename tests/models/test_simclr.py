@@ -10,7 +10,13 @@ import tensorflow as tf
 from tests.checks import assert_close, check_config_roundtrip, check_keras_roundtrip
 from tfpretrain.data.augment import two_view_dataset
 from tfpretrain.losses import nt_xent
-from tfpretrain.models.simclr import ProjectionHead, SimCLR, SimCLRConfig, build_cnn_encoder, build_simclr
+from tfpretrain.models.simclr import (
+    ProjectionHead,
+    SimCLR,
+    SimCLRConfig,
+    build_cnn_encoder,
+    build_simclr,
+)
 
 SMALL = SimCLRConfig(image_shape=(12, 12, 1), encoder_filters=(4, 8), projection_units=(8,), projection_dim=4)
 
