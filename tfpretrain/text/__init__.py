@@ -1,7 +1,10 @@
-"""Text: tokenizers and language-model data pipelines (one import line per public name)."""
+"""Text: tokenizers (WordPiece, SentencePiece, characters) and in-graph preprocessing."""
 # ruff: noqa: F401
 
+from tfpretrain.text.char import CharTokenizer, UnknownCharacterError
 from tfpretrain.text.mlm import mask_tokens, mlm_dataset, pack_contiguous
+from tfpretrain.text.sentencepiece import SentencePieceTokenizer
+from tfpretrain.text.tokenizers import TOKENIZER_KINDS, load_tokenizer, train_tokenizer
 from tfpretrain.text.wordpiece import (
     RESERVED_TOKENS,
     WordPieceTokenizer,
