@@ -363,3 +363,91 @@ def generate(model, tokenizer, prompts, max_length: int, **kwargs):
     Create a `TextGenerator` yourself to reuse its compilations across calls.
     """
     return TextGenerator(model, tokenizer).generate(prompts, max_length, **kwargs)
+
+
+def beam_search_loop(
+    step_fn: Callable,
+    cache,
+    token_ids,
+    prompt_lengths,
+    end,
+    *,
+    num_beams: int,
+    length_penalty,
+    stop_token,
+    pad_id: int = 0,
+):
+    """Beam search over the same step functions as `decode_loop` (any model family).
+
+    Rows come in groups of `num_beams` copies of each prompt (row `b * num_beams + k` is beam
+    k of prompt b), and `cache` must hold the matching copies. Each step extends every beam by
+    every token, keeps the `num_beams` best sums of log-probabilities per prompt, and reorders
+    the token buffer and the cache (every tensor of the nest, gathered along the batch axis)
+    to follow the surviving beams. A beam that emits `stop_token` is finished: it keeps its
+    score and continues with `pad_id` at no cost. At the end the beams of each prompt are
+    ranked by `score / generated_length ** length_penalty` (Wu et al., 2016; > 0 favours longer
+    outputs, 0 ranks by the raw sum). Prompt positions are forced as in `decode_loop`.
+
+    Args:
+        step_fn: `(token_ids [N, 1], cache, index) -> (logits [N, V], cache)`.
+        cache: initial cache for the N = prompts * num_beams rows.
+        token_ids: int32 `[N, S]`, prompts left-aligned.
+        prompt_lengths: int32 `[N]`, each >= 1.
+        end: int32 scalar <= S, the length to generate up to.
+        num_beams: beams per prompt, a Python int >= 1 (part of the compiled shape).
+        length_penalty: float32 scalar exponent of the length normalisation.
+        stop_token: int32 scalar ending a beam (-1: never).
+        pad_id: written after a beam has finished.
+
+    Returns:
+        `(token_ids [N, S], lengths [N], scores [N])`, the beams of each prompt sorted best
+        first; `lengths` counts the output tokens (stop token excluded), `scores` are the
+        length-normalised log-probabilities.
+    """
+    if not isinstance(num_beams, int) or num_beams < 1:
+        raise ValueError(f"num_beams must be an integer >= 1; got {num_beams!r}.")
+    k = num_beams
+    token_ids = tf.convert_to_tensor(token_ids, tf.int32)
+    prompt_lengths = tf.cast(prompt_lengths, tf.int32)
+    end = tf.cast(end, tf.int32)
+    stop_token = tf.cast(stop_token, tf.int32)
+    rows = tf.shape(token_ids)[0]
+    prompts = rows // k
+    width = token_ids.shape[1]
+    positions = tf.range(width)[None, :]
+    # Only beam 0 of each prompt is alive at first, so the first branching fills distinct beams.
+    first = tf.tile(tf.concat([[0.0], tf.fill([k - 1], -1e9)], 0), [prompts])
+    row_base = tf.repeat(tf.range(prompts) * k, k)
+
+    def body(i, ids, cache, scores, done, lengths):
+        previous = tf.gather(ids, i - 1, axis=1)[:, None]
+        logits, cache = step_fn(previous, cache, i - 1)
+        logp = tf.nn.log_softmax(tf.cast(logits, tf.float32), axis=-1)
+        vocabulary = logp.shape[-1]
+        in_prompt = i < prompt_lengths
+        forced = tf.where(in_prompt, tf.gather(ids, i, axis=1), pad_id)
+        only_forced = tf.where(tf.one_hot(forced, vocabulary) > 0, 0.0, -1e9)
+        logp = tf.where((in_prompt | done)[:, None], only_forced, logp)
+        candidates = tf.reshape(scores[:, None] + logp, [prompts, k * vocabulary])
+        best, index = tf.math.top_k(candidates, k=k)
+        source = row_base + tf.reshape(index // vocabulary, [-1])
+        token = tf.reshape(index % vocabulary, [-1])
+        ids = tf.gather(ids, source)
+        cache = tf.nest.map_structure(lambda c: tf.gather(c, source), cache)
+        done, lengths = tf.gather(done, source), tf.gather(lengths, source)
+        ids = tf.where(positions == i, token[:, None], ids)
+        stopped = ~tf.gather(in_prompt, source) & ~done & (token == stop_token)
+        lengths = tf.where(stopped, i, lengths)
+        return i + 1, ids, cache, tf.reshape(best, [-1]), done | stopped, lengths
+
+    def cond(i, ids, cache, scores, done, lengths):
+        return tf.logical_and(i < end, ~tf.reduce_all(done))
+
+    start = tf.reduce_min(prompt_lengths)
+    init = (start, token_ids, cache, first, tf.zeros([rows], tf.bool), tf.fill([rows], end))
+    _, ids, _, scores, _, lengths = tf.while_loop(cond, body, init, maximum_iterations=width)
+    generated = tf.cast(tf.maximum(lengths - prompt_lengths, 1), tf.float32)
+    normalised = scores / generated ** tf.cast(length_penalty, tf.float32)
+    order = tf.argsort(tf.reshape(normalised, [prompts, k]), axis=-1, direction="DESCENDING")
+    order = tf.reshape(order + tf.range(prompts)[:, None] * k, [-1])
+    return tf.gather(ids, order), tf.gather(lengths, order), tf.gather(normalised, order)
