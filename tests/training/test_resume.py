@@ -162,7 +162,7 @@ def test_nan_loss_names_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
 
 def _cli(out: Path, epochs: int) -> list[str]:
     return [sys.executable, "-m", "tfpretrain.cli.main", "autoencoder", "--out", str(out),
-            "--epochs", str(epochs), "--limit-train", "1700", "--validation-size", "100",
+            "--epochs", str(epochs), "--limit-train", "900", "--validation-size", "100",
             "--batch-size", "16", "--steps-per-execution", "1", "--checkpoint-every", "5",
             "--deterministic", "--strategy", "default", "--seed", "3"]
 
@@ -172,7 +172,7 @@ def test_sigkill_mid_epoch_then_rerun_continues_and_matches(tmp_path, data_dir):
     """The real thing: kill -9 the CLI while it trains, run the same command again."""
     env = dict(os.environ, TFPRETRAIN_DATA_DIR=str(data_dir), TF_CPP_MIN_LOG_LEVEL="2",
                PYTHONPATH=str(REPO))
-    epochs, steps_per_epoch = 2, 100  # 1600 training images, batch 16
+    epochs, steps_per_epoch = 2, 50  # 800 training images, batch 16
     ref, run = tmp_path / "ref", tmp_path / "run"
     subprocess.run(_cli(ref, epochs), cwd=REPO, env=env, check=True, capture_output=True, timeout=300)
 
@@ -182,7 +182,7 @@ def test_sigkill_mid_epoch_then_rerun_continues_and_matches(tmp_path, data_dir):
     deadline = time.monotonic() + 240
     killed_after = None
     while time.monotonic() < deadline and process.poll() is None:
-        done = [p for p in checkpoints(state) if int(p.stem.split("-")[1]) >= 40]
+        done = [p for p in checkpoints(state) if int(p.stem.split("-")[1]) >= 15]
         if done:
             process.send_signal(signal.SIGKILL)
             killed_after = done[-1]
@@ -195,7 +195,7 @@ def test_sigkill_mid_epoch_then_rerun_continues_and_matches(tmp_path, data_dir):
     rerun = subprocess.run(_cli(run, epochs), cwd=REPO, env=env, check=True, capture_output=True,
                            text=True, timeout=300)
     resumed_at = int(rerun.stdout.split("at step ")[1].split()[0])
-    assert 40 <= resumed_at < epochs * steps_per_epoch  # continued, did not start again
+    assert 15 <= resumed_at < epochs * steps_per_epoch  # continued, did not start again
 
     final = f"step-{epochs * steps_per_epoch:09d}.npz"
     ref_state, run_state = _state(ref / "checkpoints" / "state" / final), _state(state / final)
