@@ -66,6 +66,8 @@ class GANConfig:
 
 GAN_PRESETS = {
     "dcgan_mnist": GANConfig(),
+    # A CPU-sized DCGAN (~12x fewer FLOPs per step than dcgan_mnist).
+    "dcgan_small": GANConfig(latent_dim=64, generator_filters=(64, 32), discriminator_filters=(32, 64)),
     # For tests and quick checks: same graph, ~100x fewer parameters.
     "dcgan_tiny": GANConfig(latent_dim=16, generator_filters=(16, 8), discriminator_filters=(8, 16)),
 }

@@ -56,6 +56,7 @@ class GanRun:
     out_dir: str
     dataset: str = "mnist"
     epochs: int = 20
+    steps_per_epoch: int | None = None
     batch_size: int = 128
     preset: str = "dcgan_mnist"
     loss: str = "non_saturating"
@@ -227,20 +228,25 @@ def run(cfg: GanRun) -> dict:
         gan.compile(
             d_optimizer=keras.optimizers.Adam(cfg.d_learning_rate, beta_1=cfg.beta_1),
             g_optimizer=keras.optimizers.Adam(cfg.g_learning_rate, beta_1=cfg.beta_1),
-            steps_per_execution=cfg.steps_per_execution,
+            # Keras runs whole executions, so one may not be longer than an epoch.
+            steps_per_execution=min(cfg.steps_per_execution, cfg.steps_per_epoch or cfg.steps_per_execution),
         )
     # The untrained twin for the random-init probe: the same seed gives the same initial weights.
     keras.utils.set_random_seed(cfg.seed)
     random_discriminator = build_discriminator(config)
 
-    train = image_dataset(x_train, batch_size=cfg.batch_size, seed=cfg.seed, drop_remainder=True)
+    # With steps_per_epoch an "epoch" is that many steps over the repeated data (shorter epochs
+    # give more frequent samples and Fréchet distances).
+    train = image_dataset(x_train, batch_size=cfg.batch_size, seed=cfg.seed, drop_remainder=True,
+                          repeat=cfg.steps_per_epoch is not None)
     monitor = GANMonitor(scorer, out, num_samples=cfg.fd_samples, num_classes=num_classes,
                          d_loss_floor=cfg.d_loss_floor, collapse_entropy=cfg.collapse_entropy,
                          collapse_check_from_epoch=cfg.collapse_check_from_epoch, seed=cfg.seed)
     timer = EpochTimer()
     start = time.perf_counter()
     try:
-        history = fit(gan, train, epochs=cfg.epochs, out_dir=out, callbacks=[timer, monitor], verbose=cfg.verbose)
+        history = fit(gan, train, epochs=cfg.epochs, steps_per_epoch=cfg.steps_per_epoch, out_dir=out,
+                      callbacks=[timer, monitor], verbose=cfg.verbose)
     except (GANDivergenceError, NonFiniteLossError) as err:
         epoch = getattr(err, "epoch", len(timer.seconds) + 1)
         kind = getattr(err, "kind", "non_finite")
@@ -279,6 +285,7 @@ def run(cfg: GanRun) -> dict:
         "d_real": history.history["d_real"],
         "d_fake": history.history["d_fake"],
         "epochs": len(history.history["d_loss"]),
+        "steps": int(gan.d_optimizer.iterations.numpy()),
         "loss": cfg.loss,
         "fd_samples": cfg.fd_samples,
         "feature_classifier_accuracy": classifier_accuracy,
