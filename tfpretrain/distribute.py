@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+from collections.abc import Callable
 
 import keras
 import tensorflow as tf
@@ -50,11 +53,17 @@ def get_strategy(name: str = "auto") -> tf.distribute.Strategy:
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
+        if not tf.config.list_logical_devices("GPU"):
+            # MirroredStrategy() would use only CPU:0; several logical CPUs (`set_logical_cpus`)
+            # are how multi-replica training is tested without accelerators.
+            cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
+            if len(cpus) > 1:
+                return tf.distribute.MirroredStrategy(cpus)
         return tf.distribute.MirroredStrategy()
     if name == "multiworker":
         if not _has_cluster():
             raise ValueError("The multiworker strategy needs TF_CONFIG describing the cluster's workers.")
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return _multiworker_strategy()
     resolver = _tpu_resolver()
     if resolver is None:
         raise ValueError("No TPU was found by TPUClusterResolver; use --strategy auto or default.")
@@ -63,9 +72,151 @@ def get_strategy(name: str = "auto") -> tf.distribute.Strategy:
     return tf.distribute.TPUStrategy(resolver)
 
 
+_WATCHDOG = """
+import os, signal, socket, sys, time
+parent, timeout, peers = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3:]
+time.sleep(timeout)
+if os.getppid() != parent:  # the parent is gone: nothing to stop
+    sys.exit(0)
+def reachable(address):
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=2).close()
+        return True
+    except (OSError, ValueError):
+        return False
+missing = [a for a in peers if not reachable(a)] or peers
+sys.stderr.write(
+    "\\nerror: the workers at " + ", ".join(missing) + " (from TF_CONFIG) did not join the "
+    "cluster within %g s. Check that the addresses and ports in TF_CONFIG are right, that every "
+    "worker was started with the same cluster and its own task index, and that the ports are "
+    "open between the machines (TFPRETRAIN_WORKER_TIMEOUT sets this wait).\\n" % timeout)
+sys.stderr.flush()
+os.kill(parent, signal.SIGKILL)
+"""
+
+
+def _multiworker_strategy() -> tf.distribute.MultiWorkerMirroredStrategy:
+    """`MultiWorkerMirroredStrategy` from TF_CONFIG, failing clearly when a worker never shows up.
+
+    The strategy's constructor waits in C++ for every task of the cluster to connect, without a
+    timeout, holding the GIL and ignoring SIGTERM, so a wrong address in TF_CONFIG would hang the
+    job forever. A watchdog process kills this one (SIGKILL) after printing a message naming the
+    unreachable addresses when the cluster has not formed within `TFPRETRAIN_WORKER_TIMEOUT`
+    seconds (default 300).
+    """
+    config = json.loads(os.environ["TF_CONFIG"])
+    task = config.get("task", {})
+    me = config["cluster"].get(task.get("type", ""), [None] * (task.get("index", 0) + 1))[task.get("index", 0)]
+    peers = [a for job in ("chief", "worker") for a in config["cluster"].get(job, []) if a != me]
+    try:
+        timeout = float(os.environ.get("TFPRETRAIN_WORKER_TIMEOUT", "300"))
+    except ValueError as err:
+        raise ValueError(f"TFPRETRAIN_WORKER_TIMEOUT must be a number of seconds: {err}") from err
+    # A watchdog *process*: the C++ wait holds the GIL, so a Python thread could not run.
+    watchdog = subprocess.Popen(
+        [sys.executable, "-c", _WATCHDOG, str(os.getpid()), f"{timeout:g}", *peers],
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    finally:
+        watchdog.kill()
+        watchdog.wait()
+    return strategy
+
+
 def set_precision(precision: str = "fp32") -> str:
     """Sets Keras' global dtype policy from `fp32`, `bf16` or `fp16`; returns the policy name."""
     if precision not in PRECISIONS:
         raise ValueError(f"Unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}.")
     keras.mixed_precision.set_global_policy(PRECISIONS[precision])
     return PRECISIONS[precision]
+
+
+def is_chief(strategy: tf.distribute.Strategy | None = None) -> bool:
+    """Whether this process writes the run's files: always, except on the non-chief workers of a
+    multi-worker job (the `chief` task, else worker 0, writes)."""
+    strategy = strategy or tf.distribute.get_strategy()
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not getattr(resolver, "task_type", None):
+        return True
+    if resolver.task_type == "chief":
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
+
+
+def global_batch_size(per_replica_batch_size: int, strategy: tf.distribute.Strategy | None = None) -> int:
+    """Global batch = per-replica batch × replicas in sync (the size one optimizer step sees)."""
+    if per_replica_batch_size <= 0:
+        raise ValueError(f"The per-replica batch size must be positive; got {per_replica_batch_size}.")
+    strategy = strategy or tf.distribute.get_strategy()
+    return per_replica_batch_size * strategy.num_replicas_in_sync
+
+
+def per_replica_batch_size(global_batch: int, strategy: tf.distribute.Strategy | None = None) -> int:
+    """The per-replica share of a global batch; it must divide evenly."""
+    strategy = strategy or tf.distribute.get_strategy()
+    replicas = strategy.num_replicas_in_sync
+    if global_batch <= 0 or global_batch % replicas:
+        raise ValueError(
+            f"The global batch size {global_batch} must be a positive multiple of the "
+            f"{replicas} replicas; use e.g. {max(1, global_batch // replicas) * replicas}."
+        )
+    return global_batch // replicas
+
+
+def distribute_dataset(
+    make_dataset: Callable[[tf.distribute.InputContext, int], tf.data.Dataset],
+    global_batch: int,
+    strategy: tf.distribute.Strategy | None = None,
+):
+    """Builds each worker's input pipeline with `distribute_datasets_from_function`.
+
+    `make_dataset(input_context, per_replica_batch)` must return the *unbatched*-then-batched
+    pipeline for one worker: it should shard by `input_context.input_pipeline_id` out of
+    `input_context.num_input_pipelines` (see `shard_for`) and batch by `per_replica_batch`, so each
+    worker reads only its share of the files or examples and each replica gets its own batch.
+    The result can be passed to `model.fit` (Keras does not re-batch it).
+
+    Returns:
+        A `tf.distribute.DistributedDataset` whose every step holds `global_batch` examples.
+    """
+    strategy = strategy or tf.distribute.get_strategy()
+    per_replica_batch_size(global_batch, strategy)  # validates that replicas divide the batch
+
+    def dataset_fn(input_context: tf.distribute.InputContext) -> tf.data.Dataset:
+        return make_dataset(input_context, input_context.get_per_replica_batch_size(global_batch))
+
+    return strategy.distribute_datasets_from_function(dataset_fn)
+
+
+def shard_for(dataset: tf.data.Dataset, input_context: tf.distribute.InputContext | None) -> tf.data.Dataset:
+    """This input pipeline's shard of `dataset` (every `num_input_pipelines`-th element)."""
+    if input_context is None or input_context.num_input_pipelines == 1:
+        return dataset
+    return dataset.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+
+
+def set_logical_cpus(count: int) -> list[str]:
+    """Splits the first CPU into `count` logical devices (to test multi-replica strategies on a
+    laptop or CI). Must run before TensorFlow initialises its devices, i.e. before any op runs
+    in the process; returns the logical CPU device names.
+
+    Raises:
+        RuntimeError: TensorFlow already initialised its devices with a different layout.
+    """
+    cpus = tf.config.list_physical_devices("CPU")
+    try:
+        tf.config.set_logical_device_configuration(
+            cpus[0], [tf.config.LogicalDeviceConfiguration() for _ in range(count)]
+        )
+    except RuntimeError as err:
+        current = tf.config.list_logical_devices("CPU")
+        if len(current) != count:
+            raise RuntimeError(
+                f"Cannot split the CPU into {count} logical devices: TensorFlow already initialised "
+                f"{len(current)}. Call set_logical_cpus first thing in a fresh process."
+            ) from err
+    return [d.name for d in tf.config.list_logical_devices("CPU")]

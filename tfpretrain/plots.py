@@ -52,3 +52,25 @@ def loss_curves(history: dict[str, Sequence[float]], path, keys: Sequence[str] =
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return Path(path)
+
+
+def embedding_scatter(features: np.ndarray, labels: np.ndarray, path, title: str = "test embeddings (PCA)",
+                      max_points: int = 5000) -> Path:
+    """Saves the first two principal components of `features` `[N, F]`, coloured by integer label."""
+    plt = _pyplot()
+    features = np.asarray(features, dtype=np.float64)[:max_points]
+    labels = np.asarray(labels).ravel()[:max_points]
+    centred = features - features.mean(0)
+    # The top right-singular vectors are the principal directions.
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    points = centred @ vt[:2].T
+    fig, ax = plt.subplots(figsize=(6, 5))
+    scatter = ax.scatter(points[:, 0], points[:, 1], c=labels, cmap="tab10", s=4, alpha=0.7)
+    ax.legend(*scatter.legend_elements(), title="class", fontsize=7, loc="best", markerscale=0.8)
+    ax.set_xlabel("PC 1")
+    ax.set_ylabel("PC 2")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)

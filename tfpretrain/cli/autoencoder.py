@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from tfpretrain.cli.common import add_runtime_flags
+
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
@@ -32,6 +34,13 @@ def add_parser(subparsers) -> None:
                    help="training steps run per compiled call (fewer Python round trips)")
     p.add_argument("--limit-train", type=int, default=None, help="use only the first N training images")
     p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--checkpoint-every", type=int, default=1000, metavar="STEPS",
+                   help="save the crash-safe training state every STEPS steps (and at every epoch end)")
+    p.add_argument("--gradient-accumulation-steps", type=int, default=None, metavar="K",
+                   help="apply the mean gradient of K batches at once (K >= 2)")
+    p.add_argument("--deterministic", action="store_true",
+                   help="deterministic TensorFlow ops (bit-identical reruns and resumes; slower)")
+    add_runtime_flags(p)
     p.set_defaults(func=run)
 
 
@@ -45,7 +54,10 @@ def run(args: argparse.Namespace) -> int:
             learning_rate=args.learning_rate, conv=args.conv, dataset=args.dataset,
             validation_size=args.validation_size, early_stopping_patience=args.early_stopping,
             tensorboard=args.tensorboard, steps_per_execution=args.steps_per_execution,
-            seed=args.seed, limit_train=args.limit_train,
+            seed=args.seed, limit_train=args.limit_train, strategy=args.strategy,
+            precision=args.precision, checkpoint_every=args.checkpoint_every,
+            gradient_accumulation_steps=args.gradient_accumulation_steps,
+            deterministic=args.deterministic,
         )
     )
     print(json.dumps(metrics, indent=2))

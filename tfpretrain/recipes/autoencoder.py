@@ -8,8 +8,10 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from tfpretrain.data import image_dataset, load_images, scale_images
+from tfpretrain.distribute import get_strategy, is_chief, set_precision
 from tfpretrain.export import export_autoencoder
 from tfpretrain.models.autoencoder import AutoencoderConfig, build_autoencoder
 from tfpretrain.plots import image_rows, loss_curves
@@ -33,12 +35,22 @@ class AutoencoderRun:
     seed: int = 0
     limit_train: int | None = None
     verbose: str | int = "auto"
+    strategy: str = "auto"
+    precision: str = "fp32"
+    checkpoint_every: int | None = 1000
+    gradient_accumulation_steps: int | None = None
+    deterministic: bool = False
 
 
-def compile_autoencoder(model: keras.Model, learning_rate: float = 1e-3, steps_per_execution: int = 32):
-    """Adam + binary cross-entropy (plus MSE as a metric), XLA-compiled."""
+def compile_autoencoder(model: keras.Model, learning_rate: float = 1e-3, steps_per_execution: int = 32,
+                        gradient_accumulation_steps: int | None = None):
+    """Adam + binary cross-entropy (plus MSE as a metric), XLA-compiled.
+
+    `gradient_accumulation_steps=k` applies the mean gradient of k consecutive batches at once
+    (an effective batch k times larger); the optimizer's step counter then counts batches.
+    """
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
+        optimizer=keras.optimizers.Adam(learning_rate, gradient_accumulation_steps=gradient_accumulation_steps),
         loss="binary_crossentropy",
         metrics=[keras.metrics.MeanSquaredError(name="mse")],
         jit_compile=True,
@@ -52,6 +64,11 @@ def run(cfg: AutoencoderRun) -> dict:
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(cfg.seed)
+    if cfg.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    set_precision(cfg.precision)
+    strategy = get_strategy(cfg.strategy)
+    chief = is_chief(strategy)
 
     (x_train, _), (x_test, _) = load_images(cfg.dataset)
     if cfg.limit_train:
@@ -68,23 +85,28 @@ def run(cfg: AutoencoderRun) -> dict:
     test = image_dataset(x_test, batch_size=1024, targets="images", shuffle=False)
 
     model_config = AutoencoderConfig(conv=cfg.conv)
-    model = compile_autoencoder(build_autoencoder(model_config), cfg.learning_rate, cfg.steps_per_execution)
+    with strategy.scope():
+        model = compile_autoencoder(build_autoencoder(model_config), cfg.learning_rate,
+                                    cfg.steps_per_execution, cfg.gradient_accumulation_steps)
     timer = EpochTimer()
     start = time.perf_counter()
     history = fit(
         model, train, epochs=cfg.epochs, validation_data=val, out_dir=out,
         early_stopping_patience=cfg.early_stopping_patience, tensorboard=cfg.tensorboard,
-        callbacks=[timer], verbose=cfg.verbose,
+        callbacks=[timer], verbose=cfg.verbose, checkpoint_every=cfg.checkpoint_every,
     )
     train_seconds = time.perf_counter() - start
     test_loss, test_mse = model.evaluate(test, verbose=0)
+    sample = scale_images(x_test[:10]).numpy()
+    reconstructions = model.predict(sample, verbose=0)
+    if not chief:  # the other workers of a multi-worker job computed the same; only one writes
+        return {"test_loss": float(test_loss), "test_mse": float(test_mse)}
 
     model.save(out / "model.keras")
     export_autoencoder(model, out / "saved_model")
     write_json(out / "config.json", {"model": dataclasses.asdict(model_config), "run": dataclasses.asdict(cfg)})
 
-    sample = scale_images(x_test[:10]).numpy()
-    image_rows([sample, model.predict(sample, verbose=0)], out / "reconstructions.png",
+    image_rows([sample, reconstructions], out / "reconstructions.png",
                titles=["test digits", "reconstructions"])
     loss_curves(history.history, out / "loss.png")
 
