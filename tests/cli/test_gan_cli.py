@@ -28,7 +28,7 @@ def test_cli_trains_scores_probes_and_exports(tmp_path, data_dir):
     env = dict(os.environ, TFPRETRAIN_DATA_DIR=str(data_dir))
     result = _cli("--out", str(out), "--preset", "dcgan_tiny", "--epochs", "2", "--steps-per-epoch", "8",
                   "--batch-size", "32", "--limit-train", "1024", "--limit-test", "512", "--fd-samples", "300",
-                  "--classifier-epochs", "1", "--probe-epochs", "3", env=env)
+                  "--classifier-epochs", "1", "--probe-epochs", "3", "--fine-tune-labels", env=env)
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = json.loads((out / "metrics.json").read_text())
     assert len(metrics["frechet_distance"]) == 2 and all(v > 0 for v in metrics["frechet_distance"])
@@ -40,6 +40,12 @@ def test_cli_trains_scores_probes_and_exports(tmp_path, data_dir):
         assert (out / name).exists(), name
     generator = keras.models.load_model(out / "generator.keras")
     assert generator.output_shape == (None, 28, 28, 1)
+    # The run directory is an encoder for `tfpretrain evaluate`: the discriminator's features.
+    from tfpretrain.evaluate import load_encoder
+
+    encoder, kind = load_encoder(out)
+    assert kind == "gan" and encoder.output_shape == (None, 16 * 24)
+    assert json.loads((out / "gan_monitor.json").read_text())["frechet_distance"] == metrics["frechet_distance"]
 
 
 def test_divergence_is_reported_with_the_epoch(tmp_path, data_dir):
@@ -81,6 +87,21 @@ def test_monitor_detects_collapse_and_nan_with_epoch():
     with pytest.raises(GANDivergenceError, match="epoch 4.*nan") as info:
         monitor.on_epoch_end(3, {"d_loss": float("nan")})
     assert info.value.kind == "non_finite"
+
+
+def test_monitor_resumes_its_lists(tmp_path):
+    monitor = GANMonitor(_FakeScorer(), out_dir=tmp_path, num_samples=20, collapse_check_from_epoch=99)
+    monitor.set_model(_Holder())
+    for epoch in range(3):
+        monitor.on_epoch_end(epoch, {"d_loss": 1.0})
+    assert (tmp_path / "samples_3.png").exists()
+    # A run resumed at epoch 2 keeps epochs 1-2 and replaces epoch 3.
+    resumed = GANMonitor(_FakeScorer(), out_dir=tmp_path, num_samples=20, collapse_check_from_epoch=99,
+                         resume=True)
+    resumed.set_model(_Holder())
+    assert resumed.frechet_distance == monitor.frechet_distance
+    resumed.on_epoch_end(2, {"d_loss": 1.0})
+    assert len(resumed.frechet_distance) == 3 and resumed.frechet_distance[:2] == monitor.frechet_distance[:2]
 
 
 def test_class_entropy():

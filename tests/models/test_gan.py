@@ -90,6 +90,17 @@ def test_each_player_learns_against_a_fixed_opponent():
         assert history["d_fake"][-1] > history["d_fake"][0], loss
 
 
+def test_training_checkpoints_hold_both_optimizers():
+    from tfpretrain.training.checkpoint import _state_variables
+
+    gan = build_gan(TINY)
+    gan.compile()
+    _, optimizer_vars = _state_variables(gan)
+    expected = len(gan.d_optimizer.variables) + len(gan.g_optimizer.variables)
+    players = len(gan.generator.trainable_weights) + len(gan.discriminator.trainable_weights)
+    assert len(optimizer_vars) == expected and expected >= 2 * players  # two Adam moments each
+
+
 def test_generator_xla_and_roundtrips(tmp_path):
     gan = build_gan(TINY, seed=3)
     z = np.asarray(sample_noise(7, 4, TINY.latent_dim))

@@ -214,6 +214,11 @@ class GAN(keras.Model):
         self.g_optimizer.build(self.generator.trainable_variables)
 
     @property
+    def training_optimizers(self) -> list:
+        """Both players' optimizers, for training checkpoints (`tfpretrain.training.checkpoint`)."""
+        return [self.d_optimizer, self.g_optimizer] if hasattr(self, "d_optimizer") else []
+
+    @property
     def metrics(self):
         return list(self.trackers.values())
 
