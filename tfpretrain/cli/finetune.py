@@ -24,7 +24,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--task", required=True,
                    help="'sst2' (data directory) or a sentence<TAB>label file (dev: X.dev.tsv or dev.tsv "
                         "beside it, else the last 10%% of lines)")
-    p.add_argument("--init", required=True, help="'scratch', an mlm run directory or a HF BERT directory")
+    p.add_argument("--init", required=True, help="'scratch', an mlm run directory, a HF BERT directory, or 'vsm' (the count-based "
+                        "baseline: TF-IDF bag of words + logistic regression; uses --epochs, --batch-size, "
+                        "--vocab-size, --limit-train)")
     p.add_argument("--out", required=True, help="run directory")
     p.add_argument("--preset", default="mini", choices=["tiny", "mini", "small", "base"],
                    help="model size for --init scratch")
@@ -67,5 +69,6 @@ def run(args: argparse.Namespace) -> int:
         )
     )
     print(json.dumps(metrics, indent=2))
-    print(f"Wrote {args.out}/metrics.json, classifier.keras and saved_model/")
+    written = "vocab.txt and classifier.weights.h5" if args.init == "vsm" else "classifier.keras and saved_model/"
+    print(f"Wrote {args.out}/metrics.json, {written}")
     return 0

@@ -131,6 +131,10 @@ def run(cfg: FinetuneRun) -> dict:
     Writes `metrics.json` (dev accuracy, precision, recall, F1), `classifier.keras`,
     `vocab.txt`, `saved_model/` (signature `serve`: strings -> probabilities), `checkpoints/`.
     """
+    if cfg.init == "vsm":  # the count-based baseline: no encoder, no tokenizer to fine-tune
+        from tfpretrain.recipes.vsm import run as run_vsm
+
+        return run_vsm(cfg)
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(cfg.seed)
