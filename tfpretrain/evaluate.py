@@ -302,14 +302,16 @@ def load_encoder(path) -> tuple[keras.Model, str]:
     """Loads the encoder of a run directory or `.keras` file; returns `(encoder, kind)`.
 
     Accepts a `tfpretrain simclr` run (`encoder.keras` or `model.keras`), a `tfpretrain
-    autoencoder` run (`model.keras`; its encoder half), or a `.keras` file of either model or of
-    a bare encoder.
+    autoencoder` run (`model.keras`; its encoder half), a `tfpretrain gan` run
+    (`discriminator.keras`; its pooled features), or a `.keras` file of any of these or of a bare
+    encoder.
     """
     from tfpretrain.models.autoencoder import autoencoder_layer
     from tfpretrain.models.simclr import SimCLR
 
     path = Path(path)
-    candidates = [path] if path.suffix == ".keras" else [path / "encoder.keras", path / "model.keras"]
+    candidates = [path] if path.suffix == ".keras" else [
+        path / "encoder.keras", path / "model.keras", path / "discriminator.keras"]
     found = next((p for p in candidates if p.is_file()), None)
     if found is None:
         raise FileNotFoundError(
@@ -317,6 +319,10 @@ def load_encoder(path) -> tuple[keras.Model, str]:
             "`tfpretrain autoencoder` (holding encoder.keras or model.keras) or a .keras file."
         )
     model = keras.models.load_model(found)
+    if model.name == "discriminator":  # a `tfpretrain gan` run: its pooled conv features
+        from tfpretrain.models.gan import discriminator_features
+
+        return discriminator_features(model), "gan"
     if isinstance(model, SimCLR):
         return model.encoder, "simclr"
     try:

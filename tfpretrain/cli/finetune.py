@@ -29,7 +29,9 @@ def add_parser(subparsers) -> None:
                         "beside it, else the last 10%% of lines); for an encoder-decoder also 'punctuation' "
                         "(restore casing and punctuation of Tiny Shakespeare) or an input<TAB>target file")
     p.add_argument("--init", required=True,
-                   help="'scratch', an mlm run directory, a HF BERT directory or a `tfpretrain seq2seq` directory")
+                   help="'scratch', an mlm run directory, a HF BERT directory, a `tfpretrain seq2seq` "
+                        "directory, or 'vsm' (the count-based baseline: TF-IDF bag of words + logistic "
+                        "regression; uses --epochs, --batch-size, --vocab-size, --limit-train)")
     p.add_argument("--out", required=True, help="run directory")
     p.add_argument("--preset", default="mini", choices=["tiny", "mini", "small", "base", "t5-tiny", "t5-small"],
                    help="model size for --init scratch (t5-*: an encoder-decoder trained text to text)")
@@ -77,5 +79,6 @@ def run(args: argparse.Namespace) -> int:
         )
     )
     print(json.dumps(metrics, indent=2))
-    print(f"Wrote {args.out}/metrics.json and saved_model/")
+    written = "vocab.txt and classifier.weights.h5" if args.init == "vsm" else "saved_model/"
+    print(f"Wrote {args.out}/metrics.json and {written}")
     return 0

@@ -134,6 +134,10 @@ def run(cfg: FinetuneRun) -> dict:
     Writes `metrics.json` (dev accuracy, precision, recall, F1), `classifier.keras`,
     `vocab.txt`, `saved_model/` (signature `serve`: strings -> probabilities), `checkpoints/`.
     """
+    if cfg.init == "vsm":  # the count-based baseline: no encoder, no tokenizer to fine-tune
+        from tfpretrain.recipes.vsm import run as run_vsm
+
+        return run_vsm(cfg)
     from tfpretrain.recipes.seq2seq_finetune import run_seq2seq, wants_seq2seq
 
     if wants_seq2seq(cfg):  # an encoder-decoder: text-to-text fine-tuning

@@ -11,6 +11,7 @@ the representation.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import time
 from pathlib import Path
@@ -19,8 +20,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfpretrain.data import image_dataset, load_images, scale_images
+from tfpretrain.data import image_dataset, load_images
 from tfpretrain.distribute import get_strategy, set_precision
+from tfpretrain.evaluate import fine_tune, linear_probe
 from tfpretrain.export import export_gan
 from tfpretrain.frechet import FEATURE_CLASSIFIER_FILE, FrechetScorer, train_feature_classifier
 from tfpretrain.models.gan import (
@@ -33,6 +35,7 @@ from tfpretrain.models.gan import (
 )
 from tfpretrain.plots import image_rows, loss_curves
 from tfpretrain.training import EpochTimer, NonFiniteLossError, fit, write_json
+from tfpretrain.training.checkpoint import latest_state
 
 
 class GANDivergenceError(FloatingPointError):
@@ -56,6 +59,7 @@ class GanRun:
     out_dir: str
     dataset: str = "mnist"
     epochs: int = 20
+    steps_per_epoch: int | None = None
     batch_size: int = 128
     preset: str = "dcgan_mnist"
     loss: str = "non_saturating"
@@ -64,7 +68,8 @@ class GanRun:
     beta_1: float = 0.5
     fd_samples: int = 10_000
     classifier_epochs: int = 2
-    probe_epochs: int = 10
+    probe_epochs: int = 30
+    fine_tune_labels: tuple[int, ...] = (100, 1000)
     limit_train: int | None = None
     limit_test: int | None = None
     d_loss_floor: float = 1e-3
@@ -99,11 +104,15 @@ class GANMonitor(keras.callbacks.Callback):
         collapse_check_from_epoch: first (1-based) epoch at which collapse is checked (early
             samples are blobs that any classifier puts in few classes).
         seed: noise seed of the scored samples and the grid.
+        resume: continue the per-epoch lists stored in `out_dir/gan_monitor.json` (when a
+            training checkpoint is resumed).
     """
+
+    STATE_FILE = "gan_monitor.json"
 
     def __init__(self, scorer: FrechetScorer, out_dir=None, num_samples: int = 10_000, num_classes: int = 10,
                  d_loss_floor: float = 1e-3, collapse_entropy: float = 0.5, collapse_check_from_epoch: int = 3,
-                 seed: int = 0):
+                 seed: int = 0, resume: bool = False):
         super().__init__()
         self.scorer = scorer
         self.out_dir = Path(out_dir) if out_dir is not None else None
@@ -116,6 +125,10 @@ class GANMonitor(keras.callbacks.Callback):
         self.frechet_distance: list[float] = []
         self.sample_class_entropy: list[float] = []
         self._generate = None
+        if resume and self.out_dir is not None and (self.out_dir / self.STATE_FILE).exists():
+            state = json.loads((self.out_dir / self.STATE_FILE).read_text())
+            self.frechet_distance = state["frechet_distance"]
+            self.sample_class_entropy = state["sample_class_entropy"]
 
     def generate(self, count: int, seed: int, batch_size: int = 1000) -> np.ndarray:
         if self._generate is None:
@@ -154,8 +167,12 @@ class GANMonitor(keras.callbacks.Callback):
 
         fd = frechet_distance(*gaussian_statistics(features), self.scorer.real_mean, self.scorer.real_cov)
         entropy = class_entropy(classes, self.num_classes)
-        self.frechet_distance.append(fd)
-        self.sample_class_entropy.append(entropy)
+        # After a resume, epochs before this one come from the stored lists.
+        self.frechet_distance = self.frechet_distance[:epoch] + [fd]
+        self.sample_class_entropy = self.sample_class_entropy[:epoch] + [entropy]
+        if self.out_dir is not None:
+            write_json(self.out_dir / self.STATE_FILE, {"frechet_distance": self.frechet_distance,
+                                                        "sample_class_entropy": self.sample_class_entropy})
         logs["frechet_distance"] = fd
         logs["sample_class_entropy"] = entropy
         if number >= self.collapse_check_from_epoch and entropy < self.collapse_entropy:
@@ -165,31 +182,6 @@ class GANMonitor(keras.callbacks.Callback):
                 f"(normalised class entropy {entropy:.2f} < {self.collapse_entropy}; class counts "
                 f"{counts.tolist()}). Lower the learning rates or train the discriminator more gently.",
                 number, "mode_collapse")
-
-
-def linear_probe(features_model: keras.Model, train, test, *, num_classes: int, epochs: int = 10,
-                 batch_size: int = 256, seed: int = 0) -> float:
-    """Test accuracy of a linear classifier on frozen features.
-
-    `train` and `test` are `(images, labels)` NumPy pairs. The features are computed once; the
-    classifier is a batch-statistics standardisation (no learned scale) plus one dense layer.
-    """
-    def featurize(images):
-        fn = tf.function(lambda x: features_model(x, training=False), jit_compile=True)
-        return np.concatenate([np.asarray(fn(scale_images(images[i : i + 1000])))
-                               for i in range(0, len(images), 1000)])
-
-    f_train, f_test = featurize(train[0]), featurize(test[0])
-    keras.utils.set_random_seed(seed)
-    probe = keras.Sequential([
-        keras.Input((f_train.shape[1],)),
-        keras.layers.BatchNormalization(center=False, scale=False),
-        keras.layers.Dense(num_classes),
-    ])
-    probe.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"], jit_compile=True)
-    probe.fit(f_train, train[1], batch_size=batch_size, epochs=epochs, verbose=0, shuffle=True)
-    return float(probe.evaluate(f_test, test[1], batch_size=1000, verbose=0)[1])
 
 
 def run(cfg: GanRun) -> dict:
@@ -233,14 +225,19 @@ def run(cfg: GanRun) -> dict:
     keras.utils.set_random_seed(cfg.seed)
     random_discriminator = build_discriminator(config)
 
-    train = image_dataset(x_train, batch_size=cfg.batch_size, seed=cfg.seed, drop_remainder=True)
+    # With steps_per_epoch an "epoch" is that many steps over the repeated data (shorter epochs
+    # give more frequent samples and Fréchet distances).
+    train = image_dataset(x_train, batch_size=cfg.batch_size, seed=cfg.seed, drop_remainder=True,
+                          repeat=cfg.steps_per_epoch is not None)
     monitor = GANMonitor(scorer, out, num_samples=cfg.fd_samples, num_classes=num_classes,
                          d_loss_floor=cfg.d_loss_floor, collapse_entropy=cfg.collapse_entropy,
-                         collapse_check_from_epoch=cfg.collapse_check_from_epoch, seed=cfg.seed)
+                         collapse_check_from_epoch=cfg.collapse_check_from_epoch, seed=cfg.seed,
+                         resume=latest_state(out / "checkpoints" / "state") is not None)
     timer = EpochTimer()
     start = time.perf_counter()
     try:
-        history = fit(gan, train, epochs=cfg.epochs, out_dir=out, callbacks=[timer, monitor], verbose=cfg.verbose)
+        history = fit(gan, train, epochs=cfg.epochs, steps_per_epoch=cfg.steps_per_epoch, out_dir=out,
+                      callbacks=[timer, monitor], verbose=cfg.verbose)
     except (GANDivergenceError, NonFiniteLossError) as err:
         epoch = getattr(err, "epoch", len(timer.seconds) + 1)
         kind = getattr(err, "kind", "non_finite")
@@ -261,17 +258,25 @@ def run(cfg: GanRun) -> dict:
     loss_curves({"frechet_distance": monitor.frechet_distance}, out / "frechet_distance.png",
                 keys=("frechet_distance",), ylabel="Fréchet distance")
 
+    # The evaluation protocol shared with SimCLR and the autoencoder (tfpretrain.evaluate).
     start = time.perf_counter()
-    probe_args = dict(num_classes=num_classes, epochs=cfg.probe_epochs, seed=cfg.seed)
-    probe = linear_probe(discriminator_features(gan.discriminator), (x_train, y_train), (x_test, y_test),
-                         **probe_args)
-    random_probe = linear_probe(discriminator_features(random_discriminator), (x_train, y_train),
-                                (x_test, y_test), **probe_args)
+    train_split, test_split = (x_train, y_train), (x_test, y_test)
+    probe = linear_probe(discriminator_features(gan.discriminator), train_split, test_split,
+                         epochs=cfg.probe_epochs, num_classes=num_classes, seed=cfg.seed)
+    random_probe = linear_probe(discriminator_features(random_discriminator), train_split, test_split,
+                                epochs=cfg.probe_epochs, num_classes=num_classes, seed=cfg.seed)
+    few_labels = {
+        str(k): fine_tune(discriminator_features(gan.discriminator), train_split, test_split, labels=k,
+                          num_classes=num_classes, seed=cfg.seed)
+        for k in cfg.fine_tune_labels
+    }
     probe_seconds = time.perf_counter() - start
 
     metrics = {
-        "linear_probe_accuracy": probe,
-        "random_init_probe_accuracy": random_probe,
+        "linear_probe_accuracy": probe["accuracy"],
+        "linear_probe": probe,
+        "random_init_probe_accuracy": random_probe["accuracy"],
+        "fine_tune": few_labels,
         "frechet_distance": monitor.frechet_distance,
         "sample_class_entropy": monitor.sample_class_entropy,
         "d_loss": history.history["d_loss"],
@@ -279,6 +284,7 @@ def run(cfg: GanRun) -> dict:
         "d_real": history.history["d_real"],
         "d_fake": history.history["d_fake"],
         "epochs": len(history.history["d_loss"]),
+        "steps": int(gan.d_optimizer.iterations.numpy()),
         "loss": cfg.loss,
         "fd_samples": cfg.fd_samples,
         "feature_classifier_accuracy": classifier_accuracy,
