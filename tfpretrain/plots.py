@@ -37,7 +37,7 @@ def image_rows(rows: Sequence[np.ndarray], path, titles: Sequence[str] | None = 
 
 
 def loss_curves(history: dict[str, Sequence[float]], path, keys: Sequence[str] = ("loss", "val_loss"),
-                xlabel: str = "epoch") -> Path:
+                xlabel: str = "epoch", ylabel: str = "loss") -> Path:
     """Saves the curves named by `keys` from a Keras `History.history` dict."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -45,9 +45,31 @@ def loss_curves(history: dict[str, Sequence[float]], path, keys: Sequence[str] =
         if key in history and len(history[key]):
             ax.plot(np.arange(1, len(history[key]) + 1), history[key], marker="o", markersize=3, label=key)
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("loss")
+    ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)
+
+
+def embedding_scatter(features: np.ndarray, labels: np.ndarray, path, title: str = "test embeddings (PCA)",
+                      max_points: int = 5000) -> Path:
+    """Saves the first two principal components of `features` `[N, F]`, coloured by integer label."""
+    plt = _pyplot()
+    features = np.asarray(features, dtype=np.float64)[:max_points]
+    labels = np.asarray(labels).ravel()[:max_points]
+    centred = features - features.mean(0)
+    # The top right-singular vectors are the principal directions.
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    points = centred @ vt[:2].T
+    fig, ax = plt.subplots(figsize=(6, 5))
+    scatter = ax.scatter(points[:, 0], points[:, 1], c=labels, cmap="tab10", s=4, alpha=0.7)
+    ax.legend(*scatter.legend_elements(), title="class", fontsize=7, loc="best", markerscale=0.8)
+    ax.set_xlabel("PC 1")
+    ax.set_ylabel("PC 2")
+    ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -12,7 +12,7 @@ import os
 import sys
 
 # Modules under tfpretrain.cli that define a command.
-COMMANDS = ["autoencoder"]
+COMMANDS = ["autoencoder", "mlm", "finetune", "clm", "generate", "simclr", "evaluate", "seq2seq", "gan"]
 
 
 def _runtime_defaults() -> None:

@@ -2,5 +2,7 @@
 
 from tfpretrain.export.autoencoder import export_autoencoder
 from tfpretrain.export.core import export_saved_model
+from tfpretrain.export.encoder import export_encoder
+from tfpretrain.export.gan import export_gan
 
-__all__ = ["export_autoencoder", "export_saved_model"]
+__all__ = ["export_autoencoder", "export_encoder", "export_gan", "export_saved_model"]

@@ -71,6 +71,8 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         output_dim: size of the output features; defaults to the query feature size.
         kernel_initializer: initializer for the projection kernels.
         bias_initializer: initializer for the projection biases.
+        scale_scores: divide the scores by `sqrt(key_dim)` (True, as in Vaswani et al.); T5
+            folds that factor into its initialization and uses False.
         **kwargs: standard `keras.layers.Layer` arguments (name, dtype, ...).
 
     Call arguments:
@@ -82,6 +84,11 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             The keys and values of `x` are written at `cache_index` and attention runs over the
             whole cache (the causal mask hides the positions not yet written).
         cache_index: int or scalar tensor, where `x` starts in the cache.
+        attention_bias: optional additive float bias on the scores before the softmax,
+            broadcastable to `[B, H, T, S]` (e.g. T5's relative position bias).
+        key_value: optional precomputed `[B, 2, S, H, key_dim]` keys and values from
+            `key_value(context)`, used instead of projecting `context` again (cross-attention
+            keys and values computed once per generated sequence).
         return_attention_scores: also return the attention probabilities `[B, H, T, S]`.
         training: whether dropout is active.
 
@@ -107,6 +114,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         output_dim: int | None = None,
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
+        scale_scores: bool = True,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -119,6 +127,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         self.output_dim = None if output_dim is None else check_positive_int("output_dim", output_dim)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.scale_scores = bool(scale_scores)
         self.dropout_layer = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy)
 
     def _projection(self, name: str, shape: tuple, bias_shape: tuple):
@@ -149,6 +158,14 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         y = ops.einsum(equation, x, kernel)
         return y if bias is None else y + bias
 
+    def key_value(self, context):
+        """Projects `context` `[B, S, D_c]` to stacked keys and values `[B, 2, S, H, key_dim]`."""
+        if self.key_dim != self.value_dim:
+            raise ValueError("Stacked keys and values need value_dim == key_dim.")
+        key = self._project(context, self.key_kernel, self.key_bias, "bsd,dhk->bshk")
+        value = self._project(context, self.value_kernel, self.value_bias, "bsd,dhv->bshv")
+        return ops.stack([key, value], axis=1)
+
     def call(
         self,
         x,
@@ -158,11 +175,18 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         cache_index=None,
         return_attention_scores: bool = False,
         training=None,
+        attention_bias=None,
+        key_value=None,
     ):
-        source = x if context is None else context
         query = self._project(x, self.query_kernel, self.query_bias, "btd,dhk->bthk")
-        key = self._project(source, self.key_kernel, self.key_bias, "bsd,dhk->bshk")
-        value = self._project(source, self.value_kernel, self.value_bias, "bsd,dhv->bshv")
+        if key_value is not None:
+            if cache is not None:
+                raise ValueError("Pass either precomputed `key_value` or a self-attention `cache`.")
+            key, value = key_value[:, 0], key_value[:, 1]
+        else:
+            source = x if context is None else context
+            key = self._project(source, self.key_kernel, self.key_bias, "bsd,dhk->bshk")
+            value = self._project(source, self.value_kernel, self.value_bias, "bsd,dhv->bshv")
 
         query_offset = 0
         if cache is not None:
@@ -176,9 +200,12 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             cache = ops.stack([key, value], axis=1)
             query_offset = cache_index
 
-        query = query * ops.cast(1.0 / math.sqrt(self.key_dim), query.dtype)
-        scores = ops.einsum("bthk,bshk->bhts", query, key)
+        if self.scale_scores:
+            query = query * ops.cast(1.0 / math.sqrt(self.key_dim), query.dtype)
+        scores = ops.einsum("bthk,bshk->bhts", query, ops.cast(key, query.dtype))
         scores = ops.cast(scores, "float32")
+        if attention_bias is not None:
+            scores = scores + ops.cast(attention_bias, "float32")
         mask = combine_masks(
             attention_mask, self.causal, ops.shape(query)[1], ops.shape(key)[1], query_offset
         )
@@ -212,6 +239,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
                 "output_dim": self.output_dim,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
                 "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+                "scale_scores": self.scale_scores,
             }
         )
         return config

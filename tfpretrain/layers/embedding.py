@@ -21,6 +21,8 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
         sequence_length: maximum number of positions, > 0.
         embedding_dim: width of the embeddings, > 0.
         embeddings_initializer: initializer of both matrices.
+        position_embedding: add learned absolute positions (False: token embedding only, for
+            models with relative positions such as T5; `sequence_length` is then unused).
         **kwargs: standard `keras.layers.Layer` arguments.
 
     Call arguments:
@@ -47,6 +49,7 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
         sequence_length: int,
         embedding_dim: int,
         embeddings_initializer="glorot_uniform",
+        position_embedding: bool = True,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -58,14 +61,18 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
             vocabulary_size, embedding_dim, embeddings_initializer=self.embeddings_initializer,
             dtype=self.dtype_policy, name="token_embedding",
         )
-        self.position_embedding = keras.layers.Embedding(
-            sequence_length, embedding_dim, embeddings_initializer=self.embeddings_initializer,
-            dtype=self.dtype_policy, name="position_embedding",
-        )
+        self.use_position_embedding = bool(position_embedding)
+        self.position_embedding = None
+        if self.use_position_embedding:
+            self.position_embedding = keras.layers.Embedding(
+                sequence_length, embedding_dim, embeddings_initializer=self.embeddings_initializer,
+                dtype=self.dtype_policy, name="position_embedding",
+            )
 
     def build(self, inputs_shape=None):
         self.token_embedding.build()
-        self.position_embedding.build()
+        if self.position_embedding is not None:
+            self.position_embedding.build()
         self.built = True
 
     def call(self, inputs, start_index=0, reverse: bool = False):
@@ -73,6 +80,8 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
             matrix = ops.cast(self.token_embedding.embeddings, self.compute_dtype)
             logits = ops.matmul(inputs, ops.transpose(matrix))
             return ops.cast(logits, "float32")
+        if self.position_embedding is None:
+            return self.token_embedding(inputs)
         length = ops.shape(inputs)[-1]
         positions = ops.arange(length) + start_index
         return self.token_embedding(inputs) + self.position_embedding(positions)[None]
@@ -95,6 +104,7 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
                 "sequence_length": self.sequence_length,
                 "embedding_dim": self.embedding_dim,
                 "embeddings_initializer": keras.initializers.serialize(self.embeddings_initializer),
+                "position_embedding": self.use_position_embedding,
             }
         )
         return config

@@ -6,6 +6,7 @@ import keras
 
 from tfpretrain.layers._validate import check_fraction, check_positive_float, check_positive_int
 from tfpretrain.layers.attention import MultiHeadSelfAttention
+from tfpretrain.layers.normalization import check_norm, make_norm
 
 
 @keras.saving.register_keras_serializable(package="tfpretrain")
@@ -31,6 +32,9 @@ class TransformerBlock(keras.layers.Layer):
             activations there (`keras.remat`, i.e. `tf.recompute_grad`), trading compute for
             the memory of long sequences. Attention with dropout is not recomputed, because a
             recomputed dropout mask would differ from the forward one.
+        norm: `"layer"` (LayerNorm) or `"rms"` (RMSNorm, as in T5).
+        use_bias: whether the attention projections and feed-forward layers have biases (T5: no).
+        scale_attention: scale attention scores by `1/sqrt(head size)` (T5: no).
         **kwargs: standard `keras.layers.Layer` arguments.
 
     Call arguments:
@@ -39,6 +43,8 @@ class TransformerBlock(keras.layers.Layer):
         cache: optional key/value cache of the attention layer (see `MultiHeadSelfAttention`).
         cache_index: where `x` starts in the cache.
         training: whether dropout is active.
+        attention_bias: optional additive attention bias broadcastable to `[B, H, T, S]`, such
+            as a `RelativePositionBias` output shared by all blocks.
 
     Returns:
         `[B, T, hidden_dim]`, or `(output, cache)` when a cache is given.
@@ -62,6 +68,9 @@ class TransformerBlock(keras.layers.Layer):
         layer_norm_epsilon: float = 1e-5,
         kernel_initializer="glorot_uniform",
         remat: bool = False,
+        norm: str = "layer",
+        use_bias: bool = True,
+        scale_attention: bool = True,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -79,26 +88,26 @@ class TransformerBlock(keras.layers.Layer):
         self.layer_norm_epsilon = check_positive_float("layer_norm_epsilon", layer_norm_epsilon)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.remat = bool(remat)
+        self.norm = check_norm(norm)
+        self.use_bias = bool(use_bias)
+        self.scale_attention = bool(scale_attention)
 
         policy = self.dtype_policy
         init = lambda: keras.initializers.get(keras.initializers.serialize(self.kernel_initializer))  # noqa: E731
         self.attention = MultiHeadSelfAttention(
             num_heads, hidden_dim // num_heads, dropout=self.dropout, causal=self.causal,
-            kernel_initializer=init(), dtype=policy, name="attention",
+            kernel_initializer=init(), dtype=policy, name="attention", use_bias=self.use_bias,
+            scale_scores=self.scale_attention,
         )
-        self.attention_norm = keras.layers.LayerNormalization(
-            epsilon=self.layer_norm_epsilon, dtype=policy, name="attention_norm"
-        )
+        self.attention_norm = make_norm(self.norm, self.layer_norm_epsilon, policy, "attention_norm")
         self.ffn_inner = keras.layers.Dense(
             intermediate_dim, activation=self.activation, kernel_initializer=init(), dtype=policy,
-            name="ffn_inner",
+            name="ffn_inner", use_bias=self.use_bias,
         )
         self.ffn_outer = keras.layers.Dense(
-            hidden_dim, kernel_initializer=init(), dtype=policy, name="ffn_outer"
+            hidden_dim, kernel_initializer=init(), dtype=policy, name="ffn_outer", use_bias=self.use_bias,
         )
-        self.ffn_norm = keras.layers.LayerNormalization(
-            epsilon=self.layer_norm_epsilon, dtype=policy, name="ffn_norm"
-        )
+        self.ffn_norm = make_norm(self.norm, self.layer_norm_epsilon, policy, "ffn_norm")
         self.dropout_layer = keras.layers.Dropout(self.dropout, dtype=policy)
 
     def build(self, x_shape):
@@ -114,27 +123,33 @@ class TransformerBlock(keras.layers.Layer):
         self.ffn_norm.build(x_shape)
         self.built = True
 
-    def _attend(self, x, attention_mask=None, cache=None, cache_index=None, training=None):
+    def _attend(self, x, attention_mask=None, cache=None, cache_index=None, training=None,
+                attention_bias=None):
         h = self.attention_norm(x) if self.norm_first else x
         return self.attention(
-            h, attention_mask=attention_mask, cache=cache, cache_index=cache_index, training=training
+            h, attention_mask=attention_mask, cache=cache, cache_index=cache_index, training=training,
+            attention_bias=attention_bias,
         )
 
     def _feed_forward(self, x):
         h = self.ffn_norm(x) if self.norm_first else x
         return self.ffn_outer(self.ffn_inner(h))
 
-    def call(self, x, attention_mask=None, cache=None, cache_index=None, training=None):
+    def call(self, x, attention_mask=None, cache=None, cache_index=None, training=None,
+             attention_bias=None):
         recompute = self.remat and training and cache is None
         residual = x
-        if recompute and not self.dropout:
+        # A trainable attention bias (T5's) would need gradients through the recomputation, so
+        # attention with a bias, like attention with dropout, is not recomputed.
+        if recompute and not self.dropout and attention_bias is None:
             # The mask is closed over, not passed: a boolean input has no gradient to recompute.
             attended = keras.remat(
                 lambda v: self._attend(v, attention_mask=attention_mask, training=training)
             )(x)
         else:
             attended = self._attend(
-                x, attention_mask=attention_mask, cache=cache, cache_index=cache_index, training=training
+                x, attention_mask=attention_mask, cache=cache, cache_index=cache_index, training=training,
+                attention_bias=attention_bias,
             )
         if cache is not None:
             attended, cache = attended
@@ -166,6 +181,9 @@ class TransformerBlock(keras.layers.Layer):
                 "layer_norm_epsilon": self.layer_norm_epsilon,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
                 "remat": self.remat,
+                "norm": self.norm,
+                "use_bias": self.use_bias,
+                "scale_attention": self.scale_attention,
             }
         )
         return config

@@ -40,8 +40,17 @@ def _is_local(path: str) -> bool:
     return "://" not in path
 
 
+def _optimizers(model: keras.Model) -> list:
+    """`model.optimizer`, or the optimizers a several-player model (a GAN) lists in
+    `training_optimizers`."""
+    several = getattr(model, "training_optimizers", None)
+    if several:
+        return list(several)
+    return [model.optimizer] if model.optimizer is not None else []
+
+
 def _state_variables(model: keras.Model) -> tuple[list, list]:
-    optimizer_vars = list(model.optimizer.variables) if model.optimizer is not None else []
+    optimizer_vars = [v for optimizer in _optimizers(model) for v in optimizer.variables]
     return list(model.variables), optimizer_vars
 
 
@@ -53,6 +62,8 @@ def _spec(variables) -> list[list]:
 def build_optimizer(model: keras.Model) -> None:
     """Creates the optimizer's variables (under the model's strategy) so they can be saved or loaded."""
     optimizer = model.optimizer
+    if getattr(model, "training_optimizers", None):
+        return  # such models build their own optimizers, each on its own variables
     if optimizer is not None and not optimizer.built:
         with model.distribute_strategy.scope():
             optimizer.build(model.trainable_variables)

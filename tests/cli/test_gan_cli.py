@@ -1,0 +1,115 @@
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from tfpretrain.recipes.gan import GANDivergenceError, GANMonitor, class_entropy
+
+
+def _cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "tfpretrain.cli.main", "gan", *args],
+                          capture_output=True, text=True, env=env)
+
+
+def test_help_lists_flags():
+    out = _cli("--help").stdout
+    for flag in ("--out", "--dataset", "--epochs", "--loss", "--fd-samples", "--strategy", "--precision",
+                 "--steps-per-epoch", "--d-loss-floor"):
+        assert flag in out
+
+
+@pytest.mark.slow
+def test_cli_trains_scores_probes_and_exports(tmp_path, data_dir):
+    out = tmp_path / "run"
+    env = dict(os.environ, TFPRETRAIN_DATA_DIR=str(data_dir))
+    result = _cli("--out", str(out), "--preset", "dcgan_tiny", "--epochs", "2", "--steps-per-epoch", "8",
+                  "--batch-size", "32", "--limit-train", "1024", "--limit-test", "512", "--fd-samples", "300",
+                  "--classifier-epochs", "1", "--probe-epochs", "3", "--fine-tune-labels", env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert len(metrics["frechet_distance"]) == 2 and all(v > 0 for v in metrics["frechet_distance"])
+    assert metrics["steps"] == 16 and not metrics["failed"]
+    for key in ("linear_probe_accuracy", "random_init_probe_accuracy"):
+        assert 0.1 < metrics[key] <= 1.0  # above chance for 10 classes
+    for name in ("samples_1.png", "samples_2.png", "loss.png", "frechet_distance.png", "generator.keras",
+                 "feature_classifier.keras", "saved_model/saved_model.pb", "config.json"):
+        assert (out / name).exists(), name
+    generator = keras.models.load_model(out / "generator.keras")
+    assert generator.output_shape == (None, 28, 28, 1)
+    # The run directory is an encoder for `tfpretrain evaluate`: the discriminator's features.
+    from tfpretrain.evaluate import load_encoder
+
+    encoder, kind = load_encoder(out)
+    assert kind == "gan" and encoder.output_shape == (None, 16 * 24)
+    assert json.loads((out / "gan_monitor.json").read_text())["frechet_distance"] == metrics["frechet_distance"]
+
+
+def test_divergence_is_reported_with_the_epoch(tmp_path, data_dir):
+    env = dict(os.environ, TFPRETRAIN_DATA_DIR=str(data_dir))
+    # A floor above any real discriminator loss makes the first epoch count as "D won".
+    result = _cli("--out", str(tmp_path), "--preset", "dcgan_tiny", "--epochs", "3", "--steps-per-epoch", "2",
+                  "--batch-size", "32", "--limit-train", "256", "--limit-test", "256", "--fd-samples", "64",
+                  "--classifier-epochs", "1", "--d-loss-floor", "100", env=env)
+    assert result.returncode == 2
+    assert "diverged at epoch 1" in result.stderr
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["failed"] and metrics["failed_at_epoch"] == 1 and metrics["failure"] == "discriminator_wins"
+
+
+class _FakeScorer:
+    """Features and classes as a trained classifier would give for collapsed samples."""
+
+    real_mean, real_cov = np.zeros(2), np.eye(2)
+
+    def features_and_classes(self, images):
+        n = len(images)
+        return np.random.default_rng(0).normal(size=(n, 2)), np.full(n, 3)
+
+
+class _Holder(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.generator = keras.Sequential([keras.Input((4,)), keras.layers.Dense(784), keras.layers.Reshape((28, 28, 1))])
+
+
+def test_monitor_detects_collapse_and_nan_with_epoch():
+    monitor = GANMonitor(_FakeScorer(), out_dir=None, num_samples=50, collapse_check_from_epoch=2)
+    monitor.set_model(_Holder())
+    monitor.on_epoch_end(0, {"d_loss": 1.2})  # epoch 1: collapse not checked yet
+    assert len(monitor.frechet_distance) == 1 and monitor.sample_class_entropy == [0.0]
+    with pytest.raises(GANDivergenceError, match="Mode collapse at epoch 2") as info:
+        monitor.on_epoch_end(1, {"d_loss": 1.2})
+    assert info.value.epoch == 2 and info.value.kind == "mode_collapse"
+    with pytest.raises(GANDivergenceError, match="epoch 4.*nan") as info:
+        monitor.on_epoch_end(3, {"d_loss": float("nan")})
+    assert info.value.kind == "non_finite"
+
+
+def test_monitor_resumes_its_lists(tmp_path):
+    monitor = GANMonitor(_FakeScorer(), out_dir=tmp_path, num_samples=20, collapse_check_from_epoch=99)
+    monitor.set_model(_Holder())
+    for epoch in range(3):
+        monitor.on_epoch_end(epoch, {"d_loss": 1.0})
+    assert (tmp_path / "samples_3.png").exists()
+    # A run resumed at epoch 2 keeps epochs 1-2 and replaces epoch 3.
+    resumed = GANMonitor(_FakeScorer(), out_dir=tmp_path, num_samples=20, collapse_check_from_epoch=99,
+                         resume=True)
+    resumed.set_model(_Holder())
+    assert resumed.frechet_distance == monitor.frechet_distance
+    resumed.on_epoch_end(2, {"d_loss": 1.0})
+    assert len(resumed.frechet_distance) == 3 and resumed.frechet_distance[:2] == monitor.frechet_distance[:2]
+
+
+def test_class_entropy():
+    assert class_entropy(np.arange(10).repeat(5), 10) == pytest.approx(1.0)
+    assert class_entropy(np.zeros(20), 10) == 0.0
+    assert 0 < class_entropy(np.array([0, 0, 0, 1]), 10) < 0.3
+
+
+def test_cli_rejects_bad_arguments(tmp_path):
+    result = _cli("--out", str(tmp_path), "--fd-samples", "1")
+    assert result.returncode == 2 and "fd_samples" in result.stderr

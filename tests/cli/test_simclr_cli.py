@@ -1,0 +1,104 @@
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from tfpretrain.models import build_autoencoder
+from tfpretrain.recipes.evaluate import EvaluateRun
+from tfpretrain.recipes.evaluate import run as run_evaluate
+from tfpretrain.recipes.simclr import SimCLRRun
+
+CLI = [sys.executable, "-m", "tfpretrain.cli.main"]
+
+RELOAD = """
+import sys, numpy as np, tensorflow as tf
+loaded = tf.saved_model.load(sys.argv[1])
+x = np.load(sys.argv[2])
+np.save(sys.argv[3], loaded.signatures["encode"](images=tf.constant(x))["features"].numpy())
+print(sorted(m for m in sys.modules if m.startswith("tfpretrain")))
+"""
+
+
+def test_help_lists_every_flag():
+    for command, flags in {
+        "simclr": ("--dataset", "--epochs", "--batch-size", "--temperature", "--optimizer", "--out", "--strategy",
+                   "--precision", "--knn-every"),
+        "evaluate": ("--encoder", "--labels", "--per-class", "--out", "--no-scratch", "--strategy", "--precision"),
+    }.items():
+        out = subprocess.run([*CLI, command, "--help"], capture_output=True, text=True, check=True).stdout
+        for flag in flags:
+            assert flag in out, (command, flag)
+
+
+@pytest.mark.slow
+def test_simclr_then_evaluate_with_an_autoencoder_run(tmp_path, data_dir):
+    run_dir = tmp_path / "simclr"
+    env = dict(os.environ, TFPRETRAIN_DATA_DIR=str(data_dir))
+    subprocess.run(
+        [*CLI, "simclr", "--preset", "tiny", "--epochs", "2", "--limit-train", "1024", "--batch-size", "128",
+         "--optimizer", "adamw", "--probe-epochs", "2", "--steps-per-execution", "4", "--out", str(run_dir)],
+        check=True, env=env, capture_output=True, text=True,
+    )
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["epochs"] == 2 and metrics["steps_per_epoch"] == 8 and len(metrics["knn_accuracy"]) == 2
+    assert 0.1 < metrics["linear_probe_accuracy"] <= 1.0 and metrics["images_per_second"] > 0
+    assert set(metrics["linear_probe"]) == {"accuracy", "precision", "recall", "f1"}
+    for name in ("views.png", "embeddings.png", "loss.png", "model.keras", "encoder.keras", "config.json"):
+        assert (run_dir / name).read_bytes(), name
+    assert (run_dir / "views.png").read_bytes()[:4] == b"\x89PNG"
+
+    # The SavedModel reloads without tfpretrain and computes the saved encoder's features.
+    x = np.random.default_rng(0).uniform(size=(3, 28, 28, 1)).astype("float32")
+    np.save(tmp_path / "x.npy", x)
+    result = subprocess.run([sys.executable, "-c", RELOAD, str(run_dir / "saved_model"), str(tmp_path / "x.npy"),
+                             str(tmp_path / "f.npy")], capture_output=True, text=True, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+    encoder = keras.models.load_model(run_dir / "encoder.keras")
+    np.testing.assert_allclose(np.load(tmp_path / "f.npy"), encoder(x, training=False), atol=1e-5)
+
+    # `evaluate` takes the SimCLR run and an autoencoder run side by side.
+    ae_dir = tmp_path / "autoencoder"
+    ae_dir.mkdir()
+    build_autoencoder().save(ae_dir / "model.keras")
+    out = tmp_path / "eval"
+    result = subprocess.run(
+        [*CLI, "evaluate", "--encoder", str(run_dir), "--encoder", str(ae_dir), "--labels", "50", "--steps", "10",
+         "--limit-train", "600", "--limit-test", "300", "--out", str(out)],
+        env=env, capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    results = json.loads((out / "metrics.json").read_text())["results"]
+    assert list(results) == ["scratch", "simclr", "autoencoder"]
+    for row in results.values():
+        assert set(row) == {"50", "linear_probe"} and row["50"]["labels"] == 50
+        assert 0.0 <= row["50"]["accuracy"] <= 1.0
+    assert "| simclr |" in (out / "table.md").read_text()
+
+
+def test_run_settings_are_checked():
+    with pytest.raises(ValueError, match="temperature"):
+        SimCLRRun(out_dir="x", temperature=0.0)
+    with pytest.raises(ValueError, match="at least 2"):
+        SimCLRRun(out_dir="x", batch_size=1)
+    with pytest.raises(ValueError, match="optimizer"):
+        SimCLRRun(out_dir="x", optimizer="sgd")
+
+
+def test_evaluate_rejects_too_many_labels(tmp_path, data_dir):
+    (tmp_path / "ae").mkdir()
+    build_autoencoder().save(tmp_path / "ae" / "model.keras")
+    with pytest.raises(ValueError, match="larger than the training set"):
+        run_evaluate(EvaluateRun(encoders=[str(tmp_path / "ae")], out_dir=str(tmp_path / "o"), labels=[2000],
+                                 limit_train=1000))
+
+
+def test_cli_reports_bad_input(tmp_path):
+    bad = subprocess.run([*CLI, "simclr", "--temperature", "0", "--out", str(tmp_path)], capture_output=True, text=True)
+    assert bad.returncode == 2 and "temperature" in bad.stderr
+    missing = subprocess.run([*CLI, "evaluate", "--encoder", str(tmp_path / "nowhere"), "--out", str(tmp_path)],
+                             capture_output=True, text=True)
+    assert missing.returncode == 2 and "No encoder found" in missing.stderr

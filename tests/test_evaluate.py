@@ -1,0 +1,102 @@
+import keras
+import numpy as np
+import pytest
+
+from tfpretrain.data import mnist
+from tfpretrain.evaluate import (
+    KNNAccuracy,
+    compare,
+    copy_encoder,
+    encode,
+    fine_tune,
+    linear_probe,
+    load_encoder,
+    markdown_table,
+    select_labels,
+)
+from tfpretrain.models import AutoencoderConfig, autoencoder_layer, build_autoencoder
+from tfpretrain.models.simclr import SimCLRConfig, build_cnn_encoder, build_simclr
+
+
+@pytest.fixture(scope="module")
+def digits():
+    (x, y), (x_test, y_test) = mnist()
+    return (x[:3000], y[:3000]), (x_test[:1000], y_test[:1000])
+
+
+def test_select_labels_per_class_and_total():
+    y = np.repeat(np.arange(10), [50, 60, 70, 80, 90, 100, 110, 120, 130, 140])
+    per_class = select_labels(y, 5, per_class=True, seed=1)
+    assert np.array_equal(np.bincount(y[per_class]), np.full(10, 5))
+    total = select_labels(y, 100, seed=1)
+    assert len(set(total)) == 100 and np.bincount(y[total], minlength=10).min() >= 5  # stratified
+    assert np.array_equal(select_labels(y, 100, seed=1), total)  # reproducible
+    with pytest.raises(ValueError, match="only 50"):
+        select_labels(y, 51, per_class=True)
+    with pytest.raises(ValueError, match="only 950"):
+        select_labels(y, 1000)
+    with pytest.raises(ValueError, match="positive"):
+        select_labels(y, 0)
+
+
+def test_linear_probe_on_pixels_is_a_real_classifier(digits):
+    """A flatten 'encoder' makes the probe multinomial logistic regression on pixels (~85-90%)."""
+    flatten = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten()])
+    scores = linear_probe(flatten, *digits, epochs=10)
+    assert 0.8 < scores["accuracy"] < 0.97 and set(scores) == {"accuracy", "precision", "recall", "f1"}
+    assert 0.7 < scores["f1"] <= 1.0
+    # Matches the shared metrics computed by hand on the same predictions (sanity of shapes).
+    assert encode(flatten, digits[1][0][:7]).shape == (7, 784)
+
+
+def test_fine_tune_learns_and_leaves_encoder_untouched(digits):
+    encoder = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(64, "relu")])
+    before = [w.copy() for w in encoder.get_weights()]
+    scores = fine_tune(encoder, *digits, labels=200, steps=120, batch_size=64)
+    assert scores["labels"] == 200 and scores["accuracy"] > 0.6
+    for a, b in zip(before, encoder.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    fresh = copy_encoder(encoder, (28, 28, 1), fresh=True)
+    assert not np.allclose(fresh.get_weights()[0], encoder.get_weights()[0])
+    with pytest.raises(ValueError, match="only 3000"):
+        fine_tune(encoder, *digits, labels=5000)
+
+
+def test_knn_callback_and_compare_table(digits):
+    (x, y), (x_test, y_test) = digits
+    flatten = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten()])
+    knn = KNNAccuracy((x, y), (x_test[:300], y_test[:300]), k=10, encoder=flatten)
+    assert knn.accuracy(flatten) > 0.8  # k-NN on raw MNIST pixels is a strong baseline
+    # As a callback during SimCLR training it logs knn_accuracy each epoch.
+    model = build_simclr(SimCLRConfig.preset("tiny"))
+    model.compile(optimizer="adam")
+    views = (x[:64, ..., None] / 255.0).astype("float32")
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((views, views)).batch(32, drop_remainder=True)
+    logs = model.fit(ds, epochs=2, verbose=0, callbacks=[KNNAccuracy((x[:500], y[:500]), (x_test[:100], y_test[:100]), k=5)])
+    assert len(logs.history["knn_accuracy"]) == 2 and 0.0 < logs.history["knn_accuracy"][-1] <= 1.0
+
+    rows = compare({"pixels": build_cnn_encoder((28, 28, 1), (4,))}, (x[:500], y[:500]), (x_test[:200], y_test[:200]),
+                   label_counts=(50,), steps=20, batch_size=25)
+    assert set(rows) == {"scratch", "pixels"} and set(rows["pixels"]) == {"50", "linear_probe"}
+    table = markdown_table(rows)
+    assert "| 50 labels | linear probe |" in table and table.count("\n") == 4
+
+
+def test_load_encoder_from_runs_and_files(tmp_path):
+    ae = build_autoencoder(AutoencoderConfig(conv=True))
+    (tmp_path / "ae").mkdir()
+    ae.save(tmp_path / "ae" / "model.keras")
+    encoder, kind = load_encoder(tmp_path / "ae")
+    x = np.random.default_rng(0).uniform(size=(2, 28, 28, 1)).astype("float32")
+    assert kind == "autoencoder"
+    np.testing.assert_allclose(encoder(x), autoencoder_layer(ae).encoder(x), atol=1e-5)
+
+    simclr = build_simclr(SimCLRConfig.preset("tiny"))
+    simclr.save(tmp_path / "simclr.keras")
+    encoder, kind = load_encoder(tmp_path / "simclr.keras")
+    assert kind == "simclr"
+    np.testing.assert_allclose(encoder(x), simclr.encoder(x), atol=1e-5)
+    with pytest.raises(FileNotFoundError, match="simclr"):
+        load_encoder(tmp_path / "missing")

@@ -1,0 +1,58 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfpretrain.text import SentencePieceTokenizer, load_tokenizer
+
+
+@pytest.fixture(scope="module")
+def corpus() -> str:
+    import os
+    from pathlib import Path
+
+    return (Path(os.environ["TFPRETRAIN_DATA_DIR"]) / "tinyshakespeare" / "input.txt").read_text()[:60000]
+
+
+@pytest.fixture(scope="module")
+def tokenizer(corpus) -> SentencePieceTokenizer:
+    return SentencePieceTokenizer.train(corpus, vocabulary_size=400)
+
+
+def test_trained_vocabulary_round_trips_text_exactly(tokenizer, corpus):
+    assert tokenizer.vocabulary_size == 400
+    sample = corpus[:2000]
+    ids = tokenizer.encode(sample)
+    assert ids.dtype == np.int32
+    # Subwords: far fewer tokens than characters.
+    assert len(ids) < 0.7 * len(sample)
+    # Newlines, runs of spaces and unseen characters survive (identity normalisation, byte fallback).
+    for text in (sample, "two  spaces\n\n\tand tabs", "naïve 😀 — ünïcode"):
+        assert tokenizer.decode(tokenizer.encode(text)) == text
+
+
+def test_in_graph_tokenizer_matches_the_python_package(tokenizer, corpus):
+    lines = [line for line in corpus[:3000].split("\n") if line][:20] + ["😀 unseen"]
+    ragged = tf.function(tokenizer.tf_encode)(tf.constant(lines))
+    for row, line in zip(ragged.to_list(), lines, strict=True):
+        assert row == tokenizer.encode(line).tolist()
+    decoded = tokenizer.tf_decode(ragged).numpy()
+    assert [s.decode("utf-8") for s in decoded] == lines
+
+
+def test_save_and_load(tokenizer, tmp_path):
+    tokenizer.save(tmp_path)
+    loaded = load_tokenizer(tmp_path)
+    assert isinstance(loaded, SentencePieceTokenizer)
+    text = "To be, or not to be"
+    np.testing.assert_array_equal(loaded.encode(text), tokenizer.encode(text))
+
+
+def test_bad_input(corpus):
+    with pytest.raises(ValueError, match="empty"):
+        SentencePieceTokenizer.train("  \n ", vocabulary_size=400)
+    with pytest.raises(ValueError, match="vocabulary_size"):
+        SentencePieceTokenizer.train(corpus, vocabulary_size=50)
+    with pytest.raises(ValueError, match="model_type"):
+        SentencePieceTokenizer.train(corpus, model_type="word")
+    with pytest.raises(ValueError, match="sentencepiece"):
+        SentencePieceTokenizer(b"not a model")

@@ -1,0 +1,66 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfpretrain.text.span_corruption import corrupted_lengths, span_corruption
+
+SENTINEL = 1000
+EOS = 1
+
+
+def reconstruct(inputs, targets):
+    """Puts the dropped spans of `targets` back in place of the sentinels of `inputs`."""
+    spans, current = {}, None
+    for t in targets[:-1]:
+        if t >= SENTINEL:
+            current = t
+            spans[current] = []
+        else:
+            spans[current].append(t)
+    out = []
+    for t in inputs[:-1]:
+        out.extend(spans[t] if t >= SENTINEL else [t])
+    return out
+
+
+def chunks(n=64, length=100):
+    ids = np.arange(n * length, dtype=np.int32) % 900 + 3
+    return tf.data.Dataset.from_tensor_slices(ids.reshape(n, length)), ids.reshape(n, length)
+
+
+def test_inputs_and_targets_partition_the_text():
+    data, originals = chunks()
+    noise, spans = [], []
+    for pair, original in zip(span_corruption(data, sentinel_start=SENTINEL, eos_id=EOS, seed=1), originals,
+                              strict=True):
+        inputs, targets = pair["inputs"].numpy(), pair["targets"].numpy()
+        assert inputs[-1] == EOS and targets[-1] == EOS
+        assert (len(inputs), len(targets)) == corrupted_lengths(100)
+        assert reconstruct(inputs, targets) == original.tolist()
+        input_sentinels = inputs[inputs >= SENTINEL]
+        np.testing.assert_array_equal(input_sentinels, SENTINEL + np.arange(len(input_sentinels)))
+        noise.append(sum(1 for t in targets[:-1] if t < SENTINEL))
+        spans.append(len(input_sentinels))
+    assert set(noise) == {15}  # 15% of 100 tokens
+    assert abs(np.sum(noise) / np.sum(spans) - 3.0) < 0.1  # mean span length 3
+
+
+def test_spans_are_drawn_anew_each_epoch_and_fixed_on_request():
+    data, _ = chunks(4)
+    fresh = span_corruption(data, sentinel_start=SENTINEL, eos_id=EOS, seed=0)
+    first = [p["inputs"].numpy().tolist() for p in fresh]
+    second = [p["inputs"].numpy().tolist() for p in fresh]
+    assert first != second
+    fixed = span_corruption(data, sentinel_start=SENTINEL, eos_id=EOS, seed=0, rerandomize_each_iteration=False)
+    assert [p["inputs"].numpy().tolist() for p in fixed] == [p["inputs"].numpy().tolist() for p in fixed]
+
+
+def test_sentinel_clash_and_bad_settings():
+    clash = tf.data.Dataset.from_tensor_slices(np.full((2, 20), SENTINEL + 3, np.int32))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="sentinel"):
+        list(span_corruption(clash, sentinel_start=SENTINEL, eos_id=EOS))
+    data, _ = chunks(2)
+    with pytest.raises(ValueError, match="noise_density"):
+        span_corruption(data, sentinel_start=SENTINEL, eos_id=EOS, noise_density=1.5)
+    with pytest.raises(ValueError, match="eos_id"):
+        span_corruption(data, sentinel_start=SENTINEL, eos_id=SENTINEL)

@@ -1,0 +1,94 @@
+"""Language-model data: a text corpus, a token stream, and `tf.data` windows of `block_size + 1`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from tfpretrain.data.datasets import CorruptDataError, DataNotFoundError
+
+
+def read_corpus(path) -> str:
+    """Reads a UTF-8 text corpus.
+
+    Raises:
+        DataNotFoundError: the file does not exist (or is a folder).
+        CorruptDataError: the file is not valid UTF-8 (the message gives the byte offset).
+        ValueError: the file is empty or holds only whitespace.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise DataNotFoundError(
+            f"Corpus {path} not found{' (it is a folder)' if path.is_dir() else ''}; "
+            "pass --corpus with the path of a UTF-8 text file."
+        )
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise CorruptDataError(
+            f"Corpus {path} is not valid UTF-8 (bad byte {raw[err.start]:#04x} at offset {err.start}); "
+            "convert it with e.g. `iconv -t UTF-8` first."
+        ) from err
+    if not text.strip():
+        raise ValueError(f"Corpus {path} is empty; it needs text to train on.")
+    return text
+
+
+def split_tokens(tokens: np.ndarray, validation_fraction: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+    """The first `1 - validation_fraction` of the stream for training, the rest for validation."""
+    if not 0.0 < validation_fraction < 1.0:
+        raise ValueError(f"validation_fraction must be in (0, 1); got {validation_fraction}.")
+    tokens = np.asarray(tokens, dtype=np.int32)
+    cut = int(len(tokens) * (1.0 - validation_fraction))
+    return tokens[:cut], tokens[cut:]
+
+
+def _check_length(tokens: np.ndarray, block_size: int, what: str) -> None:
+    if block_size <= 0:
+        raise ValueError(f"block_size must be > 0; got {block_size}.")
+    if len(tokens) < block_size + 1:
+        raise ValueError(
+            f"The {what} token stream has {len(tokens)} tokens, fewer than block_size + 1 = "
+            f"{block_size + 1}; use a longer corpus or a smaller --block-size."
+        )
+
+
+def _windows(tokens: tf.Tensor, offsets: tf.Tensor, block_size: int):
+    """`[N]` offsets -> inputs and next-token targets `[N, block_size]` from one gather."""
+    index = offsets[:, None] + tf.range(block_size + 1, dtype=offsets.dtype)[None, :]
+    window = tf.gather(tokens, index)
+    return window[:, :-1], window[:, 1:]
+
+
+def lm_train_dataset(tokens, block_size: int, batch_size: int, seed: int = 0) -> tf.data.Dataset:
+    """An endless stream of batches of windows at uniformly random offsets (nanoGPT's sampling).
+
+    Each element is `(inputs, targets)`, both int32 `[batch_size, block_size]`, with
+    `targets[:, t] == inputs[:, t + 1]`. The same seed gives the same batches.
+    """
+    tokens = np.asarray(tokens, dtype=np.int32)
+    _check_length(tokens, block_size, "training")
+    if batch_size <= 0:
+        raise ValueError(f"batch_size must be > 0; got {batch_size}.")
+    stream = tf.constant(tokens)
+    count = len(tokens) - block_size
+    offsets = tf.data.Dataset.random(seed=seed).map(lambda r: tf.cast(r % count, tf.int32))
+    batches = offsets.batch(batch_size, drop_remainder=True)
+    return batches.map(lambda o: _windows(stream, o, block_size), num_parallel_calls=tf.data.AUTOTUNE).prefetch(
+        tf.data.AUTOTUNE
+    )
+
+
+def lm_eval_dataset(tokens, block_size: int, batch_size: int) -> tf.data.Dataset:
+    """Every non-overlapping window of the stream, in order: a fixed validation set."""
+    tokens = np.asarray(tokens, dtype=np.int32)
+    _check_length(tokens, block_size, "validation")
+    if batch_size <= 0:
+        raise ValueError(f"batch_size must be > 0; got {batch_size}.")
+    count = (len(tokens) - 1) // block_size
+    offsets = np.arange(count, dtype=np.int32) * block_size
+    x, y = _windows(tf.constant(tokens), tf.constant(offsets), block_size)
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,158 @@
+"""The GPT family (Radford et al., 2018/2019): a decoder-only causal language model."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import keras
+from keras import ops
+
+from tfpretrain.layers import TokenAndPositionEmbedding, TransformerBlock
+
+PRESETS = {
+    # Karpathy's nanoGPT CPU recipe for character-level Tiny Shakespeare.
+    "nano": dict(num_layers=4, num_heads=4, hidden_dim=128, sequence_length=64),
+    # nanoGPT's "baby GPT" of config/train_shakespeare_char.py.
+    "shakespeare": dict(num_layers=6, num_heads=6, hidden_dim=384, sequence_length=256),
+    # GPT-2 small (124M with the 50257-token BPE vocabulary).
+    "gpt2-small": dict(num_layers=12, num_heads=12, hidden_dim=768, sequence_length=1024, vocabulary_size=50257),
+}
+
+
+@dataclasses.dataclass
+class GPTConfig:
+    """Everything needed to rebuild a GPT; `GPTConfig.preset("nano", vocabulary_size=65)`.
+
+    `intermediate_dim` defaults to 4 × `hidden_dim`; `sequence_length` is the context size.
+    """
+
+    vocabulary_size: int = 50257
+    sequence_length: int = 1024
+    num_layers: int = 12
+    num_heads: int = 12
+    hidden_dim: int = 768
+    intermediate_dim: int | None = None
+    dropout: float = 0.0
+    layer_norm_epsilon: float = 1e-5
+
+    def __post_init__(self):
+        if self.intermediate_dim is None:
+            self.intermediate_dim = 4 * self.hidden_dim
+        for name in ("vocabulary_size", "sequence_length", "num_layers", "num_heads", "hidden_dim"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise ValueError(f"GPTConfig.{name} must be a positive integer; got {value!r}.")
+        if self.hidden_dim % self.num_heads:
+            raise ValueError(f"hidden_dim ({self.hidden_dim}) must be divisible by num_heads ({self.num_heads}).")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1); got {self.dropout}.")
+
+    @classmethod
+    def preset(cls, name: str, **overrides) -> GPTConfig:
+        """The named preset (`nano`, `shakespeare`, `gpt2-small`) with fields overridden."""
+        if name not in PRESETS:
+            raise ValueError(f"Unknown GPT preset {name!r}; choose one of {', '.join(PRESETS)}.")
+        values = {**PRESETS[name], **{k: v for k, v in overrides.items() if v is not None}}
+        return cls(**values)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> GPTConfig:
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - fields
+        if unknown:
+            raise ValueError(f"Unknown GPT config keys {sorted(unknown)}; known: {sorted(fields)}.")
+        return cls(**values)
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_dim // self.num_heads
+
+
+def build_gpt(config: GPTConfig) -> keras.Model:
+    """Builds the functional GPT `token_ids [B, T] -> float32 logits [B, T, vocabulary_size]`.
+
+    Token and position embeddings, `num_layers` pre-norm causal `TransformerBlock`s named
+    `block_0`, `block_1`, ..., a final layer norm `final_norm`, and an output head tied to the
+    token embeddings (`TokenAndPositionEmbedding(..., reverse=True)`). Weights are initialised
+    as in GPT-2: N(0, 0.02), and N(0, 0.02 / sqrt(2 * num_layers)) for the two projections that
+    write into the residual stream of each block, so that its variance does not grow with depth.
+
+    Example:
+
+    >>> model = build_gpt(GPTConfig.preset("nano", vocabulary_size=65))
+    >>> model.output_shape
+    (None, None, 65)
+    """
+    init = lambda: keras.initializers.RandomNormal(stddev=0.02)  # noqa: E731
+    token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+    embedding = TokenAndPositionEmbedding(
+        config.vocabulary_size, config.sequence_length, config.hidden_dim,
+        embeddings_initializer=init(), name="embedding",
+    )
+    x = embedding(token_ids)
+    if config.dropout:
+        x = keras.layers.Dropout(config.dropout, name="embedding_dropout")(x)
+    residual_init = keras.initializers.RandomNormal(stddev=0.02 / math.sqrt(2 * config.num_layers))
+    for i in range(config.num_layers):
+        block = TransformerBlock(
+            config.num_heads, config.hidden_dim, config.intermediate_dim, dropout=config.dropout,
+            norm_first=True, causal=True, activation="gelu", layer_norm_epsilon=config.layer_norm_epsilon,
+            kernel_initializer=init(), name=f"block_{i}",
+        )
+        x = block(x)
+        for kernel in (block.attention.output_kernel, block.ffn_outer.kernel):
+            kernel.assign(residual_init(kernel.shape))
+    x = keras.layers.LayerNormalization(epsilon=config.layer_norm_epsilon, name="final_norm")(x)
+    logits = embedding(x, reverse=True)
+    return keras.Model(token_ids, logits, name="gpt")
+
+
+class GPTDecoder:
+    """Cached decoding with a GPT built by `build_gpt`: the step functions `generation` uses.
+
+    The cache is a tuple with one `[B, 2, max_length, num_heads, head_dim]` key/value tensor
+    per block, in the format of `MultiHeadSelfAttention`.
+
+    Args:
+        model: a model from `build_gpt` (or loaded from its `.keras` file).
+    """
+
+    def __init__(self, model: keras.Model):
+        self.model = model
+        try:
+            self.embedding = model.get_layer("embedding")
+            self.final_norm = model.get_layer("final_norm")
+        except ValueError as err:
+            raise ValueError(f"Model {model.name!r} is not a GPT from build_gpt: {err}") from err
+        self.blocks = [layer for layer in model.layers if isinstance(layer, TransformerBlock)]
+        if not self.blocks:
+            raise ValueError(f"Model {model.name!r} has no TransformerBlock.")
+        self.vocabulary_size = self.embedding.vocabulary_size
+        self.sequence_length = self.embedding.sequence_length
+
+    def initial_cache(self, batch_size, max_length: int):
+        """A zero cache for `batch_size` sequences of up to `max_length` tokens."""
+        attention = self.blocks[0].attention
+        shape = (batch_size, 2, max_length, attention.num_heads, attention.key_dim)
+        dtype = self.blocks[0].compute_dtype
+        return tuple(ops.zeros(shape, dtype) for _ in self.blocks)
+
+    def _run(self, token_ids, cache, index):
+        x = self.embedding(token_ids, start_index=index)
+        new_cache = []
+        for block, layer_cache in zip(self.blocks, cache, strict=True):
+            x, layer_cache = block(x, cache=layer_cache, cache_index=index, training=False)
+            new_cache.append(layer_cache)
+        return x, tuple(new_cache)
+
+    def prefill(self, token_ids, cache):
+        """Writes the keys/values of `token_ids [B, P]` at positions 0..P-1; returns the cache."""
+        _, cache = self._run(token_ids, cache, 0)
+        return cache
+
+    def step(self, token_ids, cache, index):
+        """One token `[B, 1]` at position `index` -> (float32 next-token logits `[B, V]`, cache)."""
+        x, cache = self._run(token_ids, cache, index)
+        logits = self.embedding(self.final_norm(x), reverse=True)
+        return logits[:, -1, :], cache

@@ -1,0 +1,359 @@
+"""The encoder-decoder (T5) family: `Seq2SeqLM`, a functional model, and its cached decoding steps."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from tfpretrain.generation import SamplerSettings, beam_search_loop, decode_loop, seed_tensor
+from tfpretrain.layers.decoder import DecoderBlock
+from tfpretrain.layers.embedding import TokenAndPositionEmbedding
+from tfpretrain.layers.normalization import make_norm
+from tfpretrain.layers.position_bias import RelativePositionBias
+from tfpretrain.layers.transformer import TransformerBlock
+
+ENCODER_IDS = "encoder_token_ids"
+DECODER_IDS = "decoder_token_ids"
+
+
+@dataclasses.dataclass
+class Seq2SeqConfig:
+    """Shape and conventions of a `Seq2SeqLM` (T5: Raffel et al., 2020).
+
+    `pad_id` pads encoder inputs (masked out) and also starts every decoder input, as in T5;
+    `eos_id` ends every target. Token ids at or above `vocabulary_size - num_sentinels` are the
+    span-corruption sentinels.
+    """
+
+    vocabulary_size: int = 32128
+    hidden_dim: int = 512
+    num_heads: int = 8
+    intermediate_dim: int = 2048
+    num_encoder_layers: int = 6
+    num_decoder_layers: int = 6
+    dropout: float = 0.1
+    activation: str = "relu"
+    layer_norm_epsilon: float = 1e-6
+    relative_buckets: int = 32
+    relative_max_distance: int = 128
+    # T5 checkpoints leave attention scores unscaled (the factor is folded into their init);
+    # models trained here from Glorot-initialised weights scale them.
+    scale_attention: bool = True
+    encoder_length: int = 512
+    decoder_length: int = 128
+    pad_id: int = 0
+    eos_id: int = 1
+    num_sentinels: int = 100
+
+    def __post_init__(self):
+        for name in ("vocabulary_size", "hidden_dim", "num_heads", "intermediate_dim",
+                     "num_encoder_layers", "num_decoder_layers", "encoder_length", "decoder_length"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise ValueError(f"Seq2SeqConfig.{name} must be a positive integer; got {value!r}.")
+        if self.hidden_dim % self.num_heads:
+            raise ValueError(f"hidden_dim ({self.hidden_dim}) must be divisible by num_heads ({self.num_heads}).")
+        if self.num_sentinels < 0 or self.num_sentinels >= self.vocabulary_size:
+            raise ValueError(f"num_sentinels must be in [0, vocabulary_size); got {self.num_sentinels}.")
+        for name in ("pad_id", "eos_id"):
+            if not 0 <= getattr(self, name) < self.sentinel_start:
+                raise ValueError(f"{name} must be a non-sentinel token id; got {getattr(self, name)}.")
+
+    @property
+    def sentinel_start(self) -> int:
+        return self.vocabulary_size - self.num_sentinels
+
+    @classmethod
+    def preset(cls, name: str, **overrides) -> Seq2SeqConfig:
+        """A named shape: `t5-tiny` (4+4 layers, 256 wide) or `t5-small` (T5's published 6+6, 512)."""
+        if name not in PRESETS:
+            raise ValueError(f"Unknown seq2seq preset {name!r}; choose one of {', '.join(PRESETS)}.")
+        return cls(**{**PRESETS[name], **overrides})
+
+    @classmethod
+    def from_dict(cls, values: dict) -> Seq2SeqConfig:
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - fields
+        if unknown:
+            raise ValueError(f"Unknown seq2seq config keys {sorted(unknown)}; known: {sorted(fields)}.")
+        return cls(**values)
+
+
+PRESETS = {
+    "t5-tiny": dict(hidden_dim=256, num_heads=4, intermediate_dim=1024, num_encoder_layers=4,
+                    num_decoder_layers=4, encoder_length=256, decoder_length=128),
+    "t5-small": dict(hidden_dim=512, num_heads=8, intermediate_dim=2048, num_encoder_layers=6,
+                     num_decoder_layers=6, encoder_length=512, decoder_length=128),
+}
+
+
+def build_seq2seq(config: Seq2SeqConfig) -> keras.Model:
+    """Builds `Seq2SeqLM`: `{encoder_token_ids [B, S], decoder_token_ids [B, T]} -> logits [B, T, V]`.
+
+    A shared token embedding feeds the encoder and the decoder; the output head is the same
+    matrix transposed (logits float32, scaled by `hidden_dim ** -0.5` as in T5). Encoder
+    positions equal to `pad_id` are masked out of both attentions; the decoder is causal.
+    Layers are named `token_embedding`, `encoder_position_bias`, `encoder_block_{i}`,
+    `encoder_norm`, `decoder_position_bias`, `decoder_block_{i}` and `decoder_norm`, which is
+    what `Seq2SeqDecoder` uses for cached generation.
+
+    Example:
+
+    >>> model = build_seq2seq(Seq2SeqConfig.preset("t5-tiny", vocabulary_size=1000))
+    >>> model.output_shape
+    (None, None, 1000)
+    """
+    c = config
+    enc_ids = keras.Input((None,), dtype="int32", name=ENCODER_IDS)
+    dec_ids = keras.Input((None,), dtype="int32", name=DECODER_IDS)
+    embedding = TokenAndPositionEmbedding(
+        c.vocabulary_size, c.encoder_length, c.hidden_dim, position_embedding=False,
+        embeddings_initializer=keras.initializers.RandomNormal(stddev=1.0), name="token_embedding",
+    )
+    common = dict(dropout=c.dropout, activation=c.activation, layer_norm_epsilon=c.layer_norm_epsilon,
+                  norm="rms", use_bias=False, scale_attention=c.scale_attention)
+    encoder_mask = ops.not_equal(enc_ids, c.pad_id)
+
+    x = keras.layers.Dropout(c.dropout, name="encoder_dropout")(embedding(enc_ids))
+    bias = RelativePositionBias(c.num_heads, c.relative_buckets, c.relative_max_distance,
+                                bidirectional=True, name="encoder_position_bias")(x)
+    for i in range(c.num_encoder_layers):
+        x = TransformerBlock(c.num_heads, c.hidden_dim, c.intermediate_dim, norm_first=True,
+                             name=f"encoder_block_{i}", **common)(
+            x, attention_mask=encoder_mask, attention_bias=bias)
+    encoded = keras.layers.Dropout(c.dropout, name="encoder_output_dropout")(
+        make_norm("rms", c.layer_norm_epsilon, name="encoder_norm")(x))
+
+    y = keras.layers.Dropout(c.dropout, name="decoder_dropout")(embedding(dec_ids))
+    bias = RelativePositionBias(c.num_heads, c.relative_buckets, c.relative_max_distance,
+                                bidirectional=False, name="decoder_position_bias")(y)
+    for i in range(c.num_decoder_layers):
+        y = DecoderBlock(c.num_heads, c.hidden_dim, c.intermediate_dim, name=f"decoder_block_{i}",
+                         **common)(y, encoded, encoder_mask=encoder_mask, self_attention_bias=bias)
+    y = keras.layers.Dropout(c.dropout, name="decoder_output_dropout")(
+        make_norm("rms", c.layer_norm_epsilon, name="decoder_norm")(y))
+    y = y * (c.hidden_dim**-0.5)
+    logits = embedding(y, reverse=True)
+    return keras.Model({ENCODER_IDS: enc_ids, DECODER_IDS: dec_ids}, logits, name="seq2seq_lm")
+
+
+class Seq2SeqDecoder:
+    """Cached, step-by-step decoding with the layers of a `build_seq2seq` model.
+
+    The encoder runs once (`initial_cache`), each decoder block's cross-attention keys and
+    values are computed once from its outputs, and the self-attention keys and values of the
+    generated tokens go to a `[B, 2, T_max, H, K]` cache per block. `step` fits the step
+    function contract of `tfpretrain.generation.decode_loop`.
+
+    Args:
+        model: a model built by `build_seq2seq` (or loaded from `.keras`).
+        config: its `Seq2SeqConfig`.
+    """
+
+    def __init__(self, model: keras.Model, config: Seq2SeqConfig):
+        self.model = model
+        self.config = config
+        self.embedding = model.get_layer("token_embedding")
+        self.encoder_bias = model.get_layer("encoder_position_bias")
+        self.encoder_blocks = [model.get_layer(f"encoder_block_{i}") for i in range(config.num_encoder_layers)]
+        self.encoder_norm = model.get_layer("encoder_norm")
+        self.decoder_bias = model.get_layer("decoder_position_bias")
+        self.decoder_blocks = [model.get_layer(f"decoder_block_{i}") for i in range(config.num_decoder_layers)]
+        self.decoder_norm = model.get_layer("decoder_norm")
+
+    @property
+    def vocabulary_size(self) -> int:
+        return self.config.vocabulary_size
+
+    def encode(self, encoder_token_ids):
+        """`[B, S]` ids -> (encoder outputs `[B, S, D]`, padding mask `[B, S]`)."""
+        mask = ops.not_equal(encoder_token_ids, self.config.pad_id)
+        x = self.embedding(encoder_token_ids)
+        bias = self.encoder_bias(x)
+        for block in self.encoder_blocks:
+            x = block(x, attention_mask=mask, attention_bias=bias, training=False)
+        return self.encoder_norm(x), mask
+
+    def initial_cache(self, encoder_token_ids, max_length: int) -> dict:
+        """Runs the encoder and returns the decoding cache for up to `max_length` decoder steps."""
+        encoded, mask = self.encode(encoder_token_ids)
+        batch = ops.shape(encoder_token_ids)[0]
+        c = self.config
+        head = c.hidden_dim // c.num_heads
+        dtype = self.decoder_blocks[0].compute_dtype
+        return {
+            "self": [ops.zeros((batch, 2, max_length, c.num_heads, head), dtype) for _ in self.decoder_blocks],
+            "cross": [block.cross_key_value(encoded) for block in self.decoder_blocks],
+            "encoder_mask": mask,
+        }
+
+    def step(self, token_ids, cache: dict, index):
+        """Decodes `token_ids` `[B, 1]` at position `index`: (float32 logits `[B, V]`, cache)."""
+        y = self.embedding(token_ids)
+        max_length = ops.shape(cache["self"][0])[2]
+        bias = self.decoder_bias(y, key_length=max_length, query_offset=index)
+        new_self = []
+        for block, layer_cache, cross in zip(self.decoder_blocks, cache["self"], cache["cross"], strict=True):
+            y, layer_cache = block(
+                y, encoder_mask=cache["encoder_mask"], self_attention_bias=bias, cross_key_value=cross,
+                cache=layer_cache, cache_index=index, training=False,
+            )
+            new_self.append(layer_cache)
+        y = self.decoder_norm(y) * (self.config.hidden_dim**-0.5)
+        logits = self.embedding(y, reverse=True)[:, -1, :]
+        return logits, {**cache, "self": new_self}
+
+
+def _bucket(n: int, cap: int, smallest: int = 16) -> int:
+    size = smallest
+    while size < n:
+        size *= 2
+    return min(size, cap)
+
+
+class Seq2SeqGenerator:
+    """Text to text with a `Seq2SeqLM`: XLA-compiled sampling, greedy or beam-search decoding.
+
+    The encoder runs once per call, each decoder block's cross-attention keys and values are
+    computed once, and the decoder self-attention uses a key/value cache. The loops are the
+    shared ones of `tfpretrain.generation` (`decode_loop`, `beam_search_loop`); sampler
+    settings, seed and length penalty are tensors, so compilations are cached per (batch size,
+    input-length bucket, output-length bucket, beams) only; `trace_count` counts them.
+
+    Args:
+        model: a model from `build_seq2seq`.
+        config: its `Seq2SeqConfig`.
+        tokenizer: its `Seq2SeqTokenizer` (or anything with `encode`/`decode`).
+        jit_compile: compile the loops with XLA.
+
+    Example:
+
+    >>> generator = Seq2SeqGenerator(model, config, tokenizer)  # doctest: +SKIP
+    >>> generator.generate(["sst2 sentence: a fine film"], max_length=4, greedy=True)  # doctest: +SKIP
+    [['positive']]
+    """
+
+    def __init__(self, model: keras.Model, config: Seq2SeqConfig, tokenizer=None, jit_compile: bool = True):
+        self.decoder = Seq2SeqDecoder(model, config)
+        self.config = config
+        self.tokenizer = tokenizer
+        if tokenizer is not None and tokenizer.vocabulary_size != config.vocabulary_size:
+            raise ValueError(
+                f"The tokenizer has {tokenizer.vocabulary_size} ids but the model {config.vocabulary_size}; "
+                "they do not belong together."
+            )
+        self.trace_count = 0
+        self._sample = tf.function(self._sample_ids, jit_compile=jit_compile, reduce_retracing=False)
+        self._beam = tf.function(self._beam_ids, jit_compile=jit_compile, reduce_retracing=False)
+
+    def _start(self, encoder_ids, width):
+        rows = tf.shape(encoder_ids)[0]
+        buffer = tf.fill([rows, width], tf.constant(self.config.pad_id, tf.int32))
+        return buffer, tf.ones([rows], tf.int32)
+
+    def _sample_ids(self, encoder_ids, width, end, temperature, top_k, top_p, greedy, seed):
+        self.trace_count += 1  # runs only while tracing
+        buffer, prompt_lengths = self._start(encoder_ids, width)
+        cache = self.decoder.initial_cache(encoder_ids, width)
+        return decode_loop(
+            self.decoder.step, cache, buffer, prompt_lengths, end, temperature=temperature, top_k=top_k,
+            top_p=top_p, greedy=greedy, seed=seed, stop_token=self.config.eos_id, pad_id=self.config.pad_id,
+        )
+
+    def _beam_ids(self, encoder_ids, width, end, num_beams, length_penalty):
+        self.trace_count += 1
+        cache = self.decoder.initial_cache(encoder_ids, width)
+        # The encoder ran once per input; its beams share the cross-attention keys and values.
+        cache = tf.nest.map_structure(lambda c: tf.repeat(c, num_beams, axis=0), cache)
+        buffer, prompt_lengths = self._start(tf.repeat(encoder_ids, num_beams, axis=0), width)
+        ids, lengths, scores = beam_search_loop(
+            self.decoder.step, cache, buffer, prompt_lengths, end, num_beams=num_beams,
+            length_penalty=length_penalty, stop_token=self.config.eos_id, pad_id=self.config.pad_id,
+        )
+        return ids, lengths
+
+    def generate_ids(
+        self,
+        inputs,
+        max_length: int,
+        num_beams: int = 1,
+        num_return_sequences: int = 1,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        greedy: bool = False,
+        seed: int | None = None,
+        length_penalty: float = 1.0,
+    ) -> list[list]:
+        """Token-level `generate`: encoder id lists (end token included) in, `[input][sequence]`
+        output id arrays out (without the start and end tokens)."""
+        sampler = SamplerSettings(temperature, top_k, top_p, greedy)
+        c = self.config
+        if not isinstance(num_beams, (int, np.integer)) or num_beams < 1:
+            raise ValueError(f"num_beams must be an integer >= 1; got {num_beams!r}.")
+        if not isinstance(num_return_sequences, (int, np.integer)) or num_return_sequences < 1:
+            raise ValueError(f"num_return_sequences must be a positive integer; got {num_return_sequences!r}.")
+        if num_beams > 1 and num_return_sequences > num_beams:
+            raise ValueError(f"num_return_sequences ({num_return_sequences}) cannot exceed num_beams ({num_beams}).")
+        if not isinstance(max_length, (int, np.integer)) or max_length < 1:
+            raise ValueError(f"max_length (output tokens) must be a positive integer; got {max_length!r}.")
+        if max_length + 1 > c.decoder_length:
+            raise ValueError(
+                f"max_length {max_length} plus the start token exceeds the decoder's context of "
+                f"{c.decoder_length}; ask for at most {c.decoder_length - 1} tokens."
+            )
+        inputs = [np.asarray(x, np.int32).reshape(-1) for x in inputs]
+        if not inputs:
+            raise ValueError("Give at least one input.")
+        for i, x in enumerate(inputs):
+            if len(x) == 0:
+                raise ValueError(f"Input {i} tokenizes to nothing; give some text.")
+            if len(x) > c.encoder_length:
+                raise ValueError(
+                    f"Input {i} has {len(x)} tokens, more than the encoder's context of {c.encoder_length}."
+                )
+            if x.min() < 0 or x.max() >= c.vocabulary_size:
+                raise ValueError(f"Input {i} holds token ids outside [0, {c.vocabulary_size}).")
+        length = _bucket(max(len(x) for x in inputs), c.encoder_length)
+        width = _bucket(max_length + 1, c.decoder_length)
+        end = tf.constant(max_length + 1, tf.int32)
+        repeats = num_return_sequences if num_beams == 1 else 1
+        rows = [x for x in inputs for _ in range(repeats)]
+        encoder_ids = np.full((len(rows), length), c.pad_id, np.int32)
+        for r, x in enumerate(rows):
+            encoder_ids[r, : len(x)] = x
+        encoder_ids = tf.constant(encoder_ids)
+        if num_beams == 1:
+            ids, lengths = self._sample(encoder_ids, width, end, **sampler.tensors(), seed=seed_tensor(seed))
+            per_input = repeats
+        else:
+            ids, lengths = self._beam(encoder_ids, width, end, int(num_beams),
+                                      tf.constant(length_penalty, tf.float32))
+            per_input = num_beams
+        ids, lengths = ids.numpy(), lengths.numpy()
+        return [[ids[i * per_input + j, 1 : lengths[i * per_input + j]] for j in range(num_return_sequences)]
+                for i in range(len(inputs))]
+
+    def generate(self, inputs, max_length: int, **kwargs) -> list[list[str]]:
+        """Strings in, `[input][sequence]` strings out; keyword arguments as in `generate_ids`.
+
+        Raises:
+            ValueError: an input that tokenizes to nothing or exceeds the encoder's context,
+                `max_length` beyond the decoder's context, `num_beams` below 1, sampler
+                settings out of range.
+        """
+        if self.tokenizer is None:
+            raise ValueError("Seq2SeqGenerator needs a tokenizer to generate from text.")
+        texts = [inputs] if isinstance(inputs, str) else list(inputs)
+        ids = []
+        for i, text in enumerate(texts):
+            encoded = self.tokenizer.encode(text)
+            if len(encoded) == 0:
+                raise ValueError(f"Input {i} ({text!r}) tokenizes to nothing; give some text.")
+            ids.append(list(encoded) + [self.config.eos_id])
+        outputs = self.generate_ids(ids, max_length, **kwargs)
+        return [[self.tokenizer.decode(seq) for seq in row] for row in outputs]

@@ -1,0 +1,74 @@
+"""Evaluate pre-trained image encoders: fine-tuning with few labels, linear probe, scratch baseline."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import keras
+
+from tfpretrain.data import load_images
+from tfpretrain.distribute import get_strategy, set_precision
+from tfpretrain.evaluate import compare, load_encoder, markdown_table
+from tfpretrain.training import write_json
+
+
+@dataclasses.dataclass
+class EvaluateRun:
+    """Settings of `tfpretrain evaluate`.
+
+    `labels` lists the labelled-subset sizes to fine-tune with (None = all labels); `per_class`
+    counts them per class. The `scratch` row is the first encoder's network re-initialised.
+    """
+
+    encoders: list[str]
+    out_dir: str
+    labels: list[int | None] = dataclasses.field(default_factory=lambda: [100])
+    per_class: bool = False
+    dataset: str = "mnist"
+    scratch: bool = True
+    probe: bool = True
+    epochs: int = 3
+    steps: int | None = None
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    limit_train: int | None = None
+    limit_test: int | None = None
+    strategy: str = "auto"
+    precision: str = "fp32"
+    seed: int = 0
+
+
+def run(cfg: EvaluateRun) -> dict:
+    """Writes `out_dir/metrics.json` (`{row: {column: metrics}}`) and `out_dir/table.md`; returns the metrics."""
+    if not cfg.encoders:
+        raise ValueError("Name at least one encoder run directory with --encoder.")
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    set_precision(cfg.precision)
+    strategy = get_strategy(cfg.strategy)
+    keras.utils.set_random_seed(cfg.seed)
+    (x, y), (x_test, y_test) = load_images(cfg.dataset)
+    if cfg.limit_train:
+        x, y = x[: cfg.limit_train], y[: cfg.limit_train]
+    if cfg.limit_test:
+        x_test, y_test = x_test[: cfg.limit_test], y_test[: cfg.limit_test]
+    for k in cfg.labels:
+        if k is not None and k > len(y):
+            raise ValueError(
+                f"--labels {k} is larger than the training set ({len(y)} images); use at most {len(y)} "
+                "or 'all'."
+            )
+    with strategy.scope():
+        encoders = {}
+        for path in cfg.encoders:
+            encoder, kind = load_encoder(path)
+            name = kind if kind not in encoders else f"{kind} ({Path(path).name})"
+            encoders[name] = encoder
+        rows = compare(encoders, (x, y), (x_test, y_test), label_counts=cfg.labels, per_class=cfg.per_class,
+                       scratch=cfg.scratch, probe=cfg.probe, seed=cfg.seed, epochs=cfg.epochs, steps=cfg.steps,
+                       batch_size=cfg.batch_size, learning_rate=cfg.learning_rate)
+    write_json(out / "metrics.json", {"results": rows, "encoders": {n: str(p) for n, p in zip(encoders, cfg.encoders, strict=True)},
+                                      "run": dataclasses.asdict(cfg)})
+    (out / "table.md").write_text(markdown_table(rows))
+    return rows

@@ -1,0 +1,205 @@
+"""Fine-tune a pre-trained (or fresh) encoder as a text classifier and evaluate it.
+
+`--init` is dispatched through `INIT_KINDS`: each kind recognises a value of `--init` and
+builds `(tokenizer, encoder)`, where the tokenizer is a layer with `pack(strings, length)`
+giving the encoder's input dict, and the encoder returns a dict with `sequence_output` (and
+optionally `pooled_output`). Other families add a kind with `register_init_kind`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfpretrain.data.text_files import labelled_task
+from tfpretrain.distribute import get_strategy, set_precision
+from tfpretrain.metrics import classification_metrics
+from tfpretrain.models.bert import BertConfig, BertEncoder
+from tfpretrain.models.classifier import TextClassifier, freeze_encoder
+from tfpretrain.text.wordpiece import WordPieceTokenizer, learn_vocabulary, write_vocab
+from tfpretrain.training import EpochTimer, WarmupSchedule, adamw, fit, write_json
+
+
+@dataclasses.dataclass
+class FinetuneRun:
+    """Settings of `tfpretrain finetune`."""
+
+    task: str
+    init: str
+    out_dir: str
+    preset: str = "mini"
+    vocab: str | None = None
+    vocab_size: int = 8000
+    epochs: int = 3
+    batch_size: int = 32
+    learning_rate: float = 5e-5
+    warmup_fraction: float = 0.1
+    weight_decay: float = 0.01
+    freeze: str = "0"
+    pooling: str = "cls"
+    dropout: float = 0.1
+    seq_len: int = 64
+    num_classes: int | None = None
+    limit_train: int | None = None
+    steps_per_execution: int = 16
+    strategy: str = "auto"
+    precision: str = "fp32"
+    tensorboard: bool = False
+    seed: int = 0
+    verbose: str | int = "auto"
+    # Encoder-decoder (text-to-text) runs only: beams when generating dev outputs, dev subset.
+    num_beams: int = 1
+    limit_eval: int | None = None
+
+
+@dataclasses.dataclass
+class InitKind:
+    """One way to start fine-tuning: `matches(cfg)` tells whether `cfg.init` is of this kind."""
+
+    name: str
+    matches: Callable[[FinetuneRun], bool]
+    build: Callable[[FinetuneRun, list[str]], tuple[keras.layers.Layer, keras.Model]]
+
+
+def _scratch(cfg: FinetuneRun, train_sentences: list[str]):
+    if cfg.vocab:
+        tokenizer = WordPieceTokenizer(cfg.vocab, sequence_length=cfg.seq_len)
+    else:
+        vocab = learn_vocabulary(tf.data.Dataset.from_tensor_slices(train_sentences), cfg.vocab_size)
+        tokenizer = WordPieceTokenizer(vocab, sequence_length=cfg.seq_len)
+    config = BertConfig.preset(cfg.preset, vocabulary_size=tokenizer.vocabulary_size, dropout=cfg.dropout,
+                               max_sequence_length=max(512, cfg.seq_len))
+    return tokenizer, BertEncoder(config, name="bert_encoder")
+
+
+def _mlm_run(cfg: FinetuneRun, train_sentences: list[str]):
+    path = Path(cfg.init)
+    encoder = keras.saving.load_model(path / "encoder.keras", compile=False)
+    return WordPieceTokenizer(path / "vocab.txt", sequence_length=cfg.seq_len), encoder
+
+
+def _hf_bert(cfg: FinetuneRun, train_sentences: list[str]):
+    path = Path(cfg.init)
+    encoder = BertEncoder.from_pretrained(path, dropout=cfg.dropout)
+    return WordPieceTokenizer.from_pretrained(path, sequence_length=cfg.seq_len), encoder
+
+
+def _is_hf_bert(cfg: FinetuneRun) -> bool:
+    config = Path(cfg.init) / "config.json"
+    return config.is_file() and json.loads(config.read_text()).get("model_type") == "bert"
+
+
+INIT_KINDS: list[InitKind] = [
+    InitKind("scratch", lambda cfg: cfg.init == "scratch", _scratch),
+    InitKind("mlm", lambda cfg: (Path(cfg.init) / "encoder.keras").is_file(), _mlm_run),
+    InitKind("hf-bert", _is_hf_bert, _hf_bert),
+]
+
+
+def register_init_kind(kind: InitKind) -> None:
+    """Adds a kind of `--init` (checked before the built-in ones)."""
+    INIT_KINDS.insert(0, kind)
+
+
+def resolve_init(cfg: FinetuneRun) -> InitKind:
+    for kind in INIT_KINDS:
+        if kind.matches(cfg):
+            return kind
+    raise FileNotFoundError(
+        f"--init {cfg.init!r} is not 'scratch', a `tfpretrain mlm` run directory (with encoder.keras "
+        "and vocab.txt) or a Hugging Face BERT directory (config.json, vocab.txt, model.safetensors)."
+    )
+
+
+def _dataset(tokenizer, sentences, labels, batch_size, seq_len, shuffle, seed=0):
+    ds = tf.data.Dataset.from_tensor_slices((tf.constant(sentences), tf.constant(labels, tf.int32)))
+    if shuffle:
+        ds = ds.shuffle(len(sentences), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size, drop_remainder=shuffle)
+    return ds.map(lambda s, y: (tokenizer.pack(s, seq_len), y), num_parallel_calls=tf.data.AUTOTUNE).prefetch(
+        tf.data.AUTOTUNE
+    )
+
+
+def run(cfg: FinetuneRun) -> dict:
+    """Fine-tunes, evaluates on the dev set, exports; returns the metrics written to disk.
+
+    Writes `metrics.json` (dev accuracy, precision, recall, F1), `classifier.keras`,
+    `vocab.txt`, `saved_model/` (signature `serve`: strings -> probabilities), `checkpoints/`.
+    """
+    if cfg.init == "vsm":  # the count-based baseline: no encoder, no tokenizer to fine-tune
+        from tfpretrain.recipes.vsm import run as run_vsm
+
+        return run_vsm(cfg)
+    from tfpretrain.recipes.seq2seq_finetune import run_seq2seq, wants_seq2seq
+
+    if wants_seq2seq(cfg):  # an encoder-decoder: text-to-text fine-tuning
+        return run_seq2seq(cfg)
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(cfg.seed)
+    set_precision(cfg.precision)
+    strategy = get_strategy(cfg.strategy)
+
+    data = labelled_task(cfg.task, cfg.num_classes)
+    (train_x, train_y), (dev_x, dev_y) = data["train"], data["dev"]
+    if cfg.limit_train:
+        train_x, train_y = train_x[: cfg.limit_train], train_y[: cfg.limit_train]
+    if len(train_x) < cfg.batch_size:
+        raise ValueError(f"{len(train_x)} training examples are fewer than one batch of {cfg.batch_size}.")
+    kind = resolve_init(cfg)
+
+    with strategy.scope():
+        tokenizer, encoder = kind.build(cfg, train_x)
+        freeze = cfg.freeze if cfg.freeze == "all" else int(cfg.freeze)
+        freeze_encoder(encoder, freeze)
+        model = TextClassifier(encoder, data["num_classes"], pooling=cfg.pooling, dropout=cfg.dropout)
+        steps = (len(train_x) // cfg.batch_size) * cfg.epochs
+        warmup = int(steps * cfg.warmup_fraction)
+        schedule = WarmupSchedule(cfg.learning_rate, steps, warmup, decay="linear")
+        model.compile(
+            optimizer=adamw(model, schedule, weight_decay=cfg.weight_decay),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+            jit_compile=True, steps_per_execution=cfg.steps_per_execution,
+        )
+    train = _dataset(tokenizer, train_x, train_y, cfg.batch_size, cfg.seq_len, shuffle=True, seed=cfg.seed)
+    dev = _dataset(tokenizer, dev_x, dev_y, 256, cfg.seq_len, shuffle=False)
+
+    timer = EpochTimer()
+    start = time.perf_counter()
+    history = fit(model, train, epochs=cfg.epochs, validation_data=dev, out_dir=out,
+                  tensorboard=cfg.tensorboard, callbacks=[timer], verbose=cfg.verbose)
+    train_seconds = time.perf_counter() - start
+
+    logits = model.predict(dev, verbose=0)
+    metrics = classification_metrics(dev_y, np.argmax(logits, -1), data["num_classes"])
+    metrics.update({
+        "init": kind.name,
+        "train_examples": len(train_x),
+        "dev_examples": len(dev_x),
+        "epochs": len(history.history["loss"]),
+        "steps": steps,
+        "train_seconds": train_seconds,
+        "final_loss": float(history.history["loss"][-1]),
+        "val_loss": float(history.history["val_loss"][-1]),
+        "trainable_parameters": int(sum(np.prod(v.shape) for v in model.trainable_variables)),
+    })
+
+    model.save(out / "classifier.keras")
+    if hasattr(tokenizer, "vocabulary"):
+        write_vocab(tokenizer.vocabulary, out / "vocab.txt")
+    from tfpretrain.export.text import export_text_classifier
+
+    export_text_classifier(model, tokenizer, out / "saved_model", cfg.seq_len)
+    write_json(out / "history.json", history.history)
+    write_json(out / "config.json", {"run": dataclasses.asdict(cfg)})
+    write_json(out / "metrics.json", metrics)
+    return metrics

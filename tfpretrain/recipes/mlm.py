@@ -1,0 +1,161 @@
+"""Masked-LM (+ optional NSP) pre-training of a BERT encoder on a text corpus."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfpretrain.data.text_files import read_corpus
+from tfpretrain.distribute import get_strategy, set_precision
+from tfpretrain.models.bert import BertConfig, BertEncoder, BertMaskedLM
+from tfpretrain.text.mlm import mlm_dataset
+from tfpretrain.text.wordpiece import WordPieceTokenizer, learn_vocabulary, write_vocab
+from tfpretrain.training import EpochTimer, WarmupSchedule, adamw, fit, write_json
+
+
+@dataclasses.dataclass
+class MlmRun:
+    """Settings of `tfpretrain mlm`."""
+
+    corpus: str
+    out_dir: str
+    preset: str = "mini"
+    vocab: str | None = None
+    vocab_size: int = 8000
+    vocab_lines: int | None = 20000
+    steps: int = 2000
+    epochs: int = 10
+    batch_size: int = 32
+    seq_len: int = 128
+    nsp: bool = False
+    mask_rate: float = 0.15
+    learning_rate: float = 5e-4
+    warmup_fraction: float = 0.1
+    weight_decay: float = 0.01
+    dropout: float = 0.1
+    validation_fraction: float = 0.05
+    steps_per_execution: int = 16
+    limit_lines: int | None = None
+    strategy: str = "auto"
+    precision: str = "fp32"
+    tensorboard: bool = False
+    seed: int = 0
+    verbose: str | int = "auto"
+
+
+def compile_mlm(model: BertMaskedLM, learning_rate, weight_decay: float = 0.01, steps_per_execution: int = 1):
+    """AdamW + masked cross-entropy; masked-token accuracy (and NSP accuracy), XLA-compiled."""
+    losses = {"mlm": keras.losses.SparseCategoricalCrossentropy(from_logits=True)}
+    metrics = {"mlm": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]}
+    if model.include_nsp:
+        losses["nsp"] = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        metrics["nsp"] = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+    model.compile(
+        optimizer=adamw(model, learning_rate, weight_decay=weight_decay),
+        loss=losses, weighted_metrics=metrics, jit_compile=True, steps_per_execution=steps_per_execution,
+    )
+    return model
+
+
+def _split(lines: list[str], fraction: float) -> tuple[list[str], list[str]]:
+    if not 0 <= fraction < 0.5:
+        raise ValueError(f"validation_fraction must be in [0, 0.5); got {fraction}.")
+    cut = len(lines) - int(len(lines) * fraction)
+    return lines[:cut], lines[cut:]
+
+
+def run(cfg: MlmRun) -> dict:
+    """Learns (or loads) a vocabulary, pre-trains, and writes the run directory.
+
+    Writes `vocab.txt`, `encoder.keras` (the pre-trained `BertEncoder`, what `finetune --init`
+    reads), `mlm.keras`, `checkpoints/`, `history.json`, `loss.png` and `metrics.json`.
+    """
+    if cfg.steps < cfg.epochs or cfg.epochs <= 0:
+        raise ValueError(f"--steps ({cfg.steps}) must be >= --epochs ({cfg.epochs}) > 0.")
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(cfg.seed)
+    set_precision(cfg.precision)
+    strategy = get_strategy(cfg.strategy)
+
+    lines = read_corpus(cfg.corpus)
+    if cfg.limit_lines:
+        lines = lines[: cfg.limit_lines]
+    train_lines, val_lines = _split(lines, cfg.validation_fraction)
+
+    start = time.perf_counter()
+    if cfg.vocab:
+        tokenizer = WordPieceTokenizer(cfg.vocab, sequence_length=cfg.seq_len)
+    else:
+        # The learner is slow on large corpora (Python loops over the word counts); a sample
+        # of lines gives almost the same vocabulary.
+        sample = train_lines[: cfg.vocab_lines] if cfg.vocab_lines else train_lines
+        vocab = learn_vocabulary(tf.data.Dataset.from_tensor_slices(sample), cfg.vocab_size)
+        tokenizer = WordPieceTokenizer(vocab, sequence_length=cfg.seq_len)
+    vocab_seconds = time.perf_counter() - start
+    write_vocab(tokenizer.vocabulary, out / "vocab.txt")
+
+    train = mlm_dataset(train_lines, tokenizer, cfg.seq_len, cfg.batch_size, cfg.mask_rate, nsp=cfg.nsp,
+                        repeat=True, seed=cfg.seed)
+    val = None
+    if val_lines:
+        try:
+            val = mlm_dataset(val_lines, tokenizer, cfg.seq_len, cfg.batch_size, cfg.mask_rate, nsp=cfg.nsp,
+                              shuffle=False)
+        except ValueError:
+            val = None  # too little held-out text for one batch; train without validation curves
+
+    model_config = BertConfig.preset(
+        cfg.preset, vocabulary_size=tokenizer.vocabulary_size, dropout=cfg.dropout,
+        max_sequence_length=max(512, cfg.seq_len),
+    )
+    with strategy.scope():
+        model = BertMaskedLM(BertEncoder(model_config, name="bert_encoder"), include_nsp=cfg.nsp)
+        schedule = WarmupSchedule(cfg.learning_rate, cfg.steps, int(cfg.steps * cfg.warmup_fraction), decay="linear")
+        compile_mlm(model, schedule, cfg.weight_decay, min(cfg.steps_per_execution, cfg.steps // cfg.epochs))
+
+    timer = EpochTimer()
+    fit_start = time.perf_counter()
+    history = fit(
+        model, train, epochs=cfg.epochs, steps_per_epoch=cfg.steps // cfg.epochs, validation_data=val,
+        out_dir=out, tensorboard=cfg.tensorboard, callbacks=[timer], verbose=cfg.verbose,
+    )
+    train_seconds = time.perf_counter() - fit_start
+
+    model.encoder.save(out / "encoder.keras")
+    model.save(out / "mlm.keras")
+    write_json(out / "config.json", {"model": dataclasses.asdict(model_config), "run": dataclasses.asdict(cfg)})
+    write_json(out / "history.json", history.history)
+    from tfpretrain.plots import loss_curves
+
+    loss_curves(history.history, out / "loss.png")
+
+    h = history.history
+    acc_key = "mlm_accuracy" if "mlm_accuracy" in h else "accuracy"
+    steps_done = len(h["loss"]) * (cfg.steps // cfg.epochs)
+    metrics = {
+        "loss": float(h["loss"][-1]),
+        "first_epoch_loss": float(h["loss"][0]),
+        "masked_accuracy": float(h[acc_key][-1]),
+        "epochs": len(h["loss"]),
+        "steps": steps_done,
+        "vocabulary_size": tokenizer.vocabulary_size,
+        "train_seconds": train_seconds,
+        "vocab_seconds": vocab_seconds,
+        "seconds_per_epoch_after_first": float(np.mean(timer.seconds[1:] or timer.seconds)),
+        "tokens_per_second": steps_done * cfg.batch_size * cfg.seq_len / train_seconds,
+    }
+    if "mlm_loss" in h:
+        metrics["mlm_loss"] = float(h["mlm_loss"][-1])
+    if "nsp_accuracy" in h:
+        metrics["nsp_accuracy"] = float(h["nsp_accuracy"][-1])
+    if val is not None:
+        metrics["val_loss"] = float(h["val_loss"][-1])
+        metrics["val_masked_accuracy"] = float(h["val_" + acc_key][-1])
+    write_json(out / "metrics.json", metrics)
+    return metrics

@@ -1,0 +1,192 @@
+"""Span-corruption pre-training of an encoder-decoder (T5) on a text corpus."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfpretrain.data.seq2seq import seq2seq_batches
+from tfpretrain.distribute import get_strategy, set_precision
+from tfpretrain.models.t5 import Seq2SeqConfig, build_seq2seq
+from tfpretrain.text.sentencepiece import SentencePieceTokenizer
+from tfpretrain.text.seq2seq import SEQ2SEQ_VOCAB_FILE, Seq2SeqTokenizer
+from tfpretrain.text.span_corruption import corrupted_lengths, span_corruption
+from tfpretrain.training import WarmupSchedule, adamw, fit, write_json
+
+MODEL_FILE = "model.keras"
+CONFIG_FILE = "config.json"
+
+
+@dataclasses.dataclass
+class Seq2SeqRun:
+    """Settings of `tfpretrain seq2seq` (span-corruption pre-training)."""
+
+    corpus: str
+    out_dir: str
+    preset: str = "t5-tiny"
+    steps: int = 2000
+    batch_size: int = 16
+    length: int = 128
+    vocab_size: int = 2000
+    learning_rate: float = 1e-3
+    warmup_steps: int = 100
+    weight_decay: float = 0.01
+    dropout: float = 0.0
+    noise_density: float = 0.15
+    mean_span_length: float = 3.0
+    num_sentinels: int = 100
+    eval_every: int = 500
+    eval_fraction: float = 0.1
+    steps_per_execution: int = 10
+    strategy: str = "auto"
+    precision: str = "fp32"
+    seed: int = 0
+    verbose: str | int = "auto"
+    # Seq2SeqConfig fields replacing the preset's (e.g. smaller shapes for tests).
+    model_overrides: dict | None = None
+
+
+def compile_seq2seq(model: keras.Model, learning_rate, total_steps: int, warmup_steps: int,
+                    weight_decay: float = 0.01, steps_per_execution: int = 1) -> keras.Model:
+    """AdamW with warm-up and cosine decay; token cross-entropy averaged over real target tokens."""
+    warmup_steps = min(warmup_steps, max(total_steps - 1, 0))
+    schedule = WarmupSchedule(learning_rate, total_steps=max(total_steps, 1), warmup_steps=warmup_steps)
+    model.compile(
+        optimizer=adamw(model, schedule, weight_decay=weight_decay, clipnorm=1.0),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="mean_with_sample_weight"),
+        weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="token_accuracy")],
+        jit_compile=True,
+        steps_per_execution=steps_per_execution,
+    )
+    return model
+
+
+def save_seq2seq(model: keras.Model, config: Seq2SeqConfig, tokenizer: Seq2SeqTokenizer, out, extra=None) -> None:
+    """Writes a seq2seq model directory: `model.keras`, `config.json` and the tokenizer files."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save(out / MODEL_FILE)
+    tokenizer.save(out)
+    write_json(out / CONFIG_FILE, {"family": "seq2seq", "model": dataclasses.asdict(config), **(extra or {})})
+
+
+def is_seq2seq_dir(path) -> bool:
+    """Whether `path` is a model directory written by `save_seq2seq`."""
+    return (Path(path) / SEQ2SEQ_VOCAB_FILE).is_file() and (Path(path) / MODEL_FILE).is_file()
+
+
+def load_seq2seq(path) -> tuple[keras.Model, Seq2SeqConfig, Seq2SeqTokenizer]:
+    """Loads a model directory written by `save_seq2seq`."""
+    import json
+
+    path = Path(path)
+    if not is_seq2seq_dir(path):
+        raise FileNotFoundError(
+            f"{path} is not a seq2seq model directory (it needs {MODEL_FILE} and {SEQ2SEQ_VOCAB_FILE}); "
+            "create one with `tfpretrain seq2seq`."
+        )
+    config = Seq2SeqConfig.from_dict(json.loads((path / CONFIG_FILE).read_text())["model"])
+    model = keras.models.load_model(path / MODEL_FILE)
+    return model, config, Seq2SeqTokenizer.load(path)
+
+
+def read_corpus(path) -> str:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Corpus {path} does not exist.")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"Corpus {path} is not valid UTF-8 text: {err}") from err
+    if not text.strip():
+        raise ValueError(f"Corpus {path} is empty.")
+    return text
+
+
+def _check(cfg: Seq2SeqRun) -> None:
+    for name in ("steps", "batch_size", "length", "eval_every", "steps_per_execution"):
+        value = getattr(cfg, name)
+        if not isinstance(value, int) or value <= 0:
+            raise ValueError(f"--{name.replace('_', '-')} must be a positive integer; got {value!r}.")
+    if not 0.0 < cfg.eval_fraction < 1.0:
+        raise ValueError(f"eval_fraction must be in (0, 1); got {cfg.eval_fraction}.")
+
+
+def run(cfg: Seq2SeqRun) -> dict:
+    """Trains a tokenizer and a `Seq2SeqLM` by span corruption; returns the metrics written."""
+    _check(cfg)
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(cfg.seed)
+    set_precision(cfg.precision)
+    strategy = get_strategy(cfg.strategy)
+
+    text = read_corpus(cfg.corpus)
+    split = int(len(text) * (1 - cfg.eval_fraction))
+    tokenizer = Seq2SeqTokenizer(SentencePieceTokenizer.train(text[:split], cfg.vocab_size),
+                                 num_sentinels=cfg.num_sentinels)
+    train_ids, eval_ids = tokenizer.encode(text[:split]), tokenizer.encode(text[split:])
+    if len(train_ids) < cfg.length or len(eval_ids) < cfg.length:
+        raise ValueError(
+            f"The corpus is too short for --length {cfg.length}: {len(train_ids)} training and "
+            f"{len(eval_ids)} held-out tokens; use more text or a smaller --length."
+        )
+    config = Seq2SeqConfig.preset(
+        cfg.preset, vocabulary_size=tokenizer.vocabulary_size, dropout=cfg.dropout,
+        pad_id=tokenizer.pad_id, eos_id=tokenizer.eos_id, num_sentinels=cfg.num_sentinels,
+        **(cfg.model_overrides or {}),
+    )
+    in_len, out_len = corrupted_lengths(cfg.length, cfg.noise_density, cfg.mean_span_length, cfg.num_sentinels)
+    if in_len > config.encoder_length or out_len > config.decoder_length:
+        raise ValueError(
+            f"--length {cfg.length} gives inputs of {in_len} and targets of {out_len} tokens, beyond "
+            f"the {cfg.preset} contexts ({config.encoder_length}, {config.decoder_length}); lower --length."
+        )
+
+    def pairs(ids, seed, fresh):
+        chunks = tf.data.Dataset.from_tensor_slices(ids).batch(cfg.length, drop_remainder=True)
+        if fresh:
+            chunks = chunks.shuffle(4096, seed=seed, reshuffle_each_iteration=True)
+        return span_corruption(
+            chunks, sentinel_start=config.sentinel_start, eos_id=config.eos_id,
+            noise_density=cfg.noise_density, mean_span_length=cfg.mean_span_length,
+            num_sentinels=cfg.num_sentinels, seed=seed, rerandomize_each_iteration=fresh,
+        )
+
+    batch_args = dict(pad_id=config.pad_id, encoder_length=in_len, decoder_length=out_len)
+    train = seq2seq_batches(pairs(train_ids, cfg.seed, True), cfg.batch_size, drop_remainder=True,
+                            **batch_args).repeat()
+    held_out = seq2seq_batches(pairs(eval_ids, cfg.seed + 1, False), cfg.batch_size, **batch_args).cache()
+
+    steps_per_epoch = min(cfg.eval_every, cfg.steps)
+    epochs = math.ceil(cfg.steps / steps_per_epoch)
+    with strategy.scope():
+        model = build_seq2seq(config)
+        compile_seq2seq(model, cfg.learning_rate, epochs * steps_per_epoch, cfg.warmup_steps,
+                        cfg.weight_decay, min(cfg.steps_per_execution, steps_per_epoch))
+    start = time.perf_counter()
+    history = fit(model, train, epochs=epochs, steps_per_epoch=steps_per_epoch,
+                  validation_data=held_out, out_dir=out, verbose=cfg.verbose)
+    train_seconds = time.perf_counter() - start
+    val_loss, val_accuracy = model.evaluate(held_out, verbose=0)
+
+    save_seq2seq(model, config, tokenizer, out, {"run": dataclasses.asdict(cfg)})
+    metrics = {
+        "val_loss": float(val_loss),
+        "val_token_accuracy": float(val_accuracy),
+        "loss": [float(v) for v in history.history["loss"]],
+        "token_accuracy": [float(v) for v in history.history["token_accuracy"]],
+        "val_loss_curve": [float(v) for v in history.history["val_loss"]],
+        "steps": epochs * steps_per_epoch,
+        "train_seconds": train_seconds,
+        "train_tokens": int(len(train_ids)),
+        "parameters": int(np.sum([np.prod(v.shape) for v in model.trainable_variables])),
+    }
+    write_json(out / "metrics.json", metrics)
+    return metrics

@@ -1,0 +1,149 @@
+"""Pre-train a SimCLR encoder on MNIST (or Fashion-MNIST), probe it, export it and draw it."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from tfpretrain.data import load_images
+from tfpretrain.data.augment import AugmentConfig, example_views, two_view_dataset
+from tfpretrain.distribute import get_strategy, set_precision
+from tfpretrain.evaluate import KNNAccuracy, encode, linear_probe
+from tfpretrain.export.encoder import export_encoder
+from tfpretrain.models.simclr import SimCLRConfig, build_simclr
+from tfpretrain.plots import embedding_scatter, image_rows, loss_curves
+from tfpretrain.training import EpochTimer, WarmupSchedule, adamw, fit, write_json
+from tfpretrain.training.lars import LARS
+
+OPTIMIZERS = ("lars", "adamw")
+
+
+@dataclasses.dataclass
+class SimCLRRun:
+    """Settings of `tfpretrain simclr`.
+
+    `learning_rate` None picks SimCLR's LARS rule `0.3 x batch_size / 256`, or `1e-3 x
+    batch_size / 256` for AdamW; it warms up linearly for `warmup_epochs` then decays (cosine).
+    """
+
+    out_dir: str
+    dataset: str = "mnist"
+    preset: str = "mnist"
+    epochs: int = 20
+    batch_size: int = 256
+    temperature: float = 0.5
+    optimizer: str = "lars"
+    learning_rate: float | None = None
+    weight_decay: float | None = None
+    warmup_epochs: float = 1.0
+    knn_every: int = 1
+    knn_bank: int = 10000
+    knn_queries: int = 2000
+    probe_epochs: int = 30
+    limit_train: int | None = None
+    steps_per_execution: int = 16
+    tensorboard: bool = False
+    strategy: str = "auto"
+    precision: str = "fp32"
+    seed: int = 0
+    verbose: str | int = "auto"
+
+    def __post_init__(self):
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"Unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}.")
+        if not self.temperature > 0:
+            raise ValueError(f"The temperature must be > 0; got {self.temperature}.")
+        if self.batch_size < 2:
+            raise ValueError(
+                f"The batch size must be at least 2 (the other images of a batch are the negatives); "
+                f"got {self.batch_size}."
+            )
+        if not isinstance(self.epochs, int) or self.epochs <= 0:
+            raise ValueError(f"`epochs` must be a positive integer; got {self.epochs!r}.")
+        if self.warmup_epochs < 0:
+            raise ValueError(f"`warmup_epochs` must be >= 0; got {self.warmup_epochs}.")
+
+
+def make_optimizer(cfg: SimCLRRun, model: keras.Model, steps_per_epoch: int):
+    """LARS (SimCLR's choice) or AdamW, with linear warm-up and cosine decay."""
+    total = cfg.epochs * steps_per_epoch
+    warmup = min(int(round(cfg.warmup_epochs * steps_per_epoch)), total - 1)
+    base = 0.3 if cfg.optimizer == "lars" else 1e-3
+    peak = cfg.learning_rate or base * cfg.batch_size / 256
+    schedule = WarmupSchedule(peak, total_steps=total, warmup_steps=warmup, decay="cosine")
+    if cfg.optimizer == "lars":
+        return LARS(schedule, momentum=0.9, weight_decay=1e-6 if cfg.weight_decay is None else cfg.weight_decay)
+    return adamw(model, schedule, weight_decay=1e-4 if cfg.weight_decay is None else cfg.weight_decay)
+
+
+def run(cfg: SimCLRRun) -> dict:
+    """Pre-trains, probes, exports and plots; returns the metrics written to `out_dir/metrics.json`."""
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    set_precision(cfg.precision)
+    strategy = get_strategy(cfg.strategy)
+    keras.utils.set_random_seed(cfg.seed)
+
+    (x_train, y_train), (x_test, y_test) = load_images(cfg.dataset)
+    if cfg.limit_train:
+        x_train, y_train = x_train[: cfg.limit_train], y_train[: cfg.limit_train]
+    if cfg.batch_size > len(x_train):
+        raise ValueError(f"The batch size {cfg.batch_size} exceeds the {len(x_train)} training images.")
+    augment_config = AugmentConfig()
+    steps_per_epoch = len(x_train) // cfg.batch_size
+    views = two_view_dataset(x_train, batch_size=cfg.batch_size, config=augment_config, seed=cfg.seed, repeat=True)
+
+    model_config = SimCLRConfig.preset(cfg.preset, image_shape=(*x_train.shape[1:3], 1), temperature=cfg.temperature)
+    with strategy.scope():
+        model = build_simclr(model_config)
+        model.compile(optimizer=make_optimizer(cfg, model, steps_per_epoch), jit_compile=True,
+                      steps_per_execution=min(cfg.steps_per_execution, steps_per_epoch))
+
+    timer = EpochTimer()
+    callbacks: list[keras.callbacks.Callback] = [timer]
+    if cfg.knn_every:
+        bank = min(cfg.knn_bank, len(x_train))
+        callbacks.append(KNNAccuracy((x_train[:bank], y_train[:bank]),
+                                     (x_test[: cfg.knn_queries], y_test[: cfg.knn_queries]), every=cfg.knn_every))
+    start = time.perf_counter()
+    history = fit(model, views, epochs=cfg.epochs, steps_per_epoch=steps_per_epoch, out_dir=out,
+                  tensorboard=cfg.tensorboard, callbacks=callbacks, verbose=cfg.verbose)
+    train_seconds = time.perf_counter() - start
+
+    probe = linear_probe(model.encoder, (x_train, y_train), (x_test, y_test), epochs=cfg.probe_epochs, seed=cfg.seed)
+
+    model.save(out / "model.keras")
+    model.encoder.save(out / "encoder.keras")
+    export_encoder(model.encoder, out / "saved_model")
+    write_json(out / "config.json", {"model": dataclasses.asdict(model_config), "run": dataclasses.asdict(cfg),
+                                     "augment": dataclasses.asdict(augment_config)})
+
+    originals, view_a, view_b = example_views(x_test[:10], n=10, seed=cfg.seed, config=augment_config)
+    image_rows([originals, view_a, view_b], out / "views.png", titles=["images", "view A", "view B"])
+    n_plot = min(3000, len(x_test))
+    embedding_scatter(encode(model.encoder, x_test[:n_plot]), y_test[:n_plot], out / "embeddings.png",
+                      title=f"SimCLR features of {n_plot} test images (PCA)")
+    loss_curves(history.history, out / "loss.png", keys=("loss",))
+
+    seconds = timer.seconds
+    metrics = {
+        "linear_probe_accuracy": probe["accuracy"],
+        "linear_probe": probe,
+        "final_loss": float(history.history["loss"][-1]),
+        "final_contrastive_accuracy": float(history.history["contrastive_accuracy"][-1]),
+        "epochs": len(history.history["loss"]),
+        "steps_per_epoch": steps_per_epoch,
+        "replicas": strategy.num_replicas_in_sync,
+        "train_seconds": train_seconds,
+        "seconds_per_epoch": float(np.mean(seconds)),
+        "images_per_second": float(steps_per_epoch * cfg.batch_size / np.mean(seconds[1:] if len(seconds) > 1 else seconds)),
+    }
+    if "knn_accuracy" in history.history:
+        metrics["knn_accuracy"] = [float(v) for v in history.history["knn_accuracy"] if not math.isnan(v)]
+    write_json(out / "metrics.json", metrics)
+    return metrics

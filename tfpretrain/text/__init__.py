@@ -1,0 +1,15 @@
+"""Text: tokenizers (WordPiece, SentencePiece, characters) and in-graph preprocessing."""
+# ruff: noqa: F401
+
+from tfpretrain.text.char import CharTokenizer, UnknownCharacterError
+from tfpretrain.text.mlm import mask_tokens, mlm_dataset, pack_contiguous
+from tfpretrain.text.sentencepiece import SentencePieceTokenizer
+from tfpretrain.text.tokenizers import TOKENIZER_KINDS, load_tokenizer, train_tokenizer
+from tfpretrain.text.wordpiece import (
+    RESERVED_TOKENS,
+    WordPieceTokenizer,
+    learn_vocabulary,
+    read_vocab,
+    tokenize_corpus,
+    write_vocab,
+)

@@ -1,0 +1,198 @@
+"""Masked-LM training data: packing into `[CLS] ... [SEP]` sequences and dynamic 80/10/10 masking.
+
+The masking runs inside the `tf.data` pipeline after shuffling and batching, so each pass over
+the data (each epoch) draws new positions and new replacement tokens, as RoBERTa's "dynamic
+masking" does, instead of BERT's fixed pre-computed masks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import tensorflow as tf
+import tensorflow_text as tf_text
+
+from tfpretrain.text.wordpiece import WordPieceTokenizer, tokenize_corpus
+
+
+def default_max_predictions(sequence_length: int, mask_rate: float = 0.15) -> int:
+    """Room for `mask_rate` of a sequence's tokens (BERT: 20 for 128 tokens)."""
+    return max(1, math.ceil(sequence_length * mask_rate))
+
+
+def mask_tokens(
+    token_ids: tf.RaggedTensor,
+    tokenizer: WordPieceTokenizer,
+    max_predictions: int,
+    mask_rate: float = 0.15,
+    mask_token_rate: float = 0.8,
+    random_token_rate: float = 0.1,
+) -> tuple[tf.RaggedTensor, tf.RaggedTensor, tf.RaggedTensor]:
+    """Selects `mask_rate` of each row's real tokens and masks them with BERT's 80/10/10 rule.
+
+    Of the selected tokens, `mask_token_rate` become [MASK], `random_token_rate` a random token
+    and the rest stay unchanged. Special tokens ([CLS], [SEP], [PAD], ...) are never selected.
+
+    Args:
+        token_ids: ragged int `[B, None]` packed sequences.
+        tokenizer: gives the special ids and the vocabulary size.
+        max_predictions: the most tokens selected per row.
+        mask_rate, mask_token_rate, random_token_rate: the rates above.
+
+    Returns:
+        `(masked_ids, positions, labels)`, ragged `[B, None]` each: the corrupted sequences,
+        the selected positions and the original ids there.
+    """
+    if not 0 < mask_rate < 1:
+        raise ValueError(f"mask_rate must be in (0, 1); got {mask_rate}.")
+    if mask_token_rate < 0 or random_token_rate < 0 or mask_token_rate + random_token_rate > 1:
+        raise ValueError("mask_token_rate and random_token_rate must be >= 0 and sum to at most 1.")
+    selector = tf_text.RandomItemSelector(
+        max_selections_per_batch=max_predictions,
+        selection_rate=mask_rate,
+        unselectable_ids=tokenizer.special_ids,
+    )
+    chooser = tf_text.MaskValuesChooser(
+        tokenizer.vocabulary_size, tokenizer.mask_id, mask_token_rate=mask_token_rate,
+        random_token_rate=random_token_rate,
+    )
+    token_ids = tf.cast(token_ids, tf.int64)
+    masked, positions, labels = tf_text.mask_language_model(token_ids, selector, chooser)
+    return masked, positions, labels
+
+
+def _to_model_batch(ids, segments, tokenizer, sequence_length, max_predictions, mask_rate, nsp_labels=None):
+    masked, positions, labels = mask_tokens(ids, tokenizer, max_predictions, mask_rate)
+    token_ids, padding_mask = tf_text.pad_model_inputs(masked, sequence_length, pad_value=tokenizer.pad_id)
+    segment_ids, _ = tf_text.pad_model_inputs(segments, sequence_length, pad_value=0)
+    mask_positions, mask_weights = tf_text.pad_model_inputs(positions, max_predictions, pad_value=0)
+    mask_labels, _ = tf_text.pad_model_inputs(labels, max_predictions, pad_value=0)
+    x = {
+        "token_ids": tf.cast(token_ids, tf.int32),
+        "segment_ids": tf.cast(segment_ids, tf.int32),
+        "padding_mask": tf.cast(padding_mask, tf.int32),
+        "mask_positions": tf.cast(mask_positions, tf.int32),
+    }
+    y = {"mlm": tf.cast(mask_labels, tf.int32)}
+    weights = {"mlm": tf.cast(mask_weights, tf.float32)}
+    if nsp_labels is not None:
+        y["nsp"] = nsp_labels
+        weights["nsp"] = tf.ones_like(nsp_labels, tf.float32)
+    return x, y, weights
+
+
+def pack_contiguous(token_ids: tf.RaggedTensor, sequence_length: int) -> tf.Tensor:
+    """Cuts the concatenated token stream into rows of `sequence_length - 2` (room for [CLS]/[SEP]).
+
+    Text runs on across line boundaries (RoBERTa's FULL-SENTENCES packing); the incomplete
+    last row is dropped.
+    """
+    chunk = sequence_length - 2
+    flat = token_ids.flat_values
+    rows = tf.shape(flat)[0] // chunk
+    if int(rows) == 0:
+        raise ValueError(
+            f"The corpus has {int(tf.shape(flat)[0])} tokens, fewer than one sequence of {chunk}; "
+            "give more text or a smaller --seq-len."
+        )
+    return tf.reshape(flat[: rows * chunk], [rows, chunk])
+
+
+def mlm_dataset(
+    lines: Sequence[str],
+    tokenizer: WordPieceTokenizer,
+    sequence_length: int = 128,
+    batch_size: int = 32,
+    mask_rate: float = 0.15,
+    max_predictions: int | None = None,
+    nsp: bool = False,
+    shuffle: bool = True,
+    repeat: bool = False,
+    seed: int | None = None,
+) -> tf.data.Dataset:
+    """A masked-LM training set of `(inputs, targets, sample_weights)` batches for `BertMaskedLM`.
+
+    Without NSP, the text is packed contiguously into `[CLS] tokens [SEP]` rows (segment ids 0).
+    With `nsp=True`, each example is `[CLS] A [SEP] B [SEP]` where A is a line and B is the line
+    after it half of the time and a random line otherwise (label 1 = B follows A, 0 = random);
+    pairs are drawn anew every epoch, and long pairs are trimmed round-robin to fit.
+
+    Args:
+        lines: the corpus, one sentence/paragraph per item (consecutive lines are neighbours).
+        tokenizer: the `WordPieceTokenizer`.
+        sequence_length: tokens per row including [CLS] and [SEP].
+        batch_size: rows per batch (partial batches are dropped so shapes stay static).
+        mask_rate: fraction of tokens to predict.
+        max_predictions: predictions per row (padded); default `ceil(sequence_length * mask_rate)`.
+        nsp: build next-sentence-prediction pairs.
+        shuffle: shuffle rows (or pairs) every epoch.
+        repeat: repeat forever (use with `steps_per_epoch`).
+        seed: shuffle seed.
+
+    Returns:
+        A dataset of `(x, y, w)`: `x` has `token_ids`, `segment_ids`, `padding_mask`,
+        `mask_positions` (`[B, L]`/`[B, P]` int32); `y` has `mlm` labels `[B, P]` (and `nsp` `[B]`);
+        `w` weighs real predictions 1 and padding 0.
+    """
+    if sequence_length < 4 or sequence_length > 100_000:
+        raise ValueError(f"sequence_length must be >= 4; got {sequence_length}.")
+    if batch_size <= 0:
+        raise ValueError(f"batch_size must be positive; got {batch_size}.")
+    max_predictions = max_predictions or default_max_predictions(sequence_length, mask_rate)
+    lines = [line for line in lines if line.strip()]
+    if not lines:
+        raise ValueError("The corpus is empty (no non-blank lines).")
+    ids = tokenize_corpus(tokenizer, lines)
+    auto = tf.data.AUTOTUNE
+
+    if not nsp:
+        rows = pack_contiguous(ids, sequence_length)
+        if int(tf.shape(rows)[0]) < batch_size:
+            raise ValueError(
+                f"The corpus fills only {int(tf.shape(rows)[0])} sequences of {sequence_length} tokens, "
+                f"fewer than one batch of {batch_size}; give more text or a smaller --batch-size/--seq-len."
+            )
+        ds = tf.data.Dataset.from_tensor_slices(rows)
+        if shuffle:
+            ds = ds.shuffle(int(tf.shape(rows)[0]), seed=seed, reshuffle_each_iteration=True)
+        if repeat:
+            ds = ds.repeat()
+        ds = ds.batch(batch_size, drop_remainder=True)
+
+        def to_batch(chunks):
+            ragged = tf.RaggedTensor.from_tensor(chunks)
+            packed, segments = tf_text.combine_segments(
+                [ragged], start_of_sequence_id=tokenizer.cls_id, end_of_segment_id=tokenizer.sep_id
+            )
+            return _to_model_batch(packed, segments, tokenizer, sequence_length, max_predictions, mask_rate)
+
+        return ds.map(to_batch, num_parallel_calls=auto).prefetch(auto)
+
+    if len(lines) < max(2, batch_size):
+        raise ValueError(f"NSP needs at least {max(2, batch_size)} lines; the corpus has {len(lines)}.")
+    ids = tf.cast(ids, tf.int64)
+    n = len(lines)
+    trimmer = tf_text.RoundRobinTrimmer(max_seq_length=sequence_length - 3)
+    ds = tf.data.Dataset.range(n - 1)
+    if shuffle:
+        ds = ds.shuffle(n - 1, seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+
+    def make_pair(i):
+        is_next = tf.random.uniform([]) < 0.5
+        other = tf.random.uniform([], 0, n, dtype=tf.int64)
+        j = tf.where(is_next, i + 1, other)
+        return ids[i], ids[j], tf.cast(tf.equal(j, i + 1), tf.int32)
+
+    ds = ds.map(make_pair, num_parallel_calls=auto).ragged_batch(batch_size, drop_remainder=True)
+
+    def to_pair_batch(a, b, label):
+        a, b = trimmer.trim([a, b])
+        packed, segments = tf_text.combine_segments(
+            [a, b], start_of_sequence_id=tokenizer.cls_id, end_of_segment_id=tokenizer.sep_id
+        )
+        return _to_model_batch(packed, segments, tokenizer, sequence_length, max_predictions, mask_rate, label)
+
+    return ds.map(to_pair_batch, num_parallel_calls=auto).prefetch(auto)

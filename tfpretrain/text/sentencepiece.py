@@ -1,0 +1,145 @@
+"""A subword vocabulary trained with `sentencepiece`, run in-graph with `tensorflow_text`."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+SENTENCEPIECE_MODEL_FILE = "sentencepiece.model"
+MODEL_TYPES = ("bpe", "unigram")
+
+
+class SentencePieceTokenizer:
+    """A BPE or unigram subword vocabulary (Kudo & Richardson, 2018) for language modelling.
+
+    Trained so that text round-trips exactly: no normalisation, whitespace kept as is, newline
+    a piece of its own, and byte fallback, so characters never seen in training are encoded
+    as their UTF-8 bytes instead of an unknown token (this is the documented handling of
+    out-of-vocabulary characters for subword vocabularies). Encoding in NumPy uses the
+    `sentencepiece` package; `tf_encode` / `tf_decode` use `tensorflow_text`'s in-graph
+    `SentencepieceTokenizer` on the same model, for exported SavedModels.
+
+    Args:
+        model_proto: the serialized sentencepiece model (the bytes of a `.model` file).
+
+    Example:
+
+    >>> tok = SentencePieceTokenizer.train(open("input.txt").read(), vocabulary_size=500)  # doctest: +SKIP
+    >>> tok.decode(tok.encode("To be, or not to be"))  # doctest: +SKIP
+    'To be, or not to be'
+    """
+
+    kind = "sentencepiece"
+
+    def __init__(self, model_proto: bytes):
+        import sentencepiece as spm
+
+        if not model_proto:
+            raise ValueError("The sentencepiece model is empty.")
+        self.model_proto = bytes(model_proto)
+        try:
+            self._processor = spm.SentencePieceProcessor(model_proto=self.model_proto)
+        except (RuntimeError, OSError) as err:
+            raise ValueError(f"Not a valid sentencepiece model: {err}") from err
+        self._tf_tokenizer = None
+
+    @classmethod
+    def train(
+        cls,
+        text: str,
+        vocabulary_size: int = 1000,
+        model_type: str = "bpe",
+        max_sentences: int = 1_000_000,
+    ) -> SentencePieceTokenizer:
+        """Trains a vocabulary of `vocabulary_size` pieces on `text` (split into lines)."""
+        import sentencepiece as spm
+
+        if model_type not in MODEL_TYPES:
+            raise ValueError(f"model_type must be one of {MODEL_TYPES}; got {model_type!r}.")
+        if not text or not text.strip():
+            raise ValueError("Cannot train a sentencepiece vocabulary on empty text.")
+        # 3 control pieces + 256 byte pieces + newline come before any learned piece.
+        if vocabulary_size < 300:
+            raise ValueError(f"vocabulary_size must be >= 300 (byte fallback needs 260); got {vocabulary_size}.")
+        lines = [line + "\n" for line in text.split("\n") if line]
+        writer = io.BytesIO()
+        try:
+            spm.SentencePieceTrainer.train(
+                sentence_iterator=iter(lines),
+                model_writer=writer,
+                vocab_size=vocabulary_size,
+                model_type=model_type,
+                character_coverage=1.0,
+                normalization_rule_name="identity",
+                remove_extra_whitespaces=False,
+                allow_whitespace_only_pieces=True,
+                user_defined_symbols=["\n"],
+                byte_fallback=True,
+                split_digits=True,
+                input_sentence_size=max_sentences,
+                shuffle_input_sentence=True,
+                minloglevel=2,
+            )
+        except RuntimeError as err:
+            raise ValueError(
+                f"sentencepiece could not train {vocabulary_size} pieces on this text ({err}); "
+                "lower --vocab-size or use more text."
+            ) from err
+        return cls(writer.getvalue())
+
+    @property
+    def vocabulary_size(self) -> int:
+        return int(self._processor.get_piece_size())
+
+    def encode(self, text: str) -> np.ndarray:
+        """Token ids (int32) of `text`."""
+        return np.asarray(self._processor.encode(text), dtype=np.int32)
+
+    def decode(self, ids: Iterable[int]) -> str:
+        ids = [int(i) for i in (ids.tolist() if isinstance(ids, np.ndarray) else ids)]
+        if ids and (min(ids) < 0 or max(ids) >= self.vocabulary_size):
+            raise ValueError(f"Token ids must be in [0, {self.vocabulary_size}); got {min(ids)}..{max(ids)}.")
+        return self._processor.decode(ids)
+
+    @property
+    def tf_tokenizer(self):
+        """The `tensorflow_text.SentencepieceTokenizer` of this model (created once)."""
+        if self._tf_tokenizer is None:
+            import tensorflow_text as tf_text
+
+            # Created outside any tf.function being traced, so every graph can use the resource.
+            with tf.init_scope():
+                self._tf_tokenizer = tf_text.SentencepieceTokenizer(model=self.model_proto, out_type=tf.int32)
+        return self._tf_tokenizer
+
+    def tf_encode(self, strings: tf.Tensor) -> tf.RaggedTensor:
+        """In-graph: `[B]` strings -> ragged int32 ids `[B, None]`."""
+        return self.tf_tokenizer.tokenize(strings)
+
+    def tf_decode(self, ids) -> tf.Tensor:
+        """In-graph: ragged (or dense) int ids `[B, None]` -> `[B]` strings."""
+        if not isinstance(ids, tf.RaggedTensor):
+            ids = tf.RaggedTensor.from_tensor(ids)
+        return self.tf_tokenizer.detokenize(ids)
+
+    def trackables(self) -> list:
+        """The TensorFlow resource holding the model, for SavedModel export."""
+        return [self.tf_tokenizer]
+
+    def save(self, directory) -> Path:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / SENTENCEPIECE_MODEL_FILE
+        path.write_bytes(self.model_proto)
+        return path
+
+    @classmethod
+    def load(cls, directory) -> SentencePieceTokenizer:
+        path = Path(directory) / SENTENCEPIECE_MODEL_FILE
+        if not path.is_file():
+            raise FileNotFoundError(f"No sentencepiece model at {path}.")
+        return cls(path.read_bytes())

@@ -1,0 +1,31 @@
+"""Choosing, training and loading a language-model tokenizer by kind."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tfpretrain.text.char import CHAR_VOCAB_FILE, CharTokenizer
+from tfpretrain.text.sentencepiece import SENTENCEPIECE_MODEL_FILE, SentencePieceTokenizer
+
+TOKENIZER_KINDS = ("char", "sentencepiece")
+
+
+def train_tokenizer(kind: str, text: str, vocabulary_size: int = 1000):
+    """A `CharTokenizer` or a `SentencePieceTokenizer` (BPE) built from `text`."""
+    if kind == "char":
+        return CharTokenizer.from_text(text)
+    if kind == "sentencepiece":
+        return SentencePieceTokenizer.train(text, vocabulary_size=vocabulary_size)
+    raise ValueError(f"Unknown tokenizer {kind!r}; choose one of {', '.join(TOKENIZER_KINDS)}.")
+
+
+def load_tokenizer(directory):
+    """Loads whichever tokenizer `save(directory)` wrote there."""
+    directory = Path(directory)
+    if (directory / CHAR_VOCAB_FILE).is_file():
+        return CharTokenizer.load(directory)
+    if (directory / SENTENCEPIECE_MODEL_FILE).is_file():
+        return SentencePieceTokenizer.load(directory)
+    raise FileNotFoundError(
+        f"No tokenizer in {directory} (expected {CHAR_VOCAB_FILE} or {SENTENCEPIECE_MODEL_FILE})."
+    )

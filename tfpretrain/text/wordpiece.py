@@ -1,0 +1,271 @@
+"""WordPiece tokenization inside the TensorFlow graph: learn, load, tokenize, pack, detokenize."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+import tensorflow_text as tf_text
+
+# BERT's special tokens. A learned vocabulary starts with them in this order, so [PAD] is id 0.
+RESERVED_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+
+
+def read_vocab(path) -> list[str]:
+    """Reads a BERT `vocab.txt` (one token per line, the line number is the id)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Vocabulary file {path} does not exist; give the path of a BERT vocab.txt.")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"Vocabulary file {path} is not valid UTF-8 ({err}).") from None
+    tokens = text.split("\n")
+    if tokens and tokens[-1] == "":
+        tokens.pop()
+    return [t.rstrip("\r") for t in tokens]
+
+
+def write_vocab(tokens: Sequence[str], path) -> Path:
+    """Writes `tokens` as a `vocab.txt`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(t + "\n" for t in tokens), encoding="utf-8")
+    return path
+
+
+def learn_vocabulary(
+    corpus: tf.data.Dataset,
+    vocab_size: int = 8000,
+    reserved_tokens: Sequence[str] = RESERVED_TOKENS,
+    lower_case: bool = True,
+    batch_size: int = 1024,
+) -> list[str]:
+    """Learns a WordPiece vocabulary from a corpus with TensorFlow Text's BERT vocabulary learner.
+
+    Args:
+        corpus: a `tf.data.Dataset` of scalar strings (sentences or lines).
+        vocab_size: the largest vocabulary size (the learner may return fewer tokens).
+        reserved_tokens: tokens put first, in this order; must include BERT's special tokens.
+        lower_case: lower-case and strip accents as BERT's uncased models do.
+        batch_size: how many lines the learner reads at once.
+
+    Returns:
+        The vocabulary, reserved tokens first.
+    """
+    from tensorflow_text.tools.wordpiece_vocab.bert_vocab_from_dataset import (
+        bert_vocab_from_dataset,
+    )
+
+    missing = [t for t in RESERVED_TOKENS if t not in reserved_tokens]
+    if missing:
+        raise ValueError(f"reserved_tokens must include BERT's special tokens; missing {missing}.")
+    if vocab_size <= len(reserved_tokens):
+        raise ValueError(f"vocab_size ({vocab_size}) must exceed the {len(reserved_tokens)} reserved tokens.")
+    if corpus.element_spec.dtype != tf.string or corpus.element_spec.shape.rank != 0:
+        raise ValueError(f"corpus must be a dataset of scalar strings; got {corpus.element_spec}.")
+    corpus = corpus.filter(lambda s: tf.strings.length(tf.strings.strip(s)) > 0)
+    if not any(True for _ in corpus.take(1)):
+        raise ValueError("The corpus is empty (no non-blank lines); give a file with text in it.")
+    vocab = bert_vocab_from_dataset(
+        corpus.batch(batch_size),
+        vocab_size=vocab_size,
+        reserved_tokens=list(reserved_tokens),
+        bert_tokenizer_params={"lower_case": lower_case},
+        learn_params={},
+    )
+    if len(vocab) <= len(reserved_tokens):
+        raise ValueError("The corpus yielded no vocabulary beyond the reserved tokens; is it empty?")
+    return list(vocab)
+
+
+@keras.saving.register_keras_serializable(package="tfpretrain")
+class WordPieceTokenizer(keras.layers.Layer):
+    """BERT's tokenizer (basic splitting, then WordPiece) running inside the TensorFlow graph.
+
+    With `lower_case=True` the text is case-folded, NFD-normalised and stripped of accents as in
+    BERT's uncased models; with a real uncased BERT `vocab.txt` the ids equal the original
+    tokenizer's. Being a Keras layer, it can be used in `tf.data`, saved in a `.keras` file
+    (the vocabulary is part of its config) and exported inside a SavedModel.
+
+    Args:
+        vocabulary: list of tokens (the index is the id) or the path of a `vocab.txt`.
+        lower_case: lower-case and strip accents (uncased models).
+        sequence_length: default length of `pack`'s outputs.
+        validate_utf8: raise a clear error on strings that are not valid UTF-8.
+        **kwargs: standard `keras.layers.Layer` arguments.
+
+    Call arguments:
+        inputs: a string tensor `[B]` (or a scalar string).
+
+    Returns:
+        int32 ids as a `tf.RaggedTensor` `[B, None]` (or a 1-D tensor for a scalar input).
+
+    Example:
+
+    >>> tok = WordPieceTokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat"])
+    >>> tok(tf.constant(["The cat"])).to_list()
+    [[5, 6]]
+    """
+
+    def __init__(
+        self,
+        vocabulary,
+        lower_case: bool = True,
+        sequence_length: int = 128,
+        validate_utf8: bool = True,
+        **kwargs,
+    ):
+        kwargs.setdefault("dtype", "int32")
+        kwargs.setdefault("trainable", False)
+        super().__init__(**kwargs)
+        if isinstance(vocabulary, (str, Path)):
+            vocabulary = read_vocab(vocabulary)
+        vocabulary = [str(t) for t in vocabulary]
+        missing = [t for t in RESERVED_TOKENS if t not in vocabulary]
+        if missing:
+            raise ValueError(
+                f"The vocabulary lacks BERT's special tokens {missing}; a BERT vocab.txt must contain "
+                f"{list(RESERVED_TOKENS)} (learn one with learn_vocabulary, which adds them)."
+            )
+        if len(set(vocabulary)) != len(vocabulary):
+            dupes = sorted({t for t in vocabulary if vocabulary.count(t) > 1})
+            raise ValueError(f"The vocabulary has duplicate tokens, e.g. {dupes[:5]}.")
+        if int(sequence_length) < 2:
+            raise ValueError(f"sequence_length must be >= 2 (room for [CLS] and [SEP]); got {sequence_length}.")
+        self.vocabulary = vocabulary
+        self.lower_case = bool(lower_case)
+        self.sequence_length = int(sequence_length)
+        self.validate_utf8 = bool(validate_utf8)
+        ids = {t: i for i, t in enumerate(vocabulary)}
+        self.pad_id, self.unk_id, self.cls_id, self.sep_id, self.mask_id = (ids[t] for t in RESERVED_TOKENS)
+        # The special tokens (and [unusedN]) are never produced by splitting text, nor picked as
+        # random replacements by masked-LM.
+        self.special_ids = sorted(i for t, i in ids.items() if t.startswith("[") and t.endswith("]"))
+        self._table = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(
+                tf.constant(vocabulary), tf.range(len(vocabulary), dtype=tf.int64)
+            ),
+            default_value=self.unk_id,
+        )
+        # Normalisation is done in `normalize` (as the original BERT code does it) rather than
+        # by BertTokenizer(lower_case=True), whose NFKC case folding turns e.g. "™" into "tm".
+        self._tokenizer = tf_text.BertTokenizer(
+            self._table, token_out_type=tf.int64, unknown_token="[UNK]", lower_case=False
+        )
+        self._vocab_strings = tf.constant(vocabulary)
+        self.built = True  # no weights; the lookup table is created above
+
+    @property
+    def vocabulary_size(self) -> int:
+        return len(self.vocabulary)
+
+    @classmethod
+    def from_pretrained(cls, path, **kwargs) -> WordPieceTokenizer:
+        """Loads `vocab.txt` (and `do_lower_case` from `tokenizer_config.json`) of a BERT directory."""
+        path = Path(path)
+        lower_case = True
+        config = path / "tokenizer_config.json"
+        if config.is_file():
+            lower_case = bool(json.loads(config.read_text()).get("do_lower_case", True))
+        kwargs.setdefault("lower_case", lower_case)
+        return cls(path / "vocab.txt", **kwargs)
+
+    def _check_utf8(self, strings):
+        if not self.validate_utf8:
+            return strings
+        cleaned = tf.strings.unicode_transcode(strings, "UTF-8", "UTF-8", errors="ignore")
+        check = tf.debugging.Assert(
+            tf.reduce_all(tf.equal(cleaned, strings)),
+            ["WordPieceTokenizer: input text is not valid UTF-8; decode or clean it first."],
+        )
+        with tf.control_dependencies([check]):
+            return tf.identity(strings)
+
+    def normalize(self, strings) -> tf.Tensor:
+        """BERT's text cleaning: drop control characters; if uncased, lower-case and strip accents."""
+        strings = tf.strings.regex_replace(strings, r"[\t\n\r]", " ")
+        strings = tf.strings.regex_replace(strings, r"[\x00\x{FFFD}\p{Cc}\p{Cf}]", "")
+        if self.lower_case:
+            # Python's str.lower() (used by the original code) writes a word-final capital sigma
+            # as "ς"; per-character lower-casing would give "σ".
+            strings = tf.strings.regex_replace(strings, r"(\p{L}\p{M}*)Σ(\P{L}|$)", "\\1ς\\2")
+            strings = tf.strings.lower(strings, encoding="utf-8")
+            strings = tf_text.normalize_utf8(strings, "NFD")
+            strings = tf.strings.regex_replace(strings, r"\p{Mn}", "")
+        return strings
+
+    def tokenize(self, strings) -> tf.RaggedTensor:
+        """Strings `[B]` -> ragged int32 ids `[B, None]`; a scalar string gives a 1-D tensor."""
+        strings = tf.convert_to_tensor(strings)
+        if strings.dtype != tf.string:
+            raise TypeError(f"WordPieceTokenizer takes strings; got {strings.dtype}.")
+        scalar = strings.shape.rank == 0
+        if scalar:
+            strings = strings[None]
+        strings = self.normalize(self._check_utf8(strings))
+        ids = self._tokenizer.tokenize(strings).merge_dims(-2, -1)
+        ids = tf.cast(ids, tf.int32)
+        return ids[0] if scalar else ids
+
+    def call(self, inputs):
+        return self.tokenize(inputs)
+
+    def detokenize(self, ids) -> tf.Tensor:
+        """Ids `[B, None]` (dense or ragged) -> strings `[B]`, joining `##` pieces; special tokens dropped."""
+        ids = ids if isinstance(ids, tf.RaggedTensor) else tf.RaggedTensor.from_tensor(tf.convert_to_tensor(ids))
+        ids = tf.cast(ids, tf.int64)
+        keep = tf.reduce_all(
+            tf.not_equal(ids[..., None], tf.constant(self.special_ids, tf.int64)), axis=-1
+        )
+        ids = tf.ragged.boolean_mask(ids, keep)
+        tokens = tf.gather(self._vocab_strings, ids)
+        text = tf.strings.reduce_join(tokens, axis=-1, separator=" ")
+        return tf.strings.regex_replace(text, " ##", "")
+
+    def pack(self, strings, sequence_length: int | None = None) -> dict[str, tf.Tensor]:
+        """Single sentences -> BERT inputs `[CLS] tokens [SEP]` padded to a fixed length.
+
+        Returns:
+            A dict of int32 `[B, L]` tensors: `token_ids`, `segment_ids` (zeros) and
+            `padding_mask` (1 for real tokens).
+        """
+        length = int(sequence_length or self.sequence_length)
+        ids = self.tokenize(strings)[:, : length - 2]
+        ids, segments = tf_text.combine_segments(
+            [ids], start_of_sequence_id=self.cls_id, end_of_segment_id=self.sep_id
+        )
+        token_ids, mask = tf_text.pad_model_inputs(ids, length, pad_value=self.pad_id)
+        segment_ids, _ = tf_text.pad_model_inputs(segments, length, pad_value=0)
+        return {
+            "token_ids": tf.cast(token_ids, tf.int32),
+            "segment_ids": tf.cast(segment_ids, tf.int32),
+            "padding_mask": tf.cast(mask, tf.int32),
+        }
+
+    def compute_output_spec(self, inputs):
+        return keras.KerasTensor((None, None), dtype="int32", ragged=True)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "vocabulary": self.vocabulary,
+                "lower_case": self.lower_case,
+                "sequence_length": self.sequence_length,
+                "validate_utf8": self.validate_utf8,
+            }
+        )
+        return config
+
+
+def tokenize_corpus(tokenizer: WordPieceTokenizer, lines: Iterable[str], batch_size: int = 1024) -> tf.RaggedTensor:
+    """Tokenizes many lines in batches; returns one ragged `[num_lines, None]` tensor."""
+    ds = tf.data.Dataset.from_tensor_slices(tf.constant(list(lines), tf.string)).batch(batch_size)
+    parts = [tokenizer.tokenize(batch) for batch in ds]
+    if not parts:
+        raise ValueError("No lines to tokenize: the corpus is empty.")
+    return tf.concat(parts, axis=0)
