@@ -47,7 +47,7 @@ def compile_autoencoder(model: keras.Model, learning_rate: float = 1e-3, steps_p
     """Adam + binary cross-entropy (plus MSE as a metric), XLA-compiled.
 
     `gradient_accumulation_steps=k` applies the mean gradient of k consecutive batches at once
-    (an effective batch k times larger); the optimizer's step counter then counts batches.
+    (an effective batch k times larger); the optimizer's step counter counts applied updates.
     """
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate, gradient_accumulation_steps=gradient_accumulation_steps),
