@@ -115,3 +115,39 @@ def test_bad_requests():
     with pytest.raises(ValueError, match="top_p"):
         generator.generate_ids(INPUTS, 5, top_p=1.5)
     keras.utils.set_random_seed(0)
+
+
+def test_beam_search_loop_serves_gpt_too():
+    import tensorflow as tf
+
+    from tfpretrain.generation import beam_search_loop, decode_loop
+    from tfpretrain.models.gpt import GPTConfig, GPTDecoder, build_gpt
+
+    model = build_gpt(GPTConfig(vocabulary_size=6, sequence_length=8, num_layers=1, num_heads=2, hidden_dim=16))
+    rng = np.random.default_rng(2)
+    model.set_weights([rng.normal(scale=0.8, size=w.shape).astype("float32") for w in model.get_weights()])
+    decoder = GPTDecoder(model)
+    prompts = [[2, 3, 4], [5]]  # different lengths: prompt positions are forced, not searched
+    end = 5
+    buffer = np.zeros((2, 8), "int32")
+    for r, p in enumerate(prompts):
+        buffer[r, : len(p)] = p
+    lengths = np.array([len(p) for p in prompts], "int32")
+    greedy, _ = decode_loop(decoder.step, decoder.initial_cache(2, 8), buffer, lengths, end,
+                            temperature=tf.constant(1.0), top_k=tf.constant(0), top_p=tf.constant(1.0),
+                            greedy=tf.constant(True), seed=tf.constant([0, 0]), stop_token=-1)
+    one_beam, _, _ = beam_search_loop(decoder.step, decoder.initial_cache(2, 8), buffer, lengths, end,
+                                      num_beams=1, length_penalty=0.0, stop_token=-1)
+    np.testing.assert_array_equal(np.asarray(one_beam)[:, :end], np.asarray(greedy)[:, :end])
+
+    # 6 beams keep every one-token continuation of the first prompt: the best two-token
+    # continuation of all 36 must come out first.
+    k = 6
+    ids, _, _ = beam_search_loop(decoder.step, decoder.initial_cache(k, 8), np.repeat(buffer[:1], k, 0),
+                                 np.repeat(lengths[:1], k), end, num_beams=k, length_penalty=0.0, stop_token=-1)
+    candidates = np.array([[2, 3, 4, a, b] for a in range(6) for b in range(6)], "int32")
+    logits = np.asarray(model(candidates), "float64")
+    logp = logits - logits.max(-1, keepdims=True)
+    logp -= np.log(np.exp(logp).sum(-1, keepdims=True))
+    scores = logp[:, 2, :][np.arange(36), candidates[:, 3]] + logp[:, 3, :][np.arange(36), candidates[:, 4]]
+    np.testing.assert_array_equal(np.asarray(ids)[0, :end], candidates[int(np.argmax(scores))])

@@ -17,19 +17,24 @@ def add_parser(subparsers) -> None:
             "Hugging Face BERT directory, or 'scratch' for random weights of --preset), train it with "
             "AdamW and linear warm-up/decay, and write dev-set accuracy, precision, recall and F1 to "
             "OUT/metrics.json, plus classifier.keras and saved_model/ (signature 'serve': strings -> "
-            "probabilities)."
+            "probabilities). With a `tfpretrain seq2seq` directory (or scratch with a t5-* preset) the "
+            "encoder-decoder is trained text to text instead: metrics.json then holds exact_match "
+            "(and accuracy/precision/recall/F1 for sst2, cer for other tasks) and saved_model/ has "
+            "signature 'generate' (strings -> strings)."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--task", required=True,
                    help="'sst2' (data directory) or a sentence<TAB>label file (dev: X.dev.tsv or dev.tsv "
-                        "beside it, else the last 10%% of lines)")
-    p.add_argument("--init", required=True, help="'scratch', an mlm run directory, a HF BERT directory, or 'vsm' (the count-based "
-                        "baseline: TF-IDF bag of words + logistic regression; uses --epochs, --batch-size, "
-                        "--vocab-size, --limit-train)")
+                        "beside it, else the last 10%% of lines); for an encoder-decoder also 'punctuation' "
+                        "(restore casing and punctuation of Tiny Shakespeare) or an input<TAB>target file")
+    p.add_argument("--init", required=True,
+                   help="'scratch', an mlm run directory, a HF BERT directory, a `tfpretrain seq2seq` "
+                        "directory, or 'vsm' (the count-based baseline: TF-IDF bag of words + logistic "
+                        "regression; uses --epochs, --batch-size, --vocab-size, --limit-train)")
     p.add_argument("--out", required=True, help="run directory")
-    p.add_argument("--preset", default="mini", choices=["tiny", "mini", "small", "base"],
-                   help="model size for --init scratch")
+    p.add_argument("--preset", default="mini", choices=["tiny", "mini", "small", "base", "t5-tiny", "t5-small"],
+                   help="model size for --init scratch (t5-*: an encoder-decoder trained text to text)")
     p.add_argument("--vocab", default=None, help="vocab.txt for --init scratch (default: learned from the task)")
     p.add_argument("--vocab-size", type=int, default=8000, help="learned vocabulary size for --init scratch")
     p.add_argument("--epochs", type=int, default=3, help="training epochs")
@@ -47,6 +52,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--steps-per-execution", type=int, default=16, help="steps per compiled call")
     p.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs to OUT/logs")
     p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--num-beams", type=int, default=1,
+                   help="encoder-decoder only: beams for generating the dev outputs (1: greedy)")
+    p.add_argument("--limit-eval", type=int, default=None,
+                   help="encoder-decoder only: score the first N dev examples")
     add_runtime_flags(p)
     p.set_defaults(func=run)
 
@@ -65,10 +74,11 @@ def run(args: argparse.Namespace) -> int:
             weight_decay=args.weight_decay, freeze=args.freeze, pooling=args.pooling, dropout=args.dropout,
             seq_len=args.seq_len, num_classes=args.num_classes, limit_train=args.limit_train,
             steps_per_execution=args.steps_per_execution, tensorboard=args.tensorboard, seed=args.seed,
-            strategy=args.strategy, precision=args.precision,
+            strategy=args.strategy, precision=args.precision, num_beams=args.num_beams,
+            limit_eval=args.limit_eval,
         )
     )
     print(json.dumps(metrics, indent=2))
-    written = "vocab.txt and classifier.weights.h5" if args.init == "vsm" else "classifier.keras and saved_model/"
-    print(f"Wrote {args.out}/metrics.json, {written}")
+    written = "vocab.txt and classifier.weights.h5" if args.init == "vsm" else "saved_model/"
+    print(f"Wrote {args.out}/metrics.json and {written}")
     return 0

@@ -32,7 +32,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--weight-decay", type=float, default=None,
                    help="weight decay (default: 1e-6 for LARS, 1e-4 for AdamW)")
     p.add_argument("--warmup-epochs", type=float, default=1.0, help="epochs of linear learning-rate warm-up")
-    p.add_argument("--preset", choices=["mnist", "tiny"], default="mnist", help="encoder size")
+    p.add_argument("--preset", choices=["mnist", "small", "tiny"], default="mnist", help="encoder size")
     p.add_argument("--knn-every", type=int, default=1, help="k-NN accuracy every N epochs (0: never)")
     p.add_argument("--probe-epochs", type=int, default=30, help="epochs of the linear probe")
     p.add_argument("--limit-train", type=int, default=None, help="use only the first N training images")

@@ -80,8 +80,8 @@ def text_pairs(
                 f"Example {n}: the target has {len(b) + 1} tokens (end token included), more than the "
                 f"decoder context of {decoder_length}; shorten the targets or raise the decoder length."
             )
-        ins.append(np.append(np.asarray(a, np.int32), eos_id))
-        outs.append(np.append(np.asarray(b, np.int32), eos_id))
+        ins.append(np.append(np.asarray(a, np.int32), eos_id).astype(np.int32))
+        outs.append(np.append(np.asarray(b, np.int32), eos_id).astype(np.int32))
     def ragged(rows):
         return tf.RaggedTensor.from_row_lengths(np.concatenate(rows), [len(r) for r in rows])
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import keras
 from keras import ops
@@ -74,7 +75,8 @@ def build_gpt(config: GPTConfig) -> keras.Model:
     Token and position embeddings, `num_layers` pre-norm causal `TransformerBlock`s named
     `block_0`, `block_1`, ..., a final layer norm `final_norm`, and an output head tied to the
     token embeddings (`TokenAndPositionEmbedding(..., reverse=True)`). Weights are initialised
-    with N(0, 0.02) as in GPT-2.
+    as in GPT-2: N(0, 0.02), and N(0, 0.02 / sqrt(2 * num_layers)) for the two projections that
+    write into the residual stream of each block, so that its variance does not grow with depth.
 
     Example:
 
@@ -91,12 +93,16 @@ def build_gpt(config: GPTConfig) -> keras.Model:
     x = embedding(token_ids)
     if config.dropout:
         x = keras.layers.Dropout(config.dropout, name="embedding_dropout")(x)
+    residual_init = keras.initializers.RandomNormal(stddev=0.02 / math.sqrt(2 * config.num_layers))
     for i in range(config.num_layers):
-        x = TransformerBlock(
+        block = TransformerBlock(
             config.num_heads, config.hidden_dim, config.intermediate_dim, dropout=config.dropout,
             norm_first=True, causal=True, activation="gelu", layer_norm_epsilon=config.layer_norm_epsilon,
             kernel_initializer=init(), name=f"block_{i}",
-        )(x)
+        )
+        x = block(x)
+        for kernel in (block.attention.output_kernel, block.ffn_outer.kernel):
+            kernel.assign(residual_init(kernel.shape))
     x = keras.layers.LayerNormalization(epsilon=config.layer_norm_epsilon, name="final_norm")(x)
     logits = embedding(x, reverse=True)
     return keras.Model(token_ids, logits, name="gpt")

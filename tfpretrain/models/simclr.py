@@ -39,6 +39,7 @@ class SimCLRConfig:
 
     PRESETS = {
         "mnist": {},
+        "small": {"encoder_filters": (16, 32, 64), "projection_units": (128,), "projection_dim": 64},
         "tiny": {"encoder_filters": (8, 16), "projection_units": (32,), "projection_dim": 16},
     }
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 import dataclasses
 
 import keras
+import numpy as np
+import tensorflow as tf
 from keras import ops
 
+from tfpretrain.generation import SamplerSettings, beam_search_loop, decode_loop, seed_tensor
 from tfpretrain.layers.decoder import DecoderBlock
 from tfpretrain.layers.embedding import TokenAndPositionEmbedding
 from tfpretrain.layers.normalization import make_norm
@@ -235,8 +238,6 @@ class Seq2SeqGenerator:
     """
 
     def __init__(self, model: keras.Model, config: Seq2SeqConfig, tokenizer=None, jit_compile: bool = True):
-        import tensorflow as tf
-
         self.decoder = Seq2SeqDecoder(model, config)
         self.config = config
         self.tokenizer = tokenizer
@@ -250,15 +251,11 @@ class Seq2SeqGenerator:
         self._beam = tf.function(self._beam_ids, jit_compile=jit_compile, reduce_retracing=False)
 
     def _start(self, encoder_ids, width):
-        import tensorflow as tf
-
         rows = tf.shape(encoder_ids)[0]
         buffer = tf.fill([rows, width], tf.constant(self.config.pad_id, tf.int32))
         return buffer, tf.ones([rows], tf.int32)
 
     def _sample_ids(self, encoder_ids, width, end, temperature, top_k, top_p, greedy, seed):
-        from tfpretrain.generation import decode_loop
-
         self.trace_count += 1  # runs only while tracing
         buffer, prompt_lengths = self._start(encoder_ids, width)
         cache = self.decoder.initial_cache(encoder_ids, width)
@@ -268,10 +265,6 @@ class Seq2SeqGenerator:
         )
 
     def _beam_ids(self, encoder_ids, width, end, num_beams, length_penalty):
-        import tensorflow as tf
-
-        from tfpretrain.generation import beam_search_loop
-
         self.trace_count += 1
         cache = self.decoder.initial_cache(encoder_ids, width)
         # The encoder ran once per input; its beams share the cross-attention keys and values.
@@ -298,11 +291,6 @@ class Seq2SeqGenerator:
     ) -> list[list]:
         """Token-level `generate`: encoder id lists (end token included) in, `[input][sequence]`
         output id arrays out (without the start and end tokens)."""
-        import numpy as np
-        import tensorflow as tf
-
-        from tfpretrain.generation import SamplerSettings, seed_tensor
-
         sampler = SamplerSettings(temperature, top_k, top_p, greedy)
         c = self.config
         if not isinstance(num_beams, (int, np.integer)) or num_beams < 1:

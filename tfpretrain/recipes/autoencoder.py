@@ -78,7 +78,9 @@ def run(cfg: AutoencoderRun) -> dict:
     x_val = x_train[len(x_train) - cfg.validation_size :] if cfg.validation_size else None
     x_fit = x_train[: len(x_train) - cfg.validation_size]
 
-    train = image_dataset(x_fit, batch_size=cfg.batch_size, targets="images", seed=cfg.seed)
+    def train():  # a function, so that a resumed run can rebuild the same shuffled stream
+        return image_dataset(x_fit, batch_size=cfg.batch_size, targets="images", seed=cfg.seed)
+
     val = None
     if x_val is not None:
         val = image_dataset(x_val, batch_size=1024, targets="images", shuffle=False)

@@ -54,6 +54,9 @@ class FinetuneRun:
     tensorboard: bool = False
     seed: int = 0
     verbose: str | int = "auto"
+    # Encoder-decoder (text-to-text) runs only: beams when generating dev outputs, dev subset.
+    num_beams: int = 1
+    limit_eval: int | None = None
 
 
 @dataclasses.dataclass
@@ -135,6 +138,10 @@ def run(cfg: FinetuneRun) -> dict:
         from tfpretrain.recipes.vsm import run as run_vsm
 
         return run_vsm(cfg)
+    from tfpretrain.recipes.seq2seq_finetune import run_seq2seq, wants_seq2seq
+
+    if wants_seq2seq(cfg):  # an encoder-decoder: text-to-text fine-tuning
+        return run_seq2seq(cfg)
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(cfg.seed)

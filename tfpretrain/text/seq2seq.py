@@ -76,7 +76,9 @@ class Seq2SeqTokenizer:
         return self.tokenizer.tf_encode(strings)
 
     def tf_decode(self, ids: tf.Tensor) -> tf.Tensor:
-        """In-graph `[B, T]` ids -> `[B]` strings, cut at the first end token, sentinels dropped."""
+        """In-graph `[B, T]` (dense or ragged) ids -> `[B]` strings, cut at the first end token, sentinels dropped."""
+        if isinstance(ids, tf.RaggedTensor):
+            ids = ids.to_tensor(default_value=self.pad_id)
         ids = tf.cast(ids, tf.int32)
         before_end = tf.math.cumsum(tf.cast(tf.equal(ids, self.eos_id), tf.int32), axis=1) == 0
         keep = before_end & (ids != self.pad_id) & (ids < self.sentinel_start)

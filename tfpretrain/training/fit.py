@@ -88,9 +88,12 @@ def fit(
 
     Args:
         model: a compiled Keras model.
-        train_data: what `model.fit` accepts as `x` (usually a `tf.data.Dataset`); resuming
-            inside an epoch needs a `tf.data.Dataset` with a known number of batches, or
-            `steps_per_epoch` with a repeated one.
+        train_data: what `model.fit` accepts as `x` (usually a `tf.data.Dataset`), or a
+            function without arguments returning a `tf.data.Dataset`. Checkpointing needs a
+            `tf.data.Dataset` with a known number of batches, or `steps_per_epoch` with a
+            repeated one. Pass the function (with seeded shuffles inside) for exact resumes: a
+            run resumed mid-epoch needs a second data set object for the later epochs, and a
+            reshuffling data set's order depends on how many times that object was iterated.
         epochs: number of epochs, > 0.
         validation_data: optional validation set.
         out_dir: the run directory; None keeps nothing on disk.
@@ -119,15 +122,19 @@ def fit(
     adapt_to_strategy(model)
     monitor = "val_loss" if validation_data is not None else "loss"
 
+    import tensorflow as tf
+
+    make_data = train_data if callable(train_data) and not isinstance(train_data, tf.data.Dataset) else None
+    if make_data is not None:
+        train_data = make_data()
+    repeat = False
     state_dir = None
     if out_dir is not None:
-        import tensorflow as tf
-
         if isinstance(train_data, tf.data.Dataset):
             cardinality = int(train_data.cardinality())
             if steps_per_epoch is None and cardinality > 0:
                 steps_per_epoch = cardinality
-                train_data = train_data.repeat()  # one stream across epochs: positions are steps
+                repeat = True  # one stream across epochs: positions are steps
             if steps_per_epoch:
                 state_dir = Path(out_dir) / "checkpoints" / "state"
         if state_dir is None:
@@ -190,8 +197,16 @@ def fit(
     def run(data, initial_epoch, last_epoch, steps):
         return model.fit(
             data, epochs=last_epoch, initial_epoch=initial_epoch, validation_data=validation_data,
-            steps_per_epoch=steps, callbacks=all_callbacks, verbose=verbose,
+            steps_per_epoch=steps, callbacks=all_callbacks, verbose=verbose, shuffle=False,
         )
+
+    def stream(position: int):
+        """The training batches from `position` on (a fresh data set object when we can)."""
+        data = train_data
+        if make_data is not None and position:
+            # A new object: a reshuffling data set's order depends on how often it was iterated.
+            data = make_data()
+        return (data.repeat() if repeat else data).skip(position)
 
     if state_dir is None:
         history = run(train_data, 0, epochs, steps_per_epoch)
@@ -200,14 +215,10 @@ def fit(
         history.history = {}
         if first_batch and first_epoch < epochs:
             # Finish the interrupted epoch first: Keras cannot start an epoch at a later batch.
-            part = run(train_data.skip(start_step), first_epoch, first_epoch + 1,
-                       steps_per_epoch - first_batch)
-            first_epoch += 1
-            if model.stop_training:
-                first_epoch = epochs
-            del part
+            run(stream(start_step), first_epoch, first_epoch + 1, steps_per_epoch - first_batch)
+            first_epoch = epochs if model.stop_training else first_epoch + 1
         if first_epoch < epochs:
-            run(train_data.skip(first_epoch * steps_per_epoch), first_epoch, epochs, steps_per_epoch)
+            run(stream(first_epoch * steps_per_epoch), first_epoch, epochs, steps_per_epoch)
         for logs in checkpointer.epoch_logs:
             for key, value in logs.items():
                 history.history.setdefault(key, []).append(value)

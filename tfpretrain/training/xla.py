@@ -81,7 +81,10 @@ class ReplicaXlaSteps:
 
     def _functions(self) -> dict:
         context = tf.distribute.get_replica_context()
-        key = str(getattr(context, "devices", "")) if context is not None else ""
+        try:
+            key = str(context.devices) if context is not None else ""
+        except (IndexError, AttributeError, NotImplementedError):  # e.g. multi-worker contexts
+            key = str(tf.get_static_value(context.replica_id_in_sync_group))
         if key not in self._compiled:
             self._compiled[key] = {
                 "train": tf.function(self._train_compute, jit_compile=True, reduce_retracing=True),
@@ -157,7 +160,8 @@ def use_replica_xla(model: keras.Model, force: bool = False) -> bool:
 def adapt_to_strategy(model: keras.Model) -> keras.Model:
     """Makes a compiled model train correctly, XLA-compiled where asked, under its strategy.
 
-    Under a strategy with several replicas it (1) sets `steps_per_execution` to 1, because Keras
+    Under a strategy with several replicas it (0) lets Keras build the model's metrics from one
+    replica's batch (see `_local_symbolic_build`), (1) sets `steps_per_execution` to 1, because Keras
     3's multi-step `tf.while_loop` fails under `MirroredStrategy` even without XLA ("You must feed
     a value for placeholder tensor .../while/cond/Placeholder"), and (2) installs the per-replica
     XLA steps of `use_replica_xla` when the model was compiled with `jit_compile=True`. Under the
@@ -181,8 +185,51 @@ def adapt_to_strategy(model: keras.Model) -> keras.Model:
         )
         model.steps_per_execution = 1
         model.train_function = model.test_function = model.predict_function = None
+    if _is_multi_device(strategy) and "_maybe_symbolic_build" not in model.__dict__:
+        model._maybe_symbolic_build = _local_symbolic_build(model)
     use_replica_xla(model)
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and "_tfp_mw_logs" not in model.__dict__:
+        model._tfp_mw_logs = True
+        model.train_step = _logs_with_replica_axis(model.train_step)
+        model.test_step = _logs_with_replica_axis(model.test_step)
     return model
+
+
+def _logs_with_replica_axis(step):
+    """Keras reduces each replica's logs across workers with `strategy.reduce("MEAN", v, axis=0)`,
+    which fails on the scalar logs every step returns ("Invalid reduction dimension 0 for input
+    with 0 dimensions"). Giving each scalar a length-1 axis makes that the mean over replicas."""
+
+    def wrapped(data):
+        return tf.nest.map_structure(
+            lambda v: tf.reshape(v, [1]) if isinstance(v, tf.Tensor) and v.shape.rank == 0 else v,
+            step(data),
+        )
+
+    return wrapped
+
+
+def _local_symbolic_build(model: keras.Model):
+    """Keras builds a model's metrics and optimizer from the first batch, reduced across replicas
+    with `strategy.reduce("MEAN", (x, y))`, which fails under `MultiWorkerMirroredStrategy` (it
+    cannot reduce a tuple). Only the shapes matter, so this builds from the first local replica's
+    share instead, with no cross-worker communication."""
+    strategy = model.distribute_strategy
+
+    def local(value):
+        if isinstance(value, tf.distribute.DistributedValues):
+            return strategy.experimental_local_results(value)[0]
+        return value
+
+    def maybe_symbolic_build(iterator=None, data_batch=None):
+        if iterator is not None:
+            for _, _, it in iterator:
+                data_batch = tf.nest.map_structure(local, next(it))
+                break
+        with strategy.scope():
+            model._symbolic_build(data_batch=data_batch)
+
+    return maybe_symbolic_build
 
 
 def replica_xla_steps(model: keras.Model) -> ReplicaXlaSteps | None:

@@ -1,0 +1,113 @@
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tfpretrain.models.t5 import Seq2SeqGenerator
+from tfpretrain.recipes.finetune import FinetuneRun
+from tfpretrain.recipes.finetune import run as finetune
+from tfpretrain.recipes.seq2seq import Seq2SeqRun, load_seq2seq
+from tfpretrain.recipes.seq2seq import run as pretrain
+from tfpretrain.recipes.seq2seq_finetune import (
+    character_error_rate,
+    edit_distance,
+    strip_punctuation,
+)
+
+TINY = dict(hidden_dim=32, num_heads=2, intermediate_dim=64, num_encoder_layers=1, num_decoder_layers=1)
+
+RELOAD = """
+import json, sys
+import tensorflow as tf
+import tensorflow_text  # noqa: F401
+loaded = tf.saved_model.load(sys.argv[1])
+inputs = tf.constant(json.loads(sys.argv[2]))
+greedy = loaded.signatures["generate"](inputs=inputs, max_length=tf.constant(10), temperature=tf.constant(0.0),
+                                       top_k=tf.constant(0), top_p=tf.constant(1.0))["outputs"]
+beam = loaded.signatures["beam_search"](inputs=inputs, max_length=tf.constant(10),
+                                        length_penalty=tf.constant(1.0))["outputs"]
+try:
+    loaded.signatures["generate"](inputs=tf.constant([""]), max_length=tf.constant(10),
+                                  temperature=tf.constant(0.0), top_k=tf.constant(0), top_p=tf.constant(1.0))
+    empty = "accepted"
+except tf.errors.InvalidArgumentError as err:
+    empty = str(err)
+print(json.dumps({"greedy": [s.decode() for s in greedy.numpy()], "beam": [s.decode() for s in beam.numpy()],
+                  "empty": empty, "tfpretrain": sorted(m for m in sys.modules if m.startswith("tfpretrain"))}))
+"""
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "tfpretrain.cli.main", *args], capture_output=True, text=True)
+
+
+def test_help_lists_flags():
+    out = cli("seq2seq", "--help").stdout
+    for flag in ("--corpus", "--preset", "--steps", "--batch-size", "--out", "--strategy", "--precision"):
+        assert flag in out
+    out = cli("finetune", "--help").stdout
+    assert "t5-tiny" in out and "punctuation" in out and "--num-beams" in out
+
+
+def test_cer_and_punctuation_stripping():
+    assert edit_distance("kitten", "sitting") == 3 and edit_distance("", "abc") == 3
+    assert character_error_rate(["abc", "xy"], ["abd", "xy"]) == pytest.approx(1 / 5)
+    assert strip_punctuation("Nay, 'tis so--\nROMEO: Go!") == "nay tis so\nromeo go"
+
+
+@pytest.mark.slow
+def test_pretrain_finetune_generate_export(tmp_path, data_dir):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text((data_dir / "tinyshakespeare" / "input.txt").read_text()[:60000])
+    pre = pretrain(Seq2SeqRun(corpus=str(corpus), out_dir=str(tmp_path / "pre"), steps=60, eval_every=30,
+                              batch_size=16, length=32, vocab_size=400, learning_rate=3e-3, warmup_steps=5,
+                              model_overrides=TINY, verbose=0))
+    model, config, tokenizer = load_seq2seq(tmp_path / "pre")
+    vocabulary = tokenizer.vocabulary_size
+    assert config.vocabulary_size == vocabulary == 400 + 100
+    # Held-out span-corruption loss well below guessing, and falling.
+    assert pre["val_loss"] < 0.8 * math.log(vocabulary)
+    assert pre["val_loss_curve"][-1] < pre["val_loss_curve"][0]
+    for name in ("model.keras", "config.json", "metrics.json", "sentencepiece.model", "checkpoints"):
+        assert (tmp_path / "pre" / name).exists(), name
+
+    task = tmp_path / "copy.tsv"
+    rng = np.random.default_rng(0)
+    words = ["king", "queen", "lord", "good", "night", "love", "death", "sweet"]
+    lines = [" ".join(rng.choice(words, 3)) for _ in range(220)]
+    task.write_text("".join(f"{line}\t{line.upper()}\n" for line in lines))
+    metrics = finetune(FinetuneRun(task=str(task), init=str(tmp_path / "pre"), out_dir=str(tmp_path / "ft"),
+                                   epochs=2, batch_size=16, learning_rate=3e-3, verbose=0, limit_eval=8))
+    assert metrics["init"] == "seq2seq" and metrics["dev_examples"] == 8
+    assert 0.0 <= metrics["exact_match"] <= 1.0 and metrics["cer"] >= 0.0 and metrics["copy_input_cer"] > 0.5
+    written = json.loads((tmp_path / "ft" / "metrics.json").read_text())
+    assert written["cer"] == pytest.approx(metrics["cer"])
+
+    # The SavedModel, reloaded with TensorFlow and tensorflow_text only, generates what Python does.
+    model, config, tokenizer = load_seq2seq(tmp_path / "ft")
+    inputs = ["good night sweet", "love"]
+    expected = [row[0] for row in Seq2SeqGenerator(model, config, tokenizer).generate(inputs, 10, greedy=True)]
+    result = subprocess.run([sys.executable, "-c", RELOAD, str(tmp_path / "ft" / "saved_model"), json.dumps(inputs)],
+                            capture_output=True, text=True, check=True)
+    served = json.loads(result.stdout.strip().splitlines()[-1])
+    assert served["tfpretrain"] == []
+    assert served["greedy"] == expected
+    assert len(served["beam"]) == 2 and all(isinstance(s, str) for s in served["beam"])
+    assert "tokenizes to nothing" in served["empty"]
+
+
+def test_bad_input(tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("  \n")
+    result = cli("seq2seq", "--corpus", str(empty), "--out", str(tmp_path / "a"))
+    assert result.returncode == 2 and "empty" in result.stderr
+    result = cli("seq2seq", "--corpus", str(tmp_path / "missing.txt"), "--out", str(tmp_path / "a"))
+    assert result.returncode == 2 and "does not exist" in result.stderr
+    long_targets = tmp_path / "long.tsv"
+    long_targets.write_text("".join(f"short {i}\t{' '.join(['word'] * 300)} {i}\n" for i in range(40)))
+    result = cli("finetune", "--task", str(long_targets), "--init", "scratch", "--preset", "t5-tiny",
+                 "--vocab-size", "400", "--batch-size", "8", "--out", str(tmp_path / "b"))
+    assert result.returncode == 2 and "decoder context" in result.stderr, result.stderr[-2000:]

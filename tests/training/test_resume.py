@@ -1,0 +1,207 @@
+"""Crash-safe resume: mid-epoch restarts continue exactly; broken checkpoints fail clearly."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfpretrain.training import NonFiniteLossError, fit
+from tfpretrain.training.checkpoint import CheckpointError, checkpoints, read_state
+
+REPO = Path(__file__).resolve().parents[2]
+STEPS_PER_EPOCH = 8  # 64 examples, batch 8
+
+
+class Crash(Exception):
+    pass
+
+
+class CrashAt(keras.callbacks.Callback):
+    """Raises after `step` global steps, like a process dying between two steps."""
+
+    def __init__(self, step):
+        super().__init__()
+        self.step, self.seen = step, 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.seen += 1
+        if self.seen == self.step:
+            raise Crash()
+
+
+def _data(nan_at_batch=None):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 6)).astype("float32")
+    y = (x @ rng.normal(size=(6, 1))).astype("float32")
+    if nan_at_batch is not None:
+        x[nan_at_batch * 8] = np.nan
+    # Reshuffled every epoch with a fixed seed: resuming must find the same order again.
+    return tf.data.Dataset.from_tensor_slices((x, y)).shuffle(64, seed=3).batch(8)
+
+
+def _model(width=16):
+    keras.utils.set_random_seed(7)
+    model = keras.Sequential([
+        keras.Input((6,)), keras.layers.Dense(width, activation="relu"),
+        keras.layers.Dropout(0.3),  # its seed state must be restored too
+        keras.layers.Dense(1),
+    ])
+    model.compile(keras.optimizers.Adam(1e-2), "mse", steps_per_execution=1)
+    return model
+
+
+def _state(path):
+    _, arrays = read_state(path)
+    return arrays
+
+
+def test_mid_epoch_resume_equals_uninterrupted_run(tmp_path):
+    keras.utils.set_random_seed(1)
+    reference = _model()
+    history = fit(reference, _data, epochs=3, out_dir=tmp_path / "ref", verbose=0, checkpoint_every=3)
+    final = checkpoints(tmp_path / "ref" / "checkpoints" / "state")[-1]
+    assert final.name == f"step-{3 * STEPS_PER_EPOCH:09d}.npz"
+
+    keras.utils.set_random_seed(1)
+    with pytest.raises(Crash):  # dies after step 12: the newest checkpoint is step 11, mid-epoch 2
+        fit(_model(), _data, epochs=3, out_dir=tmp_path / "run", verbose=0, checkpoint_every=3,
+            callbacks=[CrashAt(12)])
+    saved = checkpoints(tmp_path / "run" / "checkpoints" / "state")
+    assert saved[-1].name == "step-000000011.npz"
+    header, _ = read_state(saved[-1])
+    assert (header["epoch"], header["batch"], header["data_position"]) == (1, 3, 11)
+
+    keras.utils.set_random_seed(1)
+    resumed = _model()
+    resumed_history = fit(resumed, _data, epochs=3, out_dir=tmp_path / "run", verbose=0,
+                          checkpoint_every=3)
+    # Same step count, same weights, optimizer moments and RNG state as without the crash.
+    assert int(resumed.optimizer.iterations.numpy()) == 3 * STEPS_PER_EPOCH
+    ref_state, run_state = _state(final), _state(tmp_path / "run" / "checkpoints" / "state" / final.name)
+    assert ref_state.keys() == run_state.keys()
+    for key in ref_state:
+        np.testing.assert_allclose(run_state[key], ref_state[key], rtol=1e-6, atol=1e-7, err_msg=key)
+    for a, b in zip(resumed.get_weights(), reference.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    # The history covers all three epochs; the epochs finished before the crash are identical.
+    assert len(resumed_history.history["loss"]) == 3
+    np.testing.assert_allclose(resumed_history.history["loss"][0], history.history["loss"][0], rtol=1e-6)
+
+
+def test_corrupt_checkpoint_is_a_clear_error_and_nothing_is_overwritten(tmp_path):
+    fit(_model(), _data(), epochs=1, out_dir=tmp_path, verbose=0)
+    state = tmp_path / "checkpoints" / "state"
+    path = checkpoints(state)[-1]
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])  # truncated, as by a disk failure
+    before = sorted(p.name for p in state.iterdir())
+    with pytest.raises(CheckpointError, match="corrupt"):
+        fit(_model(), _data(), epochs=2, out_dir=tmp_path, verbose=0)
+    assert sorted(p.name for p in state.iterdir()) == before
+    assert path.read_bytes() == data[: len(data) // 2]
+
+    flipped = bytearray(data)
+    flipped[len(data) // 2] ^= 0xFF  # one flipped bit inside an array: the zip CRC catches it
+    path.write_bytes(bytes(flipped))
+    with pytest.raises(CheckpointError):
+        fit(_model(), _data(), epochs=2, out_dir=tmp_path, verbose=0)
+
+
+def test_checkpoint_of_another_model_shape_is_refused(tmp_path):
+    fit(_model(width=16), _data(), epochs=1, out_dir=tmp_path, verbose=0)
+    state = tmp_path / "checkpoints" / "state"
+    before = {p.name: p.read_bytes() for p in state.iterdir()}
+    other = _model(width=32)
+    weights = [w.copy() for w in other.get_weights()]
+    with pytest.raises(CheckpointError, match=r"shape \[6, 16\].*shape \[6, 32\]"):
+        fit(other, _data(), epochs=2, out_dir=tmp_path, verbose=0)
+    assert {p.name: p.read_bytes() for p in state.iterdir()} == before
+    for a, b in zip(other.get_weights(), weights, strict=True):  # nothing was half-loaded
+        np.testing.assert_array_equal(a, b)
+
+
+def test_half_written_checkpoint_is_never_loaded(tmp_path):
+    fit(_model(), _data(), epochs=1, out_dir=tmp_path, verbose=0)
+    state = tmp_path / "checkpoints" / "state"
+    # What a kill during a write leaves: a temporary file, never a step-*.npz name.
+    (state / "step-000000016.npz.tmp-12345").write_bytes(b"PK\x03\x04 partial")
+    assert [p.name for p in checkpoints(state)] == ["step-000000008.npz"]
+    model = _model()
+    history = fit(model, _data(), epochs=2, out_dir=tmp_path, verbose=0)
+    assert len(history.history["loss"]) == 2
+    assert sorted(p.name for p in state.iterdir()) == ["step-000000008.npz", "step-000000016.npz"]
+
+
+def test_nan_loss_names_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
+    data = _data(nan_at_batch=None)
+    fit(_model(), data, epochs=1, out_dir=tmp_path, verbose=0)
+    state = tmp_path / "checkpoints" / "state"
+    good = checkpoints(state)[-1].read_bytes()
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 6)).astype("float32")
+    y = x[:, :1].copy()
+    x[45] = np.inf  # unshuffled batch 6 of the second epoch -> global step 8 + 6 = 14
+    bad = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+    with pytest.raises(NonFiniteLossError, match="step 14"):
+        fit(_model(), bad, epochs=2, out_dir=tmp_path, verbose=0, checkpoint_every=1)
+    newest = checkpoints(state)[-1]
+    assert newest.name == "step-000000013.npz"  # the step before the NaN
+    _, arrays = read_state(newest)
+    assert all(np.all(np.isfinite(a)) for a in arrays.values() if a.dtype.kind == "f")
+    assert good  # the first run's checkpoint was valid too
+
+
+def _cli(out: Path, epochs: int) -> list[str]:
+    return [sys.executable, "-m", "tfpretrain.cli.main", "autoencoder", "--out", str(out),
+            "--epochs", str(epochs), "--limit-train", "900", "--validation-size", "100",
+            "--batch-size", "16", "--steps-per-execution", "1", "--checkpoint-every", "5",
+            "--deterministic", "--strategy", "default", "--seed", "3"]
+
+
+@pytest.mark.slow
+def test_sigkill_mid_epoch_then_rerun_continues_and_matches(tmp_path, data_dir):
+    """The real thing: kill -9 the CLI while it trains, run the same command again."""
+    env = dict(os.environ, TFPRETRAIN_DATA_DIR=str(data_dir), TF_CPP_MIN_LOG_LEVEL="2",
+               PYTHONPATH=str(REPO))
+    epochs, steps_per_epoch = 2, 50  # 800 training images, batch 16
+    ref, run = tmp_path / "ref", tmp_path / "run"
+    subprocess.run(_cli(ref, epochs), cwd=REPO, env=env, check=True, capture_output=True, timeout=300)
+
+    state = run / "checkpoints" / "state"
+    process = subprocess.Popen(_cli(run, epochs), cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    killed_after = None
+    while time.monotonic() < deadline and process.poll() is None:
+        done = [p for p in checkpoints(state) if int(p.stem.split("-")[1]) >= 15]
+        if done:
+            process.send_signal(signal.SIGKILL)
+            killed_after = done[-1]
+            break
+        time.sleep(0.01)
+    process.wait()
+    assert killed_after is not None, "the training finished before it could be killed"
+    assert not (run / "metrics.json").exists()
+
+    rerun = subprocess.run(_cli(run, epochs), cwd=REPO, env=env, check=True, capture_output=True,
+                           text=True, timeout=300)
+    resumed_at = int(rerun.stdout.split("at step ")[1].split()[0])
+    assert 15 <= resumed_at < epochs * steps_per_epoch  # continued, did not start again
+
+    final = f"step-{epochs * steps_per_epoch:09d}.npz"
+    ref_state, run_state = _state(ref / "checkpoints" / "state" / final), _state(state / final)
+    for key in ref_state:
+        np.testing.assert_array_equal(run_state[key], ref_state[key], err_msg=key)
+    ref_metrics = json.loads((ref / "metrics.json").read_text())
+    run_metrics = json.loads((run / "metrics.json").read_text())
+    assert run_metrics["epochs"] == epochs
+    assert run_metrics["test_loss"] == pytest.approx(ref_metrics["test_loss"], rel=1e-6)

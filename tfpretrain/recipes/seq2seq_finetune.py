@@ -1,0 +1,240 @@
+"""Text-to-text fine-tuning of an encoder-decoder, reached through `tfpretrain finetune`.
+
+`tfpretrain finetune` hands a run to `run_seq2seq` when `--init` is a seq2seq model directory
+(written by `tfpretrain seq2seq`) or `scratch` with a `t5-*` preset. Tasks:
+
+* `sst2`: `sst2 sentence: <sentence>` -> `positive` / `negative`, scored by exact match and by
+  the classifier's accuracy, precision, recall and F1 (an output that is neither word counts as
+  the wrong class);
+* `punctuation`: restore casing and punctuation of Tiny Shakespeare passages (two lines,
+  lower-cased, punctuation removed -> the original; first 90% of the file for training, last
+  10% for evaluation), scored by `exact_match` and character error rate `cer`, beside the CER
+  of copying the input unchanged;
+* a TSV file of `input<TAB>target` lines (dev set: `X.dev.tsv` or `dev.tsv` beside it, else
+  the last 10% of lines), scored by `exact_match` and `cer`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from tfpretrain.data.seq2seq import seq2seq_batches, text_pairs
+from tfpretrain.data.text_files import _decode, _in_data_dir, labelled_task
+from tfpretrain.distribute import get_strategy, set_precision
+from tfpretrain.export.seq2seq import export_seq2seq
+from tfpretrain.metrics import classification_metrics
+from tfpretrain.models.t5 import PRESETS, Seq2SeqConfig, Seq2SeqGenerator, build_seq2seq
+from tfpretrain.recipes.seq2seq import compile_seq2seq, is_seq2seq_dir, load_seq2seq, save_seq2seq
+from tfpretrain.text.sentencepiece import SentencePieceTokenizer
+from tfpretrain.text.seq2seq import Seq2SeqTokenizer
+from tfpretrain.training import EpochTimer, fit, write_json
+
+SST2_WORDS = ("negative", "positive")
+PUNCTUATION_LINES = 2
+
+
+def wants_seq2seq(cfg) -> bool:
+    """Whether a `FinetuneRun` is for an encoder-decoder."""
+    return is_seq2seq_dir(cfg.init) or (cfg.init == "scratch" and cfg.preset in PRESETS)
+
+
+def strip_punctuation(text: str) -> str:
+    """Lower-cases each line and removes its punctuation (spaces collapsed, newlines kept)."""
+    lines = (re.sub(r"[^\w\s]|_", "", line.lower()) for line in text.split("\n"))
+    return "\n".join(" ".join(line.split()) for line in lines)
+
+
+def punctuation_passages(text: str, lines_per_passage: int = PUNCTUATION_LINES) -> list[str]:
+    """Groups of `lines_per_passage` consecutive lines of each blank-line-separated block."""
+    passages = []
+    for block in re.split(r"\n\s*\n", text):
+        lines = [line for line in block.split("\n") if line.strip()]
+        for i in range(0, len(lines), lines_per_passage):
+            passages.append("\n".join(lines[i : i + lines_per_passage]))
+    return passages
+
+
+def read_tsv_pairs(path) -> tuple[list[str], list[str]]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Text-to-text file {path} does not exist.")
+    inputs, targets = [], []
+    for number, row in enumerate(_decode(path).splitlines(), start=1):
+        if not row.strip():
+            continue
+        fields = row.split("\t")
+        if len(fields) != 2:
+            raise ValueError(f"{path}, line {number}: expected 'input<TAB>target', got {len(fields)} fields.")
+        inputs.append(fields[0].strip())
+        targets.append(fields[1].strip())
+    if not inputs:
+        raise ValueError(f"{path} has no input<TAB>target lines.")
+    return inputs, targets
+
+
+def text_to_text_task(task: str) -> dict:
+    """`{"name", "train": (inputs, targets), "dev": (inputs, targets)}` for `--task`."""
+    if task == "sst2":
+        data = labelled_task("sst2", 2)
+
+        def words(split):
+            sentences, labels = data[split]
+            return [f"sst2 sentence: {s}" for s in sentences], [SST2_WORDS[int(y)] for y in labels]
+
+        return {"name": "sst2", "train": words("train"), "dev": words("dev")}
+    if task == "punctuation":
+        text = _decode(_in_data_dir("tinyshakespeare/input.txt"))
+        cut = text.rfind("\n", 0, int(len(text) * 0.9))
+        split = {}
+        for name, part in (("train", text[:cut]), ("dev", text[cut:])):
+            passages = punctuation_passages(part)
+            split[name] = ([strip_punctuation(p) for p in passages], passages)
+        return {"name": "punctuation", **split}
+    path = Path(task)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"--task must be 'sst2', 'punctuation' or an input<TAB>target file; {task!r} is none of them."
+        )
+    train = read_tsv_pairs(path)
+    dev_file = next((p for p in (path.with_suffix(".dev.tsv"), path.parent / "dev.tsv")
+                     if p.is_file() and p != path), None)
+    if dev_file is not None:
+        dev = read_tsv_pairs(dev_file)
+    else:
+        cut = len(train[0]) - max(1, len(train[0]) // 10)
+        if cut < 1:
+            raise ValueError(f"{path} has too few lines ({len(train[0])}) to hold out a dev set.")
+        dev = (train[0][cut:], train[1][cut:])
+        train = (train[0][:cut], train[1][:cut])
+    return {"name": "tsv", "train": train, "dev": dev}
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance (insertions, deletions, substitutions) between two strings."""
+    if len(a) < len(b):
+        a, b = b, a
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, start=1):
+        current = [i]
+        for j, cb in enumerate(b, start=1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]
+
+
+def character_error_rate(predictions: list[str], references: list[str]) -> float:
+    """Total edit distance over total reference length (corpus-level CER)."""
+    distance = sum(edit_distance(p, r) for p, r in zip(predictions, references, strict=True))
+    return distance / max(1, sum(len(r) for r in references))
+
+
+def _round_up(n: int, multiple: int = 8) -> int:
+    return int(math.ceil(n / multiple) * multiple)
+
+
+def _build(cfg, task: dict, strategy):
+    """(model, config, tokenizer, init kind) from `--init`."""
+    if is_seq2seq_dir(cfg.init):
+        with strategy.scope():
+            model, config, tokenizer = load_seq2seq(cfg.init)
+        return model, config, tokenizer, "seq2seq"
+    text = "\n".join(task["train"][0] + task["train"][1])
+    tokenizer = Seq2SeqTokenizer(SentencePieceTokenizer.train(text, cfg.vocab_size))
+    config = Seq2SeqConfig.preset(cfg.preset, vocabulary_size=tokenizer.vocabulary_size, dropout=cfg.dropout,
+                                  pad_id=tokenizer.pad_id, eos_id=tokenizer.eos_id,
+                                  num_sentinels=tokenizer.num_sentinels)
+    with strategy.scope():
+        model = build_seq2seq(config)
+    return model, config, tokenizer, "scratch"
+
+
+def run_seq2seq(cfg) -> dict:
+    """Fine-tunes text to text, generates on the dev set, scores and saves; returns the metrics.
+
+    Writes `metrics.json`, `samples.json` (dev inputs, targets, outputs), the fine-tuned model
+    directory (`model.keras`, tokenizer, `config.json`) and `saved_model/` (signature `generate`).
+    """
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(cfg.seed)
+    set_precision(cfg.precision)
+    strategy = get_strategy(cfg.strategy)
+    num_beams = getattr(cfg, "num_beams", 1)
+    if not isinstance(num_beams, int) or num_beams < 1:
+        raise ValueError(f"--num-beams must be an integer >= 1; got {num_beams!r}.")
+
+    task = text_to_text_task(cfg.task)
+    train_in, train_out = task["train"]
+    if cfg.limit_train:
+        train_in, train_out = train_in[: cfg.limit_train], train_out[: cfg.limit_train]
+    dev_in, dev_out = task["dev"]
+    limit_eval = getattr(cfg, "limit_eval", None)
+    if limit_eval:
+        dev_in, dev_out = dev_in[:limit_eval], dev_out[:limit_eval]
+    if len(train_in) < cfg.batch_size:
+        raise ValueError(f"{len(train_in)} training examples are fewer than one batch of {cfg.batch_size}.")
+
+    model, config, tokenizer, init = _build(cfg, {"train": (train_in, train_out)}, strategy)
+    encode = tokenizer.encode
+    train_ids = ([encode(t) for t in train_in], [encode(t) for t in train_out])
+    dev_ids = ([encode(t) for t in dev_in], [encode(t) for t in dev_out])
+    longest_in = max(len(x) for x in train_ids[0] + dev_ids[0]) + 1
+    longest_out = max(len(x) for x in train_ids[1] + dev_ids[1]) + 1
+    enc_len = min(_round_up(longest_in), config.encoder_length)
+    dec_len = min(_round_up(longest_out), config.decoder_length)
+    train_pairs = text_pairs(*train_ids, config.eos_id, enc_len, dec_len)
+    dev_pairs = text_pairs(*dev_ids, config.eos_id, enc_len, dec_len)
+    batch_args = dict(pad_id=config.pad_id, encoder_length=enc_len, decoder_length=dec_len)
+    train = seq2seq_batches(train_pairs, cfg.batch_size, shuffle_buffer=len(train_in), seed=cfg.seed,
+                            drop_remainder=True, **batch_args)
+    dev = seq2seq_batches(dev_pairs, 64, **batch_args).cache()
+
+    steps = (len(train_in) // cfg.batch_size) * cfg.epochs
+    with strategy.scope():
+        compile_seq2seq(model, cfg.learning_rate, steps, int(steps * cfg.warmup_fraction), cfg.weight_decay,
+                        cfg.steps_per_execution)
+    timer = EpochTimer()
+    start = time.perf_counter()
+    history = fit(model, train, epochs=cfg.epochs, validation_data=dev, out_dir=out, callbacks=[timer],
+                  tensorboard=getattr(cfg, "tensorboard", False), verbose=cfg.verbose)
+    train_seconds = time.perf_counter() - start
+
+    generator = Seq2SeqGenerator(model, config, tokenizer)
+    max_new = min(longest_out + 8, config.decoder_length - 1)
+    predictions = []
+    start = time.perf_counter()
+    for i in range(0, len(dev_in), 64):
+        rows = [list(x) + [config.eos_id] for x in dev_ids[0][i : i + 64]]
+        outputs = generator.generate_ids(rows, max_new, num_beams=num_beams, greedy=True)
+        predictions += [tokenizer.decode(o[0]) for o in outputs]
+    generate_seconds = time.perf_counter() - start
+
+    metrics = {
+        "task": task["name"], "init": init, "exact_match": float(np.mean([p == t for p, t in zip(predictions, dev_out, strict=True)])),
+        "train_examples": len(train_in), "dev_examples": len(dev_in), "epochs": cfg.epochs, "steps": steps,
+        "train_seconds": train_seconds, "generate_seconds": generate_seconds, "num_beams": num_beams,
+        "final_loss": float(history.history["loss"][-1]), "val_loss": float(history.history["val_loss"][-1]),
+        "val_token_accuracy": float(history.history["val_token_accuracy"][-1]),
+    }
+    if task["name"] == "sst2":
+        truth = np.array([SST2_WORDS.index(t) for t in dev_out])
+        guess = np.array([SST2_WORDS.index(p) if p in SST2_WORDS else 1 - y for p, y in zip(predictions, truth, strict=True)])
+        metrics.update(classification_metrics(truth, guess, 2))
+    else:
+        metrics["cer"] = character_error_rate(predictions, dev_out)
+        metrics["copy_input_cer"] = character_error_rate(list(dev_in), dev_out)
+
+    save_seq2seq(model, config, tokenizer, out, {"run": dataclasses.asdict(cfg)})
+    write_json(out / "samples.json", [{"input": a, "target": b, "output": c}
+                                      for a, b, c in list(zip(dev_in, dev_out, predictions, strict=True))[:50]])
+    write_json(out / "history.json", history.history)
+    export_seq2seq(model, config, tokenizer, out / "saved_model")
+    write_json(out / "metrics.json", metrics)
+    return metrics

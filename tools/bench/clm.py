@@ -1,0 +1,391 @@
+"""Causal-LM speed: tfpretrain's GPT vs KerasHub's GPT2Backbone vs a plain PyTorch GPT.
+
+Training tokens per second at the `nano` and `shakespeare` shapes, each peer at its default and
+its best settings (oneDNN on/off), measured in rounds that alternate between peers in one run
+(every peer is a persistent worker process, since oneDNN is chosen when TensorFlow is
+imported); model FLOP utilisation against the measured float32 matrix-multiply peak; and
+generation new tokens per second (greedy and top-p, batch 1 and 8) against KerasHub's
+`GPT2CausalLM.generate`.
+
+Needs keras-hub and torch (CPU) next to tfpretrain's requirements, e.g. a separate venv:
+`python tools/bench/clm.py [--rounds 3] [--presets nano shakespeare] [--json OUT]`
+run from the repository root (it needs `TFPRETRAIN_DATA_DIR` for Tiny Shakespeare).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+SHAPES = {
+    # preset: (layers, heads, width, block, batch, steps per timed round)
+    "nano": (4, 4, 128, 64, 12, 50),
+    "shakespeare": (6, 6, 384, 256, 8, 5),
+}
+PEERS = {
+    # name: (framework, environment, description)
+    "tfpretrain": ("tfpretrain", {"TF_ENABLE_ONEDNN_OPTS": "1"}, "XLA + oneDNN, steps_per_execution (CLI default)"),
+    "tfpretrain-no-onednn": ("tfpretrain", {"TF_ENABLE_ONEDNN_OPTS": "0"}, "XLA, oneDNN off"),
+    # Keras' jit_compile="auto" turns XLA off on CPU-only machines; oneDNN is off by default on AMD.
+    "kerashub-default": ("kerashub", {"TF_ENABLE_ONEDNN_OPTS": "0", "BENCH_JIT": "auto"},
+                         "Keras defaults: jit_compile='auto' (no XLA on CPU), oneDNN off"),
+    "kerashub-xla": ("kerashub", {"TF_ENABLE_ONEDNN_OPTS": "0", "BENCH_JIT": "1"}, "XLA, oneDNN off"),
+    "kerashub-onednn": ("kerashub", {"TF_ENABLE_ONEDNN_OPTS": "1", "BENCH_JIT": "1"}, "XLA + oneDNN"),
+    "torch-default": ("torch", {"BENCH_TORCH_MKLDNN": "1"}, "eager, oneDNN (mkldnn) on: PyTorch default"),
+    "torch-no-mkldnn": ("torch", {"BENCH_TORCH_MKLDNN": "0"}, "eager, oneDNN (mkldnn) off"),
+}
+VOCAB_TEXT = "tinyshakespeare/input.txt"
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def _tokens():
+    import numpy as np
+
+    data_dir = os.environ.get("TFPRETRAIN_DATA_DIR")
+    if not data_dir:
+        sys.exit("Set TFPRETRAIN_DATA_DIR to the folder holding tinyshakespeare/input.txt.")
+    text = (Path(data_dir) / VOCAB_TEXT).read_text()
+    chars = sorted(set(text))
+    lookup = {c: i for i, c in enumerate(chars)}
+    return np.array([lookup[c] for c in text], dtype=np.int32), len(chars)
+
+
+def _batches(tokens, block, batch, seed=0):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    while True:
+        offsets = rng.integers(0, len(tokens) - block - 1, size=batch)
+        window = np.stack([tokens[o : o + block + 1] for o in offsets])
+        yield window[:, :-1], window[:, 1:]
+
+
+def flops_per_token(layers: int, width: int, block: int, vocab: int) -> float:
+    """Training FLOPs per token: 6 N (matmul weights incl. the tied head) + 12 L T d (attention)."""
+    params = layers * 12 * width * width + vocab * width
+    return 6 * params + 12 * layers * block * width
+
+
+# ----------------------------------------------------------------------------- workers
+
+
+class KerasWorker:
+    def __init__(self, framework: str, preset: str):
+        import keras
+        import tensorflow as tf
+
+        self.tf, self.keras = tf, keras
+        layers, heads, width, block, batch, steps = SHAPES[preset]
+        tokens, vocab = _tokens()
+        self.block, self.batch, self.steps, self.vocab = block, batch, steps, vocab
+        gen = _batches(tokens, block, batch)
+        data = tf.data.Dataset.from_generator(
+            lambda: gen, output_signature=(tf.TensorSpec((batch, block), tf.int32),) * 2
+        ).prefetch(4)
+        self.data = data
+        if framework == "tfpretrain":
+            from tfpretrain.models.gpt import GPTConfig, build_gpt
+            from tfpretrain.recipes.clm import CLMRun, compile_gpt
+
+            self.model = build_gpt(GPTConfig(vocabulary_size=vocab, sequence_length=block, num_layers=layers,
+                                             num_heads=heads, hidden_dim=width))
+            cfg = CLMRun(corpus="", out_dir="", learning_rate=1e-3, warmup_steps=10)
+            compile_gpt(self.model, cfg, total_steps=100_000, steps_per_execution=steps)
+        else:
+            import keras_hub
+
+            backbone = keras_hub.models.GPT2Backbone(
+                vocabulary_size=vocab, num_layers=layers, num_heads=heads, hidden_dim=width,
+                intermediate_dim=4 * width, dropout=0.0, max_sequence_length=block,
+            )
+            self.backbone = backbone
+            ids = keras.Input((None,), dtype="int32")
+            hidden = backbone({"token_ids": ids, "padding_mask": keras.ops.ones_like(ids)})
+            logits = backbone.token_embedding(hidden, reverse=True)
+            self.model = keras.Model(ids, logits)
+            self.model.compile(
+                optimizer=keras.optimizers.AdamW(1e-3, weight_decay=0.1, beta_2=0.99, global_clipnorm=1.0),
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                jit_compile=True if os.environ.get("BENCH_JIT") == "1" else "auto",
+            )
+        self.framework = framework
+        self.train(self.steps)  # compile
+
+    def train(self, steps: int) -> float:
+        start = time.perf_counter()
+        self.model.fit(self.data, epochs=1, steps_per_epoch=steps, verbose=0)
+        return time.perf_counter() - start
+
+    def peak(self) -> float:
+        tf = self.tf
+        a = tf.random.normal((2048, 2048))
+        matmul = tf.function(lambda x: tf.matmul(x, x))
+        matmul(a).numpy()
+        best = float("inf")
+        for _ in range(5):
+            start = time.perf_counter()
+            matmul(a).numpy()
+            best = min(best, time.perf_counter() - start)
+        return 2 * 2048**3 / best
+
+    def generate(self, mode: str, batch: int, prompt_length: int = 8) -> tuple[float, int]:
+        import numpy as np
+
+        tokens, _ = _tokens()
+        prompts = [tokens[i * 1000 : i * 1000 + prompt_length] for i in range(batch)]
+        new_tokens = batch * (self.block - prompt_length)
+        if self.framework == "tfpretrain":
+            if not hasattr(self, "generator"):
+                from tfpretrain.generation import TextGenerator
+                from tfpretrain.text import CharTokenizer
+
+                self.generator = TextGenerator(self.model, CharTokenizer([chr(33 + i) for i in range(self.vocab)]))
+            kwargs = dict(greedy=True) if mode == "greedy" else dict(top_p=0.9, seed=0)
+
+            def run():
+                self.generator.generate_ids(prompts, max_length=self.block, **kwargs)
+        else:
+            import keras_hub
+
+            key = (mode,)
+            if getattr(self, "_lm_key", None) != key:
+                self.lm = keras_hub.models.GPT2CausalLM(backbone=self.backbone, preprocessor=None)
+                sampler = "greedy" if mode == "greedy" else keras_hub.samplers.TopPSampler(p=0.9, seed=0)
+                jit = True if os.environ.get("BENCH_JIT") == "1" else "auto"
+                self.lm.compile(sampler=sampler, jit_compile=jit)
+                self._lm_key = key
+            ids = np.zeros((batch, self.block), np.int32)
+            mask = np.zeros((batch, self.block), bool)
+            for r, p in enumerate(prompts):
+                ids[r, : len(p)] = p
+                mask[r, : len(p)] = True
+
+            def run():
+                self.lm.generate({"token_ids": ids, "padding_mask": mask}, stop_token_ids=None)
+        run()  # compile
+        start = time.perf_counter()
+        run()
+        return time.perf_counter() - start, new_tokens
+
+
+class TorchWorker:
+    def __init__(self, preset: str):
+        import torch
+        from torch import nn
+        from torch.nn import functional as F
+
+        torch.backends.mkldnn.enabled = os.environ.get("BENCH_TORCH_MKLDNN", "1") == "1"
+        layers, heads, width, block, batch, steps = SHAPES[preset]
+        tokens, vocab = _tokens()
+        self.torch, self.steps = torch, steps
+        self.batches = _batches(tokens, block, batch)
+
+        class Block(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.ln1, self.ln2 = nn.LayerNorm(width), nn.LayerNorm(width)
+                self.qkv, self.proj = nn.Linear(width, 3 * width), nn.Linear(width, width)
+                self.fc, self.out = nn.Linear(width, 4 * width), nn.Linear(4 * width, width)
+
+            def forward(self, x):
+                b, t, d = x.shape
+                q, k, v = self.qkv(self.ln1(x)).split(d, dim=2)
+                q, k, v = (z.view(b, t, heads, d // heads).transpose(1, 2) for z in (q, k, v))
+                y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+                x = x + self.proj(y.transpose(1, 2).reshape(b, t, d))
+                return x + self.out(F.gelu(self.fc(self.ln2(x))))
+
+        class GPT(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.tok, self.pos = nn.Embedding(vocab, width), nn.Embedding(block, width)
+                self.blocks = nn.ModuleList(Block() for _ in range(layers))
+                self.ln = nn.LayerNorm(width)
+
+            def forward(self, ids):
+                x = self.tok(ids) + self.pos(torch.arange(ids.shape[1]))
+                for blk in self.blocks:
+                    x = blk(x)
+                return self.ln(x) @ self.tok.weight.T  # tied head
+
+        self.model = GPT()
+        decay = [p for p in self.model.parameters() if p.dim() >= 2]
+        rest = [p for p in self.model.parameters() if p.dim() < 2]
+        self.opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": rest, "weight_decay": 0.0}],
+                                     lr=1e-3, betas=(0.9, 0.99))
+        self.train(2)
+
+    def train(self, steps: int) -> float:
+        torch = self.torch
+        start = time.perf_counter()
+        for _ in range(steps):
+            x, y = next(self.batches)
+            x, y = torch.from_numpy(x).long(), torch.from_numpy(y).long()
+            logits = self.model(x)
+            loss = torch.nn.functional.cross_entropy(logits.view(-1, logits.shape[-1]), y.view(-1))
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+            self.opt.step()
+        return time.perf_counter() - start
+
+    def peak(self) -> float:
+        torch = self.torch
+        a = torch.randn(2048, 2048)
+        a @ a
+        best = float("inf")
+        for _ in range(5):
+            start = time.perf_counter()
+            a @ a
+            best = min(best, time.perf_counter() - start)
+        return 2 * 2048**3 / best
+
+
+def worker_main(framework: str, preset: str) -> None:
+    worker = TorchWorker(preset) if framework == "torch" else KerasWorker(framework, preset)
+    print(json.dumps({"ready": True}), flush=True)
+    for line in sys.stdin:
+        command = line.split()
+        if not command:
+            continue
+        if command[0] == "train":
+            result = {"seconds": worker.train(worker.steps), "steps": worker.steps}
+        elif command[0] == "peak":
+            result = {"flops": worker.peak()}
+        elif command[0] == "generate":
+            seconds, new = worker.generate(command[1], int(command[2]))
+            result = {"seconds": seconds, "new_tokens": new}
+        else:
+            result = {"error": f"unknown command {command}"}
+        print(json.dumps(result), flush=True)
+
+
+# ----------------------------------------------------------------------------- driver
+
+
+class Peer:
+    def __init__(self, name: str, preset: str):
+        framework, env, self.description = PEERS[name]
+        self.name = name
+        environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(REPO), **env)
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, "--worker", framework, "--preset", preset],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=environment, cwd=REPO,
+        )
+
+    def ask(self, command: str) -> dict:
+        if command:
+            self.process.stdin.write(command + "\n")
+            self.process.stdin.flush()
+        while True:
+            line = self.process.stdout.readline()
+            if not line:
+                raise RuntimeError(f"worker {self.name} died")
+            if line.startswith("{"):
+                return json.loads(line)
+
+    def close(self):
+        self.process.stdin.close()
+        self.process.wait(timeout=60)
+
+
+def bench_preset(preset: str, rounds: int, generation: bool, names=tuple(PEERS)) -> dict:
+    layers, heads, width, block, batch, steps = SHAPES[preset]
+    _, vocab = _tokens()
+    peers = []
+    for name in names:  # start one at a time: compiling in parallel would only slow each down
+        peer = Peer(name, preset)
+        peer.ask("")
+        peers.append(peer)
+    times: dict[str, list[float]] = {p.name: [] for p in peers}
+    for r in range(rounds):
+        order = peers if r % 2 == 0 else peers[::-1]
+        for peer in order:
+            times[peer.name].append(peer.ask("train")["seconds"] / steps)
+        print(f"[{preset}] round {r + 1}: " + ", ".join(f"{n} {1000 * t[-1]:.1f} ms" for n, t in times.items()),
+              flush=True)
+    peak = max(p.ask("peak")["flops"] for p in peers)
+    fpt = flops_per_token(layers, width, block, vocab)
+    result = {"shape": dict(layers=layers, heads=heads, width=width, block=block, batch=batch, vocab=vocab),
+              "matmul_peak_gflops": peak / 1e9, "peers": {}}
+    for peer in peers:
+        step = statistics.median(times[peer.name])
+        tokens_per_s = batch * block / step
+        result["peers"][peer.name] = {
+            "settings": peer.description, "ms_per_step": 1000 * step,
+            "ms_per_step_all": [1000 * t for t in times[peer.name]],
+            "tokens_per_s": tokens_per_s, "mfu": tokens_per_s * fpt / peak,
+        }
+    if generation:
+        result["generation"] = {}
+        for peer in peers:
+            if not peer.name.startswith(("tfpretrain", "kerashub")):
+                continue
+            for mode in ("greedy", "top_p"):
+                for gen_batch in (1, 8):
+                    answer = peer.ask(f"generate {mode} {gen_batch}")
+                    rate = answer["new_tokens"] / answer["seconds"]
+                    result["generation"].setdefault(peer.name, {})[f"{mode}_b{gen_batch}"] = rate
+                    print(f"[{preset}] generate {peer.name} {mode} batch {gen_batch}: {rate:.0f} new tokens/s",
+                          flush=True)
+    for peer in peers:
+        peer.close()
+    return result
+
+
+def report(preset: str, result: dict) -> None:
+    peers = result["peers"]
+    print(f"\n## {preset}: {result['shape']}, matmul peak {result['matmul_peak_gflops']:.1f} GFLOP/s")
+    print(f"{'peer':24s} {'ms/step':>9s} {'tokens/s':>10s} {'MFU':>6s}  settings")
+    for name, r in peers.items():
+        print(f"{name:24s} {r['ms_per_step']:9.1f} {r['tokens_per_s']:10.0f} {100 * r['mfu']:5.1f}%  {r['settings']}")
+    if "tfpretrain" not in peers:
+        return
+    ours = peers["tfpretrain"]["tokens_per_s"]
+    for name in peers:
+        if name != "tfpretrain":
+            print(f"tfpretrain vs {name}: {ours / peers[name]['tokens_per_s']:.2f}x")
+    others = [n for n in peers if not n.startswith("tfpretrain")]
+    if others:
+        best = max(others, key=lambda n: peers[n]["tokens_per_s"])
+        print(f"tfpretrain vs the fastest peer ({best}): {ours / peers[best]['tokens_per_s']:.2f}x (target >= 1.0x)")
+    gen = result.get("generation", {})
+    kerashub = [n for n in gen if n.startswith("kerashub")]
+    if "tfpretrain" in gen and kerashub:
+        for key in ("greedy_b1", "greedy_b8", "top_p_b1", "top_p_b8"):
+            best = max(kerashub, key=lambda n: gen[n][key])
+            print(f"generate {key}: tfpretrain {gen['tfpretrain'][key]:.0f} new tokens/s, {best} "
+                  f"{gen[best][key]:.0f} ({gen['tfpretrain'][key] / gen[best][key]:.1f}x, target >= 2x)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--preset", default="nano", help=argparse.SUPPRESS)
+    parser.add_argument("--presets", nargs="+", default=["nano", "shakespeare"], choices=list(SHAPES))
+    parser.add_argument("--rounds", type=int, default=3, help="alternating timed rounds per peer")
+    parser.add_argument("--peers", nargs="+", default=list(PEERS), choices=list(PEERS), help="peers to run")
+    parser.add_argument("--json", help="also write the figures to this JSON file")
+    args = parser.parse_args()
+    if args.worker:
+        worker_main(args.worker, args.preset)
+        return
+    results = {}
+    for preset in args.presets:
+        results[preset] = bench_preset(preset, args.rounds, generation=preset == "nano", names=args.peers)
+        report(preset, results[preset])
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

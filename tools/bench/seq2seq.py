@@ -1,0 +1,148 @@
+"""Encoder-decoder speed: tfpretrain's Seq2SeqLM against KerasHub's T5Seq2SeqLM of the same shape.
+
+Training tokens per second (encoder + decoder tokens of span-corruption-shaped batches, the
+same batches for both, XLA train steps, alternating in one process) and generation tokens per
+second (greedy and 4-beam search, batch 1 and 8, XLA, new tokens only) for the `t5-tiny` shape.
+Needs keras-hub next to tfpretrain (a separate venv: `pip install keras-hub`), e.g.
+
+    TF_ENABLE_ONEDNN_OPTS=1 PYTHONPATH=. BENCH_PYTHON tools/bench/seq2seq.py
+
+Both models: 4+4 layers, 256 wide, 4 heads, feed-forward 1024 with ReLU (not gated), tied
+embeddings, no dropout, float32. Prints one JSON line per measurement and a summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def build_pair(vocabulary: int):
+    import keras_hub
+
+    from tfpretrain.models.t5 import Seq2SeqConfig, build_seq2seq
+
+    config = Seq2SeqConfig.preset("t5-tiny", vocabulary_size=vocabulary, dropout=0.0, pad_id=0, eos_id=1)
+    ours = build_seq2seq(config)
+    backbone = keras_hub.models.T5Backbone(
+        vocabulary_size=vocabulary, num_layers=4, num_heads=4, hidden_dim=256, intermediate_dim=1024,
+        key_value_dim=64, dropout=0.0, activation="relu", use_gated_activation=False,
+        tie_embedding_weights=True,
+    )
+    theirs = keras_hub.models.T5Seq2SeqLM(backbone=backbone, preprocessor=None)
+    return config, ours, theirs
+
+
+def timed(fn, repeats: int) -> float:
+    start = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    return (time.perf_counter() - start) / repeats
+
+
+def bench_training(ours, theirs, vocabulary, batch, enc_len, dec_len, rounds, steps):
+    rng = np.random.default_rng(0)
+    enc = rng.integers(2, vocabulary, (batch, enc_len)).astype("int32")
+    dec = rng.integers(2, vocabulary, (batch, dec_len)).astype("int32")
+    target = np.roll(dec, -1, axis=1)
+    weight = np.ones((batch, dec_len), "float32")
+    ones = lambda n: np.ones((batch, n), "int32")  # noqa: E731
+    x_ours = {"encoder_token_ids": enc, "decoder_token_ids": dec}
+    x_theirs = {"encoder_token_ids": enc, "encoder_padding_mask": ones(enc_len),
+                "decoder_token_ids": dec, "decoder_padding_mask": ones(dec_len)}
+    for model in (ours, theirs):
+        model.compile(keras.optimizers.Adam(1e-4),
+                      keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=True)
+    runs = {"tfpretrain": lambda: ours.train_on_batch(x_ours, target, sample_weight=weight),
+            "keras_hub": lambda: theirs.train_on_batch(x_theirs, target, sample_weight=weight)}
+    for fn in runs.values():  # compile
+        fn()
+        fn()
+    times = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, fn in runs.items():
+            times[name].append(timed(fn, steps))
+    tokens = batch * (enc_len + dec_len)
+    result = {name: tokens / statistics.median(t) for name, t in times.items()}
+    return result
+
+
+def bench_generation(config, ours, theirs, batch, enc_len, new_tokens, beams, rounds):
+    import keras_hub
+
+    from tfpretrain.models.t5 import Seq2SeqGenerator
+
+    rng = np.random.default_rng(1)
+    enc = rng.integers(2, config.vocabulary_size - config.num_sentinels, (batch, enc_len)).astype("int32")
+    generator = Seq2SeqGenerator(ours, config)
+
+    def run_ours():
+        out = generator.generate_ids(list(enc), new_tokens, num_beams=beams, greedy=True)
+        return sum(len(row[0]) for row in out)
+
+    theirs.compile(sampler="greedy" if beams == 1 else keras_hub.samplers.BeamSampler(num_beams=beams))
+    dec = np.zeros((batch, new_tokens + 1), "int32")
+    mask = np.zeros((batch, new_tokens + 1), bool)
+    mask[:, 0] = True
+    hub_inputs = {"encoder_token_ids": enc, "encoder_padding_mask": np.ones_like(enc, bool),
+                  "decoder_token_ids": dec, "decoder_padding_mask": mask}
+
+    def run_theirs():
+        theirs.generate(hub_inputs, stop_token_ids=None)
+        return batch * new_tokens
+
+    runs = {"tfpretrain": run_ours, "keras_hub": run_theirs}
+    for fn in runs.values():  # compile
+        fn()
+    rates = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, fn in runs.items():
+            start = time.perf_counter()
+            produced = fn()
+            rates[name].append(produced / (time.perf_counter() - start))
+    return {name: statistics.median(r) for name, r in rates.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--vocabulary", type=int, default=2100)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--encoder-length", type=int, default=116, help="span corruption of 128 tokens")
+    parser.add_argument("--decoder-length", type=int, default=28)
+    parser.add_argument("--steps", type=int, default=5, help="training steps per timing")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating timings per measurement")
+    parser.add_argument("--new-tokens", type=int, default=32)
+    parser.add_argument("--skip-training", action="store_true")
+    args = parser.parse_args()
+
+    keras.utils.set_random_seed(0)
+    config, ours, theirs = build_pair(args.vocabulary)
+    print(json.dumps({"parameters": {"tfpretrain": ours.count_params(), "keras_hub": theirs.count_params()},
+                      "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset")}))
+    summary = {}
+    if not args.skip_training:
+        rates = bench_training(ours, theirs, args.vocabulary, args.batch_size, args.encoder_length,
+                               args.decoder_length, args.rounds, args.steps)
+        summary["train"] = rates
+        print(json.dumps({"training_tokens_per_second": rates,
+                          "ratio": rates["tfpretrain"] / rates["keras_hub"]}))
+    for beams in (1, 4):
+        for batch in (1, 8):
+            rates = bench_generation(config, ours, theirs, batch, 64, args.new_tokens, beams, args.rounds)
+            summary[f"generate_beams{beams}_batch{batch}"] = rates
+            print(json.dumps({"generation": {"beams": beams, "batch": batch}, "new_tokens_per_second": rates,
+                              "ratio": rates["tfpretrain"] / rates["keras_hub"]}))
+    print(json.dumps({"summary_ratios": {k: v["tfpretrain"] / v["keras_hub"] for k, v in summary.items()}}))
+
+
+if __name__ == "__main__":
+    main()
