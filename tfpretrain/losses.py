@@ -84,3 +84,43 @@ class NTXent(keras.losses.Loss):
         config = super().get_config()
         config["temperature"] = self.temperature
         return config
+
+
+def distillation_loss(labels, student_logits, teacher_logits, temperature: float = 2.0, alpha: float = 0.5):
+    """Knowledge-distillation loss of Hinton et al. (2015): soft targets plus hard labels.
+
+    `alpha * T^2 * KL(softmax(teacher / T) || softmax(student / T)) + (1 - alpha) * CE(labels,
+    student)`. The T^2 factor keeps the soft term's gradients on the scale of the hard term's
+    whatever the temperature (soft-target gradients shrink as 1 / T^2).
+
+    Args:
+        labels: `[B]` integer class labels.
+        student_logits: `[B, C]` logits of the student.
+        teacher_logits: `[B, C]` logits of the teacher (treated as constants).
+        temperature: softmax temperature T > 0 of both distributions in the soft term.
+        alpha: weight of the soft term, in [0, 1].
+
+    Returns:
+        The scalar float32 loss (mean over the batch).
+
+    Example:
+
+    >>> s = keras.ops.convert_to_tensor([[2.0, 0.0]])
+    >>> float(distillation_loss(keras.ops.convert_to_tensor([0]), s, s, alpha=1.0))  # same logits
+    0.0
+    """
+    temperature = check_positive_float("temperature", temperature)
+    if not 0.0 <= float(alpha) <= 1.0:
+        raise ValueError(f"`alpha` must be in [0, 1]; got {alpha!r}.")
+    student_logits = ops.cast(student_logits, "float32")
+    teacher_logits = ops.stop_gradient(ops.cast(teacher_logits, "float32"))
+    if student_logits.shape[-1] != teacher_logits.shape[-1]:
+        raise ValueError(
+            f"Teacher and student must predict the same classes; got {teacher_logits.shape[-1]} and "
+            f"{student_logits.shape[-1]} logits."
+        )
+    teacher_log_p = ops.log_softmax(teacher_logits / temperature, axis=-1)
+    student_log_p = ops.log_softmax(student_logits / temperature, axis=-1)
+    kl = ops.sum(ops.exp(teacher_log_p) * (teacher_log_p - student_log_p), axis=-1)
+    hard = keras.losses.sparse_categorical_crossentropy(labels, student_logits, from_logits=True)
+    return ops.mean(alpha * temperature**2 * kl + (1.0 - alpha) * hard)

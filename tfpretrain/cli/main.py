@@ -12,7 +12,7 @@ import os
 import sys
 
 # Modules under tfpretrain.cli that define a command.
-COMMANDS = ["autoencoder", "mlm", "finetune", "clm", "generate", "simclr", "evaluate", "seq2seq", "gan"]
+COMMANDS = ["autoencoder", "mlm", "finetune", "clm", "generate", "simclr", "evaluate", "seq2seq", "gan", "distill", "report"]
 
 
 def _runtime_defaults() -> None:

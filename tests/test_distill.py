@@ -1,0 +1,152 @@
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.checks import assert_close
+from tfpretrain.losses import distillation_loss
+from tfpretrain.models.bert import BertConfig, BertEncoder
+from tfpretrain.models.classifier import TextClassifier
+from tfpretrain.models.distill import Distiller, half_depth_student, init_from_every_other_layer
+
+VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"w{i}" for i in range(27)]
+
+
+def _log_softmax(x):
+    x = x - x.max(-1, keepdims=True)
+    return x - np.log(np.exp(x).sum(-1, keepdims=True))
+
+
+def test_distillation_loss_matches_numpy():
+    rng = np.random.default_rng(0)
+    s, t = rng.normal(size=(6, 3)) * 2, rng.normal(size=(6, 3)) * 2
+    y = rng.integers(0, 3, 6)
+    temperature, alpha = 3.0, 0.7
+    pt, ls = _log_softmax(t / temperature), _log_softmax(s / temperature)
+    kl = (np.exp(pt) * (pt - ls)).sum(-1)
+    ce = -_log_softmax(s)[np.arange(6), y]
+    expected = np.mean(alpha * temperature**2 * kl + (1 - alpha) * ce)
+    got = distillation_loss(y, s.astype("float32"), t.astype("float32"), temperature, alpha)
+    assert_close(got, expected, atol=1e-5)
+    assert_close(distillation_loss(y, s, t, 2.0, 0.0), ce.mean(), atol=1e-5)  # labels only
+    assert float(distillation_loss(y, t, t, 2.0, 1.0)) == pytest.approx(0.0, abs=1e-6)
+    # No gradient flows into the teacher.
+    tt = tf.constant(t, tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(tt)
+        loss = distillation_loss(y, s, tt)
+    assert tape.gradient(loss, tt) is None or not np.any(tape.gradient(loss, tt))
+    with pytest.raises(ValueError, match="alpha"):
+        distillation_loss(y, s, t, alpha=1.5)
+    with pytest.raises(ValueError, match="same classes"):
+        distillation_loss(y, s, t[:, :2])
+
+
+def _classifier(layers=4, hidden=32, name=None):
+    config = BertConfig(vocabulary_size=len(VOCAB), num_layers=layers, hidden_dim=hidden, num_heads=2,
+                        intermediate_dim=2 * hidden, max_sequence_length=16, dropout=0.0)
+    return TextClassifier(BertEncoder(config), 2, dropout=0.0, name=name)
+
+
+def _batch(n=4, length=8, seed=0):
+    ids = np.random.default_rng(seed).integers(5, len(VOCAB), (n, length)).astype("int32")
+    return {"token_ids": ids, "segment_ids": np.zeros_like(ids), "padding_mask": np.ones_like(ids)}
+
+
+def test_half_depth_student_copies_every_other_layer():
+    teacher = _classifier(layers=4)
+    student = half_depth_student(teacher)
+    assert student.encoder.config.num_layers == 2
+    for i, block in enumerate(student.encoder.transformer_layers):
+        for a, b in zip(block.get_weights(), teacher.encoder.transformer_layers[2 * i].get_weights(), strict=True):
+            np.testing.assert_array_equal(a, b)
+    assert student.encoder.count_params() < teacher.encoder.count_params()
+    with pytest.raises(ValueError, match="equal widths"):
+        init_from_every_other_layer(_classifier(layers=2, hidden=16), teacher)
+    with pytest.raises(ValueError, match="every-other"):
+        init_from_every_other_layer(_classifier(layers=3), teacher)
+
+
+def test_student_learns_to_imitate_the_teacher():
+    teacher = _classifier(layers=2, name="teacher")
+    x = _batch(256, seed=1)
+    # A sharper head, its bias set so that the teacher splits the inputs about evenly.
+    kernel, bias = teacher.get_layer("logits").get_weights()
+    teacher.get_layer("logits").set_weights([kernel * 50, bias])
+    logits = teacher.predict(x, verbose=0)
+    teacher.get_layer("logits").set_weights([kernel * 50, bias - [0.0, np.median(logits[:, 1] - logits[:, 0])]])
+    teacher_classes = np.argmax(teacher.predict(x, verbose=0), -1)
+    assert 0.2 < teacher_classes.mean() < 0.8  # the teacher's function is not constant
+    # Soft targets only (alpha = 1) with the labels set to noise: only the teacher can be learnt.
+    noise = np.random.default_rng(2).integers(0, 2, 256)
+    student = _classifier(layers=1, hidden=32, name="student")
+    before = np.mean(np.argmax(student.predict(x, verbose=0), -1) == teacher_classes)
+    distiller = Distiller(student, teacher, temperature=2.0, alpha=1.0, hidden_weight=0.5)
+    distiller.compile(optimizer=keras.optimizers.Adam(3e-3), jit_compile=True)
+    teacher_weights = [w.copy() for w in teacher.get_weights()]
+    history = distiller.fit(tf.data.Dataset.from_tensor_slices((x, noise)).batch(32), epochs=6, verbose=0).history
+    assert history["loss"][-1] < 0.6 * history["loss"][0]
+    assert history["hidden_loss"][-1] < history["hidden_loss"][0]
+    after = np.mean(np.argmax(student.predict(x, verbose=0), -1) == teacher_classes)
+    assert after > max(0.85, before)
+    for a, b in zip(teacher_weights, teacher.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)  # the teacher is frozen
+
+
+def test_hidden_alignment_needs_equal_widths():
+    with pytest.raises(ValueError, match="equal widths"):
+        Distiller(_classifier(layers=1, hidden=16), _classifier(layers=2), hidden_weight=1.0)
+
+
+def _teacher_dir(tmp_path):
+    teacher = _classifier(layers=2, name="teacher")
+    directory = tmp_path / "teacher"
+    directory.mkdir()
+    teacher.save(directory / "classifier.keras")
+    (directory / "vocab.txt").write_text("\n".join(VOCAB) + "\n")
+    (directory / "config.json").write_text(json.dumps({"run": {"seq_len": 12}}))
+    rng = np.random.default_rng(0)
+    lines = []
+    for _ in range(160):
+        words = rng.choice(VOCAB[5:], 6)
+        lines.append(f"{' '.join(words)}\t{int('w3' in words or 'w4' in words)}")
+    task = tmp_path / "task.tsv"
+    task.write_text("\n".join(lines) + "\n")
+    return directory, task
+
+
+def test_cli_distils_and_reports(tmp_path):
+    teacher, task = _teacher_dir(tmp_path)
+    out = tmp_path / "student"
+    env = dict(os.environ)
+    cmd = [sys.executable, "-m", "tfpretrain.cli.main", "distill", "--teacher", str(teacher), "--task", str(task),
+           "--out", str(out), "--epochs", "1", "--batch-size", "16"]
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    for key in ("teacher_accuracy", "student_accuracy", "student_f1", "teacher_params", "student_params",
+                "baseline_student_accuracy", "speedup"):
+        assert key in metrics, key
+    assert metrics["student_params"] < metrics["teacher_params"] and metrics["speedup"] > 0
+    student = keras.models.load_model(out / "classifier.keras")
+    assert student.encoder.config.num_layers == 1
+
+
+
+def test_bad_teacher_and_vocabulary_are_clear_errors(tmp_path):
+    from tfpretrain.recipes.distill import DistillRun, run
+
+    teacher, task = _teacher_dir(tmp_path)
+    other = tmp_path / "other_vocab.txt"
+    other.write_text("\n".join(VOCAB[:-1]) + "\n")
+    with pytest.raises(ValueError, match="differs from the teacher's"):
+        run(DistillRun(teacher=str(teacher), task=str(task), out_dir=str(tmp_path / "x"), vocab=str(other)))
+    with pytest.raises(FileNotFoundError, match="classifier.keras"):
+        run(DistillRun(teacher=str(tmp_path), task=str(task), out_dir=str(tmp_path / "y")))
+    with pytest.raises(ValueError, match="student preset"):
+        run(DistillRun(teacher=str(teacher), task=str(task), out_dir=str(tmp_path / "z"), student_preset="huge"))

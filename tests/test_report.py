@@ -1,0 +1,69 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tfpretrain.recipes.report import collect, find_metrics, markdown
+
+
+def _run(root, name, metrics, config=None):
+    path = root / name
+    path.mkdir(parents=True)
+    (path / "metrics.json").write_text(json.dumps(metrics))
+    if config is not None:
+        (path / "config.json").write_text(json.dumps({"run": config}))
+    return path
+
+
+@pytest.fixture
+def runs(tmp_path):
+    root = tmp_path / "runs"
+    mlm = _run(root, "mlm", {"train_seconds": 500.0, "final_loss": 3.0})
+    _run(root, "vsm", {"init": "vsm", "accuracy": 0.80, "f1": 0.81, "train_seconds": 60.0}, {"init": "vsm"})
+    _run(root, "ft_mlm", {"init": "mlm", "accuracy": 0.83, "f1": 0.84, "train_seconds": 100.0}, {"init": str(mlm)})
+    _run(root, "distil", {"student_accuracy": 0.85, "student_f1": 0.86, "teacher_accuracy": 0.88,
+                          "baseline_student_accuracy": 0.82, "student_params": 10, "speedup": 2.5,
+                          "distill_seconds": 40.0})
+    _run(root, "gan", {"frechet_distance": [9.0, 5.0], "linear_probe_accuracy": 0.98,
+                       "random_init_probe_accuracy": 0.95, "fine_tune": {"100": {"accuracy": 0.7}},
+                       "pretrain_seconds": 300.0})
+    _run(root, "eval", {"results": {"scratch": {"100": {"accuracy": 0.6}, "linear_probe": {"accuracy": 0.9}},
+                                    "simclr": {"100": {"accuracy": 0.8}, "all": {"accuracy": 0.99}}}})
+    (root / "gan" / "checkpoints").mkdir()
+    (root / "gan" / "checkpoints" / "metrics.json").write_text("{}")  # not a run: ignored
+    return root
+
+
+def test_collects_every_kind_of_run(runs):
+    assert len(find_metrics([runs])) == 6
+    report = collect([runs])
+    images, text = report["images"], report["text"]
+    assert images["gan"]["linear_probe"] == 0.98 and images["gan"]["100"] == 0.7
+    assert images["gan (random init)"]["linear_probe"] == 0.95
+    assert images["scratch"] == {"100": 0.6, "linear_probe": 0.9}
+    assert images["simclr"]["all"] == 0.99
+    mlm = text["own masked LM (ft_mlm)"]
+    assert mlm["vs_vsm"] == pytest.approx(0.03) and mlm["pretrain_seconds"] == 500.0
+    assert text["distilled student (distil)"]["vs_vsm"] == pytest.approx(0.05)
+    assert text["student without teacher (distil)"]["accuracy"] == 0.82
+    assert text["vector-space baseline (vsm)"]["vs_vsm"] == 0.0
+
+
+def test_markdown_and_cli(runs, tmp_path):
+    table = markdown(collect([runs]))
+    assert "| gan | 98.0% | 70.0% | – | – | 300 s |" in table
+    assert "| own masked LM (ft_mlm) | 83.0% | 84.0% | +3.0 points | 500 s | 100 s |" in table
+    out = tmp_path / "report"
+    result = subprocess.run([sys.executable, "-m", "tfpretrain.cli.main", "report", str(runs), "--out", str(out)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert (out / "report.md").read_text().strip() == table.strip()
+    assert (out / "comparison.png").read_bytes()[:4] == b"\x89PNG"
+    assert json.loads((out / "report.json").read_text())["images"]["simclr"]["100"] == 0.8
+
+
+def test_missing_path_is_an_error(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "tfpretrain.cli.main", "report", str(tmp_path / "nope"),
+                             "--out", str(tmp_path / "o")], capture_output=True, text=True)
+    assert result.returncode == 2 and "neither a run directory" in result.stderr

@@ -1,0 +1,152 @@
+"""Knowledge distillation of a text classifier into a smaller one (Hinton et al., 2015; DistilBERT).
+
+`Distiller` trains a student `TextClassifier` against a frozen teacher `TextClassifier` with
+`tfpretrain.losses.distillation_loss`, plus optionally DistilBERT's cosine alignment of the
+two encoders' last hidden states. `half_depth_student` builds a student with the teacher's
+widths and half its layers, initialised from every other teacher layer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from tfpretrain.losses import distillation_loss
+from tfpretrain.models.bert import BertConfig, BertEncoder
+from tfpretrain.models.classifier import TextClassifier
+
+
+def _with_hidden_states(classifier: TextClassifier) -> keras.Model:
+    """`inputs -> (logits, [B, T, H] last hidden states)` sharing the classifier's weights."""
+    node = classifier.get_layer(classifier.encoder.name)._inbound_nodes[-1]
+    sequence = [t for t in node.outputs if len(t.shape) == 3]
+    if len(sequence) != 1:
+        raise ValueError(f"Cannot find the [batch, tokens, hidden] output of {classifier.encoder.name!r}.")
+    return keras.Model(classifier.inputs, [classifier.outputs[0], sequence[0]])
+
+
+def half_depth_student(teacher: TextClassifier, dropout: float | None = None) -> TextClassifier:
+    """A student with the teacher's widths and half its layers, started from the teacher.
+
+    Student layer i copies teacher layer 2i (DistilBERT); embeddings, pooler and the
+    classification head are copied too.
+    """
+    config = dataclasses.replace(teacher.encoder.config, num_layers=max(1, teacher.encoder.config.num_layers // 2))
+    if dropout is not None:
+        config.dropout = dropout
+    student = TextClassifier(BertEncoder(config, name="student_encoder"), teacher.num_classes,
+                             pooling=teacher.pooling, dropout=teacher.dropout, name="student")
+    init_from_every_other_layer(student, teacher)
+    return student
+
+
+def init_from_every_other_layer(student: TextClassifier, teacher: TextClassifier) -> None:
+    """Copies teacher layer 2i into student layer i, and every non-block layer of equal shape.
+
+    Raises:
+        ValueError: the widths differ or the student is deeper than half the teacher.
+    """
+    s_cfg, t_cfg = student.encoder.config, teacher.encoder.config
+    if (s_cfg.hidden_dim, s_cfg.intermediate_dim, s_cfg.num_heads) != (t_cfg.hidden_dim, t_cfg.intermediate_dim, t_cfg.num_heads):
+        raise ValueError(
+            f"Initialising from the teacher needs equal widths; the student has hidden {s_cfg.hidden_dim}/"
+            f"{s_cfg.intermediate_dim} and {s_cfg.num_heads} heads, the teacher {t_cfg.hidden_dim}/"
+            f"{t_cfg.intermediate_dim} and {t_cfg.num_heads}."
+        )
+    if 2 * (s_cfg.num_layers - 1) >= t_cfg.num_layers:
+        raise ValueError(f"A {t_cfg.num_layers}-layer teacher has no every-other layer for a {s_cfg.num_layers}-layer student.")
+    for i, block in enumerate(student.encoder.transformer_layers):
+        block.set_weights(teacher.encoder.transformer_layers[2 * i].get_weights())
+    for name in ("embeddings", "segment_embedding", "embeddings_norm", "pooler"):
+        student.encoder.get_layer(name).set_weights(teacher.encoder.get_layer(name).get_weights())
+    student.get_layer("logits").set_weights(teacher.get_layer("logits").get_weights())
+
+
+@keras.saving.register_keras_serializable(package="tfpretrain")
+class Distiller(keras.Model):
+    """Trains `student` to match a frozen `teacher` (soft targets) and the labels (hard targets).
+
+    Args:
+        student: the `TextClassifier` to train.
+        teacher: the fine-tuned `TextClassifier`; never updated.
+        temperature: softmax temperature of the soft targets.
+        alpha: weight of the soft term (1 - alpha weighs the labels).
+        hidden_weight: weight of the cosine loss 1 - cos(h_student, h_teacher) between the last
+            hidden states of real tokens (DistilBERT); 0 turns it off. Needs equal widths.
+
+    Call arguments:
+        inputs: the encoders' input dict; returns the student's logits.
+
+    `fit` data are `(inputs, labels)`; logs hold `loss`, `accuracy` and, with alignment,
+    `hidden_loss`.
+    """
+
+    def __init__(self, student: TextClassifier, teacher: TextClassifier, temperature: float = 2.0,
+                 alpha: float = 0.5, hidden_weight: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        if hidden_weight and student.encoder.config.hidden_dim != teacher.encoder.config.hidden_dim:
+            raise ValueError(
+                f"Hidden-state alignment needs equal widths; the student has {student.encoder.config.hidden_dim}, "
+                f"the teacher {teacher.encoder.config.hidden_dim}. Set hidden_weight=0."
+            )
+        self.student = student
+        self.teacher = teacher
+        self.teacher.trainable = False
+        self.temperature = float(temperature)
+        self.alpha = float(alpha)
+        self.hidden_weight = float(hidden_weight)
+        self._student_hidden = _with_hidden_states(student) if hidden_weight else None
+        self._teacher_hidden = _with_hidden_states(teacher) if hidden_weight else None
+        self.trackers = {n: keras.metrics.Mean(name=n) for n in ("loss", "hidden_loss")}
+        self.accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+        self.built = True  # both classifiers exist already
+
+    def call(self, inputs, training=False):
+        return self.student(inputs, training=training)
+
+    @property
+    def metrics(self):
+        return [self.trackers["loss"], self.accuracy] + ([self.trackers["hidden_loss"]] if self.hidden_weight else [])
+
+    def _forward(self, x, training):
+        if not self.hidden_weight:
+            return self.student(x, training=training), self.teacher(x, training=False), 0.0
+        s_logits, s_hidden = self._student_hidden(x, training=training)
+        t_logits, t_hidden = self._teacher_hidden(x, training=False)
+        mask = ops.cast(x["padding_mask"], "float32")
+        s_hidden, t_hidden = ops.cast(s_hidden, "float32"), ops.stop_gradient(ops.cast(t_hidden, "float32"))
+        cosine = ops.sum(s_hidden * t_hidden, -1) / ops.maximum(
+            ops.norm(s_hidden, axis=-1) * ops.norm(t_hidden, axis=-1), 1e-6)
+        hidden = ops.sum((1.0 - cosine) * mask) / ops.maximum(ops.sum(mask), 1.0)
+        return s_logits, t_logits, hidden
+
+    def train_step(self, data):
+        x, y = data[0], data[1]
+        with tf.GradientTape() as tape:
+            s_logits, t_logits, hidden = self._forward(x, training=True)
+            loss = distillation_loss(y, s_logits, t_logits, self.temperature, self.alpha) + self.hidden_weight * hidden
+            scaled = self.optimizer.scale_loss(loss) if hasattr(self.optimizer, "scale_loss") else loss
+        variables = self.student.trainable_variables
+        self.optimizer.apply(tape.gradient(scaled, variables), variables)
+        self.trackers["loss"].update_state(loss)
+        self.trackers["hidden_loss"].update_state(hidden)
+        self.accuracy.update_state(y, s_logits)
+        return {m.name: m.result() for m in self.metrics}
+
+    def test_step(self, data):
+        x, y = data[0], data[1]
+        s_logits, t_logits, hidden = self._forward(x, training=False)
+        loss = distillation_loss(y, s_logits, t_logits, self.temperature, self.alpha) + self.hidden_weight * hidden
+        self.trackers["loss"].update_state(loss)
+        self.trackers["hidden_loss"].update_state(hidden)
+        self.accuracy.update_state(y, s_logits)
+        return {m.name: m.result() for m in self.metrics}
+
+
+def student_config(preset: str, vocabulary_size: int, max_sequence_length: int, dropout: float = 0.1) -> BertConfig:
+    """The encoder config of a BERT preset student over the teacher's vocabulary."""
+    return BertConfig.preset(preset, vocabulary_size=vocabulary_size, max_sequence_length=max_sequence_length,
+                             dropout=dropout)

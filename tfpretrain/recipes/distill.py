@@ -1,0 +1,177 @@
+"""Distil a fine-tuned text classifier (a `tfpretrain finetune` run) into a smaller student.
+
+Writes the student (`classifier.keras`, `vocab.txt`) and `metrics.json` with the teacher's and
+the student's dev metrics, both encoders' parameter counts, the same student fine-tuned on the
+labels alone (`baseline_student_*`), and the teacher/student latency ratio per batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfpretrain.data.text_files import labelled_task
+from tfpretrain.distribute import get_strategy, set_precision
+from tfpretrain.metrics import classification_metrics
+from tfpretrain.models.bert import BertEncoder
+from tfpretrain.models.classifier import TextClassifier
+from tfpretrain.models.distill import Distiller, half_depth_student, student_config
+from tfpretrain.recipes.finetune import _dataset
+from tfpretrain.text.wordpiece import WordPieceTokenizer, read_vocab, write_vocab
+from tfpretrain.training import WarmupSchedule, adamw, fit, write_json
+
+STUDENT_PRESETS = ("half", "tiny", "mini", "small", "base")
+
+
+@dataclasses.dataclass
+class DistillRun:
+    """Settings of `tfpretrain distill`. `student_preset="half"` = the teacher's widths, half its
+    layers, initialised from every other teacher layer; other names are `BertConfig` presets."""
+
+    teacher: str
+    out_dir: str
+    student_preset: str = "half"
+    task: str = "sst2"
+    vocab: str | None = None
+    epochs: int = 3
+    batch_size: int = 32
+    learning_rate: float = 1e-4
+    temperature: float = 2.0
+    alpha: float = 0.5
+    hidden_weight: float = 0.0
+    baseline: bool = True
+    limit_train: int | None = None
+    latency_batches: int = 20
+    strategy: str = "auto"
+    precision: str = "fp32"
+    seed: int = 0
+    verbose: str | int = "auto"
+
+
+def load_teacher(directory) -> tuple[TextClassifier, Path, dict]:
+    """The classifier, vocab path and run settings of a `tfpretrain finetune` run directory."""
+    directory = Path(directory)
+    needed = [directory / n for n in ("classifier.keras", "vocab.txt")]
+    missing = [p.name for p in needed if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"--teacher {directory} lacks {missing}: give the run directory of `tfpretrain finetune` "
+            "(it holds classifier.keras and vocab.txt)."
+        )
+    config_file = directory / "config.json"
+    run = json.loads(config_file.read_text()).get("run", {}) if config_file.is_file() else {}
+    teacher = keras.models.load_model(needed[0])
+    if not isinstance(teacher, TextClassifier) or not isinstance(teacher.encoder, BertEncoder):
+        raise ValueError(f"{needed[0]} is a {type(teacher).__name__}, not a BERT TextClassifier.")
+    return teacher, needed[1], run
+
+
+def _latency(model: keras.Model, batch: dict, repeats: int) -> float:
+    """Median seconds of one compiled inference call on `batch`."""
+    fn = tf.function(lambda x: model(x, training=False), jit_compile=True)
+    fn(batch)  # compile
+    times = []
+    for _ in range(max(3, repeats)):
+        start = time.perf_counter()
+        np.asarray(fn(batch))
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def _dev_metrics(model, dev_ds, dev_y, num_classes):
+    return classification_metrics(dev_y, np.argmax(model.predict(dev_ds, verbose=0), -1), num_classes)
+
+
+def _schedule(cfg: DistillRun, n_train: int):
+    steps = max(1, (n_train // cfg.batch_size) * cfg.epochs)
+    return WarmupSchedule(cfg.learning_rate, steps, int(0.1 * steps), decay="linear")
+
+
+def _build_student(cfg: DistillRun, teacher: TextClassifier) -> TextClassifier:
+    if cfg.student_preset == "half":
+        return half_depth_student(teacher)
+    config = student_config(cfg.student_preset, teacher.encoder.config.vocabulary_size,
+                            teacher.encoder.config.max_sequence_length, teacher.encoder.config.dropout)
+    return TextClassifier(BertEncoder(config, name="student_encoder"), teacher.num_classes,
+                          pooling=teacher.pooling, dropout=teacher.dropout, name="student")
+
+
+def run(cfg: DistillRun) -> dict:
+    """Distils, evaluates, times and saves; returns the metrics written to `out_dir/metrics.json`."""
+    if cfg.student_preset not in STUDENT_PRESETS:
+        raise ValueError(f"Unknown student preset {cfg.student_preset!r}; choose one of {STUDENT_PRESETS}.")
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    set_precision(cfg.precision)
+    strategy = get_strategy(cfg.strategy)
+    keras.utils.set_random_seed(cfg.seed)
+
+    teacher, vocab_path, teacher_run = load_teacher(cfg.teacher)
+    vocabulary = read_vocab(vocab_path)
+    if cfg.vocab is not None and read_vocab(cfg.vocab) != vocabulary:
+        raise ValueError(
+            f"The student's vocabulary {cfg.vocab} ({len(read_vocab(cfg.vocab))} tokens) differs from the "
+            f"teacher's {vocab_path} ({len(vocabulary)} tokens): teacher and student must read the same "
+            "token ids. Drop --vocab to use the teacher's."
+        )
+    seq_len = int(teacher_run.get("seq_len", 64))
+    tokenizer = WordPieceTokenizer(vocabulary, sequence_length=seq_len)
+    data = labelled_task(cfg.task, teacher.num_classes)
+    (train_x, train_y), (dev_x, dev_y) = data["train"], data["dev"]
+    if cfg.limit_train:
+        train_x, train_y = train_x[: cfg.limit_train], train_y[: cfg.limit_train]
+    if len(train_x) < cfg.batch_size:
+        raise ValueError(f"{len(train_x)} training examples are fewer than one batch of {cfg.batch_size}.")
+    train = _dataset(tokenizer, train_x, train_y, cfg.batch_size, seq_len, shuffle=True, seed=cfg.seed)
+    dev = _dataset(tokenizer, dev_x, dev_y, 256, seq_len, shuffle=False)
+    num_classes = data["num_classes"]
+
+    with strategy.scope():
+        student = _build_student(cfg, teacher)
+        distiller = Distiller(student, teacher, temperature=cfg.temperature, alpha=cfg.alpha,
+                              hidden_weight=cfg.hidden_weight, name="distiller")
+        distiller.compile(optimizer=adamw(student, _schedule(cfg, len(train_x))), jit_compile=True)
+    start = time.perf_counter()
+    fit(distiller, train, epochs=cfg.epochs, validation_data=dev, out_dir=out / "distill", verbose=cfg.verbose)
+    distill_seconds = time.perf_counter() - start
+
+    metrics: dict = {"student_preset": cfg.student_preset, "temperature": cfg.temperature, "alpha": cfg.alpha,
+                     "hidden_weight": cfg.hidden_weight, "distill_seconds": distill_seconds}
+    teacher_scores = _dev_metrics(teacher, dev, dev_y, num_classes)
+    student_scores = _dev_metrics(student, dev, dev_y, num_classes)
+    for prefix, scores in (("teacher", teacher_scores), ("student", student_scores)):
+        metrics.update({f"{prefix}_{k}": v for k, v in scores.items()})
+    metrics["teacher_params"] = teacher.encoder.count_params()
+    metrics["student_params"] = student.encoder.count_params()
+    metrics["param_ratio"] = metrics["student_params"] / metrics["teacher_params"]
+    metrics["accuracy_retained"] = metrics["student_accuracy"] / max(metrics["teacher_accuracy"], 1e-12)
+
+    if cfg.baseline:  # the same student (same start), trained on the labels alone
+        keras.utils.set_random_seed(cfg.seed)
+        with strategy.scope():
+            baseline = _build_student(cfg, teacher)
+            baseline.compile(optimizer=adamw(baseline, _schedule(cfg, len(train_x))),
+                             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=True)
+        start = time.perf_counter()
+        fit(baseline, train, epochs=cfg.epochs, validation_data=dev, out_dir=out / "baseline", verbose=cfg.verbose)
+        metrics["baseline_seconds"] = time.perf_counter() - start
+        metrics.update({f"baseline_student_{k}": v
+                        for k, v in _dev_metrics(baseline, dev, dev_y, num_classes).items()})
+
+    batch = next(iter(dev.take(1)))[0]
+    batch = {k: v[: cfg.batch_size] for k, v in batch.items()}
+    metrics["teacher_latency_seconds"] = _latency(teacher, batch, cfg.latency_batches)
+    metrics["student_latency_seconds"] = _latency(student, batch, cfg.latency_batches)
+    metrics["speedup"] = metrics["teacher_latency_seconds"] / metrics["student_latency_seconds"]
+
+    student.save(out / "classifier.keras")
+    write_vocab(vocabulary, out / "vocab.txt")
+    write_json(out / "config.json", {"run": {**dataclasses.asdict(cfg), "seq_len": seq_len}})
+    write_json(out / "metrics.json", metrics)
+    return metrics
