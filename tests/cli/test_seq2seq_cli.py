@@ -107,7 +107,9 @@ def test_bad_input(tmp_path):
     result = cli("seq2seq", "--corpus", str(tmp_path / "missing.txt"), "--out", str(tmp_path / "a"))
     assert result.returncode == 2 and "does not exist" in result.stderr
     long_targets = tmp_path / "long.tsv"
-    long_targets.write_text("".join(f"short {i}\t{' '.join(['word'] * 300)} {i}\n" for i in range(40)))
+    rng = np.random.default_rng(0)  # varied words, so that a 300-piece vocabulary can be learned
+    words = ["".join(rng.choice(list("abcdefghijklmnopqrstuvwxyz"), 5)) for _ in range(12000)]
+    long_targets.write_text("".join(f"short {i}\t{' '.join(words[300 * i:300 * (i + 1)])}\n" for i in range(40)))
     result = cli("finetune", "--task", str(long_targets), "--init", "scratch", "--preset", "t5-tiny",
-                 "--vocab-size", "400", "--batch-size", "8", "--out", str(tmp_path / "b"))
+                 "--vocab-size", "300", "--batch-size", "8", "--out", str(tmp_path / "b"))
     assert result.returncode == 2 and "decoder context" in result.stderr, result.stderr[-2000:]

@@ -46,7 +46,7 @@ def test_nan_loss_stops_with_step(tmp_path):
     model.compile("sgd", "mse")
     x = np.ones((8, 2), "float32")
     y = np.array([1, 1, 1, np.nan, 1, 1, 1, 1], "float32")[:, None]
-    with pytest.raises(NonFiniteLossError, match=r"batch 2 \(step 2\)"):
+    with pytest.raises(NonFiniteLossError, match=r"at step 2, epoch 1, batch 2\."):
         fit(model, tf_batches(x, y), epochs=2, out_dir=tmp_path, verbose=0)
     assert not (tmp_path / "checkpoints" / "best.weights.h5").exists()
 

@@ -168,7 +168,9 @@ def fit(
 
     first_epoch, first_batch = divmod(start_step, steps_per_epoch) if steps_per_epoch else (0, 0)
     clock = StepClock(steps_per_epoch, first_epoch, first_batch)
-    all_callbacks: list[keras.callbacks.Callback] = [NanGuard(clock=clock if state_dir else None)]
+    # The caller's callbacks run right after the NaN guard, so metrics they add to the epoch logs
+    # (e.g. `knn_accuracy`) reach the checkpoint's history, best-model selection and early stopping.
+    all_callbacks: list[keras.callbacks.Callback] = [NanGuard(clock=clock if state_dir else None), *callbacks]
     checkpointer = None
     if out_dir is not None:
         ckpt = Path(out_dir) / "checkpoints"
@@ -192,7 +194,6 @@ def fit(
         all_callbacks.append(
             keras.callbacks.EarlyStopping(monitor=monitor, patience=early_stopping_patience, restore_best_weights=True)
         )
-    all_callbacks.extend(callbacks)
 
     def run(data, initial_epoch, last_epoch, steps):
         return model.fit(
