@@ -2,12 +2,16 @@
 
 from tfpretrain.layers.attention import MultiHeadSelfAttention, combine_masks
 from tfpretrain.layers.autoencoder import Autoencoder
+from tfpretrain.layers.decoder import DecoderBlock
 from tfpretrain.layers.embedding import TokenAndPositionEmbedding
+from tfpretrain.layers.position_bias import RelativePositionBias
 from tfpretrain.layers.transformer import TransformerBlock
 
 __all__ = [
     "Autoencoder",
+    "DecoderBlock",
     "MultiHeadSelfAttention",
+    "RelativePositionBias",
     "TokenAndPositionEmbedding",
     "TransformerBlock",
     "combine_masks",

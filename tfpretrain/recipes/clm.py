@@ -98,7 +98,7 @@ def compile_gpt(model: keras.Model, cfg: CLMRun, total_steps: int, steps_per_exe
 
 def run(cfg: CLMRun) -> dict:
     """Trains, evaluates, samples and exports; returns the metrics written to `out_dir/metrics.json`."""
-    from tfpretrain.distribute import get_strategy, set_precision
+    from tfpretrain.distribute import get_strategy, is_chief, set_precision
     from tfpretrain.text import train_tokenizer
 
     cfg.validate()
@@ -128,13 +128,17 @@ def run(cfg: CLMRun) -> dict:
         compile_gpt(model, cfg, total_steps, steps_per_execution)
 
     out.mkdir(parents=True, exist_ok=True)
-    tokenizer.save(out / "tokenizer")
-    write_json(out / "config.json", {"model": dataclasses.asdict(model_config), "run": dataclasses.asdict(cfg)})
+    chief = is_chief(strategy)  # the other workers of a multi-worker job hold the same; one writes
+    if chief:
+        tokenizer.save(out / "tokenizer")
+        write_json(out / "config.json", {"model": dataclasses.asdict(model_config), "run": dataclasses.asdict(cfg)})
     log = _EvaluationLog(eval_interval)
     start = time.perf_counter()
     fit(model, train, epochs=epochs, steps_per_epoch=eval_interval, validation_data=val, out_dir=out,
         callbacks=[log], verbose=cfg.verbose)
     train_seconds = time.perf_counter() - start
+    if not chief:
+        return {"val_loss": log.rows[-1]["val_loss"], "train_loss": log.rows[-1]["train_loss"]}
     model.save(out / "model.keras")
 
     samples = _write_samples(model, tokenizer, text, cfg, out / "samples.txt")

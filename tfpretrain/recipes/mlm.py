@@ -11,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfpretrain.data.text_files import read_corpus
-from tfpretrain.distribute import get_strategy, set_precision
+from tfpretrain.distribute import get_strategy, is_chief, set_precision
 from tfpretrain.models.bert import BertConfig, BertEncoder, BertMaskedLM
 from tfpretrain.text.mlm import mlm_dataset
 from tfpretrain.text.wordpiece import WordPieceTokenizer, learn_vocabulary, write_vocab
@@ -98,7 +98,8 @@ def run(cfg: MlmRun) -> dict:
         vocab = learn_vocabulary(tf.data.Dataset.from_tensor_slices(sample), cfg.vocab_size)
         tokenizer = WordPieceTokenizer(vocab, sequence_length=cfg.seq_len)
     vocab_seconds = time.perf_counter() - start
-    write_vocab(tokenizer.vocabulary, out / "vocab.txt")
+    if is_chief(strategy):  # one writer in a multi-worker job
+        write_vocab(tokenizer.vocabulary, out / "vocab.txt")
 
     train = mlm_dataset(train_lines, tokenizer, cfg.seq_len, cfg.batch_size, cfg.mask_rate, nsp=cfg.nsp,
                         repeat=True, seed=cfg.seed)
@@ -126,6 +127,8 @@ def run(cfg: MlmRun) -> dict:
         out_dir=out, tensorboard=cfg.tensorboard, callbacks=[timer], verbose=cfg.verbose,
     )
     train_seconds = time.perf_counter() - fit_start
+    if not is_chief(strategy):  # the other workers of a multi-worker job hold the same; one writes
+        return {k: [float(v) for v in vals] for k, vals in history.history.items()}
 
     model.encoder.save(out / "encoder.keras")
     model.save(out / "mlm.keras")

@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfpretrain.data.seq2seq import seq2seq_batches
-from tfpretrain.distribute import get_strategy, set_precision
+from tfpretrain.distribute import get_strategy, is_chief, set_precision
 from tfpretrain.models.t5 import Seq2SeqConfig, build_seq2seq
 from tfpretrain.text.sentencepiece import SentencePieceTokenizer
 from tfpretrain.text.seq2seq import SEQ2SEQ_VOCAB_FILE, Seq2SeqTokenizer
@@ -175,6 +175,8 @@ def run(cfg: Seq2SeqRun) -> dict:
                   validation_data=held_out, out_dir=out, verbose=cfg.verbose)
     train_seconds = time.perf_counter() - start
     val_loss, val_accuracy = model.evaluate(held_out, verbose=0)
+    if not is_chief(strategy):  # the other workers of a multi-worker job hold the same; one writes
+        return {k: [float(v) for v in vals] for k, vals in history.history.items()}
 
     save_seq2seq(model, config, tokenizer, out, {"run": dataclasses.asdict(cfg)})
     metrics = {

@@ -12,7 +12,7 @@ import numpy as np
 
 from tfpretrain.data import load_images
 from tfpretrain.data.augment import AugmentConfig, example_views, two_view_dataset
-from tfpretrain.distribute import get_strategy, set_precision
+from tfpretrain.distribute import get_strategy, is_chief, set_precision
 from tfpretrain.evaluate import KNNAccuracy, encode, linear_probe
 from tfpretrain.export.encoder import export_encoder
 from tfpretrain.models.simclr import SimCLRConfig, build_simclr
@@ -114,6 +114,8 @@ def run(cfg: SimCLRRun) -> dict:
     history = fit(model, views, epochs=cfg.epochs, steps_per_epoch=steps_per_epoch, out_dir=out,
                   tensorboard=cfg.tensorboard, callbacks=callbacks, verbose=cfg.verbose)
     train_seconds = time.perf_counter() - start
+    if not is_chief(strategy):  # the other workers of a multi-worker job hold the same; one writes
+        return {k: [float(v) for v in vals] for k, vals in history.history.items()}
 
     probe = linear_probe(model.encoder, (x_train, y_train), (x_test, y_test), epochs=cfg.probe_epochs, seed=cfg.seed)
 
