@@ -207,16 +207,17 @@ class SimCLR(keras.Model):
     def compile(self, optimizer="adam", jit_compile=True, **kwargs):
         """Compiles with only an optimizer (the loss is built in); XLA by default.
 
-        XLA cannot address variables mirrored over several logical CPU devices, so with a
-        multi-replica CPU strategy (a test set-up) the step runs as a plain graph instead.
+        Under a multi-replica (non-TPU) strategy the step runs as a graph without XLA: the global
+        batch norm and the global-batch negatives need cross-replica collectives in the middle
+        of the step, and `MirroredStrategy` implements those with `merge_call`, which cannot run
+        inside the per-replica XLA function of `tfpretrain.training.xla`.
         """
         if "loss" in kwargs and kwargs["loss"] is not None:
             raise ValueError("SimCLR computes its own NT-Xent loss; compile it without `loss`.")
         strategy = tf.distribute.get_strategy()
-        if jit_compile and strategy.num_replicas_in_sync > 1:
-            devices = getattr(strategy.extended, "worker_devices", ())
-            if devices and all("CPU" in d.upper() for d in devices):
-                jit_compile = False
+        if (jit_compile and strategy.num_replicas_in_sync > 1
+                and not isinstance(strategy, tf.distribute.TPUStrategy)):
+            jit_compile = False
         super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
 
     @property
