@@ -143,6 +143,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--tokenize-sentences", type=int, default=20000)
     parser.add_argument("--skip-tokenizer", action="store_true")
+    parser.add_argument("--skip-training", action="store_true")
     args = parser.parse_args()
 
     import keras
@@ -155,9 +156,10 @@ def main() -> None:
         "vocabulary_size": tokenizer.vocabulary_size, "tensorflow": tf.__version__, "keras": keras.__version__,
         "keras_hub": keras_hub.__version__, "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
     }
-    train = bench_training(args, batches, tokenizer.vocabulary_size)
-    summary.update({f"{k}_tokens_per_s": v for k, v in train.items()})
-    summary["train_speedup"] = train["tfpretrain"] / train["keras_hub"]
+    if not args.skip_training:
+        train = bench_training(args, batches, tokenizer.vocabulary_size)
+        summary.update({f"{k}_tokens_per_s": v for k, v in train.items()})
+        summary["train_speedup"] = train["tfpretrain"] / train["keras_hub"]
     if not args.skip_tokenizer:
         from tfpretrain.data.text_files import read_corpus
 
