@@ -39,6 +39,21 @@ def test_parameter_count_matches_gpt_formula():
     assert model.count_params() == v * d + t * d + n * block + 2 * d
 
 
+def test_bias_free_variant_drops_every_bias():
+    config = GPTConfig.preset("nano", vocabulary_size=65, use_bias=False)
+    model = build_gpt(config)
+    d, v, t, n = 128, 65, 64, 4
+    # nanoGPT's bias=False: 12·d² per block plus one LayerNorm scale per norm, no bias vectors.
+    assert model.count_params() == v * d + t * d + n * (12 * d * d + 2 * d) + d
+    names = [w.path for w in model.weights]
+    assert not [name for name in names if name.endswith(("bias", "beta"))], names
+    decoder = GPTDecoder(model)
+    ids = np.random.default_rng(3).integers(0, 65, size=(2, 6)).astype("int32")
+    cache = decoder.prefill(ids[:, :5], decoder.initial_cache(2, 8))
+    logits, _ = decoder.step(ids[:, 5:6], cache, tf.constant(5))
+    assert_close(logits, model(ids)[:, 5], atol=1e-4)
+
+
 def test_causal_and_tied_head():
     model = build_gpt(TINY)
     ids = np.random.default_rng(0).integers(0, 23, size=(2, 12)).astype("int32")

@@ -41,6 +41,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--weight-decay", type=float, default=0.1, help="AdamW weight decay of the weight matrices")
     p.add_argument("--clipnorm", type=float, default=1.0, help="global gradient-norm clip")
     p.add_argument("--dropout", type=float, default=0.0, help="dropout rate")
+    p.add_argument("--no-bias", action="store_true",
+                   help="no biases in projections and layer norms (nanoGPT's default)")
     p.add_argument("--eval-interval", type=int, default=250, help="steps between validation evaluations")
     p.add_argument("--steps-per-execution", type=int, default=50,
                    help="training steps per compiled call (fewer Python round trips)")
@@ -61,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
             vocab_size=args.vocab_size, block_size=args.block_size, batch_size=args.batch_size,
             steps=args.steps, learning_rate=args.learning_rate, min_learning_rate=args.min_learning_rate,
             warmup_steps=args.warmup_steps, weight_decay=args.weight_decay, clipnorm=args.clipnorm,
-            dropout=args.dropout, eval_interval=args.eval_interval,
+            dropout=args.dropout, bias=not args.no_bias, eval_interval=args.eval_interval,
             steps_per_execution=args.steps_per_execution, num_samples=args.num_samples,
             export=not args.no_export, seed=args.seed, precision=args.precision, strategy=args.strategy,
         )

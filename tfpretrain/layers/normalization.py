@@ -18,7 +18,9 @@ def check_norm(norm: str) -> str:
     return norm
 
 
-def make_norm(norm: str, epsilon: float, dtype=None, name: str | None = None) -> keras.layers.Layer:
+def make_norm(
+    norm: str, epsilon: float, dtype=None, name: str | None = None, center: bool = True
+) -> keras.layers.Layer:
     """A normalization layer over the last axis.
 
     Args:
@@ -27,6 +29,7 @@ def make_norm(norm: str, epsilon: float, dtype=None, name: str | None = None) ->
         epsilon: added to the variance / mean square.
         dtype: the layer's dtype policy.
         name: the layer's name.
+        center: whether a LayerNorm adds a learned bias (RMSNorm never does).
 
     Returns:
         A Keras layer.
@@ -39,4 +42,4 @@ def make_norm(norm: str, epsilon: float, dtype=None, name: str | None = None) ->
     check_norm(norm)
     if norm == "rms":
         return RMSNormalization(epsilon=epsilon, dtype=dtype, name=name)
-    return keras.layers.LayerNormalization(epsilon=epsilon, dtype=dtype, name=name)
+    return keras.layers.LayerNormalization(epsilon=epsilon, center=center, dtype=dtype, name=name)

@@ -33,7 +33,8 @@ class TransformerBlock(keras.layers.Layer):
             the memory of long sequences. Attention with dropout is not recomputed, because a
             recomputed dropout mask would differ from the forward one.
         norm: `"layer"` (LayerNorm) or `"rms"` (RMSNorm, as in T5).
-        use_bias: whether the attention projections and feed-forward layers have biases (T5: no).
+        use_bias: whether the attention projections, feed-forward layers and layer norms
+            have biases (T5 and nanoGPT: no).
         scale_attention: scale attention scores by `1/sqrt(head size)` (T5: no).
         **kwargs: standard `keras.layers.Layer` arguments.
 
@@ -99,7 +100,7 @@ class TransformerBlock(keras.layers.Layer):
             kernel_initializer=init(), dtype=policy, name="attention", use_bias=self.use_bias,
             scale_scores=self.scale_attention,
         )
-        self.attention_norm = make_norm(self.norm, self.layer_norm_epsilon, policy, "attention_norm")
+        self.attention_norm = make_norm(self.norm, self.layer_norm_epsilon, policy, "attention_norm", center=self.use_bias)
         self.ffn_inner = keras.layers.Dense(
             intermediate_dim, activation=self.activation, kernel_initializer=init(), dtype=policy,
             name="ffn_inner", use_bias=self.use_bias,
@@ -107,7 +108,7 @@ class TransformerBlock(keras.layers.Layer):
         self.ffn_outer = keras.layers.Dense(
             hidden_dim, kernel_initializer=init(), dtype=policy, name="ffn_outer", use_bias=self.use_bias,
         )
-        self.ffn_norm = make_norm(self.norm, self.layer_norm_epsilon, policy, "ffn_norm")
+        self.ffn_norm = make_norm(self.norm, self.layer_norm_epsilon, policy, "ffn_norm", center=self.use_bias)
         self.dropout_layer = keras.layers.Dropout(self.dropout, dtype=policy)
 
     def build(self, x_shape):

@@ -25,6 +25,8 @@ class GPTConfig:
     """Everything needed to rebuild a GPT; `GPTConfig.preset("nano", vocabulary_size=65)`.
 
     `intermediate_dim` defaults to 4 × `hidden_dim`; `sequence_length` is the context size.
+    `use_bias=False` drops the biases of every projection and layer norm, as nanoGPT does by
+    default (GPT-2 has them).
     """
 
     vocabulary_size: int = 50257
@@ -35,6 +37,7 @@ class GPTConfig:
     intermediate_dim: int | None = None
     dropout: float = 0.0
     layer_norm_epsilon: float = 1e-5
+    use_bias: bool = True
 
     def __post_init__(self):
         if self.intermediate_dim is None:
@@ -98,12 +101,14 @@ def build_gpt(config: GPTConfig) -> keras.Model:
         block = TransformerBlock(
             config.num_heads, config.hidden_dim, config.intermediate_dim, dropout=config.dropout,
             norm_first=True, causal=True, activation="gelu", layer_norm_epsilon=config.layer_norm_epsilon,
-            kernel_initializer=init(), name=f"block_{i}",
+            kernel_initializer=init(), use_bias=config.use_bias, name=f"block_{i}",
         )
         x = block(x)
         for kernel in (block.attention.output_kernel, block.ffn_outer.kernel):
             kernel.assign(residual_init(kernel.shape))
-    x = keras.layers.LayerNormalization(epsilon=config.layer_norm_epsilon, name="final_norm")(x)
+    x = keras.layers.LayerNormalization(
+        epsilon=config.layer_norm_epsilon, center=config.use_bias, name="final_norm"
+    )(x)
     logits = embedding(x, reverse=True)
     return keras.Model(token_ids, logits, name="gpt")
 

@@ -35,6 +35,7 @@ class CLMRun:
     beta2: float = 0.99
     clipnorm: float = 1.0
     dropout: float = 0.0
+    bias: bool = True
     eval_interval: int = 250
     eval_batch_size: int = 64
     steps_per_execution: int = 50
@@ -113,7 +114,7 @@ def run(cfg: CLMRun) -> dict:
     train_tokens, val_tokens = split_tokens(tokens, 0.1)
     model_config = GPTConfig.preset(
         cfg.preset, vocabulary_size=tokenizer.vocabulary_size, sequence_length=cfg.block_size,
-        dropout=cfg.dropout,
+        dropout=cfg.dropout, use_bias=cfg.bias,
     )
     block = model_config.sequence_length
     train = lm_train_dataset(train_tokens, block, cfg.batch_size, seed=cfg.seed)

@@ -128,7 +128,7 @@ def run(cfg: MlmRun) -> dict:
     )
     train_seconds = time.perf_counter() - fit_start
     if not is_chief(strategy):  # the other workers of a multi-worker job hold the same; one writes
-        return {k: [float(v) for v in vals] for k, vals in history.history.items()}
+        return history.history
 
     model.encoder.save(out / "encoder.keras")
     model.save(out / "mlm.keras")

@@ -176,15 +176,15 @@ def run(cfg: Seq2SeqRun) -> dict:
     train_seconds = time.perf_counter() - start
     val_loss, val_accuracy = model.evaluate(held_out, verbose=0)
     if not is_chief(strategy):  # the other workers of a multi-worker job hold the same; one writes
-        return {k: [float(v) for v in vals] for k, vals in history.history.items()}
+        return history.history
 
     save_seq2seq(model, config, tokenizer, out, {"run": dataclasses.asdict(cfg)})
     metrics = {
         "val_loss": float(val_loss),
         "val_token_accuracy": float(val_accuracy),
-        "loss": [float(v) for v in history.history["loss"]],
-        "token_accuracy": [float(v) for v in history.history["token_accuracy"]],
-        "val_loss_curve": [float(v) for v in history.history["val_loss"]],
+        "loss": history.history["loss"],
+        "token_accuracy": history.history["token_accuracy"],
+        "val_loss_curve": history.history["val_loss"],
         "steps": epochs * steps_per_epoch,
         "train_seconds": train_seconds,
         "train_tokens": int(len(train_ids)),

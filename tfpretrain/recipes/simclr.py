@@ -115,7 +115,7 @@ def run(cfg: SimCLRRun) -> dict:
                   tensorboard=cfg.tensorboard, callbacks=callbacks, verbose=cfg.verbose)
     train_seconds = time.perf_counter() - start
     if not is_chief(strategy):  # the other workers of a multi-worker job hold the same; one writes
-        return {k: [float(v) for v in vals] for k, vals in history.history.items()}
+        return history.history
 
     probe = linear_probe(model.encoder, (x_train, y_train), (x_test, y_test), epochs=cfg.probe_epochs, seed=cfg.seed)
 

@@ -107,7 +107,8 @@ def fit(
         keep_checkpoints: how many training checkpoints to keep.
 
     Returns:
-        The `History` of the run; after a resume it holds the epochs of the earlier runs too.
+        The `History` of the run, its values Python floats; after a resume it holds the epochs
+        of the earlier runs too.
 
     Raises:
         CheckpointError: the checkpoint to resume from is corrupt or from a different model
@@ -225,7 +226,9 @@ def fit(
                 history.history.setdefault(key, []).append(value)
         history.epoch = list(range(len(checkpointer.epoch_logs)))
         history.set_model(model)
+    # Plain floats, so that callers can write the history as JSON or return it as it is.
+    history.history = {key: [float(v) for v in values] for key, values in history.history.items()}
     for key, values in history.history.items():
-        if values and not all(math.isfinite(float(v)) for v in values):
+        if not all(math.isfinite(v) for v in values):
             raise FloatingPointError(f"History '{key}' contains non-finite values: {values}.")
     return history

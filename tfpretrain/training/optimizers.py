@@ -23,7 +23,7 @@ def adamw(
         learning_rate: float or `LearningRateSchedule`.
         weight_decay: decoupled weight decay of the matrices.
         beta_1, beta_2, epsilon: Adam's moments and epsilon.
-        clipnorm: optional per-variable gradient norm clip (use `global_clipnorm` for GPT-style).
+        clipnorm: optional clip of the global gradient norm (all variables together, as GPT does).
     """
     if not model.built:
         raise ValueError("Build the model (call it once or give it an Input) before creating its optimizer.")
