@@ -136,8 +136,8 @@ def run(cfg: SimCLRRun) -> dict:
     metrics = {
         "linear_probe_accuracy": probe["accuracy"],
         "linear_probe": probe,
-        "final_loss": float(history.history["loss"][-1]),
-        "final_contrastive_accuracy": float(history.history["contrastive_accuracy"][-1]),
+        "final_loss": history.history["loss"][-1],
+        "final_contrastive_accuracy": history.history["contrastive_accuracy"][-1],
         "epochs": len(history.history["loss"]),
         "steps_per_epoch": steps_per_epoch,
         "replicas": strategy.num_replicas_in_sync,
@@ -146,6 +146,6 @@ def run(cfg: SimCLRRun) -> dict:
         "images_per_second": float(steps_per_epoch * cfg.batch_size / np.mean(seconds[1:] if len(seconds) > 1 else seconds)),
     }
     if "knn_accuracy" in history.history:
-        metrics["knn_accuracy"] = [float(v) for v in history.history["knn_accuracy"] if not math.isnan(v)]
+        metrics["knn_accuracy"] = [v for v in history.history["knn_accuracy"] if not math.isnan(v)]
     write_json(out / "metrics.json", metrics)
     return metrics

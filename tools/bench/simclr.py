@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import time
 
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as the CLI does
@@ -36,7 +37,6 @@ def main() -> None:
     args = parser.parse_args()
 
     import keras
-    import numpy as np
     import tensorflow as tf
 
     from tfpretrain.data import mnist
@@ -60,17 +60,14 @@ def main() -> None:
     model = build_simclr(SimCLRConfig.preset(args.preset))
     model.compile(optimizer=LARS(0.3), jit_compile=True, steps_per_execution=args.steps_per_execution)
 
-    class Clock(keras.callbacks.Callback):
-        def on_train_batch_end(self, batch, logs=None):  # once per execution of 16 steps
-            self.times.append(time.perf_counter())
-
     def timed_fit(data) -> float:
-        # Timed from the end of the first execution: a new iterator (its shuffle buffer filled
-        # anew) is a cost of restarting the benchmark, not of training.
-        clock = Clock()
-        clock.times = []
+        # Timed from the end of the first execution (batch-end callbacks run once per
+        # execution): a new iterator refilling its shuffle buffer is a cost of restarting the
+        # benchmark, not of training.
+        times: list[float] = []
+        clock = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: times.append(time.perf_counter()))
         model.fit(data, epochs=1, steps_per_epoch=steps + args.steps_per_execution, verbose=0, callbacks=[clock])
-        return clock.times[-1] - clock.times[0]
+        return times[-1] - times[0]
 
     # 2. Fed by the real pipeline; 3. fed from memory (a few view batches, repeated).
     cached = tf.data.Dataset.from_tensor_slices(tuple(tf.stack(t) for t in zip(*views.take(4), strict=True)))
@@ -81,7 +78,7 @@ def main() -> None:
     for _ in range(args.rounds):
         timings["pipeline"].append(timed_fit(views))
         timings["memory"].append(timed_fit(cached))
-    pipeline_fit, memory_fit = (float(np.median(timings[k])) for k in ("pipeline", "memory"))
+    pipeline_fit, memory_fit = (statistics.median(timings[k]) for k in ("pipeline", "memory"))
 
     result = {
         "preset": args.preset,
