@@ -12,7 +12,13 @@ from tests.checks import assert_close
 from tfpretrain.losses import distillation_loss
 from tfpretrain.models.bert import BertConfig, BertEncoder
 from tfpretrain.models.classifier import TextClassifier
-from tfpretrain.models.distill import Distiller, half_depth_student, init_from_every_other_layer
+from tfpretrain.models.distill import (
+    Distiller,
+    half_depth_student,
+    init_from_every_other_layer,
+    teacher_logits,
+)
+from tfpretrain.text.wordpiece import WordPieceTokenizer
 
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"w{i}" for i in range(27)]
 
@@ -47,9 +53,9 @@ def test_distillation_loss_matches_numpy():
         distillation_loss(y, s, t[:, :2])
 
 
-def _classifier(layers=4, hidden=32, name=None):
+def _classifier(layers=4, hidden=32, name=None, max_length=16):
     config = BertConfig(vocabulary_size=len(VOCAB), num_layers=layers, hidden_dim=hidden, num_heads=2,
-                        intermediate_dim=2 * hidden, max_sequence_length=16, dropout=0.0)
+                        intermediate_dim=2 * hidden, max_sequence_length=max_length, dropout=0.0)
     return TextClassifier(BertEncoder(config), 2, dropout=0.0, name=name)
 
 
@@ -98,6 +104,33 @@ def test_student_learns_to_imitate_the_teacher():
         np.testing.assert_array_equal(a, b)  # the teacher is frozen
 
 
+def test_teacher_logits_match_full_length_batches_and_feed_the_same_loss():
+    teacher = _classifier(layers=2, name="teacher", max_length=40)
+    tokenizer = WordPieceTokenizer(VOCAB, sequence_length=40)
+    rng = np.random.default_rng(3)
+    # Lengths from 1 to 36 words: several 16-wide cuts, and a last batch smaller than the others.
+    sentences = [" ".join(rng.choice(VOCAB[5:], rng.integers(1, 37))) for _ in range(45)]
+    full = teacher.predict(tokenizer.pack(tf.constant(sentences), 40), verbose=0)
+    cached = teacher_logits(teacher, tokenizer.pack, sentences, 40, batch_size=8)
+    assert cached.shape == (45, 2)
+    assert_close(cached, full, atol=1e-4)
+    with pytest.raises(ValueError, match="empty"):
+        teacher_logits(teacher, tokenizer.pack, [], 40)
+    # A step on cached logits is the step on the live teacher: same loss, same student update.
+    x, y = tokenizer.pack(tf.constant(sentences[:16]), 40), np.arange(16) % 2
+    losses, weights = [], []
+    for extra in ({}, {"teacher_logits": cached[:16]}):
+        keras.utils.set_random_seed(0)
+        student = _classifier(layers=1, name="student", max_length=40)
+        distiller = Distiller(student, teacher, temperature=2.0, alpha=0.5)
+        distiller.compile(optimizer=keras.optimizers.SGD(0.1))
+        losses.append(distiller.train_on_batch({**x, **extra}, y, return_dict=True)["loss"])
+        weights.append(student.get_weights())
+    assert losses[0] == pytest.approx(losses[1], abs=1e-5)
+    for a, b in zip(*weights, strict=True):
+        assert_close(a, b, atol=1e-5)
+
+
 def test_hidden_alignment_needs_equal_widths():
     with pytest.raises(ValueError, match="equal widths"):
         Distiller(_classifier(layers=1, hidden=16), _classifier(layers=2), hidden_weight=1.0)
@@ -135,7 +168,7 @@ def test_cli_distils_and_reports(tmp_path):
     assert metrics["student_params"] < metrics["teacher_params"] and metrics["speedup"] > 0
     student = keras.models.load_model(out / "classifier.keras")
     assert student.encoder.config.num_layers == 1
-
+    assert metrics["teacher_labelling_seconds"] > 0
 
 
 def test_bad_teacher_and_vocabulary_are_clear_errors(tmp_path):

@@ -24,7 +24,7 @@ def runs(tmp_path):
     _run(root, "ft_mlm", {"init": "mlm", "accuracy": 0.83, "f1": 0.84, "train_seconds": 100.0}, {"init": str(mlm)})
     _run(root, "distil", {"student_accuracy": 0.85, "student_f1": 0.86, "teacher_accuracy": 0.88,
                           "baseline_student_accuracy": 0.82, "student_params": 10, "speedup": 2.5,
-                          "distill_seconds": 40.0})
+                          "distill_seconds": 40.0, "teacher_labelling_seconds": 5.0})
     _run(root, "gan", {"frechet_distance": [9.0, 5.0], "linear_probe_accuracy": 0.98,
                        "random_init_probe_accuracy": 0.95, "fine_tune": {"100": {"accuracy": 0.7}},
                        "pretrain_seconds": 300.0})
@@ -46,6 +46,7 @@ def test_collects_every_kind_of_run(runs):
     mlm = text["own masked LM (ft_mlm)"]
     assert mlm["vs_vsm"] == pytest.approx(0.03) and mlm["pretrain_seconds"] == 500.0
     assert text["distilled student (distil)"]["vs_vsm"] == pytest.approx(0.05)
+    assert text["distilled student (distil)"]["finetune_seconds"] == 45.0  # labelling + training
     assert text["student without teacher (distil)"]["accuracy"] == 0.82
     assert text["vector-space baseline (vsm)"]["vs_vsm"] == 0.0
 

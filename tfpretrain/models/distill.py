@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import ops
 
@@ -81,7 +82,9 @@ class Distiller(keras.Model):
         inputs: the encoders' input dict; returns the student's logits.
 
     `fit` data are `(inputs, labels)`; logs hold `loss`, `accuracy` and, with alignment,
-    `hidden_loss`.
+    `hidden_loss`. Without alignment, `inputs` may carry the teacher's precomputed logits under
+    `"teacher_logits"` (see `teacher_logits`): the frozen teacher gives the same ones every epoch,
+    so computing them once spares its forward pass at every step.
     """
 
     def __init__(self, student: TextClassifier, teacher: TextClassifier, temperature: float = 2.0,
@@ -113,6 +116,10 @@ class Distiller(keras.Model):
 
     def _forward(self, x, training):
         if not self.hidden_weight:
+            if "teacher_logits" in x:
+                x = dict(x)
+                cached = x.pop("teacher_logits")
+                return self.student(x, training=training), cached, 0.0
             return self.student(x, training=training), self.teacher(x, training=False), 0.0
         s_logits, s_hidden = self._student_hidden(x, training=training)
         t_logits, t_hidden = self._teacher_hidden(x, training=False)
@@ -144,6 +151,39 @@ class Distiller(keras.Model):
         self.trackers["hidden_loss"].update_state(hidden)
         self.accuracy.update_state(y, s_logits)
         return {m.name: m.result() for m in self.metrics}
+
+
+def teacher_logits(teacher: TextClassifier, pack, sentences, sequence_length: int,
+                   batch_size: int = 128) -> np.ndarray:
+    """The teacher's logits for every sentence, in order, computed once.
+
+    Sentences run shortest first and each batch is cut to its longest sentence (rounded up to a
+    multiple of 16, so XLA compiles only a few shapes): a frozen teacher's pass then costs what
+    the real tokens cost rather than `sequence_length` each. Padding is masked out, so the logits
+    equal those of the full-length batch up to rounding.
+
+    Args:
+        teacher: the frozen classifier.
+        pack: `strings -> encoder input dict` padded to `sequence_length` (`WordPieceTokenizer.pack`).
+        sentences: the sentences, a list of str.
+        sequence_length: the padded length `pack` produces.
+        batch_size: sentences per teacher call.
+
+    Returns:
+        A float32 array `[len(sentences), num_classes]`.
+    """
+    if len(sentences) == 0:
+        raise ValueError("No sentences to label: the training set is empty.")
+    call = tf.function(lambda x: teacher(x, training=False), jit_compile=True)
+    order = np.argsort([len(s) for s in sentences], kind="stable")
+    logits = np.zeros((len(sentences), teacher.num_classes), np.float32)
+    for start in range(0, len(order), batch_size):
+        index = order[start:start + batch_size]
+        x = pack(tf.constant([sentences[i] for i in index]), sequence_length)
+        longest = int(tf.reduce_max(tf.reduce_sum(x["padding_mask"], axis=1)))
+        width = min(sequence_length, -(-longest // 16) * 16)
+        logits[index] = np.asarray(call({k: v[:, :width] for k, v in x.items()}), np.float32)
+    return logits
 
 
 def student_config(preset: str, vocabulary_size: int, max_sequence_length: int, dropout: float = 0.1) -> BertConfig:

@@ -118,14 +118,15 @@ def resolve_init(cfg: FinetuneRun) -> InitKind:
     )
 
 
-def _dataset(tokenizer, sentences, labels, batch_size, seq_len, shuffle, seed=0):
-    ds = tf.data.Dataset.from_tensor_slices((tf.constant(sentences), tf.constant(labels, tf.int32)))
+def _dataset(tokenizer, sentences, labels, batch_size, seq_len, shuffle, seed=0, extra=None):
+    """Batches of `(packed inputs, labels)`; `extra` = `{name: [N, ...] array}` joins the inputs."""
+    extra = dict(extra or {})
+    ds = tf.data.Dataset.from_tensor_slices((tf.constant(sentences), tf.constant(labels, tf.int32), extra))
     if shuffle:
         ds = ds.shuffle(len(sentences), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size, drop_remainder=shuffle)
-    return ds.map(lambda s, y: (tokenizer.pack(s, seq_len), y), num_parallel_calls=tf.data.AUTOTUNE).prefetch(
-        tf.data.AUTOTUNE
-    )
+    return ds.map(lambda s, y, e: ({**tokenizer.pack(s, seq_len), **e}, y),
+                  num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
 def run(cfg: FinetuneRun) -> dict:

@@ -96,9 +96,12 @@ def collect(paths) -> dict:
             row.setdefault("linear_probe", metrics["linear_probe_accuracy"])
             row["pretrain_seconds"] = _seconds(metrics, "train_seconds")
         elif "student_accuracy" in metrics:  # tfpretrain distill
+            seconds = _seconds(metrics, "distill_seconds")
+            if seconds is not None:  # the teacher's labelling pass is part of the distillation's cost
+                seconds += _seconds(metrics, "teacher_labelling_seconds") or 0.0
             text[f"distilled student ({run_dir.name})"] = {
                 "accuracy": metrics["student_accuracy"], "f1": metrics.get("student_f1"),
-                "pretrain_seconds": None, "finetune_seconds": _seconds(metrics, "distill_seconds"),
+                "pretrain_seconds": None, "finetune_seconds": seconds,
                 "params": metrics.get("student_params"), "speedup": metrics.get("speedup")}
             if "baseline_student_accuracy" in metrics:
                 text[f"student without teacher ({run_dir.name})"] = {
