@@ -154,7 +154,7 @@ class Distiller(keras.Model):
 
 
 def teacher_logits(teacher: TextClassifier, pack, sentences, sequence_length: int,
-                   batch_size: int = 128) -> np.ndarray:
+                   batch_size: int = 128, progress: bool = False) -> np.ndarray:
     """The teacher's logits for every sentence, in order, computed once.
 
     Sentences run shortest first and each batch is cut to its longest sentence (rounded up to a
@@ -168,6 +168,7 @@ def teacher_logits(teacher: TextClassifier, pack, sentences, sequence_length: in
         sentences: the sentences, a list of str.
         sequence_length: the padded length `pack` produces.
         batch_size: sentences per teacher call.
+        progress: show a progress bar.
 
     Returns:
         A float32 array `[len(sentences), num_classes]`.
@@ -177,12 +178,15 @@ def teacher_logits(teacher: TextClassifier, pack, sentences, sequence_length: in
     call = tf.function(lambda x: teacher(x, training=False), jit_compile=True)
     order = np.argsort([len(s) for s in sentences], kind="stable")
     logits = np.zeros((len(sentences), teacher.num_classes), np.float32)
+    bar = keras.utils.Progbar(len(sentences), unit_name="sentence") if progress else None
     for start in range(0, len(order), batch_size):
         index = order[start:start + batch_size]
         x = pack(tf.constant([sentences[i] for i in index]), sequence_length)
         longest = int(tf.reduce_max(tf.reduce_sum(x["padding_mask"], axis=1)))
         width = min(sequence_length, -(-longest // 16) * 16)
         logits[index] = np.asarray(call({k: v[:, :width] for k, v in x.items()}), np.float32)
+        if bar is not None:
+            bar.add(len(index))
     return logits
 
 

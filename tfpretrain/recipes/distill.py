@@ -140,7 +140,7 @@ def run(cfg: DistillRun) -> dict:
     distill_train = train
     if not cfg.hidden_weight:  # the frozen teacher labels the training set once, not every epoch
         start = time.perf_counter()
-        cached = teacher_logits(teacher, tokenizer.pack, list(train_x), seq_len)
+        cached = teacher_logits(teacher, tokenizer.pack, list(train_x), seq_len, progress=cfg.verbose != 0)
         metrics["teacher_labelling_seconds"] = time.perf_counter() - start
         distill_train = _dataset(tokenizer, train_x, train_y, cfg.batch_size, seq_len, shuffle=True,
                                  seed=cfg.seed, extra={"teacher_logits": cached})
