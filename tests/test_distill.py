@@ -15,6 +15,7 @@ from tfpretrain.models.classifier import TextClassifier
 from tfpretrain.models.distill import (
     Distiller,
     half_depth_student,
+    init_embeddings_from_teacher,
     init_from_every_other_layer,
     teacher_logits,
 )
@@ -76,6 +77,52 @@ def test_half_depth_student_copies_every_other_layer():
         init_from_every_other_layer(_classifier(layers=2, hidden=16), teacher)
     with pytest.raises(ValueError, match="every-other"):
         init_from_every_other_layer(_classifier(layers=3), teacher)
+
+
+def test_narrow_student_embeddings_keep_the_teachers_geometry():
+    teacher, student = _classifier(layers=2, hidden=32), _classifier(layers=1, hidden=16)
+    rng = np.random.default_rng(4)
+    # Teacher token vectors that span 16 of their 32 dimensions: the top 16 principal directions
+    # hold all of their variance, so the 16-wide projection keeps every distance between them.
+    basis = np.linalg.qr(rng.normal(size=(32, 16)))[0].T
+    token = (rng.normal(size=(len(VOCAB), 16)) @ basis).astype("float32")
+    position = (rng.normal(size=(16, 16)) @ basis).astype("float32")
+    teacher.encoder.get_layer("embeddings").set_weights([token, position])
+    init_embeddings_from_teacher(student, teacher)
+    s_token, s_position = student.encoder.get_layer("embeddings").get_weights()
+    assert s_token.shape == (len(VOCAB), 16)
+
+    def distances(x):
+        return np.linalg.norm(x[:, None] - x[None], axis=-1)
+
+    assert_close(distances(s_token), distances(token), atol=1e-4)
+    # The same projection maps every table: token + position sums keep their distances too.
+    assert_close(distances(s_token[:16] + s_position), distances(token[:16] + position), atol=1e-4)
+    with pytest.raises(ValueError, match="no wider"):
+        init_embeddings_from_teacher(teacher, student)
+    other = TextClassifier(BertEncoder(BertConfig(vocabulary_size=40, num_layers=1, hidden_dim=16, num_heads=2,
+                                                  intermediate_dim=32, max_sequence_length=16)), 2)
+    with pytest.raises(ValueError, match="vocabulary"):
+        init_embeddings_from_teacher(other, teacher)
+
+
+def test_preset_students_start_from_the_teachers_embeddings_unless_told():
+    from tfpretrain.recipes.distill import DistillRun, _build_student
+
+    teacher = _classifier(layers=1, hidden=128)  # as wide as the `tiny` preset: a pure rotation
+    token = teacher.encoder.get_layer("embeddings").get_weights()[0]
+
+    def token_distances(model):
+        x = model.encoder.get_layer("embeddings").get_weights()[0]
+        return np.linalg.norm(x[:, None] - x[None], axis=-1)
+
+    reference = np.linalg.norm(token[:, None] - token[None], axis=-1)
+    built = _build_student(DistillRun(teacher="", out_dir="", student_preset="tiny"), teacher)
+    assert built.encoder.config.num_layers == 2
+    assert_close(token_distances(built), reference, atol=1e-5)
+    scratch = _build_student(DistillRun(teacher="", out_dir="", student_preset="tiny", student_embeddings="random"),
+                             teacher)
+    assert not np.allclose(token_distances(scratch), reference, atol=1e-3)
 
 
 def test_student_learns_to_imitate_the_teacher():

@@ -25,6 +25,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--student-preset", default="half", choices=["half", "tiny", "mini", "small", "base"],
                    help="'half': teacher widths, half the layers, initialised from every other teacher layer; "
                         "else a BERT preset trained from scratch over the teacher's vocabulary")
+    p.add_argument("--student-embeddings", default="teacher", choices=["teacher", "random"],
+                   help="start a preset student's embeddings from the teacher's, projected onto their top "
+                        "principal directions, or at random ('half' students copy the teacher's anyway)")
     p.add_argument("--task", default="sst2", help="'sst2' or a sentence<TAB>label file (as for finetune)")
     p.add_argument("--out", required=True, help="run directory")
     p.add_argument("--vocab", default=None, help="the student's vocab.txt; must equal the teacher's")
@@ -47,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
     from tfpretrain.recipes.distill import run as run_recipe
 
     metrics = run_recipe(DistillRun(
-        teacher=args.teacher, out_dir=args.out, student_preset=args.student_preset, task=args.task,
+        teacher=args.teacher, out_dir=args.out, student_preset=args.student_preset,
+        student_embeddings=args.student_embeddings, task=args.task,
         vocab=args.vocab, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
         temperature=args.temperature, alpha=args.alpha, hidden_weight=args.hidden_weight,
         baseline=not args.no_baseline, limit_train=args.limit_train, seed=args.seed,

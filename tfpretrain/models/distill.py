@@ -66,6 +66,37 @@ def init_from_every_other_layer(student: TextClassifier, teacher: TextClassifier
     student.get_layer("logits").set_weights(teacher.get_layer("logits").get_weights())
 
 
+def init_embeddings_from_teacher(student: TextClassifier, teacher: TextClassifier) -> None:
+    """Starts a narrower student's embedding tables from the teacher's, projected to its width.
+
+    The projection is onto the top principal directions of the teacher's token embeddings (a
+    PCA) and is applied alike to the token, position and segment tables, so that their sums stay
+    consistent: a student trained from scratch then starts from the teacher's word geometry.
+
+    Raises:
+        ValueError: the vocabularies differ, the student is wider than the teacher, or it reads
+            longer sequences.
+    """
+    s_cfg, t_cfg = student.encoder.config, teacher.encoder.config
+    if s_cfg.vocabulary_size != t_cfg.vocabulary_size:
+        raise ValueError(f"The student's vocabulary ({s_cfg.vocabulary_size}) differs from the teacher's "
+                         f"({t_cfg.vocabulary_size}); both must read the same token ids.")
+    if s_cfg.hidden_dim > t_cfg.hidden_dim or s_cfg.max_sequence_length > t_cfg.max_sequence_length:
+        raise ValueError(
+            f"Projecting the teacher's embeddings needs a student no wider ({s_cfg.hidden_dim} vs "
+            f"{t_cfg.hidden_dim}) and no longer ({s_cfg.max_sequence_length} vs {t_cfg.max_sequence_length}); "
+            "start its embeddings at random instead (--student-embeddings random).")
+    token, position = teacher.encoder.get_layer("embeddings").get_weights()
+    segment = teacher.encoder.get_layer("segment_embedding").get_weights()[0]
+    centered = token.astype("float64") - token.mean(0)
+    variances, directions = np.linalg.eigh(centered.T @ centered)  # ascending; [width, width]
+    # Orthonormal columns [teacher width, student width], most variance first.
+    projection = directions[:, np.argsort(variances)[::-1][: s_cfg.hidden_dim]].astype(token.dtype)
+    student.encoder.get_layer("embeddings").set_weights(
+        [token @ projection, position[: s_cfg.max_sequence_length] @ projection])
+    student.encoder.get_layer("segment_embedding").set_weights([segment[: s_cfg.type_vocabulary_size] @ projection])
+
+
 @keras.saving.register_keras_serializable(package="tfpretrain")
 class Distiller(keras.Model):
     """Trains `student` to match a frozen `teacher` (soft targets) and the labels (hard targets).

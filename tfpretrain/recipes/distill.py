@@ -24,7 +24,13 @@ from tfpretrain.distribute import get_strategy, set_precision
 from tfpretrain.metrics import classification_metrics
 from tfpretrain.models.bert import BertEncoder
 from tfpretrain.models.classifier import TextClassifier
-from tfpretrain.models.distill import Distiller, half_depth_student, student_config, teacher_logits
+from tfpretrain.models.distill import (
+    Distiller,
+    half_depth_student,
+    init_embeddings_from_teacher,
+    student_config,
+    teacher_logits,
+)
 from tfpretrain.recipes.finetune import _dataset
 from tfpretrain.text.wordpiece import WordPieceTokenizer, read_vocab, write_vocab
 from tfpretrain.training import WarmupSchedule, adamw, fit, write_json
@@ -35,11 +41,14 @@ STUDENT_PRESETS = ("half", "tiny", "mini", "small", "base")
 @dataclasses.dataclass
 class DistillRun:
     """Settings of `tfpretrain distill`. `student_preset="half"` = the teacher's widths, half its
-    layers, initialised from every other teacher layer; other names are `BertConfig` presets."""
+    layers, initialised from every other teacher layer; other names are `BertConfig` presets,
+    whose embeddings start from the teacher's projected to their width
+    (`student_embeddings="teacher"`) or at random (`"random"`)."""
 
     teacher: str
     out_dir: str
     student_preset: str = "half"
+    student_embeddings: str = "teacher"
     task: str = "sst2"
     vocab: str | None = None
     epochs: int = 3
@@ -101,14 +110,19 @@ def _build_student(cfg: DistillRun, teacher: TextClassifier) -> TextClassifier:
         return half_depth_student(teacher)
     config = student_config(cfg.student_preset, teacher.encoder.config.vocabulary_size,
                             teacher.encoder.config.max_sequence_length, teacher.encoder.config.dropout)
-    return TextClassifier(BertEncoder(config, name="student_encoder"), teacher.num_classes,
-                          pooling=teacher.pooling, dropout=teacher.dropout, name="student")
+    student = TextClassifier(BertEncoder(config, name="student_encoder"), teacher.num_classes,
+                             pooling=teacher.pooling, dropout=teacher.dropout, name="student")
+    if cfg.student_embeddings == "teacher":
+        init_embeddings_from_teacher(student, teacher)
+    return student
 
 
 def run(cfg: DistillRun) -> dict:
     """Distils, evaluates, times and saves; returns the metrics written to `out_dir/metrics.json`."""
     if cfg.student_preset not in STUDENT_PRESETS:
         raise ValueError(f"Unknown student preset {cfg.student_preset!r}; choose one of {STUDENT_PRESETS}.")
+    if cfg.student_embeddings not in ("teacher", "random"):
+        raise ValueError(f"student_embeddings must be 'teacher' or 'random'; got {cfg.student_embeddings!r}.")
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     set_precision(cfg.precision)
@@ -134,7 +148,8 @@ def run(cfg: DistillRun) -> dict:
     train = _dataset(tokenizer, train_x, train_y, cfg.batch_size, seq_len, shuffle=True, seed=cfg.seed)
     dev = _dataset(tokenizer, dev_x, dev_y, 256, seq_len, shuffle=False)
     num_classes = data["num_classes"]
-    metrics: dict = {"student_preset": cfg.student_preset, "temperature": cfg.temperature, "alpha": cfg.alpha,
+    metrics: dict = {"student_preset": cfg.student_preset, "student_embeddings": cfg.student_embeddings,
+                     "temperature": cfg.temperature, "alpha": cfg.alpha,
                      "hidden_weight": cfg.hidden_weight}
 
     distill_train = train
