@@ -22,6 +22,9 @@ def runs(tmp_path):
     mlm = _run(root, "mlm", {"train_seconds": 500.0, "final_loss": 3.0})
     _run(root, "vsm", {"init": "vsm", "accuracy": 0.80, "f1": 0.81, "train_seconds": 60.0}, {"init": "vsm"})
     _run(root, "ft_mlm", {"init": "mlm", "accuracy": 0.83, "f1": 0.84, "train_seconds": 100.0}, {"init": str(mlm)})
+    _run(root, "t5", {"init": "scratch", "exact_match": 0.6, "accuracy": 0.6, "f1": 0.6, "train_seconds": 9.0})
+    _run(root, "t5_span", {"init": "seq2seq", "exact_match": 0.7, "accuracy": 0.7, "f1": 0.7,
+                           "train_seconds": 9.0})
     _run(root, "distil", {"student_accuracy": 0.85, "student_f1": 0.86, "teacher_accuracy": 0.88,
                           "baseline_student_accuracy": 0.82, "student_params": 10, "speedup": 2.5,
                           "distill_seconds": 40.0, "teacher_labelling_seconds": 5.0})
@@ -36,7 +39,7 @@ def runs(tmp_path):
 
 
 def test_collects_every_kind_of_run(runs):
-    assert len(find_metrics([runs])) == 6
+    assert len(find_metrics([runs])) == 8
     report = collect([runs])
     images, text = report["images"], report["text"]
     assert images["gan"]["linear_probe"] == 0.98 and images["gan"]["100"] == 0.7
@@ -49,6 +52,8 @@ def test_collects_every_kind_of_run(runs):
     assert text["distilled student (distil)"]["finetune_seconds"] == 45.0  # labelling + training
     assert text["student without teacher (distil)"]["accuracy"] == 0.82
     assert text["vector-space baseline (vsm)"]["vs_vsm"] == 0.0
+    assert text["scratch encoder-decoder (t5)"]["vs_vsm"] == pytest.approx(-0.2)
+    assert text["own span corruption (t5_span)"]["accuracy"] == 0.7
 
 
 def test_markdown_and_cli(runs, tmp_path):

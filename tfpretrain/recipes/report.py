@@ -64,8 +64,10 @@ def _pretrain_seconds(init: str) -> float | None:
 def _text_name(metrics: dict, run_dir: Path) -> str:
     init = metrics.get("init", "?")
     names = {"vsm": "vector-space baseline", "scratch": "scratch", "hf-bert": "MiniLM checkpoint",
-             "mlm": "own masked LM"}
+             "mlm": "own masked LM", "seq2seq": "own span corruption"}
     name = names.get(init, str(init))
+    if init == "scratch" and "exact_match" in metrics:  # fine-tuned text to text
+        name = "scratch encoder-decoder"
     return f"{name} ({run_dir.name})"
 
 
