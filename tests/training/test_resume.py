@@ -96,6 +96,25 @@ def test_mid_epoch_resume_equals_uninterrupted_run(tmp_path):
     np.testing.assert_allclose(resumed_history.history["loss"][0], history.history["loss"][0], rtol=1e-6)
 
 
+class SlowSteps(keras.callbacks.Callback):
+    def on_train_batch_end(self, batch, logs=None):
+        time.sleep(0.2)
+
+
+def test_training_seconds_count_the_runs_before_a_resume(tmp_path):
+    with pytest.raises(Crash):  # 11 steps of at least 0.2 s reach the step-11 checkpoint
+        fit(_model(), _data, epochs=3, out_dir=tmp_path, verbose=0, checkpoint_every=3,
+            callbacks=[SlowSteps(), CrashAt(12)])
+    header, _ = read_state(checkpoints(tmp_path / "checkpoints" / "state")[-1])
+    assert header["step"] == 11 and header["training_seconds"] >= 11 * 0.2
+    start = time.perf_counter()
+    history = fit(_model(), _data, epochs=3, out_dir=tmp_path, verbose=0, checkpoint_every=3)
+    this_run = time.perf_counter() - start
+    assert history.training_seconds == pytest.approx(header["training_seconds"] + this_run, abs=0.2)
+    final, _ = read_state(checkpoints(tmp_path / "checkpoints" / "state")[-1])
+    assert header["training_seconds"] < final["training_seconds"] <= history.training_seconds
+
+
 def test_corrupt_checkpoint_is_a_clear_error_and_nothing_is_overwritten(tmp_path):
     fit(_model(), _data(), epochs=1, out_dir=tmp_path, verbose=0)
     state = tmp_path / "checkpoints" / "state"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 from pathlib import Path
 
 import keras
@@ -91,13 +90,12 @@ def run(cfg: AutoencoderRun) -> dict:
         model = compile_autoencoder(build_autoencoder(model_config), cfg.learning_rate,
                                     cfg.steps_per_execution, cfg.gradient_accumulation_steps)
     timer = EpochTimer()
-    start = time.perf_counter()
     history = fit(
         model, train, epochs=cfg.epochs, validation_data=val, out_dir=out,
         early_stopping_patience=cfg.early_stopping_patience, tensorboard=cfg.tensorboard,
         callbacks=[timer], verbose=cfg.verbose, checkpoint_every=cfg.checkpoint_every,
     )
-    train_seconds = time.perf_counter() - start
+    train_seconds = history.training_seconds
     test_loss, test_mse = model.evaluate(test, verbose=0)
     sample = scale_images(x_test[:10]).numpy()
     reconstructions = model.predict(sample, verbose=0)

@@ -134,10 +134,9 @@ def run(cfg: CLMRun) -> dict:
         tokenizer.save(out / "tokenizer")
         write_json(out / "config.json", {"model": dataclasses.asdict(model_config), "run": dataclasses.asdict(cfg)})
     log = _EvaluationLog(eval_interval)
-    start = time.perf_counter()
-    fit(model, train, epochs=epochs, steps_per_epoch=eval_interval, validation_data=val, out_dir=out,
+    history = fit(model, train, epochs=epochs, steps_per_epoch=eval_interval, validation_data=val, out_dir=out,
         callbacks=[log], verbose=cfg.verbose)
-    train_seconds = time.perf_counter() - start
+    train_seconds = history.training_seconds
     if not chief:
         return {"val_loss": log.rows[-1]["val_loss"], "train_loss": log.rows[-1]["train_loss"]}
     model.save(out / "model.keras")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -175,10 +174,9 @@ def run(cfg: FinetuneRun) -> dict:
     dev = _dataset(tokenizer, dev_x, dev_y, 256, cfg.seq_len, shuffle=False)
 
     timer = EpochTimer()
-    start = time.perf_counter()
     history = fit(model, train, epochs=cfg.epochs, validation_data=dev, out_dir=out,
                   tensorboard=cfg.tensorboard, callbacks=[timer], verbose=cfg.verbose)
-    train_seconds = time.perf_counter() - start
+    train_seconds = history.training_seconds
 
     logits = model.predict(dev, verbose=0)
     metrics = classification_metrics(dev_y, np.argmax(logits, -1), data["num_classes"])

@@ -234,7 +234,6 @@ def run(cfg: GanRun) -> dict:
                          collapse_check_from_epoch=cfg.collapse_check_from_epoch, seed=cfg.seed,
                          resume=latest_state(out / "checkpoints" / "state") is not None)
     timer = EpochTimer()
-    start = time.perf_counter()
     try:
         history = fit(gan, train, epochs=cfg.epochs, steps_per_epoch=cfg.steps_per_epoch, out_dir=out,
                       callbacks=[timer, monitor], verbose=cfg.verbose)
@@ -248,7 +247,7 @@ def run(cfg: GanRun) -> dict:
         if isinstance(err, GANDivergenceError):
             raise
         raise GANDivergenceError(str(err), epoch, kind) from err
-    train_seconds = time.perf_counter() - start
+    train_seconds = history.training_seconds
 
     gan.generator.save(out / "generator.keras")
     gan.discriminator.save(out / "discriminator.keras")

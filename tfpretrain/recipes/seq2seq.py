@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
 from pathlib import Path
 
 import keras
@@ -170,10 +169,9 @@ def run(cfg: Seq2SeqRun) -> dict:
         model = build_seq2seq(config)
         compile_seq2seq(model, cfg.learning_rate, epochs * steps_per_epoch, cfg.warmup_steps,
                         cfg.weight_decay, min(cfg.steps_per_execution, steps_per_epoch))
-    start = time.perf_counter()
     history = fit(model, train, epochs=epochs, steps_per_epoch=steps_per_epoch,
                   validation_data=held_out, out_dir=out, verbose=cfg.verbose)
-    train_seconds = time.perf_counter() - start
+    train_seconds = history.training_seconds
     val_loss, val_accuracy = model.evaluate(held_out, verbose=0)
     if not is_chief(strategy):  # the other workers of a multi-worker job hold the same; one writes
         return history.history

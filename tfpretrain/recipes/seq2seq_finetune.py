@@ -201,10 +201,9 @@ def run_seq2seq(cfg) -> dict:
         compile_seq2seq(model, cfg.learning_rate, steps, int(steps * cfg.warmup_fraction), cfg.weight_decay,
                         cfg.steps_per_execution)
     timer = EpochTimer()
-    start = time.perf_counter()
     history = fit(model, train, epochs=cfg.epochs, validation_data=dev, out_dir=out, callbacks=[timer],
                   tensorboard=getattr(cfg, "tensorboard", False), verbose=cfg.verbose)
-    train_seconds = time.perf_counter() - start
+    train_seconds = history.training_seconds
 
     generator = Seq2SeqGenerator(model, config, tokenizer)
     max_new = min(longest_out + 8, config.decoder_length - 1)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
 from pathlib import Path
 
 import keras
@@ -110,10 +109,9 @@ def run(cfg: SimCLRRun) -> dict:
         bank = min(cfg.knn_bank, len(x_train))
         callbacks.append(KNNAccuracy((x_train[:bank], y_train[:bank]),
                                      (x_test[: cfg.knn_queries], y_test[: cfg.knn_queries]), every=cfg.knn_every))
-    start = time.perf_counter()
     history = fit(model, views, epochs=cfg.epochs, steps_per_epoch=steps_per_epoch, out_dir=out,
                   tensorboard=cfg.tensorboard, callbacks=callbacks, verbose=cfg.verbose)
-    train_seconds = time.perf_counter() - start
+    train_seconds = history.training_seconds
     if not is_chief(strategy):  # the other workers of a multi-worker job hold the same; one writes
         return history.history
 

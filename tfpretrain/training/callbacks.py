@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 
 import keras
 
@@ -91,13 +92,9 @@ class EpochTimer(keras.callbacks.Callback):
         self._start = 0.0
 
     def on_epoch_begin(self, epoch, logs=None):
-        import time
-
         self._start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
-        import time
-
         self.seconds.append(time.perf_counter() - self._start)
 
 
@@ -115,10 +112,12 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         keep: how many checkpoints to keep.
         epoch_logs: per-epoch logs of the run so far (from the checkpoint resumed from).
         write: False on the non-chief workers of a multi-worker job (they save nothing).
+        earlier_seconds: training wall time of the runs before this one (from the checkpoint);
+            each checkpoint records it plus this run's time so far as `training_seconds`.
     """
 
     def __init__(self, directory, clock: StepClock, every_steps: int | None = None, keep: int = 2,
-                 epoch_logs: list[dict] | None = None, write: bool = True):
+                 epoch_logs: list[dict] | None = None, write: bool = True, earlier_seconds: float = 0.0):
         super().__init__()
         if not clock.steps_per_epoch:
             raise ValueError("TrainingCheckpoint needs a StepClock that knows steps_per_epoch.")
@@ -132,6 +131,13 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         self.write = write
         self.last_saved = clock.start_step
         self._epoch = clock.first_epoch
+        self.earlier_seconds = float(earlier_seconds)
+        self._started = time.perf_counter()
+
+    @property
+    def training_seconds(self) -> float:
+        """Wall time of every run that led to the current state, this one included."""
+        return self.earlier_seconds + time.perf_counter() - self._started
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
@@ -155,6 +161,7 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         save_state(
             self.model, self.directory,
             {"step": step, "epoch": epoch, "batch": batch, "data_position": step,
-             "steps_per_epoch": self.clock.steps_per_epoch, "epoch_logs": self.epoch_logs},
+             "steps_per_epoch": self.clock.steps_per_epoch, "epoch_logs": self.epoch_logs,
+             "training_seconds": self.training_seconds},
             keep=self.keep,
         )

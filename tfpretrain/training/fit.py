@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -108,7 +109,8 @@ def fit(
 
     Returns:
         The `History` of the run, its values Python floats; after a resume it holds the epochs
-        of the earlier runs too.
+        of the earlier runs too, and `history.training_seconds` adds their wall time (up to
+        their last checkpoint) to this run's.
 
     Raises:
         CheckpointError: the checkpoint to resume from is corrupt or from a different model
@@ -145,7 +147,8 @@ def fit(
                 stacklevel=2,
             )
 
-    start_step, epoch_logs = 0, []
+    started = time.perf_counter()
+    start_step, epoch_logs, earlier_seconds = 0, [], 0.0
     if state_dir is not None:
         if _is_chief(model):
             remove_temporary_files(state_dir)
@@ -159,6 +162,7 @@ def fit(
                     "new output directory, or the settings it was written with."
                 )
             start_step, epoch_logs = int(header["step"]), list(header.get("epoch_logs", []))
+            earlier_seconds = float(header.get("training_seconds", 0.0))
             print(f"Resuming from {latest} at step {start_step} (epoch {start_step // steps_per_epoch + 1}).")
         # Epochs must end on a compiled call's boundary for the step count to stay exact.
         execution = int(getattr(model, "steps_per_execution", 1) or 1)
@@ -179,7 +183,7 @@ def fit(
         if state_dir is not None:
             checkpointer = TrainingCheckpoint(
                 state_dir, clock, every_steps=checkpoint_every, keep=keep_checkpoints,
-                epoch_logs=epoch_logs, write=_is_chief(model),
+                epoch_logs=epoch_logs, write=_is_chief(model), earlier_seconds=earlier_seconds,
             )
             all_callbacks.append(checkpointer)
         if _is_chief(model):  # one writer per multi-worker job
@@ -226,6 +230,9 @@ def fit(
                 history.history.setdefault(key, []).append(value)
         history.epoch = list(range(len(checkpointer.epoch_logs)))
         history.set_model(model)
+    # Training time of the whole run, the processes before a resume included (up to their last
+    # checkpoint): what a recipe reports, not just this process's share.
+    history.training_seconds = earlier_seconds + time.perf_counter() - started
     # Plain floats, so that callers can write the history as JSON or return it as it is.
     history.history = {key: [float(v) for v in values] for key, values in history.history.items()}
     for key, values in history.history.items():
