@@ -134,8 +134,8 @@ def run(cfg: CLMRun) -> dict:
         tokenizer.save(out / "tokenizer")
         write_json(out / "config.json", {"model": dataclasses.asdict(model_config), "run": dataclasses.asdict(cfg)})
     log = _EvaluationLog(eval_interval)
-    history = fit(model, train, epochs=epochs, steps_per_epoch=eval_interval, validation_data=val, out_dir=out,
-        callbacks=[log], verbose=cfg.verbose)
+    history = fit(model, train, epochs=epochs, steps_per_epoch=eval_interval, validation_data=val,
+                  out_dir=out, callbacks=[log], verbose=cfg.verbose)
     train_seconds = history.training_seconds
     if not chief:
         return {"val_loss": log.rows[-1]["val_loss"], "train_loss": log.rows[-1]["train_loss"]}

@@ -165,8 +165,8 @@ def run(cfg: DistillRun) -> dict:
         distiller = Distiller(student, teacher, temperature=cfg.temperature, alpha=cfg.alpha,
                               hidden_weight=cfg.hidden_weight, name="distiller")
         distiller.compile(optimizer=adamw(student, _schedule(cfg, len(train_x))), jit_compile=True)
-    history = fit(distiller, distill_train, epochs=cfg.epochs, validation_data=dev, out_dir=out / "distill",
-        verbose=cfg.verbose)
+    history = fit(distiller, distill_train, epochs=cfg.epochs, validation_data=dev,
+                  out_dir=out / "distill", verbose=cfg.verbose)
     metrics["distill_seconds"] = history.training_seconds
     teacher_scores = _dev_metrics(teacher, dev, dev_y, num_classes)
     student_scores = _dev_metrics(student, dev, dev_y, num_classes)
@@ -183,7 +183,8 @@ def run(cfg: DistillRun) -> dict:
             baseline = _build_student(cfg, teacher)
             baseline.compile(optimizer=adamw(baseline, _schedule(cfg, len(train_x))),
                              loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=True)
-        history = fit(baseline, train, epochs=cfg.epochs, validation_data=dev, out_dir=out / "baseline", verbose=cfg.verbose)
+        history = fit(baseline, train, epochs=cfg.epochs, validation_data=dev, out_dir=out / "baseline",
+                      verbose=cfg.verbose)
         metrics["baseline_seconds"] = history.training_seconds
         metrics.update({f"baseline_student_{k}": v
                         for k, v in _dev_metrics(baseline, dev, dev_y, num_classes).items()})
