@@ -231,8 +231,9 @@ def fit(
         history.epoch = list(range(len(checkpointer.epoch_logs)))
         history.set_model(model)
     # Training time of the whole run, the processes before a resume included (up to their last
-    # checkpoint): what a recipe reports, not just this process's share.
-    history.training_seconds = earlier_seconds + time.perf_counter() - started
+    # checkpoint; the checkpointer keeps that clock): what a recipe reports, not just this share.
+    history.training_seconds = (checkpointer.training_seconds if checkpointer is not None
+                                else time.perf_counter() - started)
     # Plain floats, so that callers can write the history as JSON or return it as it is.
     history.history = {key: [float(v) for v in values] for key, values in history.history.items()}
     for key, values in history.history.items():
