@@ -43,7 +43,7 @@ def test_masking_follows_80_10_10_and_never_touches_special_tokens(tok):
     cls = tf.fill([400, 1], tf.constant(tok.cls_id, tf.int64))
     sep = tf.fill([400, 1], tf.constant(tok.sep_id, tf.int64))
     rows = tf.concat([cls, tf.cast(rows, tf.int64), sep], axis=1)
-    masked, positions, labels = mask_tokens(rows, tok, max_predictions=64, mask_rate=0.15)
+    masked, positions, labels = mask_tokens(rows, tok, max_predictions=64, mask_rate=0.15, seed=[1, 2])
     original = rows.numpy()
     masked = masked.to_tensor().numpy()
     pos = positions.to_list()
@@ -62,11 +62,52 @@ def test_masking_follows_80_10_10_and_never_touches_special_tokens(tok):
     assert abs(kept / selected - 0.1) < 0.04
 
 
+def masks_of_one_pass(ds) -> np.ndarray:
+    return np.stack([b[0]["mask_positions"].numpy() for b in ds])
+
+
 def test_masks_are_drawn_anew_every_epoch(tok):
+    # The global seed is set (conftest), as every recipe sets it: stateful random ops inside the
+    # map would replay the same masks on every pass; the seed stream must not.
     ds = mlm_dataset(corpus(40), tok, sequence_length=16, batch_size=8, shuffle=False)
-    first = [b[0]["mask_positions"].numpy() for b in ds]
-    second = [b[0]["mask_positions"].numpy() for b in ds]
-    assert not all((a == b).all() for a, b in zip(first, second, strict=True))
+    epochs = [masks_of_one_pass(ds) for _ in range(3)]
+    for a, b in [(0, 1), (0, 2), (1, 2)]:
+        assert (epochs[a] != epochs[b]).any(axis=(1, 2)).all(), f"epochs {a} and {b} share a batch's masks"
+
+
+def test_masks_are_reproducible_and_fixed_for_validation(tok):
+    lines = corpus(40)
+
+    def build(**kwargs):
+        return mlm_dataset(lines, tok, sequence_length=16, batch_size=8, shuffle=False, seed=7, **kwargs)
+
+    # Same seed, same masks, although the batches are masked by a parallel map.
+    np.testing.assert_array_equal(masks_of_one_pass(build()), masks_of_one_pass(build()))
+    fixed = build(rerandomize_each_iteration=False)
+    np.testing.assert_array_equal(masks_of_one_pass(fixed), masks_of_one_pass(fixed))
+    other = mlm_dataset(lines, tok, sequence_length=16, batch_size=8, shuffle=False, seed=8)
+    assert (masks_of_one_pass(other) != masks_of_one_pass(build())).any()
+
+
+def test_mask_tokens_is_a_function_of_its_seed(tok):
+    rows = tf.ragged.constant([[2, 10, 11, 12, 13, 14, 15, 16, 3], [2, 20, 21, 3]], tf.int64)
+    first = mask_tokens(rows, tok, max_predictions=4, mask_rate=0.5, seed=[3, 4])
+    again = mask_tokens(rows, tok, max_predictions=4, mask_rate=0.5, seed=[3, 4])
+    for a, b in zip(first, again, strict=True):
+        np.testing.assert_array_equal(a.to_tensor().numpy(), b.to_tensor().numpy())
+    # ceil(0.5 * 7) = 4 and ceil(0.5 * 2) = 1 selections; positions in text order.
+    positions = first[1].to_list()
+    assert [len(p) for p in positions] == [4, 1] and all(p == sorted(p) for p in positions)
+    draws = {tuple(mask_tokens(rows, tok, max_predictions=4, mask_rate=0.5, seed=[3, s])[1][0].numpy())
+             for s in range(20)}
+    assert len(draws) > 10
+
+
+def test_nsp_pairs_are_drawn_anew_every_epoch(tok):
+    ds = mlm_dataset(corpus(64, words_per_line=5, seed=2), tok, sequence_length=16, batch_size=32, nsp=True,
+                     shuffle=False)
+    first, second = ([y["nsp"].numpy() for _, y, _ in ds] for _ in range(2))
+    assert any((a != b).any() for a, b in zip(first, second, strict=True))
 
 
 def test_nsp_pairs_have_segments_labels_and_padding(tok):

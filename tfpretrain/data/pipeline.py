@@ -93,3 +93,13 @@ def image_dataset(
         return x if labels is None else (x, batch[1])
 
     return ds.map(prepare, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+
+
+def seed_stream(seed: int | None, rerandomize_each_iteration: bool) -> tf.data.Dataset:
+    """An endless data set of int64 `[2]` seeds for stateless draws inside a `tf.data` map.
+
+    With `rerandomize_each_iteration`, every pass over the data (every epoch) gets new seeds;
+    without it, every pass gets the same ones (held-out data that should not change).
+    """
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=rerandomize_each_iteration)
+    return seeds.batch(2).map(lambda s: tf.cast(s % (2**31 - 1), tf.int64))

@@ -38,7 +38,7 @@ class AutoencoderRun:
     precision: str = "fp32"
     checkpoint_every: int | None = 1000
     gradient_accumulation_steps: int | None = None
-    deterministic: bool = False
+    deterministic: bool = False  # enables TensorFlow op determinism process-wide
 
 
 def compile_autoencoder(model: keras.Model, learning_rate: float = 1e-3, steps_per_execution: int = 32,

@@ -107,7 +107,7 @@ def run(cfg: MlmRun) -> dict:
     if val_lines:
         try:
             val = mlm_dataset(val_lines, tokenizer, cfg.seq_len, cfg.batch_size, cfg.mask_rate, nsp=cfg.nsp,
-                              shuffle=False)
+                              shuffle=False, seed=cfg.seed, rerandomize_each_iteration=False)
         except ValueError:
             val = None  # too little held-out text for one batch; train without validation curves
 

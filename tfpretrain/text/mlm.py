@@ -1,8 +1,9 @@
 """Masked-LM training data: packing into `[CLS] ... [SEP]` sequences and dynamic 80/10/10 masking.
 
-The masking runs inside the `tf.data` pipeline after shuffling and batching, so each pass over
-the data (each epoch) draws new positions and new replacement tokens, as RoBERTa's "dynamic
-masking" does, instead of BERT's fixed pre-computed masks.
+The masking runs inside the `tf.data` pipeline after shuffling and batching, with stateless
+draws seeded per batch from a stream that changes every pass, so each epoch draws new positions
+and new replacement tokens, as RoBERTa's "dynamic masking" does, instead of BERT's fixed
+pre-computed masks; the same seed still gives the same masks.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Sequence
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from tfpretrain.data.pipeline import seed_stream
 from tfpretrain.text.wordpiece import WordPieceTokenizer, tokenize_corpus
 
 
@@ -28,42 +30,79 @@ def mask_tokens(
     mask_rate: float = 0.15,
     mask_token_rate: float = 0.8,
     random_token_rate: float = 0.1,
+    seed: tf.Tensor | Sequence[int] | None = None,
 ) -> tuple[tf.RaggedTensor, tf.RaggedTensor, tf.RaggedTensor]:
     """Selects `mask_rate` of each row's real tokens and masks them with BERT's 80/10/10 rule.
 
     Of the selected tokens, `mask_token_rate` become [MASK], `random_token_rate` a random token
-    and the rest stay unchanged. Special tokens ([CLS], [SEP], [PAD], ...) are never selected.
+    of the vocabulary and the rest stay unchanged. Special tokens ([CLS], [SEP], [PAD], ...)
+    are never selected. Each row selects `ceil(mask_rate * selectable tokens)` positions, at
+    most `max_predictions`.
+
+    The draws are stateless: the same `seed` gives the same masks, whatever the order in which
+    a parallel `tf.data` map runs the batches, and a new seed per batch and epoch gives new masks.
 
     Args:
         token_ids: ragged int `[B, None]` packed sequences.
         tokenizer: gives the special ids and the vocabulary size.
         max_predictions: the most tokens selected per row.
         mask_rate, mask_token_rate, random_token_rate: the rates above.
+        seed: int `[2]` seed of the draws; `None` draws one.
 
     Returns:
-        `(masked_ids, positions, labels)`, ragged `[B, None]` each: the corrupted sequences,
-        the selected positions and the original ids there.
+        `(masked_ids, positions, labels)`, ragged `[B, None]` int64 each: the corrupted
+        sequences, the selected positions in increasing order and the original ids there.
+
+    Example:
+
+    >>> ids = tf.ragged.constant([[2, 7, 8, 9, 3]], tf.int64)
+    >>> masked, positions, labels = mask_tokens(ids, tokenizer, max_predictions=2, seed=[0, 1])
     """
     if not 0 < mask_rate < 1:
         raise ValueError(f"mask_rate must be in (0, 1); got {mask_rate}.")
     if mask_token_rate < 0 or random_token_rate < 0 or mask_token_rate + random_token_rate > 1:
         raise ValueError("mask_token_rate and random_token_rate must be >= 0 and sum to at most 1.")
-    selector = tf_text.RandomItemSelector(
-        max_selections_per_batch=max_predictions,
-        selection_rate=mask_rate,
-        unselectable_ids=tokenizer.special_ids,
+    if max_predictions < 1:
+        raise ValueError(f"max_predictions must be >= 1; got {max_predictions}.")
+    if seed is None:
+        seed = tf.random.uniform([2], maxval=2**31 - 1, dtype=tf.int64)
+    select_seed, choose_seed, token_seed = tf.unstack(
+        tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 3)
     )
-    chooser = tf_text.MaskValuesChooser(
-        tokenizer.vocabulary_size, tokenizer.mask_id, mask_token_rate=mask_token_rate,
-        random_token_rate=random_token_rate,
+    ids = tf.cast(token_ids, tf.int64)
+    dense = ids.to_tensor(default_value=-1)  # -1 marks the padding of short rows
+    special = tf.constant(tokenizer.special_ids, tf.int64)
+    selectable = (dense >= 0) & ~tf.reduce_any(tf.equal(dense[..., None], special), axis=-1)
+    count = tf.reduce_sum(tf.cast(selectable, tf.float32), axis=1)
+    k = tf.minimum(tf.cast(tf.math.ceil(count * mask_rate), tf.int64), max_predictions)
+
+    # A random score per token, unselectable ones last: the k lowest scores are a uniform draw
+    # of k selectable positions without replacement.
+    length = tf.shape(dense, out_type=tf.int64)[1]
+    scores = tf.where(selectable, tf.random.stateless_uniform(tf.shape(dense), select_seed), 2.0)
+    width = tf.minimum(tf.cast(max_predictions, tf.int64), length)
+    _, order = tf.math.top_k(-scores, k=tf.cast(width, tf.int32))
+    keep = tf.range(width)[None, :] < k[:, None]
+    positions = tf.sort(tf.where(keep, tf.cast(order, tf.int64), length), axis=1)  # text order
+    positions = tf.RaggedTensor.from_tensor(positions, lengths=k)
+
+    flat = positions.values + tf.repeat(ids.row_starts(), k)  # into ids.flat_values
+    labels = tf.gather(ids.flat_values, flat)
+    draw = tf.random.stateless_uniform(tf.shape(flat), choose_seed)
+    random_ids = tf.random.stateless_uniform(
+        tf.shape(flat), token_seed, minval=0, maxval=tokenizer.vocabulary_size, dtype=tf.int64
     )
-    token_ids = tf.cast(token_ids, tf.int64)
-    masked, positions, labels = tf_text.mask_language_model(token_ids, selector, chooser)
-    return masked, positions, labels
+    values = tf.where(
+        draw < mask_token_rate,
+        tf.constant(tokenizer.mask_id, tf.int64),
+        tf.where(draw < mask_token_rate + random_token_rate, random_ids, labels),
+    )
+    masked = ids.with_flat_values(tf.tensor_scatter_nd_update(ids.flat_values, flat[:, None], values))
+    return masked, positions, positions.with_values(labels)
 
 
-def _to_model_batch(ids, segments, tokenizer, sequence_length, max_predictions, mask_rate, nsp_labels=None):
-    masked, positions, labels = mask_tokens(ids, tokenizer, max_predictions, mask_rate)
+def _to_model_batch(ids, segments, seed, tokenizer, sequence_length, max_predictions, mask_rate, nsp_labels=None):
+    masked, positions, labels = mask_tokens(ids, tokenizer, max_predictions, mask_rate, seed=seed)
     token_ids, padding_mask = tf_text.pad_model_inputs(masked, sequence_length, pad_value=tokenizer.pad_id)
     segment_ids, _ = tf_text.pad_model_inputs(segments, sequence_length, pad_value=0)
     mask_positions, mask_weights = tf_text.pad_model_inputs(positions, max_predictions, pad_value=0)
@@ -110,6 +149,7 @@ def mlm_dataset(
     shuffle: bool = True,
     repeat: bool = False,
     seed: int | None = None,
+    rerandomize_each_iteration: bool = True,
 ) -> tf.data.Dataset:
     """A masked-LM training set of `(inputs, targets, sample_weights)` batches for `BertMaskedLM`.
 
@@ -128,7 +168,9 @@ def mlm_dataset(
         nsp: build next-sentence-prediction pairs.
         shuffle: shuffle rows (or pairs) every epoch.
         repeat: repeat forever (use with `steps_per_epoch`).
-        seed: shuffle seed.
+        seed: seed of the shuffle, the masks and the NSP pairs.
+        rerandomize_each_iteration: new masks (and NSP pairs) on every pass over the data; `False`
+            gives every pass the same ones, as a validation set should.
 
     Returns:
         A dataset of `(x, y, w)`: `x` has `token_ids`, `segment_ids`, `padding_mask`,
@@ -160,13 +202,15 @@ def mlm_dataset(
             ds = ds.repeat()
         ds = ds.batch(batch_size, drop_remainder=True)
 
-        def to_batch(chunks):
+        def to_batch(chunks, mask_seed):
             ragged = tf.RaggedTensor.from_tensor(chunks)
             packed, segments = tf_text.combine_segments(
                 [ragged], start_of_sequence_id=tokenizer.cls_id, end_of_segment_id=tokenizer.sep_id
             )
-            return _to_model_batch(packed, segments, tokenizer, sequence_length, max_predictions, mask_rate)
+            return _to_model_batch(packed, segments, mask_seed, tokenizer, sequence_length, max_predictions,
+                                   mask_rate)
 
+        ds = tf.data.Dataset.zip(ds, seed_stream(seed, rerandomize_each_iteration))
         return ds.map(to_batch, num_parallel_calls=auto).prefetch(auto)
 
     if len(lines) < max(2, batch_size):
@@ -180,19 +224,22 @@ def mlm_dataset(
     if repeat:
         ds = ds.repeat()
 
-    def make_pair(i):
-        is_next = tf.random.uniform([]) < 0.5
-        other = tf.random.uniform([], 0, n, dtype=tf.int64)
+    def make_pair(i, pair_seed):
+        next_seed, other_seed, mask_seed = tf.unstack(tf.random.experimental.stateless_split(pair_seed, 3))
+        is_next = tf.random.stateless_uniform([], next_seed) < 0.5
+        other = tf.random.stateless_uniform([], other_seed, minval=0, maxval=n, dtype=tf.int64)
         j = tf.where(is_next, i + 1, other)
-        return ids[i], ids[j], tf.cast(tf.equal(j, i + 1), tf.int32)
+        return ids[i], ids[j], tf.cast(tf.equal(j, i + 1), tf.int32), mask_seed
 
+    ds = tf.data.Dataset.zip(ds, seed_stream(seed, rerandomize_each_iteration))
     ds = ds.map(make_pair, num_parallel_calls=auto).ragged_batch(batch_size, drop_remainder=True)
 
-    def to_pair_batch(a, b, label):
+    def to_pair_batch(a, b, label, mask_seeds):
         a, b = trimmer.trim([a, b])
         packed, segments = tf_text.combine_segments(
             [a, b], start_of_sequence_id=tokenizer.cls_id, end_of_segment_id=tokenizer.sep_id
         )
-        return _to_model_batch(packed, segments, tokenizer, sequence_length, max_predictions, mask_rate, label)
+        return _to_model_batch(packed, segments, mask_seeds[0], tokenizer, sequence_length, max_predictions,
+                               mask_rate, label)
 
     return ds.map(to_pair_batch, num_parallel_calls=auto).prefetch(auto)

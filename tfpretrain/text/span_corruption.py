@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from tfpretrain.data.pipeline import seed_stream
+
 
 def span_counts(length: int, noise_density: float, mean_span_length: float, num_sentinels: int):
     """(noise tokens, spans) for a sequence of `length` tokens; fixed for a given length."""
@@ -137,12 +139,10 @@ def span_corruption(
         raise ValueError(f"num_sentinels must be >= 1; got {num_sentinels}.")
     if not 0 <= eos_id < sentinel_start:
         raise ValueError(f"eos_id ({eos_id}) must be below sentinel_start ({sentinel_start}).")
-    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=rerandomize_each_iteration)
-    seeds = seeds.batch(2).map(lambda s: tf.cast(s % (2**31 - 1), tf.int64))
 
     def corrupt(ids, s):
         return corrupt_spans(ids, s, sentinel_start=sentinel_start, eos_id=eos_id,
                              noise_density=noise_density, mean_span_length=mean_span_length,
                              num_sentinels=num_sentinels)
 
-    return tf.data.Dataset.zip(dataset, seeds).map(corrupt, num_parallel_calls=tf.data.AUTOTUNE)
+    return tf.data.Dataset.zip(dataset, seed_stream(seed, rerandomize_each_iteration)).map(corrupt, num_parallel_calls=tf.data.AUTOTUNE)
