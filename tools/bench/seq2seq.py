@@ -49,7 +49,8 @@ def timed(fn, repeats: int) -> float:
     return (time.perf_counter() - start) / repeats
 
 
-def bench_training(ours, theirs, vocabulary, batch, enc_len, dec_len, rounds, steps):
+def training_batches(vocabulary, batch, enc_len, dec_len):
+    """The same span-corruption-shaped batch in each model's input format, targets and weights."""
     rng = np.random.default_rng(0)
     enc = rng.integers(2, vocabulary, (batch, enc_len)).astype("int32")
     dec = rng.integers(2, vocabulary, (batch, dec_len)).astype("int32")
@@ -59,11 +60,11 @@ def bench_training(ours, theirs, vocabulary, batch, enc_len, dec_len, rounds, st
     x_ours = {"encoder_token_ids": enc, "decoder_token_ids": dec}
     x_theirs = {"encoder_token_ids": enc, "encoder_padding_mask": ones(enc_len),
                 "decoder_token_ids": dec, "decoder_padding_mask": ones(dec_len)}
-    for model in (ours, theirs):
-        model.compile(keras.optimizers.Adam(1e-4),
-                      keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=True)
-    runs = {"tfpretrain": lambda: ours.train_on_batch(x_ours, target, sample_weight=weight),
-            "keras_hub": lambda: theirs.train_on_batch(x_theirs, target, sample_weight=weight)}
+    return x_ours, x_theirs, target, weight
+
+
+def alternate(runs: dict, rounds: int, steps: int) -> dict:
+    """Median seconds per call of each function, timed in alternating rounds after two warm-up calls."""
     for fn in runs.values():  # compile
         fn()
         fn()
@@ -71,8 +72,39 @@ def bench_training(ours, theirs, vocabulary, batch, enc_len, dec_len, rounds, st
     for _ in range(rounds):
         for name, fn in runs.items():
             times[name].append(timed(fn, steps))
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def bench_training(ours, theirs, vocabulary, batch, enc_len, dec_len, rounds, steps, breakdown=False):
+    x_ours, x_theirs, target, weight = training_batches(vocabulary, batch, enc_len, dec_len)
+    for model in (ours, theirs):
+        model.compile(keras.optimizers.Adam(1e-4),
+                      keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=True)
+    runs = {"tfpretrain": lambda: ours.train_on_batch(x_ours, target, sample_weight=weight),
+            "keras_hub": lambda: theirs.train_on_batch(x_theirs, target, sample_weight=weight)}
+    if breakdown:  # where a step's time goes: the forward pass and the loss gradient, each alone
+        import tensorflow as tf
+
+        loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+        def forward(model, x):
+            return tf.function(lambda: model(x, training=True), jit_compile=True)
+
+        def gradient(model, x):
+            def fn():
+                with tf.GradientTape() as tape:
+                    loss = loss_fn(target, model(x, training=True), sample_weight=weight)
+                return tape.gradient(loss, model.trainable_variables)
+            return tf.function(fn, jit_compile=True)
+
+        for name, model, x in (("tfpretrain", ours, x_ours), ("keras_hub", theirs, x_theirs)):
+            runs[f"{name}_forward"] = forward(model, x)
+            runs[f"{name}_gradient"] = gradient(model, x)
+    seconds = alternate(runs, rounds, steps)
     tokens = batch * (enc_len + dec_len)
-    result = {name: tokens / statistics.median(t) for name, t in times.items()}
+    result = {name: tokens / seconds[name] for name in ("tfpretrain", "keras_hub")}
+    if breakdown:
+        result["milliseconds"] = {name: 1000 * t for name, t in seconds.items()}
     return result
 
 
@@ -122,6 +154,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="alternating timings per measurement")
     parser.add_argument("--new-tokens", type=int, default=32)
     parser.add_argument("--skip-training", action="store_true")
+    parser.add_argument("--skip-generation", action="store_true")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="also time the forward pass and the loss gradient of each model alone")
     args = parser.parse_args()
 
     keras.utils.set_random_seed(0)
@@ -131,11 +166,11 @@ def main() -> None:
     summary = {}
     if not args.skip_training:
         rates = bench_training(ours, theirs, args.vocabulary, args.batch_size, args.encoder_length,
-                               args.decoder_length, args.rounds, args.steps)
+                               args.decoder_length, args.rounds, args.steps, args.breakdown)
         summary["train"] = rates
         print(json.dumps({"training_tokens_per_second": rates,
                           "ratio": rates["tfpretrain"] / rates["keras_hub"]}))
-    for beams in (1, 4):
+    for beams in () if args.skip_generation else (1, 4):
         for batch in (1, 8):
             rates = bench_generation(config, ours, theirs, batch, 64, args.new_tokens, beams, args.rounds)
             summary[f"generate_beams{beams}_batch{batch}"] = rates
