@@ -9,6 +9,7 @@ from tfpretrain.evaluate import (
     copy_encoder,
     encode,
     fine_tune,
+    fit_linear,
     linear_probe,
     load_encoder,
     markdown_table,
@@ -60,6 +61,31 @@ def test_fine_tune_learns_and_leaves_encoder_untouched(digits):
     assert not np.allclose(fresh.get_weights()[0], encoder.get_weights()[0])
     with pytest.raises(ValueError, match="only 3000"):
         fine_tune(encoder, *digits, labels=5000)
+
+
+def test_fit_linear_weights_apply_to_the_raw_features():
+    """Training sees standardised features; the returned weights must undo that exactly."""
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(600, 4)).astype("float32")
+    y = (z[:, 0] - z[:, 1] > 0).astype("int64")
+    raw = z * np.array([1e2, 1e-2, 1.0, 5.0], "float32") + 50.0  # scaled and shifted
+    kernel, bias = fit_linear(raw, y, 2, steps=360, batch_size=100)
+    assert kernel.shape == (4, 2) and bias.shape == (2,)
+    logits = raw.astype("float64") @ kernel + bias
+    assert np.mean(np.argmax(logits, axis=1) == y) > 0.9
+    # The same probe trained on the standardised features gives the same logits.
+    standard = (raw - raw.mean(0)) / (raw.std(0) + 1e-6)
+    k2, b2 = fit_linear(standard, y, 2, steps=360, batch_size=100)
+    np.testing.assert_allclose(logits, standard @ k2 + b2, rtol=1e-3, atol=1e-3)
+
+
+def test_fine_tune_starts_its_head_from_a_probe(digits):
+    """With a learning rate of ~0 only the starting head decides: a probe's, or a random one."""
+    encoder = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(64, "relu")])
+    kwargs = dict(labels=200, steps=2, batch_size=64, learning_rate=1e-12)
+    warm = fine_tune(encoder, *digits, **kwargs)
+    cold = fine_tune(encoder, *digits, probe_first=False, **kwargs)
+    assert warm["accuracy"] > 0.5 and cold["accuracy"] < 0.35
 
 
 def test_knn_callback_and_compare_table(digits):

@@ -27,7 +27,8 @@ def test_help_lists_every_flag():
     for command, flags in {
         "simclr": ("--dataset", "--epochs", "--batch-size", "--temperature", "--optimizer", "--out", "--strategy",
                    "--precision", "--knn-every"),
-        "evaluate": ("--encoder", "--labels", "--per-class", "--out", "--no-scratch", "--strategy", "--precision"),
+        "evaluate": ("--encoder", "--labels", "--per-class", "--out", "--no-scratch", "--random-head", "--strategy",
+                     "--precision"),
     }.items():
         out = subprocess.run([*CLI, command, "--help"], capture_output=True, text=True, check=True).stdout
         for flag in flags:
@@ -68,12 +69,13 @@ def test_simclr_then_evaluate_with_an_autoencoder_run(tmp_path, data_dir):
     out = tmp_path / "eval"
     result = subprocess.run(
         [*CLI, "evaluate", "--encoder", str(run_dir), "--encoder", str(ae_dir), "--labels", "50", "--steps", "10",
-         "--limit-train", "600", "--limit-test", "300", "--out", str(out)],
+         "--limit-train", "600", "--limit-test", "300", "--random-head", "--out", str(out)],
         env=env, capture_output=True, text=True,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    results = json.loads((out / "metrics.json").read_text())["results"]
-    assert set(results) == {"scratch", "simclr", "autoencoder"}
+    written = json.loads((out / "metrics.json").read_text())
+    results = written["results"]
+    assert set(results) == {"scratch", "simclr", "autoencoder"} and written["run"]["probe_first"] is False
     for row in results.values():
         assert set(row) == {"50", "linear_probe"} and row["50"]["labels"] == 50
         assert 0.0 <= row["50"]["accuracy"] <= 1.0

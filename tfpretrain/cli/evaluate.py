@@ -45,6 +45,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--steps", type=int, default=None, help="fine-tuning steps (overrides --epochs)")
     p.add_argument("--batch-size", type=int, default=128, help="fine-tuning batch size")
     p.add_argument("--learning-rate", type=float, default=1e-3, help="fine-tuning peak learning rate (Adam, cosine)")
+    p.add_argument("--random-head", action="store_true",
+                   help="start the fine-tuned linear layer at random instead of from a linear probe of the labelled subset")
     p.add_argument("--limit-train", type=int, default=None, help="use only the first N training images")
     p.add_argument("--limit-test", type=int, default=None, help="use only the first N test images")
     p.add_argument("--seed", type=int, default=0, help="random seed (label subset, initialisation, order)")
@@ -61,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         EvaluateRun(
             encoders=args.encoder, out_dir=args.out, labels=args.labels, per_class=args.per_class,
             dataset=args.dataset, scratch=not args.no_scratch, probe=not args.no_probe, epochs=args.epochs,
-            steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
+            steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate, probe_first=not args.random_head,
             limit_train=args.limit_train, limit_test=args.limit_test, strategy=args.strategy,
             precision=args.precision, seed=args.seed,
         )

@@ -19,6 +19,7 @@ class EvaluateRun:
 
     `labels` lists the labelled-subset sizes to fine-tune with (None = all labels); `per_class`
     counts them per class. The `scratch` row is the first encoder's network re-initialised.
+    `probe_first` starts each fine-tuned linear layer from a linear probe of the subset.
     """
 
     encoders: list[str]
@@ -32,6 +33,7 @@ class EvaluateRun:
     steps: int | None = None
     batch_size: int = 128
     learning_rate: float = 1e-3
+    probe_first: bool = True
     limit_train: int | None = None
     limit_test: int | None = None
     strategy: str = "auto"
@@ -67,7 +69,7 @@ def run(cfg: EvaluateRun) -> dict:
             encoders[name] = encoder
         rows = compare(encoders, (x, y), (x_test, y_test), label_counts=cfg.labels, per_class=cfg.per_class,
                        scratch=cfg.scratch, probe=cfg.probe, seed=cfg.seed, epochs=cfg.epochs, steps=cfg.steps,
-                       batch_size=cfg.batch_size, learning_rate=cfg.learning_rate)
+                       batch_size=cfg.batch_size, learning_rate=cfg.learning_rate, probe_first=cfg.probe_first)
     write_json(out / "metrics.json", {"results": rows, "encoders": {n: str(p) for n, p in zip(encoders, cfg.encoders, strict=True)},
                                       "run": dataclasses.asdict(cfg)})
     (out / "table.md").write_text(markdown_table(rows))
