@@ -86,6 +86,8 @@ def test_fine_tune_starts_its_head_from_a_probe(digits):
     warm = fine_tune(encoder, *digits, **kwargs)
     cold = fine_tune(encoder, *digits, probe_first=False, **kwargs)
     assert warm["accuracy"] > 0.5 and cold["accuracy"] < 0.35
+    # A re-initialised network starts at random, as supervised training from scratch does.
+    assert fine_tune(encoder, *digits, from_scratch=True, **kwargs)["accuracy"] < 0.35
 
 
 def test_knn_callback_and_compare_table(digits):

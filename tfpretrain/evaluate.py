@@ -193,10 +193,13 @@ def fine_tune(encoder: keras.Model, train: Split, test: Split, *, labels: int | 
               probe_first: bool = True, seed: int = 0, verbose=0) -> dict[str, float]:
     """Fine-tunes a copy of the encoder plus a linear layer on a labelled subset; test-set metrics.
 
-    By default the linear layer starts as a linear probe of the subset on the frozen copy's
-    features, and then everything is fine-tuned from there ("LP-FT", Kumar et al., 2022): a
-    random head's first large gradients would otherwise overwrite pre-trained features, which
-    with 100 labels undoes most of what pre-training gave.
+    By default a pre-trained encoder's linear layer starts as a linear probe of the subset on
+    the frozen copy's features, and then everything is fine-tuned from there ("LP-FT", Kumar et
+    al., 2022): a random head's first large gradients would otherwise overwrite pre-trained
+    features, which with 100 labels undoes most of what pre-training gave. A re-initialised
+    (`from_scratch`) network starts its head at random, as supervised training does: its
+    features are noise at a tiny scale, and a probe's weights on them only amplify the first
+    updates (measured on MNIST with 100 labels: 21% with a probe start against 47% without).
 
     Args:
         encoder: the pre-trained encoder (left unchanged).
@@ -211,8 +214,8 @@ def fine_tune(encoder: keras.Model, train: Split, test: Split, *, labels: int | 
         learning_rate: Adam's peak learning rate (cosine decay over the steps).
         augment_config: augment the labelled images on the fly (None: no augmentation).
         num_classes: number of classes (inferred from the labels when None).
-        probe_first: start the linear layer from a linear probe (see above); `False` starts it
-            at random.
+        probe_first: start a pre-trained encoder's linear layer from a linear probe (see
+            above); `False` starts it at random.
         seed: seed of the subset, the initialisation and the order.
 
     Returns:
@@ -230,7 +233,7 @@ def fine_tune(encoder: keras.Model, train: Split, test: Split, *, labels: int | 
     keras.utils.set_random_seed(seed)
     copy = copy_encoder(encoder, image_shape, fresh=from_scratch)
     model = classifier(copy, image_shape, num_classes)
-    if probe_first:
+    if probe_first and not from_scratch:
         # 300 steps of batch 256 (the whole subset when it is smaller), at least two passes.
         probe_steps = max(300, 2 * math.ceil(len(x) / 256))
         model.get_layer("logits").set_weights(fit_linear(encode(copy, x), y, num_classes, steps=probe_steps, seed=seed))
