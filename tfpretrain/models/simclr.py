@@ -25,21 +25,24 @@ class SimCLRConfig:
     Attributes:
         image_shape: `(height, width, channels)` of the images.
         encoder_filters: filters of the encoder's 3x3 convolutions; all but the first halve
-            the resolution. The features are the global average of the last one.
+            the resolution. The features are the global average of the last one, so its
+            receptive field must span a digit: with three convolutions (9 pixels; 17 with
+            four) the features are a bag of stroke fragments (94.0% supervised after one epoch
+            on MNIST, 97.6% with four).
         projection_units: widths of the projection head's hidden layers.
         projection_dim: size of the projections the loss compares.
         temperature: NT-Xent temperature, > 0.
     """
 
     image_shape: tuple[int, ...] = (28, 28, 1)
-    encoder_filters: tuple[int, ...] = (32, 64, 128)
+    encoder_filters: tuple[int, ...] = (32, 64, 128, 256)
     projection_units: tuple[int, ...] = (256,)
     projection_dim: int = 64
     temperature: float = 0.5
 
     PRESETS = {
         "mnist": {},
-        "small": {"encoder_filters": (16, 32, 64), "projection_units": (128,), "projection_dim": 64},
+        "small": {"encoder_filters": (16, 32, 64, 128), "projection_units": (128,), "projection_dim": 64},
         "tiny": {"encoder_filters": (8, 16), "projection_units": (32,), "projection_dim": 16},
     }
 
@@ -65,7 +68,7 @@ class SimCLRConfig:
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
 
-def build_cnn_encoder(image_shape: Sequence[int] = (28, 28, 1), filters: Sequence[int] = (32, 64, 128),
+def build_cnn_encoder(image_shape: Sequence[int] = (28, 28, 1), filters: Sequence[int] = (32, 64, 128, 256),
                       name: str = "encoder") -> keras.Model:
     """A small CNN `images -> features`: conv-BN-ReLU blocks (stride 2 after the first), global average.
 
