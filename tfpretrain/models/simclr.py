@@ -54,7 +54,7 @@ class SimCLRConfig:
 
     @classmethod
     def preset(cls, name: str, **overrides) -> SimCLRConfig:
-        """A named configuration (`mnist`, `tiny`) with optional field overrides."""
+        """A named configuration (`mnist`, `small`, `tiny`) with optional field overrides."""
         if name not in cls.PRESETS:
             raise ValueError(f"Unknown SimCLR preset {name!r}; choose one of {sorted(cls.PRESETS)}.")
         return cls(**{**cls.PRESETS[name], **overrides})
@@ -68,8 +68,8 @@ class SimCLRConfig:
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
 
-def build_cnn_encoder(image_shape: Sequence[int] = (28, 28, 1), filters: Sequence[int] = (32, 64, 128, 256),
-                      name: str = "encoder") -> keras.Model:
+def build_cnn_encoder(image_shape: Sequence[int] = SimCLRConfig.image_shape,
+                      filters: Sequence[int] = SimCLRConfig.encoder_filters, name: str = "encoder") -> keras.Model:
     """A small CNN `images -> features`: conv-BN-ReLU blocks (stride 2 after the first), global average.
 
     Batch norm is synchronized across replicas, as SimCLR's global batch norm, so that a
