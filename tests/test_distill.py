@@ -230,3 +230,40 @@ def test_bad_teacher_and_vocabulary_are_clear_errors(tmp_path):
         run(DistillRun(teacher=str(tmp_path), task=str(task), out_dir=str(tmp_path / "y")))
     with pytest.raises(ValueError, match="student preset"):
         run(DistillRun(teacher=str(teacher), task=str(task), out_dir=str(tmp_path / "z"), student_preset="huge"))
+
+
+def test_a_second_run_reuses_the_teachers_labels_and_refuses_foreign_ones(tmp_path, monkeypatch):
+    from tfpretrain.data.text_files import labelled_task
+    from tfpretrain.recipes import distill as recipe
+
+    teacher, task = _teacher_dir(tmp_path)
+    settings = dict(teacher=str(teacher), task=str(task), epochs=1, batch_size=16, baseline=False,
+                    latency_batches=1, verbose=0)
+    first = recipe.run(recipe.DistillRun(out_dir=str(tmp_path / "first"), **settings))
+    saved = tmp_path / "first" / "teacher_logits.npz"
+    with np.load(saved) as f:
+        logits = f["logits"]
+    model = keras.models.load_model(teacher / "classifier.keras")
+    sentences = list(labelled_task(str(task), 2)["train"][0])
+    expected = teacher_logits(model, WordPieceTokenizer(VOCAB, sequence_length=12).pack, sentences, 12)
+    assert_close(logits, expected, atol=1e-5)
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("the teacher ran again")
+
+    monkeypatch.setattr(recipe, "teacher_logits", must_not_run)
+    second = recipe.run(recipe.DistillRun(out_dir=str(tmp_path / "second"), teacher_logits=str(saved), **settings))
+    assert second["teacher_logits_from"] == str(saved)
+    assert second["teacher_labelling_seconds"] == pytest.approx(first["teacher_labelling_seconds"])
+    assert second["student_accuracy"] == pytest.approx(first["student_accuracy"])
+
+    with pytest.raises(ValueError, match="another teacher, training set"):
+        recipe.run(recipe.DistillRun(out_dir=str(tmp_path / "x"), teacher_logits=str(saved),
+                                     **{**settings, "limit_train": 100}))
+    broken = tmp_path / "broken.npz"
+    broken.write_bytes(b"not an archive")
+    with pytest.raises(ValueError, match="is not a teacher_logits.npz"):
+        recipe.run(recipe.DistillRun(out_dir=str(tmp_path / "y"), teacher_logits=str(broken), **settings))
+    with pytest.raises(ValueError, match="hidden-state alignment"):
+        recipe.run(recipe.DistillRun(out_dir=str(tmp_path / "z"), teacher_logits=str(saved),
+                                     **{**settings, "hidden_weight": 1.0}))

@@ -38,6 +38,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--alpha", type=float, default=0.5, help="weight of the soft targets (1 - alpha: labels)")
     p.add_argument("--hidden-weight", type=float, default=0.0,
                    help="weight of the cosine alignment of last hidden states (needs equal widths)")
+    p.add_argument("--teacher-logits", default=None,
+                   help="teacher_logits.npz of an earlier distill run with the same teacher and training set: "
+                        "reuse its labels instead of running the teacher again")
     p.add_argument("--no-baseline", action="store_true", help="skip the student trained without the teacher")
     p.add_argument("--limit-train", type=int, default=None, help="use only the first N training examples")
     p.add_argument("--seed", type=int, default=0, help="random seed")
@@ -54,8 +57,8 @@ def run(args: argparse.Namespace) -> int:
         student_embeddings=args.student_embeddings, task=args.task,
         vocab=args.vocab, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
         temperature=args.temperature, alpha=args.alpha, hidden_weight=args.hidden_weight,
-        baseline=not args.no_baseline, limit_train=args.limit_train, seed=args.seed,
-        strategy=args.strategy, precision=args.precision,
+        teacher_logits=args.teacher_logits, baseline=not args.no_baseline, limit_train=args.limit_train,
+        seed=args.seed, strategy=args.strategy, precision=args.precision,
     ))
     print(json.dumps(metrics, indent=2))
     print(f"Wrote {args.out}/metrics.json, classifier.keras and vocab.txt")

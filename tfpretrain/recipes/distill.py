@@ -6,11 +6,15 @@ labels alone (`baseline_student_*`), and the teacher/student latency ratio per b
 
 Without hidden-state alignment the frozen teacher labels the training set once, before the
 first epoch (`teacher_labelling_seconds`), instead of running beside the student at every step.
+Those labels are kept in `teacher_logits.npz`; a later run with the same teacher, training set and
+sequence length reuses them through `teacher_logits=` (a sweep over student settings then labels
+once).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -57,6 +61,7 @@ class DistillRun:
     temperature: float = 2.0
     alpha: float = 0.5
     hidden_weight: float = 0.0
+    teacher_logits: str | None = None
     baseline: bool = True
     limit_train: int | None = None
     latency_batches: int = 20
@@ -96,6 +101,44 @@ def _latency(model: keras.Model, batch: dict, repeats: int) -> float:
     return float(np.median(times))
 
 
+def _labels_key(teacher_dir, sentences, sequence_length: int) -> str:
+    """Fingerprint of what the teacher's labels depend on: its weights, the sentences, the length."""
+    digest = hashlib.sha256()
+    with open(Path(teacher_dir) / "classifier.keras", "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    digest.update(f"{sequence_length}\n".encode())
+    for sentence in sentences:
+        digest.update(sentence.encode() + b"\n")
+    return digest.hexdigest()
+
+
+def _teacher_labels(cfg: DistillRun, teacher, tokenizer, sentences, seq_len: int, metrics: dict) -> np.ndarray:
+    """The teacher's logits on the training sentences: from `cfg.teacher_logits` when it was written
+    for this teacher and training set, else computed and saved to `out_dir/teacher_logits.npz`."""
+    key = _labels_key(cfg.teacher, sentences, seq_len)
+    if cfg.teacher_logits:
+        path = Path(cfg.teacher_logits)
+        try:
+            with np.load(path) as saved:
+                logits, saved_key, seconds = saved["logits"], str(saved["key"]), float(saved["seconds"])
+        except (OSError, KeyError, ValueError) as e:
+            raise ValueError(f"--teacher-logits {path} is not a teacher_logits.npz written by `tfpretrain "
+                             f"distill` ({e}); drop the flag to label the training set again.") from e
+        if saved_key != key:
+            raise ValueError(f"--teacher-logits {path} holds the labels of another teacher, training set or "
+                             "sequence length; drop the flag to label the training set again.")
+        # The labelling pass still belongs to the cost of this student.
+        metrics.update(teacher_labelling_seconds=seconds, teacher_logits_from=str(path))
+        return logits
+    start = time.perf_counter()
+    logits = teacher_logits(teacher, tokenizer.pack, sentences, seq_len, progress=cfg.verbose != 0)
+    seconds = time.perf_counter() - start
+    np.savez(Path(cfg.out_dir) / "teacher_logits.npz", logits=logits, key=key, seconds=seconds)
+    metrics["teacher_labelling_seconds"] = seconds
+    return logits
+
+
 def _dev_metrics(model, dev_ds, dev_y, num_classes):
     return classification_metrics(dev_y, np.argmax(model.predict(dev_ds, verbose=0), -1), num_classes)
 
@@ -123,6 +166,9 @@ def run(cfg: DistillRun) -> dict:
         raise ValueError(f"Unknown student preset {cfg.student_preset!r}; choose one of {STUDENT_PRESETS}.")
     if cfg.student_embeddings not in ("teacher", "random"):
         raise ValueError(f"student_embeddings must be 'teacher' or 'random'; got {cfg.student_embeddings!r}.")
+    if cfg.teacher_logits and cfg.hidden_weight:
+        raise ValueError("Cached teacher logits cannot serve hidden-state alignment, which runs the teacher at "
+                         "every step: drop --teacher-logits or set --hidden-weight 0.")
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     set_precision(cfg.precision)
@@ -154,9 +200,7 @@ def run(cfg: DistillRun) -> dict:
 
     distill_train = train
     if not cfg.hidden_weight:  # the frozen teacher labels the training set once, not every epoch
-        start = time.perf_counter()
-        cached = teacher_logits(teacher, tokenizer.pack, list(train_x), seq_len, progress=cfg.verbose != 0)
-        metrics["teacher_labelling_seconds"] = time.perf_counter() - start
+        cached = _teacher_labels(cfg, teacher, tokenizer, list(train_x), seq_len, metrics)
         distill_train = _dataset(tokenizer, train_x, train_y, cfg.batch_size, seq_len, shuffle=True,
                                  seed=cfg.seed, extra={"teacher_logits": cached})
 
