@@ -23,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+from clock import timed_fit
+
 REPO = Path(__file__).resolve().parents[2]
 SHAPES = {
     # preset: (layers, heads, width, block, batch, steps per timed round)
@@ -121,9 +123,7 @@ class KerasWorker:
         self.train(self.steps)  # compile
 
     def train(self, steps: int) -> float:
-        start = time.perf_counter()
-        self.model.fit(self.data, epochs=1, steps_per_epoch=steps, verbose=0)
-        return time.perf_counter() - start
+        return timed_fit(self.model, self.data, steps)
 
     def peak(self) -> float:
         tf = self.tf
