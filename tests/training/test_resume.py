@@ -161,6 +161,24 @@ def test_half_written_checkpoint_is_never_loaded(tmp_path):
     assert sorted(p.name for p in state.iterdir()) == ["step-000000008.npz", "step-000000016.npz"]
 
 
+def test_weights_gone_nan_behind_a_finite_loss_stop_training_at_the_epoch_end():
+    # A NaN moving variance never shows in a training loss (batch norm trains on batch statistics).
+    keras.utils.set_random_seed(0)
+    norm = keras.layers.BatchNormalization()
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8), norm, keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(1e-2), "mse")
+    spoil = keras.callbacks.LambdaCallback(
+        on_train_batch_end=lambda batch, logs: norm.moving_variance.assign(np.full((8,), np.nan, "float32"))
+        if batch == 0 else None)
+    losses = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: seen.append(logs["loss"]))
+    seen: list[float] = []
+    x = np.random.default_rng(0).normal(size=(64, 6)).astype("float32")
+    with pytest.raises(NonFiniteLossError, match="moving_variance holds NaN/Inf after epoch 1"):
+        fit(model, tf.data.Dataset.from_tensor_slices((x, x[:, :1])).batch(8), epochs=3, verbose=0,
+            callbacks=[losses, spoil])
+    assert seen == []  # stopped before any later callback saw the end of epoch 1
+
+
 def test_nan_loss_names_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
     data = _data(nan_at_batch=None)
     fit(_model(), data, epochs=1, out_dir=tmp_path, verbose=0)

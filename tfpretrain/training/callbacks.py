@@ -6,10 +6,11 @@ import math
 import time
 
 import keras
+import numpy as np
 
 
 class NonFiniteLossError(FloatingPointError):
-    """Training produced a NaN or infinite loss."""
+    """Training produced a NaN or infinite loss, or weights that are no longer finite."""
 
 
 class StepClock:
@@ -52,7 +53,10 @@ class NanGuard(keras.callbacks.Callback):
 
     Unlike `keras.callbacks.TerminateOnNaN` it raises `NonFiniteLossError`, so a command fails
     loudly instead of exporting a broken model, and checkpoints written before stay untouched
-    (place it before checkpoint callbacks so that the failing step is never saved).
+    (place it before checkpoint callbacks so that the failing step is never saved). At each
+    epoch's end it also checks the weights: a NaN input that ReLU maps to 0 (as TensorFlow's CPU
+    kernels can) leaves the loss finite while its gradients make the weights NaN, and a NaN
+    moving statistic never shows in a training loss.
 
     Args:
         monitor: the logged loss to check.
@@ -81,6 +85,17 @@ class NanGuard(keras.callbacks.Callback):
                 f"batch {batch + 1}. Lower the learning rate, clip gradients or check the data for "
                 "NaN/Inf values; the last checkpoint written before this step is intact."
             )
+
+    def on_epoch_end(self, epoch, logs=None):
+        for weight in self.model.weights:
+            value = keras.ops.convert_to_numpy(weight)
+            if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+                self.model.stop_training = True
+                raise NonFiniteLossError(
+                    f"Weight {weight.path} holds NaN/Inf after epoch {epoch + 1} although the loss stayed "
+                    "finite (a NaN/Inf input can vanish behind ReLU). Check the data for NaN/Inf values; "
+                    "the last checkpoint written before this epoch's end is intact."
+                )
 
 
 class EpochTimer(keras.callbacks.Callback):
