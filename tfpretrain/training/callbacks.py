@@ -6,7 +6,6 @@ import math
 import time
 
 import keras
-import numpy as np
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -87,15 +86,16 @@ class NanGuard(keras.callbacks.Callback):
             )
 
     def on_epoch_end(self, epoch, logs=None):
-        for weight in self.model.weights:
-            value = keras.ops.convert_to_numpy(weight)
-            if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
-                self.model.stop_training = True
-                raise NonFiniteLossError(
-                    f"Weight {weight.path} holds NaN/Inf after epoch {epoch + 1} although the loss stayed "
-                    "finite (a NaN/Inf input can vanish behind ReLU). Check the data for NaN/Inf values; "
-                    "the last checkpoint written before this epoch's end is intact."
-                )
+        from tfpretrain.training.checkpoint import first_non_finite
+
+        bad = first_non_finite(self.model.weights)
+        if bad is not None:
+            self.model.stop_training = True
+            raise NonFiniteLossError(
+                f"Weight {bad} holds NaN/Inf after epoch {epoch + 1} although the loss stayed finite "
+                "(a NaN/Inf input can vanish behind ReLU). Check the data for NaN/Inf values; the last "
+                "checkpoint written before this epoch's end is intact."
+            )
 
 
 class EpochTimer(keras.callbacks.Callback):

@@ -49,6 +49,17 @@ def _optimizers(model: keras.Model) -> list:
     return [model.optimizer] if model.optimizer is not None else []
 
 
+def first_non_finite(variables, values=None) -> str | None:
+    """The path of the first float variable holding NaN or Inf, or None; `values` are the
+    variables' numpy values when the caller already has them."""
+    if values is None:
+        values = [keras.ops.convert_to_numpy(v) for v in variables]
+    for variable, value in zip(variables, values, strict=True):
+        if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+            return variable.path
+    return None
+
+
 def _state_variables(model: keras.Model) -> tuple[list, list]:
     optimizer_vars = [v for optimizer in _optimizers(model) for v in optimizer.variables]
     return list(model.variables), optimizer_vars
@@ -93,14 +104,14 @@ def save_state(model: keras.Model, directory, meta: dict, keep: int = 2) -> Path
     model_vars, optimizer_vars = _state_variables(model)
     arrays = {}
     for prefix, variables in (("model", model_vars), ("optimizer", optimizer_vars)):
-        for i, v in enumerate(variables):
-            value = np.asarray(keras.ops.convert_to_numpy(v))
-            if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
-                raise FloatingPointError(
-                    f"Variable {v.path} holds NaN/Inf at step {meta['step']}; not checkpointing it. "
-                    "The last checkpoint written before stays intact."
-                )
-            arrays[f"{prefix}/{i:05d}"] = value
+        values = [np.asarray(keras.ops.convert_to_numpy(v)) for v in variables]
+        bad = first_non_finite(variables, values)
+        if bad is not None:
+            raise FloatingPointError(
+                f"Variable {bad} holds NaN/Inf at step {meta['step']}; not checkpointing it. "
+                "The last checkpoint written before stays intact."
+            )
+        arrays.update({f"{prefix}/{i:05d}": value for i, value in enumerate(values)})
     header = dict(meta, format=FORMAT, model_name=model.name,
                   model_variables=_spec(model_vars), optimizer_variables=_spec(optimizer_vars))
     arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
