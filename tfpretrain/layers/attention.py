@@ -194,10 +194,11 @@ class MultiHeadSelfAttention(keras.layers.Layer):
                 raise ValueError("A key/value cache is for self-attention; do not pass `context` with `cache`.")
             if cache_index is None:
                 raise ValueError("`cache_index` is required together with `cache`.")
-            start = [0, cache_index, 0, 0]
-            key = ops.slice_update(cache[:, 0], start, ops.cast(key, cache.dtype))
-            value = ops.slice_update(cache[:, 1], start, ops.cast(value, cache.dtype))
-            cache = ops.stack([key, value], axis=1)
+            # One in-place write of the new keys and values into the stacked cache; splitting
+            # the cache, updating each half and stacking again would copy it every step.
+            new = ops.cast(ops.stack([key, value], axis=1), cache.dtype)
+            cache = ops.slice_update(cache, [0, 0, cache_index, 0, 0], new)
+            key, value = cache[:, 0], cache[:, 1]
             query_offset = cache_index
 
         if self.scale_scores:
