@@ -135,4 +135,4 @@ def test_decode_loop_runs_any_step_function():
 def test_decoder_cache_shapes():
     decoder = GPTDecoder(build_gpt(CONFIG))
     cache = decoder.initial_cache(3, 16)
-    assert len(cache) == 2 and cache[0].shape == (3, 2, 16, 2, 8)
+    assert len(cache) == 2 and cache[0].shape == (3, 2, 2, 16, 8)

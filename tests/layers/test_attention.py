@@ -75,7 +75,7 @@ def test_causal_position_never_sees_the_future(x):
 def test_cache_decoding_equals_full_pass(x):
     layer = MultiHeadSelfAttention(H, K, causal=True)
     full = np.asarray(layer(x))
-    cache = np.zeros((B, 2, T, H, K), "float32")
+    cache = np.zeros((B, 2, H, T, K), "float32")
     steps = []
     for t in range(T):
         out, cache = layer(x[:, t : t + 1], cache=cache, cache_index=t)

@@ -80,13 +80,14 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         context: optional keys/values source, `[B, S, D_c]`; defaults to `x` (self-attention).
         attention_mask: optional boolean mask, `[B, S]` (padding over keys, 1 = real token) or
             `[B, T, S]` (1 = may attend).
-        cache: optional `[B, 2, S_max, H, key_dim]` key/value cache for self-attention decoding.
+        cache: optional `[B, 2, H, S_max, key_dim]` key/value cache for self-attention decoding
+            (heads before positions, the layout the score and value products read directly).
             The keys and values of `x` are written at `cache_index` and attention runs over the
             whole cache (the causal mask hides the positions not yet written).
         cache_index: int or scalar tensor, where `x` starts in the cache.
         attention_bias: optional additive float bias on the scores before the softmax,
             broadcastable to `[B, H, T, S]` (e.g. T5's relative position bias).
-        key_value: optional precomputed `[B, 2, S, H, key_dim]` keys and values from
+        key_value: optional precomputed `[B, 2, H, S, key_dim]` keys and values from
             `key_value(context)`, used instead of projecting `context` again (cross-attention
             keys and values computed once per generated sequence).
         return_attention_scores: also return the attention probabilities `[B, H, T, S]`.
@@ -159,12 +160,12 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         return y if bias is None else y + bias
 
     def key_value(self, context):
-        """Projects `context` `[B, S, D_c]` to stacked keys and values `[B, 2, S, H, key_dim]`."""
+        """Projects `context` `[B, S, D_c]` to stacked keys and values `[B, 2, H, S, key_dim]`."""
         if self.key_dim != self.value_dim:
             raise ValueError("Stacked keys and values need value_dim == key_dim.")
         key = self._project(context, self.key_kernel, self.key_bias, "bsd,dhk->bshk")
         value = self._project(context, self.value_kernel, self.value_bias, "bsd,dhv->bshv")
-        return ops.stack([key, value], axis=1)
+        return ops.transpose(ops.stack([key, value], axis=1), (0, 1, 3, 2, 4))
 
     def call(
         self,
@@ -179,6 +180,9 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         key_value=None,
     ):
         query = self._project(x, self.query_kernel, self.query_bias, "btd,dhk->bthk")
+        # Keys and values are [B, S, H, K] when projected here, [B, H, S, K] when they come
+        # from a cache or `key_value`: decoding then reads them without a transpose per step.
+        heads_major = key_value is not None or cache is not None
         if key_value is not None:
             if cache is not None:
                 raise ValueError("Pass either precomputed `key_value` or a self-attention `cache`.")
@@ -196,25 +200,28 @@ class MultiHeadSelfAttention(keras.layers.Layer):
                 raise ValueError("`cache_index` is required together with `cache`.")
             # One in-place write of the new keys and values into the stacked cache; splitting
             # the cache, updating each half and stacking again would copy it every step.
-            new = ops.cast(ops.stack([key, value], axis=1), cache.dtype)
-            cache = ops.slice_update(cache, [0, 0, cache_index, 0, 0], new)
+            new = ops.transpose(ops.stack([key, value], axis=1), (0, 1, 3, 2, 4))
+            cache = ops.slice_update(cache, [0, 0, 0, cache_index, 0], ops.cast(new, cache.dtype))
             key, value = cache[:, 0], cache[:, 1]
             query_offset = cache_index
 
         if self.scale_scores:
             query = query * ops.cast(1.0 / math.sqrt(self.key_dim), query.dtype)
-        scores = ops.einsum("bthk,bshk->bhts", query, ops.cast(key, query.dtype))
+        key_equation, value_equation = (
+            ("bthk,bhsk->bhts", "bhts,bhsv->bthv") if heads_major else ("bthk,bshk->bhts", "bhts,bshv->bthv")
+        )
+        scores = ops.einsum(key_equation, query, ops.cast(key, query.dtype))
         scores = ops.cast(scores, "float32")
         if attention_bias is not None:
             scores = scores + ops.cast(attention_bias, "float32")
         mask = combine_masks(
-            attention_mask, self.causal, ops.shape(query)[1], ops.shape(key)[1], query_offset
+            attention_mask, self.causal, ops.shape(query)[1], ops.shape(key)[2 if heads_major else 1], query_offset
         )
         if mask is not None:
             scores = ops.where(mask[:, None, :, :], scores, _MASK_VALUE)
         probs = ops.softmax(scores, axis=-1)
         probs = self.dropout_layer(ops.cast(probs, self.compute_dtype), training=training)
-        attended = ops.einsum("bhts,bshv->bthv", probs, ops.cast(value, self.compute_dtype))
+        attended = ops.einsum(value_equation, probs, ops.cast(value, self.compute_dtype))
         output = self._project(attended, self.output_kernel, self.output_bias, "bthv,hvd->btd")
 
         results = (output,)

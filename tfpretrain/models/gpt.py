@@ -116,7 +116,7 @@ def build_gpt(config: GPTConfig) -> keras.Model:
 class GPTDecoder:
     """Cached decoding with a GPT built by `build_gpt`: the step functions `generation` uses.
 
-    The cache is a tuple with one `[B, 2, max_length, num_heads, head_dim]` key/value tensor
+    The cache is a tuple with one `[B, 2, num_heads, max_length, head_dim]` key/value tensor
     per block, in the format of `MultiHeadSelfAttention`.
 
     Args:
@@ -139,7 +139,7 @@ class GPTDecoder:
     def initial_cache(self, batch_size, max_length: int):
         """A zero cache for `batch_size` sequences of up to `max_length` tokens."""
         attention = self.blocks[0].attention
-        shape = (batch_size, 2, max_length, attention.num_heads, attention.key_dim)
+        shape = (batch_size, 2, attention.num_heads, max_length, attention.key_dim)
         dtype = self.blocks[0].compute_dtype
         return tuple(ops.zeros(shape, dtype) for _ in self.blocks)
 

@@ -146,7 +146,7 @@ class Seq2SeqDecoder:
 
     The encoder runs once (`initial_cache`), each decoder block's cross-attention keys and
     values are computed once from its outputs, and the self-attention keys and values of the
-    generated tokens go to a `[B, 2, T_max, H, K]` cache per block. `step` fits the step
+    generated tokens go to a `[B, 2, H, T_max, K]` cache per block. `step` fits the step
     function contract of `tfpretrain.generation.decode_loop`.
 
     Args:
@@ -186,7 +186,7 @@ class Seq2SeqDecoder:
         head = c.hidden_dim // c.num_heads
         dtype = self.decoder_blocks[0].compute_dtype
         return {
-            "self": [ops.zeros((batch, 2, max_length, c.num_heads, head), dtype) for _ in self.decoder_blocks],
+            "self": [ops.zeros((batch, 2, c.num_heads, max_length, head), dtype) for _ in self.decoder_blocks],
             "cross": [block.cross_key_value(encoded) for block in self.decoder_blocks],
             "encoder_mask": mask,
         }
@@ -194,7 +194,7 @@ class Seq2SeqDecoder:
     def step(self, token_ids, cache: dict, index):
         """Decodes `token_ids` `[B, 1]` at position `index`: (float32 logits `[B, V]`, cache)."""
         y = self.embedding(token_ids)
-        max_length = ops.shape(cache["self"][0])[2]
+        max_length = ops.shape(cache["self"][0])[3]
         bias = self.decoder_bias(y, key_length=max_length, query_offset=index)
         new_self = []
         for block, layer_cache, cross in zip(self.decoder_blocks, cache["self"], cache["cross"], strict=True):
