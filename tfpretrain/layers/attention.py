@@ -159,13 +159,21 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         y = ops.einsum(equation, x, kernel)
         return y if bias is None else y + bias
 
+    def _keys_values(self, source):
+        """Keys and values of `source` `[B, S, D]`, each `[B, H, S, K]`.
+
+        Heads before positions everywhere (training, caches, `key_value`), the layout the
+        score and value products read, so decoding never transposes a whole cache per token.
+        """
+        key = self._project(source, self.key_kernel, self.key_bias, "bsd,dhk->bshk")
+        value = self._project(source, self.value_kernel, self.value_bias, "bsd,dhv->bshv")
+        return ops.transpose(key, (0, 2, 1, 3)), ops.transpose(value, (0, 2, 1, 3))
+
     def key_value(self, context):
         """Projects `context` `[B, S, D_c]` to stacked keys and values `[B, 2, H, S, key_dim]`."""
         if self.key_dim != self.value_dim:
             raise ValueError("Stacked keys and values need value_dim == key_dim.")
-        key = self._project(context, self.key_kernel, self.key_bias, "bsd,dhk->bshk")
-        value = self._project(context, self.value_kernel, self.value_bias, "bsd,dhv->bshv")
-        return ops.transpose(ops.stack([key, value], axis=1), (0, 1, 3, 2, 4))
+        return ops.stack(self._keys_values(context), axis=1)
 
     def call(
         self,
@@ -180,17 +188,12 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         key_value=None,
     ):
         query = self._project(x, self.query_kernel, self.query_bias, "btd,dhk->bthk")
-        # Keys and values are [B, S, H, K] when projected here, [B, H, S, K] when they come
-        # from a cache or `key_value`: decoding then reads them without a transpose per step.
-        heads_major = key_value is not None or cache is not None
         if key_value is not None:
             if cache is not None:
                 raise ValueError("Pass either precomputed `key_value` or a self-attention `cache`.")
             key, value = key_value[:, 0], key_value[:, 1]
         else:
-            source = x if context is None else context
-            key = self._project(source, self.key_kernel, self.key_bias, "bsd,dhk->bshk")
-            value = self._project(source, self.value_kernel, self.value_bias, "bsd,dhv->bshv")
+            key, value = self._keys_values(x if context is None else context)
 
         query_offset = 0
         if cache is not None:
@@ -200,28 +203,25 @@ class MultiHeadSelfAttention(keras.layers.Layer):
                 raise ValueError("`cache_index` is required together with `cache`.")
             # One in-place write of the new keys and values into the stacked cache; splitting
             # the cache, updating each half and stacking again would copy it every step.
-            new = ops.transpose(ops.stack([key, value], axis=1), (0, 1, 3, 2, 4))
-            cache = ops.slice_update(cache, [0, 0, 0, cache_index, 0], ops.cast(new, cache.dtype))
+            new = ops.cast(ops.stack([key, value], axis=1), cache.dtype)
+            cache = ops.slice_update(cache, [0, 0, 0, cache_index, 0], new)
             key, value = cache[:, 0], cache[:, 1]
             query_offset = cache_index
 
         if self.scale_scores:
             query = query * ops.cast(1.0 / math.sqrt(self.key_dim), query.dtype)
-        key_equation, value_equation = (
-            ("bthk,bhsk->bhts", "bhts,bhsv->bthv") if heads_major else ("bthk,bshk->bhts", "bhts,bshv->bthv")
-        )
-        scores = ops.einsum(key_equation, query, ops.cast(key, query.dtype))
+        scores = ops.einsum("bthk,bhsk->bhts", query, ops.cast(key, query.dtype))
         scores = ops.cast(scores, "float32")
         if attention_bias is not None:
             scores = scores + ops.cast(attention_bias, "float32")
         mask = combine_masks(
-            attention_mask, self.causal, ops.shape(query)[1], ops.shape(key)[2 if heads_major else 1], query_offset
+            attention_mask, self.causal, ops.shape(query)[1], ops.shape(key)[2], query_offset
         )
         if mask is not None:
             scores = ops.where(mask[:, None, :, :], scores, _MASK_VALUE)
         probs = ops.softmax(scores, axis=-1)
         probs = self.dropout_layer(ops.cast(probs, self.compute_dtype), training=training)
-        attended = ops.einsum(value_equation, probs, ops.cast(value, self.compute_dtype))
+        attended = ops.einsum("bhts,bhsv->bthv", probs, ops.cast(value, self.compute_dtype))
         output = self._project(attended, self.output_kernel, self.output_bias, "bthv,hvd->btd")
 
         results = (output,)
