@@ -177,51 +177,77 @@ class KerasWorker:
         return time.perf_counter() - start, new_tokens
 
 
+def torch_gpt(layers: int, heads: int, width: int, block: int, vocab: int, bias: bool = True):
+    """A plain PyTorch GPT with nanoGPT's layout and initialisation (tied head, pre-norm, GELU).
+
+    Weights N(0, 0.02), residual projections N(0, 0.02 / sqrt(2 layers)), biases zero: what
+    nanoGPT does, and what tfpretrain's `build_gpt` does, so the quality reference compares recipes.
+    """
+    import math
+
+    import torch
+    from torch import nn
+    from torch.nn import functional as F
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.ln1, self.ln2 = nn.LayerNorm(width, bias=bias), nn.LayerNorm(width, bias=bias)
+            self.qkv, self.proj = nn.Linear(width, 3 * width, bias=bias), nn.Linear(width, width, bias=bias)
+            self.fc, self.out = nn.Linear(width, 4 * width, bias=bias), nn.Linear(4 * width, width, bias=bias)
+
+        def forward(self, x):
+            b, t, d = x.shape
+            q, k, v = self.qkv(self.ln1(x)).split(d, dim=2)
+            q, k, v = (z.view(b, t, heads, d // heads).transpose(1, 2) for z in (q, k, v))
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            x = x + self.proj(y.transpose(1, 2).reshape(b, t, d))
+            return x + self.out(F.gelu(self.fc(self.ln2(x))))
+
+    class GPT(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.tok, self.pos = nn.Embedding(vocab, width), nn.Embedding(block, width)
+            self.blocks = nn.ModuleList(Block() for _ in range(layers))
+            self.ln = nn.LayerNorm(width, bias=bias)
+
+        def forward(self, ids):
+            x = self.tok(ids) + self.pos(torch.arange(ids.shape[1]))
+            for blk in self.blocks:
+                x = blk(x)
+            return self.ln(x) @ self.tok.weight.T  # tied head
+
+    model = GPT()
+    for name, module in model.named_modules():
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            residual = name.endswith((".proj", ".out"))
+            nn.init.normal_(module.weight, 0.0, 0.02 / math.sqrt(2 * layers) if residual else 0.02)
+            if getattr(module, "bias", None) is not None:
+                nn.init.zeros_(module.bias)
+    return model
+
+
+def torch_adamw(model, learning_rate: float = 1e-3):
+    """nanoGPT's AdamW: decay 0.1 on matrices and embeddings only, betas (0.9, 0.99)."""
+    import torch
+
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    rest = [p for p in model.parameters() if p.dim() < 2]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": rest, "weight_decay": 0.0}],
+                             lr=learning_rate, betas=(0.9, 0.99))
+
+
 class TorchWorker:
     def __init__(self, preset: str):
         import torch
-        from torch import nn
-        from torch.nn import functional as F
 
         torch.backends.mkldnn.enabled = os.environ.get("BENCH_TORCH_MKLDNN", "1") == "1"
         layers, heads, width, block, batch, steps = SHAPES[preset]
         tokens, vocab = _tokens()
         self.torch, self.steps = torch, steps
         self.batches = _batches(tokens, block, batch)
-
-        class Block(nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.ln1, self.ln2 = nn.LayerNorm(width), nn.LayerNorm(width)
-                self.qkv, self.proj = nn.Linear(width, 3 * width), nn.Linear(width, width)
-                self.fc, self.out = nn.Linear(width, 4 * width), nn.Linear(4 * width, width)
-
-            def forward(self, x):
-                b, t, d = x.shape
-                q, k, v = self.qkv(self.ln1(x)).split(d, dim=2)
-                q, k, v = (z.view(b, t, heads, d // heads).transpose(1, 2) for z in (q, k, v))
-                y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-                x = x + self.proj(y.transpose(1, 2).reshape(b, t, d))
-                return x + self.out(F.gelu(self.fc(self.ln2(x))))
-
-        class GPT(nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.tok, self.pos = nn.Embedding(vocab, width), nn.Embedding(block, width)
-                self.blocks = nn.ModuleList(Block() for _ in range(layers))
-                self.ln = nn.LayerNorm(width)
-
-            def forward(self, ids):
-                x = self.tok(ids) + self.pos(torch.arange(ids.shape[1]))
-                for blk in self.blocks:
-                    x = blk(x)
-                return self.ln(x) @ self.tok.weight.T  # tied head
-
-        self.model = GPT()
-        decay = [p for p in self.model.parameters() if p.dim() >= 2]
-        rest = [p for p in self.model.parameters() if p.dim() < 2]
-        self.opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": rest, "weight_decay": 0.0}],
-                                     lr=1e-3, betas=(0.9, 0.99))
+        self.model = torch_gpt(layers, heads, width, block, vocab)
+        self.opt = torch_adamw(self.model)
         self.train(2)
 
     def train(self, steps: int) -> float:
