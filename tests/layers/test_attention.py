@@ -75,7 +75,7 @@ def test_causal_position_never_sees_the_future(x):
 def test_cache_decoding_equals_full_pass(x):
     layer = MultiHeadSelfAttention(H, K, causal=True)
     full = np.asarray(layer(x))
-    cache = np.zeros((B, 2, H, T, K), "float32")
+    cache = layer.empty_cache(B, T)
     steps = []
     for t in range(T):
         out, cache = layer(x[:, t : t + 1], cache=cache, cache_index=t)
@@ -115,3 +115,9 @@ def test_wrong_input_rank():
 def test_wrong_mask_rank(x):
     with pytest.raises(ValueError, match="attention_mask"):
         MultiHeadSelfAttention(H, K)(x, attention_mask=np.ones((B, T, T, 1), bool))
+
+
+def test_stacked_caches_need_equal_key_and_value_sizes():
+    layer = MultiHeadSelfAttention(H, K, value_dim=K + 1)
+    with pytest.raises(ValueError, match="value_dim == key_dim"):
+        layer.empty_cache(B, T)

@@ -169,6 +169,19 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         value = self._project(source, self.value_kernel, self.value_bias, "bsd,dhv->bshv")
         return ops.transpose(key, (0, 2, 1, 3)), ops.transpose(value, (0, 2, 1, 3))
 
+    def empty_cache(self, batch_size, max_length: int, dtype=None):
+        """A zero self-attention cache `[B, 2, H, max_length, key_dim]` for `call(..., cache=)`.
+
+        Args:
+            batch_size: int or scalar tensor, the number of sequences decoded together.
+            max_length: positions the cache holds (prompt and generated tokens together).
+            dtype: the cache dtype; defaults to the layer's compute dtype.
+        """
+        if self.key_dim != self.value_dim:
+            raise ValueError("A stacked key/value cache needs value_dim == key_dim.")
+        shape = (batch_size, 2, self.num_heads, max_length, self.key_dim)
+        return ops.zeros(shape, dtype or self.compute_dtype)
+
     def key_value(self, context):
         """Projects `context` `[B, S, D_c]` to stacked keys and values `[B, 2, H, S, key_dim]`."""
         if self.key_dim != self.value_dim:

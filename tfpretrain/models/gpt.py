@@ -6,7 +6,6 @@ import dataclasses
 import math
 
 import keras
-from keras import ops
 
 from tfpretrain.layers import TokenAndPositionEmbedding, TransformerBlock
 
@@ -138,10 +137,7 @@ class GPTDecoder:
 
     def initial_cache(self, batch_size, max_length: int):
         """A zero cache for `batch_size` sequences of up to `max_length` tokens."""
-        attention = self.blocks[0].attention
-        shape = (batch_size, 2, attention.num_heads, max_length, attention.key_dim)
-        dtype = self.blocks[0].compute_dtype
-        return tuple(ops.zeros(shape, dtype) for _ in self.blocks)
+        return tuple(block.attention.empty_cache(batch_size, max_length) for block in self.blocks)
 
     def _run(self, token_ids, cache, index):
         x = self.embedding(token_ids, start_index=index)

@@ -182,11 +182,8 @@ class Seq2SeqDecoder:
         """Runs the encoder and returns the decoding cache for up to `max_length` decoder steps."""
         encoded, mask = self.encode(encoder_token_ids)
         batch = ops.shape(encoder_token_ids)[0]
-        c = self.config
-        head = c.hidden_dim // c.num_heads
-        dtype = self.decoder_blocks[0].compute_dtype
         return {
-            "self": [ops.zeros((batch, 2, c.num_heads, max_length, head), dtype) for _ in self.decoder_blocks],
+            "self": [block.self_attention.empty_cache(batch, max_length) for block in self.decoder_blocks],
             "cross": [block.cross_key_value(encoded) for block in self.decoder_blocks],
             "encoder_mask": mask,
         }
