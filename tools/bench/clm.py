@@ -49,7 +49,8 @@ VOCAB_TEXT = "tinyshakespeare/input.txt"
 # ----------------------------------------------------------------------------- data
 
 
-def _tokens():
+def shakespeare_chars():
+    """Tiny Shakespeare as character ids and the vocabulary size (sorted characters, as the char tokenizer)."""
     import numpy as np
 
     data_dir = os.environ.get("TFPRETRAIN_DATA_DIR")
@@ -87,7 +88,7 @@ class KerasWorker:
 
         self.tf, self.keras = tf, keras
         layers, heads, width, block, batch, steps = SHAPES[preset]
-        tokens, vocab = _tokens()
+        tokens, vocab = shakespeare_chars()
         self.block, self.batch, self.steps, self.vocab = block, batch, steps, vocab
         gen = _batches(tokens, block, batch)
         data = tf.data.Dataset.from_generator(
@@ -140,7 +141,7 @@ class KerasWorker:
     def generate(self, mode: str, batch: int, prompt_length: int = 8) -> tuple[float, int]:
         import numpy as np
 
-        tokens, _ = _tokens()
+        tokens, _ = shakespeare_chars()
         prompts = [tokens[i * 1000 : i * 1000 + prompt_length] for i in range(batch)]
         new_tokens = batch * (self.block - prompt_length)
         if self.framework == "tfpretrain":
@@ -243,7 +244,7 @@ class TorchWorker:
 
         torch.backends.mkldnn.enabled = os.environ.get("BENCH_TORCH_MKLDNN", "1") == "1"
         layers, heads, width, block, batch, steps = SHAPES[preset]
-        tokens, vocab = _tokens()
+        tokens, vocab = shakespeare_chars()
         self.torch, self.steps = torch, steps
         self.batches = _batches(tokens, block, batch)
         self.model = torch_gpt(layers, heads, width, block, vocab)
@@ -326,7 +327,7 @@ class Peer:
 
 def bench_preset(preset: str, rounds: int, generation: bool, names=tuple(PEERS)) -> dict:
     layers, heads, width, block, batch, steps = SHAPES[preset]
-    _, vocab = _tokens()
+    _, vocab = shakespeare_chars()
     peers = []
     for name in names:  # start one at a time: compiling in parallel would only slow each down
         peer = Peer(name, preset)

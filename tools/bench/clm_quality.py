@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from clm import REPO, VOCAB_TEXT, _tokens, torch_adamw, torch_gpt
+from clm import REPO, VOCAB_TEXT, shakespeare_chars, torch_adamw, torch_gpt
 
 LAYERS, HEADS, WIDTH, BLOCK, BATCH = 4, 4, 128, 64, 12
 PEAK, FINAL, WARMUP = 1e-3, 1e-4, 100
@@ -46,7 +46,7 @@ def train_torch(seed: int, steps: int, bias: bool) -> dict:
     from torch.nn import functional as F
 
     torch.manual_seed(seed)
-    tokens, vocab = _tokens()
+    tokens, vocab = shakespeare_chars()
     split = int(0.9 * len(tokens))
     train, val = tokens[:split], tokens[split:]
     model = torch_gpt(LAYERS, HEADS, WIDTH, BLOCK, vocab, bias=bias)
