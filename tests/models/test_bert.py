@@ -1,5 +1,6 @@
 import importlib.util
 import json
+import warnings
 from pathlib import Path
 
 import keras
@@ -65,6 +66,30 @@ def test_masked_lm_head_is_tied_to_token_embeddings_and_roundtrips(tmp_path):
     for key in ("mlm", "nsp"):
         assert_close(got[key], expected[key], atol=1e-5)
     assert loaded.get_layer("mlm_head").token_embedding is loaded.encoder.token_embedding
+
+
+def test_masked_lm_without_nsp_trains_everything_but_the_unused_pooler():
+    encoder = BertEncoder(tiny(dropout=0.0))
+    model = BertMaskedLM(encoder)
+    pooler = {id(w) for w in encoder.get_layer("pooler").weights}
+    trained = {id(w) for w in model.trainable_weights}
+    assert len(pooler) == 2 and not pooler & trained
+    assert trained == {id(w) for w in encoder.trainable_weights} - pooler | {
+        id(w) for w in model.get_layer("mlm_head").trainable_weights}
+    assert {id(w) for w in model.weights} >= pooler  # still saved
+    with_nsp = BertMaskedLM(BertEncoder(tiny()), include_nsp=True)
+    assert len(with_nsp.trainable_weights) == len(with_nsp.weights)
+
+    x = dict(inputs(batch=4), mask_positions=np.array([[1, 3]] * 4, "int32"))
+    y = np.array([[7, 9]] * 4, "int32")
+    model.compile(optimizer="adam", loss={"mlm": keras.losses.SparseCategoricalCrossentropy(from_logits=True)})
+    before = [w.numpy() for w in model.trainable_weights]
+    pooler_before = encoder.get_layer("pooler").kernel.numpy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "Gradients do not exist" warning
+        model.fit(x, {"mlm": y}, epochs=1, verbose=0)
+    assert all(not np.array_equal(b, w.numpy()) for b, w in zip(before, model.trainable_weights, strict=True))
+    assert np.array_equal(pooler_before, encoder.get_layer("pooler").kernel.numpy())
 
 
 def test_encoder_config_roundtrip():

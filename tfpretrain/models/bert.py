@@ -372,6 +372,20 @@ class BertMaskedLM(keras.Model):
         self.encoder = encoder
         self.include_nsp = bool(include_nsp)
 
+    @property
+    def trainable_weights(self):
+        """All trainable weights, less the pooler's when there is no NSP head to read it.
+
+        Without NSP the pooled output feeds nothing, so its weights get no gradient; training
+        them would only make the optimizer warn about it. They stay in `weights` (and in saved
+        models) for fine-tuning with `pooling="cls"`.
+        """
+        weights = super().trainable_weights
+        if self.include_nsp:
+            return weights
+        unused = {id(w) for w in self.encoder.get_layer("pooler").weights}
+        return [w for w in weights if id(w) not in unused]
+
     def get_config(self):
         return {"encoder": keras.saving.serialize_keras_object(self.encoder), "include_nsp": self.include_nsp,
                 "name": self.name}
