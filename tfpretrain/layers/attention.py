@@ -155,9 +155,20 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         self.output_kernel, self.output_bias = self._projection("output", (h, v, out_features), (out_features,))
         self.built = True
 
-    def _project(self, x, kernel, bias, equation: str):
-        y = ops.einsum(equation, x, kernel)
-        return y if bias is None else y + bias
+    def _project(self, x, kernel, bias, contract: int = 1):
+        """`x [B, T, *in]` times `kernel [*in, *out]` plus `bias [*out]`, as `[B, T, *out]`.
+
+        `contract` is the number of leading kernel axes summed over (`in`). Runs as `Dense`
+        does: one 2-D matmul, then the flat bias.
+        """
+        fan_in = math.prod(kernel.shape[:contract])
+        out_shape = tuple(kernel.shape[contract:])
+        fan_out = math.prod(out_shape)
+        batch, length = ops.shape(x)[0], ops.shape(x)[1]
+        y = ops.matmul(ops.reshape(x, (batch, length, fan_in)), ops.reshape(kernel, (fan_in, fan_out)))
+        if bias is not None:
+            y = ops.add(y, ops.reshape(bias, (fan_out,)))
+        return ops.reshape(y, (batch, length) + out_shape)
 
     def _keys_values(self, source):
         """Keys and values of `source` `[B, S, D]`, each `[B, H, S, K]`.
@@ -165,9 +176,48 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         Heads before positions everywhere (training, caches, `key_value`), the layout the
         score and value products read, so decoding never transposes a whole cache per token.
         """
-        key = self._project(source, self.key_kernel, self.key_bias, "bsd,dhk->bshk")
-        value = self._project(source, self.value_kernel, self.value_bias, "bsd,dhv->bshv")
-        return ops.transpose(key, (0, 2, 1, 3)), ops.transpose(value, (0, 2, 1, 3))
+        if self.key_dim != self.value_dim:
+            key = self._project(source, self.key_kernel, self.key_bias)
+            value = self._project(source, self.value_kernel, self.value_bias)
+            return ops.transpose(key, (0, 2, 1, 3)), ops.transpose(value, (0, 2, 1, 3))
+        # One matmul for both, as for the self-attention projections.
+        h = self.num_heads
+        kernel = ops.concatenate([self.key_kernel, self.value_kernel], axis=1)
+        bias = ops.concatenate([self.key_bias, self.value_bias], axis=0) if self.use_bias else None
+        projected = ops.transpose(self._project(source, kernel, bias), (0, 2, 1, 3))
+        return projected[:, :h], projected[:, h:]
+
+    def _query_weights(self):
+        """The query kernel and bias with the score scale folded in: (xW + b)s = x(Ws) + bs.
+
+        Scaling the weights costs O(D·H·K) once per call (once per generation: XLA hoists it
+        out of the decoding loop) instead of an elementwise pass over every projected query.
+        """
+        if not self.scale_scores:
+            return self.query_kernel, self.query_bias
+        scale = 1.0 / math.sqrt(self.key_dim)
+        bias = None if self.query_bias is None else self.query_bias * scale
+        return self.query_kernel * scale, bias
+
+    def _self_projections(self, x):
+        """Queries `[B, T, H, K]`, keys and values `[B, H, T, K]` of `x` from one matrix multiply.
+
+        The three kernels are concatenated along the heads, so the forward pass runs one matmul
+        three times as wide and the backward pass one input-gradient matmul instead of three
+        (nanoGPT's fused projection); the weights stay three variables, laid out as
+        `keras.layers.MultiHeadAttention`'s.
+        """
+        h = self.num_heads
+        query_kernel, query_bias = self._query_weights()
+        kernel = ops.concatenate([query_kernel, self.key_kernel, self.value_kernel], axis=1)
+        bias = None
+        if self.use_bias:
+            bias = ops.concatenate([query_bias, self.key_bias, self.value_bias], axis=0)
+        projected = self._project(x, kernel, bias)
+        query = projected[:, :, :h]
+        key = ops.transpose(projected[:, :, h : 2 * h], (0, 2, 1, 3))
+        value = ops.transpose(projected[:, :, 2 * h :], (0, 2, 1, 3))
+        return query, key, value
 
     def empty_cache(self, batch_size, max_length: int, dtype=None):
         """A zero self-attention cache `[B, 2, H, max_length, key_dim]` for `call(..., cache=)`.
@@ -200,13 +250,16 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         attention_bias=None,
         key_value=None,
     ):
-        query = self._project(x, self.query_kernel, self.query_bias, "btd,dhk->bthk")
-        if key_value is not None:
-            if cache is not None:
-                raise ValueError("Pass either precomputed `key_value` or a self-attention `cache`.")
-            key, value = key_value[:, 0], key_value[:, 1]
+        if key_value is not None and cache is not None:
+            raise ValueError("Pass either precomputed `key_value` or a self-attention `cache`.")
+        if context is None and key_value is None and self.key_dim == self.value_dim:
+            query, key, value = self._self_projections(x)
         else:
-            key, value = self._keys_values(x if context is None else context)
+            query = self._project(x, *self._query_weights())
+            if key_value is not None:
+                key, value = key_value[:, 0], key_value[:, 1]
+            else:
+                key, value = self._keys_values(x if context is None else context)
 
         query_offset = 0
         if cache is not None:
@@ -221,8 +274,6 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             key, value = cache[:, 0], cache[:, 1]
             query_offset = cache_index
 
-        if self.scale_scores:
-            query = query * ops.cast(1.0 / math.sqrt(self.key_dim), query.dtype)
         scores = ops.einsum("bthk,bhsk->bhts", query, ops.cast(key, query.dtype))
         scores = ops.cast(scores, "float32")
         if attention_bias is not None:
@@ -235,7 +286,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         probs = ops.softmax(scores, axis=-1)
         probs = self.dropout_layer(ops.cast(probs, self.compute_dtype), training=training)
         attended = ops.einsum("bhts,bhsv->bthv", probs, ops.cast(value, self.compute_dtype))
-        output = self._project(attended, self.output_kernel, self.output_bias, "bthv,hvd->btd")
+        output = self._project(attended, self.output_kernel, self.output_bias, contract=2)
 
         results = (output,)
         if return_attention_scores:
