@@ -90,11 +90,13 @@ class KerasWorker:
         layers, heads, width, block, batch, steps = SHAPES[preset]
         tokens, vocab = shakespeare_chars()
         self.block, self.batch, self.steps, self.vocab = block, batch, steps, vocab
-        gen = _batches(tokens, block, batch)
-        data = tf.data.Dataset.from_generator(
-            lambda: gen, output_signature=(tf.TensorSpec((batch, block), tf.int32),) * 2
-        ).prefetch(4)
-        self.data = data
+        # Both Keras peers read tfpretrain's in-graph pipeline (random windows gathered by tf.data,
+        # as `tfpretrain clm` trains). A Python generator behind `from_generator` cost both about
+        # 8 ms per nano step in GIL contention with the training loop, which measured the bridge
+        # from Python, not the model; PyTorch draws its numpy batches in its own loop.
+        from tfpretrain.data.lm import lm_train_dataset
+
+        self.data = lm_train_dataset(tokens, block, batch, seed=0)
         if framework == "tfpretrain":
             from tfpretrain.models.gpt import GPTConfig, build_gpt
             from tfpretrain.recipes.clm import CLMRun, compile_gpt
