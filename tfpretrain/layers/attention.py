@@ -170,22 +170,36 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             y = ops.add(y, ops.reshape(bias, (fan_out,)))
         return ops.reshape(y, (batch, length) + out_shape)
 
+    def _project_heads(self, x, weights):
+        """Projects `x [B, T, D]` by each `(kernel [D, H, K], bias [H, K] or None)` of `weights`.
+
+        One matmul over the kernels concatenated along the heads (nanoGPT's fused projection:
+        the forward pass runs one product as wide as all of them, the backward pass one
+        input-gradient product instead of one each); the weights stay separate variables, laid
+        out as `keras.layers.MultiHeadAttention`'s. Returns one `[B, T, H, K]` per pair.
+        """
+        kernels = [kernel for kernel, _ in weights]
+        kernel = kernels[0] if len(kernels) == 1 else ops.concatenate(kernels, axis=1)
+        bias = None
+        if self.use_bias:
+            biases = [bias for _, bias in weights]
+            bias = biases[0] if len(biases) == 1 else ops.concatenate(biases, axis=0)
+        projected = self._project(x, kernel, bias)
+        h = self.num_heads
+        return [projected[:, :, i * h : (i + 1) * h] for i in range(len(weights))]
+
     def _keys_values(self, source):
         """Keys and values of `source` `[B, S, D]`, each `[B, H, S, K]`.
 
         Heads before positions everywhere (training, caches, `key_value`), the layout the
         score and value products read, so decoding never transposes a whole cache per token.
         """
-        if self.key_dim != self.value_dim:
-            key = self._project(source, self.key_kernel, self.key_bias)
-            value = self._project(source, self.value_kernel, self.value_bias)
-            return ops.transpose(key, (0, 2, 1, 3)), ops.transpose(value, (0, 2, 1, 3))
-        # One matmul for both, as for the self-attention projections.
-        h = self.num_heads
-        kernel = ops.concatenate([self.key_kernel, self.value_kernel], axis=1)
-        bias = ops.concatenate([self.key_bias, self.value_bias], axis=0) if self.use_bias else None
-        projected = ops.transpose(self._project(source, kernel, bias), (0, 2, 1, 3))
-        return projected[:, :h], projected[:, h:]
+        keys, values = (self.key_kernel, self.key_bias), (self.value_kernel, self.value_bias)
+        if self.key_dim == self.value_dim:
+            key, value = self._project_heads(source, [keys, values])
+        else:
+            (key,), (value,) = self._project_heads(source, [keys]), self._project_heads(source, [values])
+        return ops.transpose(key, (0, 2, 1, 3)), ops.transpose(value, (0, 2, 1, 3))
 
     def _query_weights(self):
         """The query kernel and bias with the score scale folded in: (xW + b)s = x(Ws) + bs.
@@ -198,26 +212,6 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         scale = 1.0 / math.sqrt(self.key_dim)
         bias = None if self.query_bias is None else self.query_bias * scale
         return self.query_kernel * scale, bias
-
-    def _self_projections(self, x):
-        """Queries `[B, T, H, K]`, keys and values `[B, H, T, K]` of `x` from one matrix multiply.
-
-        The three kernels are concatenated along the heads, so the forward pass runs one matmul
-        three times as wide and the backward pass one input-gradient matmul instead of three
-        (nanoGPT's fused projection); the weights stay three variables, laid out as
-        `keras.layers.MultiHeadAttention`'s.
-        """
-        h = self.num_heads
-        query_kernel, query_bias = self._query_weights()
-        kernel = ops.concatenate([query_kernel, self.key_kernel, self.value_kernel], axis=1)
-        bias = None
-        if self.use_bias:
-            bias = ops.concatenate([query_bias, self.key_bias, self.value_bias], axis=0)
-        projected = self._project(x, kernel, bias)
-        query = projected[:, :, :h]
-        key = ops.transpose(projected[:, :, h : 2 * h], (0, 2, 1, 3))
-        value = ops.transpose(projected[:, :, 2 * h :], (0, 2, 1, 3))
-        return query, key, value
 
     def empty_cache(self, batch_size, max_length: int, dtype=None):
         """A zero self-attention cache `[B, 2, H, max_length, key_dim]` for `call(..., cache=)`.
@@ -253,9 +247,12 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         if key_value is not None and cache is not None:
             raise ValueError("Pass either precomputed `key_value` or a self-attention `cache`.")
         if context is None and key_value is None and self.key_dim == self.value_dim:
-            query, key, value = self._self_projections(x)
+            query, key, value = self._project_heads(x, [
+                self._query_weights(), (self.key_kernel, self.key_bias), (self.value_kernel, self.value_bias),
+            ])
+            key, value = ops.transpose(key, (0, 2, 1, 3)), ops.transpose(value, (0, 2, 1, 3))
         else:
-            query = self._project(x, *self._query_weights())
+            (query,) = self._project_heads(x, [self._query_weights()])
             if key_value is not None:
                 key, value = key_value[:, 0], key_value[:, 1]
             else:
