@@ -30,6 +30,22 @@ def test_matches_keras_multi_head_attention(x):
     assert_close(scores, ref_scores)
 
 
+@pytest.mark.parametrize("use_bias", [True, False])
+def test_unequal_value_size_and_cross_attention_match_keras(x, use_bias):
+    # value_dim != key_dim takes the separate (unfused) projections; a context takes the
+    # cross-attention path (one matmul for keys and values when the sizes agree).
+    context = np.random.default_rng(1).normal(size=(B, T + 2, D + 4)).astype("float32")
+    for value_dim in (K + 2, K):
+        layer = MultiHeadSelfAttention(H, K, value_dim=value_dim, use_bias=use_bias)
+        layer(x, context=context)
+        reference = keras.layers.MultiHeadAttention(num_heads=H, key_dim=K, value_dim=value_dim, use_bias=use_bias)
+        reference(x, context)
+        reference.set_weights(layer.get_weights())
+        assert_close(layer(x, context=context), reference(x, context))
+        self_layer = MultiHeadSelfAttention(H, K, value_dim=value_dim, use_bias=use_bias)
+        assert_close(self_layer(x), _keras_twin(self_layer, x, value_dim=value_dim, use_bias=use_bias)(x, x))
+
+
 def test_padding_and_full_masks_match_keras(x):
     layer = MultiHeadSelfAttention(H, K)
     padding = np.array([[1] * T, [1] * 4 + [0] * (T - 4)], dtype=bool)
