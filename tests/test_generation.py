@@ -63,6 +63,17 @@ def test_same_seed_same_text_and_no_retracing_across_settings(generator):
     assert generator.trace_count == traces == generator._decode.experimental_get_tracing_count()
 
 
+def test_a_rows_text_does_not_depend_on_the_rest_of_the_batch(generator):
+    # A lone prompt is decoded beside a copy of itself (`decode_rows`); its sampled text is the
+    # one it gets in any batch, so the copy is invisible.
+    settings = dict(max_length=16, temperature=8.0, top_p=0.95, seed=4)
+    alone = generator.generate("abc", **settings)
+    assert len(set(alone[0][3:])) > 3  # really sampled: not one repeated token
+    for other in ("hello", "w"):
+        assert generator.generate(["abc", other], **settings)[0] == alone
+    assert generator.generate("abc", num_return_sequences=2, **settings)[0] == alone[0]
+
+
 def test_stop_token_ends_a_sequence(generator):
     (greedy,) = generator.generate("abc", max_length=16, num_return_sequences=2, greedy=True)[:1]
     stop = greedy[5]  # a character the greedy continuation produces

@@ -9,7 +9,13 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from tfpretrain.generation import SamplerSettings, beam_search_loop, decode_loop, seed_tensor
+from tfpretrain.generation import (
+    SamplerSettings,
+    beam_search_loop,
+    decode_loop,
+    decode_rows,
+    seed_tensor,
+)
 from tfpretrain.layers.decoder import DecoderBlock
 from tfpretrain.layers.embedding import TokenAndPositionEmbedding
 from tfpretrain.layers.normalization import make_norm
@@ -320,6 +326,8 @@ class Seq2SeqGenerator:
         end = tf.constant(max_length + 1, tf.int32)
         repeats = num_return_sequences if num_beams == 1 else 1
         rows = [x for x in inputs for _ in range(repeats)]
+        if num_beams == 1:
+            rows = decode_rows(rows)
         encoder_ids = np.full((len(rows), length), c.pad_id, np.int32)
         for r, x in enumerate(rows):
             encoder_ids[r, : len(x)] = x
