@@ -39,6 +39,20 @@ def test_parameter_count_matches_gpt_formula():
     assert model.count_params() == v * d + t * d + n * block + 2 * d
 
 
+def test_residual_projection_initialisation():
+    # GPT-2's depth scaling by default; the nano preset keeps N(0, 0.02) everywhere (measured better).
+    for config, residual_std in (
+        (GPTConfig(vocabulary_size=65, sequence_length=64, num_layers=4, num_heads=4, hidden_dim=128), 0.02 / 8**0.5),
+        (GPTConfig.preset("nano", vocabulary_size=65), 0.02),
+    ):
+        model = build_gpt(config)
+        for i in range(config.num_layers):
+            block = model.get_layer(f"block_{i}")
+            for kernel in (block.attention.output_kernel, block.ffn_outer.kernel):
+                assert np.std(kernel.numpy()) == pytest.approx(residual_std, rel=0.05)
+            assert np.std(block.ffn_inner.kernel.numpy()) == pytest.approx(0.02, rel=0.05)
+
+
 def test_bias_free_variant_drops_every_bias():
     config = GPTConfig.preset("nano", vocabulary_size=65, use_bias=False)
     model = build_gpt(config)

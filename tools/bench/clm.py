@@ -4,7 +4,7 @@ Training tokens per second at the `nano` and `shakespeare` shapes, each peer at 
 its best settings (oneDNN on/off), measured in rounds that alternate between peers in one run
 (every peer is a persistent worker process, since oneDNN is chosen when TensorFlow is
 imported); model FLOP utilisation against the measured float32 matrix-multiply peak; and
-generation new tokens per second (greedy and top-p, batch 1 and 8) against KerasHub's
+generation new tokens per second (greedy and top-p, batch 1 and 8; median of 7 calls) against KerasHub's
 `GPT2CausalLM.generate`.
 
 Needs keras-hub and torch (CPU) next to tfpretrain's requirements, e.g. a separate venv:
@@ -44,6 +44,7 @@ PEERS = {
     "torch-no-mkldnn": ("torch", {"BENCH_TORCH_MKLDNN": "0"}, "eager, oneDNN (mkldnn) off"),
 }
 VOCAB_TEXT = "tinyshakespeare/input.txt"
+GENERATION_REPEATS = 7
 
 
 # ----------------------------------------------------------------------------- data
@@ -175,16 +176,21 @@ class KerasWorker:
             def run():
                 self.lm.generate({"token_ids": ids, "padding_mask": mask}, stop_token_ids=None)
         run()  # compile
-        start = time.perf_counter()
-        run()
-        return time.perf_counter() - start, new_tokens
+        times = []
+        for _ in range(GENERATION_REPEATS):  # one call lasts tens of milliseconds: take a median
+            start = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - start)
+        return statistics.median(times), new_tokens
 
 
-def torch_gpt(layers: int, heads: int, width: int, block: int, vocab: int, bias: bool = True):
+def torch_gpt(layers: int, heads: int, width: int, block: int, vocab: int, bias: bool = True,
+              scaled_residual_init: bool = True):
     """A plain PyTorch GPT with nanoGPT's layout and initialisation (tied head, pre-norm, GELU).
 
-    Weights N(0, 0.02), residual projections N(0, 0.02 / sqrt(2 layers)), biases zero: what
-    nanoGPT does, and what tfpretrain's `build_gpt` does, so the quality reference compares recipes.
+    Weights N(0, 0.02), residual projections N(0, 0.02 / sqrt(2 layers)) unless
+    `scaled_residual_init` is off, biases zero: what nanoGPT does, and what tfpretrain's
+    `build_gpt` does with the same setting, so the quality reference compares recipes.
     """
     import math
 
@@ -223,7 +229,7 @@ def torch_gpt(layers: int, heads: int, width: int, block: int, vocab: int, bias:
     model = GPT()
     for name, module in model.named_modules():
         if isinstance(module, (nn.Linear, nn.Embedding)):
-            residual = name.endswith((".proj", ".out"))
+            residual = scaled_residual_init and name.endswith((".proj", ".out"))
             nn.init.normal_(module.weight, 0.0, 0.02 / math.sqrt(2 * layers) if residual else 0.02)
             if getattr(module, "bias", None) is not None:
                 nn.init.zeros_(module.bias)

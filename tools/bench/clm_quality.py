@@ -49,7 +49,8 @@ def train_torch(seed: int, steps: int, bias: bool) -> dict:
     tokens, vocab = shakespeare_chars()
     split = int(0.9 * len(tokens))
     train, val = tokens[:split], tokens[split:]
-    model = torch_gpt(LAYERS, HEADS, WIDTH, BLOCK, vocab, bias=bias)
+    # Initialised as tfpretrain's `nano` preset is: N(0, 0.02) residual projections too.
+    model = torch_gpt(LAYERS, HEADS, WIDTH, BLOCK, vocab, bias=bias, scaled_residual_init=False)
     optimizer = torch_adamw(model, PEAK)
     rng = np.random.default_rng(seed)
 
