@@ -7,6 +7,7 @@ import math
 import keras
 from keras import ops
 
+from tfpretrain.layers._initializers import clone_initializer
 from tfpretrain.layers._validate import check_fraction, check_positive_int
 
 # Added to masked scores before the softmax; finite so that fully masked rows stay NaN-free.
@@ -132,10 +133,10 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         self.dropout_layer = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy)
 
     def _projection(self, name: str, shape: tuple, bias_shape: tuple):
-        kernel = self.add_weight(name=f"{name}_kernel", shape=shape, initializer=self.kernel_initializer)
+        kernel = self.add_weight(name=f"{name}_kernel", shape=shape, initializer=clone_initializer(self.kernel_initializer))
         bias = None
         if self.use_bias:
-            bias = self.add_weight(name=f"{name}_bias", shape=bias_shape, initializer=self.bias_initializer)
+            bias = self.add_weight(name=f"{name}_bias", shape=bias_shape, initializer=clone_initializer(self.bias_initializer))
         return kernel, bias
 
     def build(self, x_shape, context_shape=None):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 
+from tfpretrain.layers._initializers import clone_initializer
 from tfpretrain.layers._validate import check_fraction, check_positive_float, check_positive_int
 from tfpretrain.layers.attention import MultiHeadSelfAttention
 from tfpretrain.layers.normalization import check_norm, make_norm
@@ -82,7 +83,7 @@ class DecoderBlock(keras.layers.Layer):
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
 
         policy = self.dtype_policy
-        init = lambda: keras.initializers.get(keras.initializers.serialize(self.kernel_initializer))  # noqa: E731
+        init = lambda: clone_initializer(self.kernel_initializer)  # noqa: E731
         head = hidden_dim // num_heads
 
         def attention(causal: bool, name: str):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 
+from tfpretrain.layers._initializers import clone_initializer
 from tfpretrain.layers._validate import check_fraction, check_positive_float, check_positive_int
 from tfpretrain.layers.attention import MultiHeadSelfAttention
 from tfpretrain.layers.normalization import check_norm, make_norm
@@ -94,7 +95,7 @@ class TransformerBlock(keras.layers.Layer):
         self.scale_attention = bool(scale_attention)
 
         policy = self.dtype_policy
-        init = lambda: keras.initializers.get(keras.initializers.serialize(self.kernel_initializer))  # noqa: E731
+        init = lambda: clone_initializer(self.kernel_initializer)  # noqa: E731
         self.attention = MultiHeadSelfAttention(
             num_heads, hidden_dim // num_heads, dropout=self.dropout, causal=self.causal,
             kernel_initializer=init(), dtype=policy, name="attention", use_bias=self.use_bias,

@@ -100,7 +100,7 @@ def build_gpt(config: GPTConfig) -> keras.Model:
     x = embedding(token_ids)
     if config.dropout:
         x = keras.layers.Dropout(config.dropout, name="embedding_dropout")(x)
-    residual_init = keras.initializers.RandomNormal(stddev=0.02 / math.sqrt(2 * config.num_layers))
+    residual_std = 0.02 / math.sqrt(2 * config.num_layers)
     for i in range(config.num_layers):
         block = TransformerBlock(
             config.num_heads, config.hidden_dim, config.intermediate_dim, dropout=config.dropout,
@@ -110,7 +110,7 @@ def build_gpt(config: GPTConfig) -> keras.Model:
         x = block(x)
         if config.scaled_residual_init:
             for kernel in (block.attention.output_kernel, block.ffn_outer.kernel):
-                kernel.assign(residual_init(kernel.shape))
+                kernel.assign(keras.initializers.RandomNormal(stddev=residual_std)(kernel.shape))
     x = keras.layers.LayerNormalization(
         epsilon=config.layer_norm_epsilon, center=config.use_bias, name="final_norm"
     )(x)
