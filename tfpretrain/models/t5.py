@@ -361,8 +361,4 @@ class Seq2SeqGenerator:
                 raise ValueError(f"Input {i} ({text!r}) tokenizes to nothing; give some text.")
             ids.append(list(encoded) + [self.config.eos_id])
         outputs = self.generate_ids(ids, max_length, **kwargs)
-        # The in-graph detokenizer the SavedModel uses, so both return the same strings
-        # (SentencePiece's Python decode keeps an output of whitespace pieces as spaces, it does not).
-        flat = tf.ragged.constant([seq.tolist() for row in outputs for seq in row], dtype=tf.int32, ragged_rank=1)
-        texts = iter(t.decode("utf-8") for t in self.tokenizer.tf_decode(flat).numpy())
-        return [[next(texts) for _ in row] for row in outputs]
+        return [[self.tokenizer.decode(seq) for seq in row] for row in outputs]

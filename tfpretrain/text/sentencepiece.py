@@ -46,6 +46,7 @@ class SentencePieceTokenizer:
         except (RuntimeError, OSError) as err:
             raise ValueError(f"Not a valid sentencepiece model: {err}") from err
         self._tf_tokenizer = None
+        self._anchor = None
 
     @classmethod
     def train(
@@ -121,10 +122,38 @@ class SentencePieceTokenizer:
         return self.tf_tokenizer.tokenize(strings)
 
     def tf_decode(self, ids) -> tf.Tensor:
-        """In-graph: ragged (or dense) int ids `[B, None]` -> `[B]` strings."""
+        """In-graph: ragged (or dense) int ids `[B, None]` -> `[B]` strings, each equal to `decode`'s.
+
+        tensorflow-text's detokenizer drops every whitespace piece at the start of a row, where
+        SentencePiece's `decode` drops only the space the first piece stands for (its dummy
+        prefix). So each row is detokenized behind an anchor piece, which keeps them all, and
+        the anchor's text plus what `decode` drops for the row's first piece are cut off.
+        """
         if not isinstance(ids, tf.RaggedTensor):
             ids = tf.RaggedTensor.from_tensor(ids)
-        return self.tf_tokenizer.detokenize(ids)
+        ids = tf.cast(ids, tf.int32)
+        anchor, anchor_bytes, dropped = self._decode_anchor()
+        anchors = tf.fill([ids.nrows(out_type=tf.int32), 1], tf.constant(anchor, tf.int32))
+        text = self.tf_tokenizer.detokenize(tf.concat([tf.RaggedTensor.from_tensor(anchors), ids], axis=1))
+        first = ids[:, :1].to_tensor(default_value=anchor, shape=[None, 1])[:, 0]
+        cut = anchor_bytes + tf.gather(tf.constant(dropped, tf.int32), first)
+        return tf.strings.substr(text, cut, tf.fill(tf.shape(cut), -1))
+
+    def _decode_anchor(self) -> tuple[int, int, np.ndarray]:
+        """`(anchor id, its text's length in bytes, bytes decode drops when each id comes first)`."""
+        if self._anchor is None:
+            decode = self._processor.decode
+            anchor = next(
+                i for i in range(self.vocabulary_size)
+                if len(text := decode([i])) == 1 and text.isascii() and text.isalnum()
+            )
+            head = len(decode([anchor]).encode())
+            # Behind the anchor a piece keeps its leading space; first in a row it may lose it.
+            dropped = np.array([
+                len(decode([anchor, i]).encode()) - head - len(decode([i]).encode()) for i in range(self.vocabulary_size)
+            ], np.int32)
+            self._anchor = (anchor, head, dropped)
+        return self._anchor
 
     def trackables(self) -> list:
         """The TensorFlow resource holding the model, for SavedModel export."""
