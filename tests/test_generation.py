@@ -146,4 +146,5 @@ def test_decode_loop_runs_any_step_function():
 def test_decoder_cache_shapes():
     decoder = GPTDecoder(build_gpt(CONFIG))
     cache = decoder.initial_cache(3, 16)
-    assert len(cache) == 2 and cache[0].shape == (3, 2, 2, 16, 8)
+    # One (keys, values) pair per block, heads before positions.
+    assert [[tuple(t.shape) for t in pair] for pair in cache] == [[(3, 2, 16, 8)] * 2] * 2

@@ -116,7 +116,7 @@ def test_attention_key_value_and_bad_combinations():
     ctx = rng.normal(size=(1, 5, 8)).astype("float32")
     assert_close(layer(x, context=ctx), layer(x, key_value=layer.key_value(ctx)))
     with pytest.raises(ValueError, match="key_value"):
-        layer(x, key_value=layer.key_value(ctx), cache=np.zeros((1, 2, 3, 2, 4), "float32"), cache_index=0)
+        layer(x, key_value=layer.key_value(ctx), cache=layer.empty_cache(1, 2), cache_index=0)
     with pytest.raises(ValueError, match="encoder_outputs"):
         DecoderBlock(2, 8, 16)(x)
 

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 
+from tfpretrain.layers import MultiHeadSelfAttention
 from tfpretrain.training import NonFiniteLossError, WarmupSchedule, adamw, fit
 
 
@@ -29,16 +30,24 @@ def test_schedule_bad_arguments():
 
 
 def test_adamw_decays_matrices_only():
-    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4), keras.layers.LayerNormalization()])
+    model = keras.Sequential([
+        keras.Input((2, 8)), MultiHeadSelfAttention(2, 4), keras.layers.Dense(4), keras.layers.LayerNormalization(),
+    ])
+    variables = model.trainable_variables
+    for v in variables:  # non-zero everywhere, so that a decayed bias would show
+        v.assign(np.random.default_rng(0).normal(size=v.shape).astype("float32"))
+    before = {v.path: np.asarray(v).copy() for v in variables}
     opt = adamw(model, learning_rate=0.1, weight_decay=0.5)
-    kernel, bias, gamma, beta = model.trainable_variables
-    before = [np.asarray(v).copy() for v in (kernel, bias, gamma)]
-    zeros = [np.zeros(v.shape, "float32") for v in model.trainable_variables]
-    opt.apply_gradients(zip(zeros, model.trainable_variables, strict=True))
-    # With zero gradients only the decoupled decay moves weights: the kernel shrinks, vectors stay.
-    np.testing.assert_allclose(np.asarray(kernel), before[0] * (1 - 0.1 * 0.5), rtol=1e-5)
-    np.testing.assert_allclose(np.asarray(bias), before[1])
-    np.testing.assert_allclose(np.asarray(gamma), before[2])
+    opt.apply_gradients(zip([np.zeros(v.shape, "float32") for v in variables], variables, strict=True))
+    # With zero gradients only the decoupled decay moves weights: kernels shrink; biases (the
+    # attention's per-head `[H, K]` ones too) and norm vectors stay.
+    decayed = {v.path for v in variables if not np.allclose(np.asarray(v), before[v.path])}
+    kernels = {v.path for v in variables if v.name.endswith("kernel")}
+    assert decayed == kernels and len(kernels) == 5
+    assert any(v.name == "query_bias" and len(v.shape) == 2 for v in variables)
+    for v in variables:
+        if v.path in kernels:
+            np.testing.assert_allclose(np.asarray(v), before[v.path] * (1 - 0.1 * 0.5), rtol=1e-5)
 
 
 def test_nan_loss_stops_with_step(tmp_path):

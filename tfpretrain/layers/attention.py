@@ -81,14 +81,15 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         context: optional keys/values source, `[B, S, D_c]`; defaults to `x` (self-attention).
         attention_mask: optional boolean mask, `[B, S]` (padding over keys, 1 = real token) or
             `[B, T, S]` (1 = may attend).
-        cache: optional `[B, 2, H, S_max, key_dim]` key/value cache for self-attention decoding
-            (heads before positions, the layout the score and value products read directly).
+        cache: optional `(keys [B, H, S_max, key_dim], values [B, H, S_max, value_dim])` cache
+            for self-attention decoding, from `empty_cache` (heads before positions, the layout
+            the score and value products read directly).
             The keys and values of `x` are written at `cache_index` and attention runs over the
             whole cache (the causal mask hides the positions not yet written).
         cache_index: int or scalar tensor, where `x` starts in the cache.
         attention_bias: optional additive float bias on the scores before the softmax,
             broadcastable to `[B, H, T, S]` (e.g. T5's relative position bias).
-        key_value: optional precomputed `[B, 2, H, S, key_dim]` keys and values from
+        key_value: optional precomputed `(keys, values)`, each `[B, H, S, dim]`, from
             `key_value(context)`, used instead of projecting `context` again (cross-attention
             keys and values computed once per generated sequence).
         return_attention_scores: also return the attention probabilities `[B, H, T, S]`.
@@ -215,23 +216,27 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         return self.query_kernel * scale, bias
 
     def empty_cache(self, batch_size, max_length: int, dtype=None):
-        """A zero self-attention cache `[B, 2, H, max_length, key_dim]` for `call(..., cache=)`.
+        """A zero self-attention cache for `call(..., cache=)`: keys `[B, H, max_length, key_dim]`
+        and values `[B, H, max_length, value_dim]`, as a pair.
+
+        Keys and values are separate tensors so that each step updates both in place and the
+        score and value products read them where they lie; halves of one stacked tensor would
+        be copied out before every product.
 
         Args:
             batch_size: int or scalar tensor, the number of sequences decoded together.
             max_length: positions the cache holds (prompt and generated tokens together).
             dtype: the cache dtype; defaults to the layer's compute dtype.
         """
-        if self.key_dim != self.value_dim:
-            raise ValueError("A stacked key/value cache needs value_dim == key_dim.")
-        shape = (batch_size, 2, self.num_heads, max_length, self.key_dim)
-        return ops.zeros(shape, dtype or self.compute_dtype)
+        dtype = dtype or self.compute_dtype
+        return (
+            ops.zeros((batch_size, self.num_heads, max_length, self.key_dim), dtype),
+            ops.zeros((batch_size, self.num_heads, max_length, self.value_dim), dtype),
+        )
 
     def key_value(self, context):
-        """Projects `context` `[B, S, D_c]` to stacked keys and values `[B, 2, H, S, key_dim]`."""
-        if self.key_dim != self.value_dim:
-            raise ValueError("Stacked keys and values need value_dim == key_dim.")
-        return ops.stack(self._keys_values(context), axis=1)
+        """Projects `context` `[B, S, D_c]` to keys `[B, H, S, key_dim]` and values `[B, H, S, value_dim]`."""
+        return self._keys_values(context)
 
     def call(
         self,
@@ -255,7 +260,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         else:
             (query,) = self._project_heads(x, [self._query_weights()])
             if key_value is not None:
-                key, value = key_value[:, 0], key_value[:, 1]
+                key, value = key_value
             else:
                 key, value = self._keys_values(x if context is None else context)
 
@@ -265,11 +270,10 @@ class MultiHeadSelfAttention(keras.layers.Layer):
                 raise ValueError("A key/value cache is for self-attention; do not pass `context` with `cache`.")
             if cache_index is None:
                 raise ValueError("`cache_index` is required together with `cache`.")
-            # One in-place write of the new keys and values into the stacked cache; splitting
-            # the cache, updating each half and stacking again would copy it every step.
-            new = ops.cast(ops.stack([key, value], axis=1), cache.dtype)
-            cache = ops.slice_update(cache, [0, 0, 0, cache_index, 0], new)
-            key, value = cache[:, 0], cache[:, 1]
+            key_cache, value_cache = cache
+            key = ops.slice_update(key_cache, [0, 0, cache_index, 0], ops.cast(key, key_cache.dtype))
+            value = ops.slice_update(value_cache, [0, 0, cache_index, 0], ops.cast(value, value_cache.dtype))
+            cache = (key, value)
             query_offset = cache_index
 
         scores = ops.einsum("bthk,bhsk->bhts", query, ops.cast(key, query.dtype))

@@ -39,8 +39,8 @@ class DecoderBlock(keras.layers.Layer):
         encoder_mask: optional `[B, S]` padding mask of the encoder inputs (1 = real token).
         attention_mask: optional `[B, T]` or `[B, T, T]` mask of the decoder inputs.
         self_attention_bias: optional additive bias of the self-attention (relative positions).
-        cross_key_value: optional `[B, 2, H, S, K]` from `cross_key_value(encoder_outputs)`.
-        cache: optional self-attention cache `[B, 2, H, T_max, K]`.
+        cross_key_value: optional `(keys, values)`, each `[B, H, S, K]`, from `cross_key_value(encoder_outputs)`.
+        cache: optional self-attention cache `(keys, values)`, each `[B, H, T_max, K]`.
         cache_index: where `x` starts in the cache.
         training: whether dropout is active.
 
@@ -121,7 +121,7 @@ class DecoderBlock(keras.layers.Layer):
         self.built = True
 
     def cross_key_value(self, encoder_outputs):
-        """Cross-attention keys and values of `encoder_outputs`, `[B, 2, H, S, K]`, to reuse."""
+        """Cross-attention keys and values of `encoder_outputs`, each `[B, H, S, K]`, to reuse."""
         return self.cross_attention.key_value(encoder_outputs)
 
     def call(

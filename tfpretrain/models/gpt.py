@@ -121,8 +121,8 @@ def build_gpt(config: GPTConfig) -> keras.Model:
 class GPTDecoder:
     """Cached decoding with a GPT built by `build_gpt`: the step functions `generation` uses.
 
-    The cache is a tuple with one `[B, 2, num_heads, max_length, head_dim]` key/value tensor
-    per block, in the format of `MultiHeadSelfAttention`.
+    The cache holds one `(keys, values)` pair per block, each `[B, num_heads, max_length,
+    head_dim]`, in the format of `MultiHeadSelfAttention.empty_cache`.
 
     Args:
         model: a model from `build_gpt` (or loaded from its `.keras` file).

@@ -152,7 +152,7 @@ class Seq2SeqDecoder:
 
     The encoder runs once (`initial_cache`), each decoder block's cross-attention keys and
     values are computed once from its outputs, and the self-attention keys and values of the
-    generated tokens go to a `[B, 2, H, T_max, K]` cache per block. `step` fits the step
+    generated tokens go to a `(keys, values)` cache per block, each `[B, H, T_max, K]`. `step` fits the step
     function contract of `tfpretrain.generation.decode_loop`.
 
     Args:
@@ -197,7 +197,7 @@ class Seq2SeqDecoder:
     def step(self, token_ids, cache: dict, index):
         """Decodes `token_ids` `[B, 1]` at position `index`: (float32 logits `[B, V]`, cache)."""
         y = self.embedding(token_ids)
-        max_length = ops.shape(cache["self"][0])[3]
+        max_length = ops.shape(cache["self"][0][0])[2]
         bias = self.decoder_bias(y, key_length=max_length, query_offset=index)
         new_self = []
         for block, layer_cache, cross in zip(self.decoder_blocks, cache["self"], cache["cross"], strict=True):

@@ -14,7 +14,8 @@ def adamw(
     epsilon: float = 1e-6,
     clipnorm: float | None = None,
 ) -> keras.optimizers.AdamW:
-    """AdamW that decays weight matrices only: biases, norm scales and other vectors are exempt.
+    """AdamW that decays weight matrices only: biases (of any rank), norm scales and other vectors
+    are exempt.
 
     Decaying only rank >= 2 variables is what BERT, GPT-2 and nanoGPT do. The model must be built.
 
@@ -31,6 +32,7 @@ def adamw(
         learning_rate=learning_rate, weight_decay=weight_decay, beta_1=beta_1, beta_2=beta_2,
         epsilon=epsilon, global_clipnorm=clipnorm,
     )
-    exempt = [v for v in model.trainable_variables if len(v.shape) < 2]
+    # By role, not rank alone: attention biases are `[heads, head_dim]` matrices.
+    exempt = [v for v in model.trainable_variables if len(v.shape) < 2 or v.name.endswith("bias")]
     optimizer.exclude_from_weight_decay(var_list=exempt)
     return optimizer
