@@ -130,6 +130,15 @@ def test_wrong_input_rank():
         MultiHeadSelfAttention(2, 4)(np.zeros((3, 8), "float32"))
 
 
+def test_stacked_cache_tensor_is_refused(x):
+    layer = MultiHeadSelfAttention(H, K, causal=True)
+    stacked = np.zeros((2, 2, H, T, K), "float32")  # batch 2 would unpack without complaint
+    with pytest.raises(ValueError, match=r"\(keys, values\) pair"):
+        layer(x[:2, :1], cache=stacked, cache_index=0)
+    with pytest.raises(ValueError, match=r"\(keys, values\) pair"):
+        layer(x[:2, :1], key_value=stacked)
+
+
 def test_wrong_mask_rank(x):
     with pytest.raises(ValueError, match="attention_mask"):
         MultiHeadSelfAttention(H, K)(x, attention_mask=np.ones((B, T, T, 1), bool))

@@ -14,6 +14,17 @@ from tfpretrain.layers._validate import check_fraction, check_positive_int
 _MASK_VALUE = -1e9
 
 
+def _key_value_pair(name: str, value) -> tuple:
+    """`value` as a `(keys, values)` pair; a single tensor (the old stacked layout) is refused,
+    since unpacking it would split its batch axis without a word."""
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise ValueError(
+            f"`{name}` must be a (keys, values) pair of [B, H, S, dim] tensors, as `empty_cache` and "
+            f"`key_value` return; got {type(value).__name__}."
+        )
+    return tuple(value)
+
+
 def combine_masks(
     attention_mask,
     causal: bool,
@@ -260,7 +271,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         else:
             (query,) = self._project_heads(x, [self._query_weights()])
             if key_value is not None:
-                key, value = key_value
+                key, value = _key_value_pair("key_value", key_value)
             else:
                 key, value = self._keys_values(x if context is None else context)
 
@@ -270,7 +281,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
                 raise ValueError("A key/value cache is for self-attention; do not pass `context` with `cache`.")
             if cache_index is None:
                 raise ValueError("`cache_index` is required together with `cache`.")
-            key_cache, value_cache = cache
+            key_cache, value_cache = _key_value_pair("cache", cache)
             key = ops.slice_update(key_cache, [0, 0, cache_index, 0], ops.cast(key, key_cache.dtype))
             value = ops.slice_update(value_cache, [0, 0, cache_index, 0], ops.cast(value, value_cache.dtype))
             cache = (key, value)
