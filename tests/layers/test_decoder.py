@@ -102,7 +102,7 @@ def test_cached_decoding_with_precomputed_cross_key_value(block, inputs):
     x, enc, mask, _ = inputs
     full = np.asarray(block(x, enc, encoder_mask=mask))
     cross = block.cross_key_value(enc)
-    cache = np.zeros((B, 2, H, T, D // H), "float32")
+    cache = block.self_attention.empty_cache(B, T)
     steps = []
     for t in range(T):
         out, cache = block(x[:, t : t + 1], encoder_mask=mask, cross_key_value=cross, cache=cache, cache_index=t)

@@ -53,7 +53,7 @@ def test_matches_keras_layers(x, norm_first, causal):
 def test_cache_decoding_equals_full_pass(x):
     block = TransformerBlock(H, D, F, causal=True)
     full = np.asarray(block(x))
-    cache = np.zeros((B, 2, H, T, D // H), "float32")
+    cache = block.attention.empty_cache(B, T)
     outs = []
     for t in range(T):
         out, cache = block(x[:, t : t + 1], cache=cache, cache_index=t)
