@@ -144,9 +144,15 @@ class SentencePieceTokenizer:
         if self._anchor is None:
             decode = self._processor.decode
             anchor = next(
-                i for i in range(self.vocabulary_size)
-                if len(text := decode([i])) == 1 and text.isascii() and text.isalnum()
+                (i for i in range(self.vocabulary_size)
+                 if len(text := decode([i])) == 1 and text.isascii() and text.isalnum()),
+                None,
             )
+            if anchor is None:
+                raise ValueError(
+                    "In-graph decoding needs a piece that is a single ASCII letter or digit; this "
+                    "sentencepiece model has none. Retrain it on text that contains some."
+                )
             head = len(decode([anchor]).encode())
             # Behind the anchor a piece keeps its leading space; first in a row it may lose it.
             dropped = np.array([

@@ -17,7 +17,8 @@ def adamw(
     """AdamW that decays weight matrices only: biases (of any rank), norm scales and other vectors
     are exempt.
 
-    Decaying only rank >= 2 variables is what BERT, GPT-2 and nanoGPT do. The model must be built.
+    Decaying weight matrices and embeddings only is what BERT, GPT-2 and nanoGPT do. The model
+    must be built.
 
     Args:
         model: the built model whose variables will be trained.
