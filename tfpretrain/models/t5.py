@@ -46,8 +46,8 @@ class Seq2SeqConfig:
     layer_norm_epsilon: float = 1e-6
     relative_buckets: int = 32
     relative_max_distance: int = 128
-    # T5 checkpoints leave attention scores unscaled (the factor is folded into the query's
-    # init); models trained here scale them. `build_seq2seq` initialises either way as T5 does.
+    # T5 checkpoints leave attention scores unscaled (the factor is folded into their init);
+    # models trained here from Glorot-initialised weights scale them.
     scale_attention: bool = True
     encoder_length: int = 512
     decoder_length: int = 128
@@ -114,50 +114,32 @@ def build_seq2seq(config: Seq2SeqConfig) -> keras.Model:
     (None, None, 1000)
     """
     c = config
-    # T5's initialization (Raffel et al., 2020, as its public implementations draw it): every
-    # kernel from N(0, 1 / fan_in), fan_in being the size it contracts (hidden_dim for all but
-    # the feed-forward output's), the query's also divided by sqrt(head size) when the scores
-    # are not. Keras' Glorot rule counts the heads of a [D, H, K] kernel into its fans: queries
-    # and keys start so small (RMS 0.01 at 256 wide) that the attention of the upper encoder
-    # layers stayed near uniform through 3,000 steps of span-corruption pre-training.
-    normal = lambda fan_in: keras.initializers.RandomNormal(stddev=fan_in**-0.5)  # noqa: E731
-    head_dim = c.hidden_dim // c.num_heads
-    query_fan_in = c.hidden_dim * (1 if c.scale_attention else head_dim)
-
-    def reinitialize(attentions, ffn_outer) -> None:
-        for kernel in [a.query_kernel for a in attentions]:
-            kernel.assign(normal(query_fan_in)(kernel.shape))
-        ffn_outer.kernel.assign(normal(c.intermediate_dim)(ffn_outer.kernel.shape))
-
     enc_ids = keras.Input((None,), dtype="int32", name=ENCODER_IDS)
     dec_ids = keras.Input((None,), dtype="int32", name=DECODER_IDS)
     embedding = TokenAndPositionEmbedding(
         c.vocabulary_size, c.encoder_length, c.hidden_dim, position_embedding=False,
-        embeddings_initializer=normal(1), name="token_embedding",
+        embeddings_initializer=keras.initializers.RandomNormal(stddev=1.0), name="token_embedding",
     )
     common = dict(dropout=c.dropout, activation=c.activation, layer_norm_epsilon=c.layer_norm_epsilon,
-                  norm="rms", use_bias=False, scale_attention=c.scale_attention,
-                  kernel_initializer=normal(c.hidden_dim))
+                  norm="rms", use_bias=False, scale_attention=c.scale_attention)
     encoder_mask = ops.not_equal(enc_ids, c.pad_id)
 
     x = keras.layers.Dropout(c.dropout, name="encoder_dropout")(embedding(enc_ids))
-    bias = RelativePositionBias(c.num_heads, c.relative_buckets, c.relative_max_distance, bidirectional=True,
-                                embeddings_initializer=normal(c.hidden_dim), name="encoder_position_bias")(x)
+    bias = RelativePositionBias(c.num_heads, c.relative_buckets, c.relative_max_distance,
+                                bidirectional=True, name="encoder_position_bias")(x)
     for i in range(c.num_encoder_layers):
-        block = TransformerBlock(c.num_heads, c.hidden_dim, c.intermediate_dim, norm_first=True,
-                                 name=f"encoder_block_{i}", **common)
-        x = block(x, attention_mask=encoder_mask, attention_bias=bias)
-        reinitialize([block.attention], block.ffn_outer)
+        x = TransformerBlock(c.num_heads, c.hidden_dim, c.intermediate_dim, norm_first=True,
+                             name=f"encoder_block_{i}", **common)(
+            x, attention_mask=encoder_mask, attention_bias=bias)
     encoded = keras.layers.Dropout(c.dropout, name="encoder_output_dropout")(
         make_norm("rms", c.layer_norm_epsilon, name="encoder_norm")(x))
 
     y = keras.layers.Dropout(c.dropout, name="decoder_dropout")(embedding(dec_ids))
-    bias = RelativePositionBias(c.num_heads, c.relative_buckets, c.relative_max_distance, bidirectional=False,
-                                embeddings_initializer=normal(c.hidden_dim), name="decoder_position_bias")(y)
+    bias = RelativePositionBias(c.num_heads, c.relative_buckets, c.relative_max_distance,
+                                bidirectional=False, name="decoder_position_bias")(y)
     for i in range(c.num_decoder_layers):
-        block = DecoderBlock(c.num_heads, c.hidden_dim, c.intermediate_dim, name=f"decoder_block_{i}", **common)
-        y = block(y, encoded, encoder_mask=encoder_mask, self_attention_bias=bias)
-        reinitialize([block.self_attention, block.cross_attention], block.ffn_outer)
+        y = DecoderBlock(c.num_heads, c.hidden_dim, c.intermediate_dim, name=f"decoder_block_{i}",
+                         **common)(y, encoded, encoder_mask=encoder_mask, self_attention_bias=bias)
     y = keras.layers.Dropout(c.dropout, name="decoder_output_dropout")(
         make_norm("rms", c.layer_norm_epsilon, name="decoder_norm")(y))
     y = y * (c.hidden_dim**-0.5)
