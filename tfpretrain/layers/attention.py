@@ -15,8 +15,8 @@ _MASK_VALUE = -1e9
 
 
 def _key_value_pair(name: str, value) -> tuple:
-    """`value` as a `(keys, values)` pair; a single tensor (the old stacked layout) is refused,
-    since unpacking it would split its batch axis without a word."""
+    """`value` as a `(keys, values)` pair; a single stacked tensor is refused, since unpacking
+    it would split its batch axis without a word."""
     if not isinstance(value, (tuple, list)) or len(value) != 2:
         raise ValueError(
             f"`{name}` must be a (keys, values) pair of [B, H, S, dim] tensors, as `empty_cache` and "
