@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from tfpretrain.models.t5 import Seq2SeqGenerator
+from tfpretrain.models.t5 import Seq2SeqConfig, Seq2SeqGenerator, build_seq2seq
 from tfpretrain.recipes.finetune import FinetuneRun
 from tfpretrain.recipes.finetune import run as finetune
 from tfpretrain.recipes.seq2seq import Seq2SeqRun, load_seq2seq
@@ -14,6 +14,7 @@ from tfpretrain.recipes.seq2seq import run as pretrain
 from tfpretrain.recipes.seq2seq_finetune import (
     character_error_rate,
     edit_distance,
+    reinitialize,
     strip_punctuation,
 )
 
@@ -99,6 +100,31 @@ def test_pretrain_finetune_generate_export(tmp_path, data_dir):
     assert "tokenizes to nothing" in served["empty"]
 
 
+@pytest.mark.parametrize("part", ["none", "cross-attention", "decoder"])
+def test_reinitialize_draws_only_the_named_part(part):
+    config = Seq2SeqConfig(vocabulary_size=50, num_sentinels=4, dropout=0.0,
+                           **{**TINY, "num_decoder_layers": 2})
+    model = build_seq2seq(config)
+    before = {v.path: v.numpy().copy() for v in model.weights}
+    reinitialize(model, config, part)
+    after = {v.path: v.numpy() for v in model.weights}
+    changed = {path for path, value in before.items() if not np.array_equal(value, after[path])}
+
+    def expected(path):
+        if part == "decoder":
+            return path.startswith(("decoder_block", "decoder_position_bias"))
+        if part == "cross-attention":
+            return path.startswith("decoder_block") and "/cross_attention/" in path
+        return False
+
+    # Norm scales start at one in both draws, so only the random weights can be seen to change.
+    random_weights = {path for path, value in before.items() if np.std(value) > 0}
+    assert changed == {path for path in random_weights if expected(path)}
+    assert changed or part == "none"
+    with pytest.raises(ValueError, match="--reinit must be one of"):
+        reinitialize(model, config, "encoder")
+
+
 def test_bad_input(tmp_path):
     empty = tmp_path / "empty.txt"
     empty.write_text("  \n")
@@ -113,3 +139,6 @@ def test_bad_input(tmp_path):
     result = cli("finetune", "--task", str(long_targets), "--init", "scratch", "--preset", "t5-tiny",
                  "--vocab-size", "300", "--batch-size", "8", "--out", str(tmp_path / "b"))
     assert result.returncode == 2 and "decoder context" in result.stderr, result.stderr[-2000:]
+    result = cli("finetune", "--task", str(long_targets), "--init", "scratch", "--preset", "t5-tiny",
+                 "--reinit", "decoder", "--out", str(tmp_path / "c"))
+    assert result.returncode == 2 and "needs a pre-trained seq2seq directory" in result.stderr

@@ -56,6 +56,10 @@ def add_parser(subparsers) -> None:
                    help="encoder-decoder only: beams for generating the dev outputs (1: greedy)")
     p.add_argument("--limit-eval", type=int, default=None,
                    help="encoder-decoder only: score the first N dev examples")
+    p.add_argument("--reinit", default="none", choices=["none", "cross-attention", "decoder"],
+                   help="encoder-decoder only: draw this part of the pre-trained --init anew before training "
+                        "(cross-attention: each decoder block's; decoder: the whole decoder), keeping the "
+                        "encoder and the shared embedding")
     add_runtime_flags(p)
     p.set_defaults(func=run)
 
@@ -75,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
             seq_len=args.seq_len, num_classes=args.num_classes, limit_train=args.limit_train,
             steps_per_execution=args.steps_per_execution, tensorboard=args.tensorboard, seed=args.seed,
             strategy=args.strategy, precision=args.precision, num_beams=args.num_beams,
-            limit_eval=args.limit_eval,
+            limit_eval=args.limit_eval, reinit=args.reinit,
         )
     )
     print(json.dumps(metrics, indent=2))

@@ -53,9 +53,11 @@ class FinetuneRun:
     tensorboard: bool = False
     seed: int = 0
     verbose: str | int = "auto"
-    # Encoder-decoder (text-to-text) runs only: beams when generating dev outputs, dev subset.
+    # Encoder-decoder (text-to-text) runs only: beams when generating dev outputs, dev subset,
+    # which part of a pre-trained model to draw anew before training.
     num_beams: int = 1
     limit_eval: int | None = None
+    reinit: str = "none"
 
 
 @dataclasses.dataclass

@@ -38,6 +38,7 @@ from tfpretrain.training import EpochTimer, fit, write_json
 
 SST2_WORDS = ("negative", "positive")
 PUNCTUATION_LINES = 2
+REINIT_PARTS = ("none", "cross-attention", "decoder")
 
 
 def wants_seq2seq(cfg) -> bool:
@@ -139,11 +140,35 @@ def _round_up(n: int, multiple: int = 8) -> int:
     return int(math.ceil(n / multiple) * multiple)
 
 
+def reinitialize(model: keras.Model, config: Seq2SeqConfig, part: str) -> None:
+    """Draws `part` of a (pre-trained) `build_seq2seq` model anew, as `build_seq2seq` would.
+
+    `"cross-attention"`: each decoder block's cross-attention and its norm; `"decoder"`: the
+    decoder blocks, the decoder's position bias and its final norm. The shared token embedding
+    and the encoder keep their weights; `"none"` changes nothing.
+    """
+    if part not in REINIT_PARTS:
+        raise ValueError(f"--reinit must be one of {', '.join(REINIT_PARTS)}; got {part!r}.")
+    if part == "none":
+        return
+    fresh = build_seq2seq(config)
+    blocks = [f"decoder_block_{i}" for i in range(config.num_decoder_layers)]
+    if part == "decoder":
+        pairs = [(model.get_layer(n), fresh.get_layer(n))
+                 for n in ("decoder_position_bias", "decoder_norm", *blocks)]
+    else:
+        pairs = [(getattr(model.get_layer(n), a), getattr(fresh.get_layer(n), a))
+                 for n in blocks for a in ("cross_attention", "cross_attention_norm")]
+    for target, source in pairs:
+        target.set_weights(source.get_weights())
+
+
 def _build(cfg, task: dict, strategy):
     """(model, config, tokenizer, init kind) from `--init`."""
     if is_seq2seq_dir(cfg.init):
         with strategy.scope():
             model, config, tokenizer = load_seq2seq(cfg.init)
+            reinitialize(model, config, getattr(cfg, "reinit", "none"))
         return model, config, tokenizer, "seq2seq"
     text = "\n".join(task["train"][0] + task["train"][1])
     tokenizer = Seq2SeqTokenizer(SentencePieceTokenizer.train(text, cfg.vocab_size))
@@ -169,6 +194,11 @@ def run_seq2seq(cfg) -> dict:
     num_beams = getattr(cfg, "num_beams", 1)
     if not isinstance(num_beams, int) or num_beams < 1:
         raise ValueError(f"--num-beams must be an integer >= 1; got {num_beams!r}.")
+    reinit = getattr(cfg, "reinit", "none")
+    if reinit not in REINIT_PARTS:
+        raise ValueError(f"--reinit must be one of {', '.join(REINIT_PARTS)}; got {reinit!r}.")
+    if reinit != "none" and not is_seq2seq_dir(cfg.init):
+        raise ValueError(f"--reinit {reinit} needs a pre-trained seq2seq directory as --init, not {cfg.init!r}.")
 
     task = text_to_text_task(cfg.task)
     train_in, train_out = task["train"]
@@ -216,7 +246,7 @@ def run_seq2seq(cfg) -> dict:
     generate_seconds = time.perf_counter() - start
 
     metrics = {
-        "task": task["name"], "init": init, "exact_match": float(np.mean([p == t for p, t in zip(predictions, dev_out, strict=True)])),
+        "task": task["name"], "init": init, "reinit": reinit, "exact_match": float(np.mean([p == t for p, t in zip(predictions, dev_out, strict=True)])),
         "train_examples": len(train_in), "dev_examples": len(dev_in), "epochs": cfg.epochs, "steps": steps,
         "train_seconds": train_seconds, "generate_seconds": generate_seconds, "num_beams": num_beams,
         "final_loss": float(history.history["loss"][-1]), "val_loss": float(history.history["val_loss"][-1]),
