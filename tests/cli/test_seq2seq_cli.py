@@ -100,7 +100,7 @@ def test_pretrain_finetune_generate_export(tmp_path, data_dir):
     assert "tokenizes to nothing" in served["empty"]
 
 
-@pytest.mark.parametrize("part", ["none", "cross-attention", "decoder"])
+@pytest.mark.parametrize("part", ["none", "encoder", "cross-attention", "decoder"])
 def test_reinitialize_draws_only_the_named_part(part):
     config = Seq2SeqConfig(vocabulary_size=50, num_sentinels=4, dropout=0.0,
                            **{**TINY, "num_decoder_layers": 2})
@@ -111,8 +111,8 @@ def test_reinitialize_draws_only_the_named_part(part):
     changed = {path for path, value in before.items() if not np.array_equal(value, after[path])}
 
     def expected(path):
-        if part == "decoder":
-            return path.startswith(("decoder_block", "decoder_position_bias"))
+        if part in ("encoder", "decoder"):
+            return path.startswith((f"{part}_block", f"{part}_position_bias"))
         if part == "cross-attention":
             return path.startswith("decoder_block") and "/cross_attention/" in path
         return False
@@ -122,7 +122,7 @@ def test_reinitialize_draws_only_the_named_part(part):
     assert changed == {path for path in random_weights if expected(path)}
     assert changed or part == "none"
     with pytest.raises(ValueError, match="--reinit must be one of"):
-        reinitialize(model, config, "encoder")
+        reinitialize(model, config, "embedding")
 
 
 def test_bad_input(tmp_path):

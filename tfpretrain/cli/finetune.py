@@ -56,10 +56,9 @@ def add_parser(subparsers) -> None:
                    help="encoder-decoder only: beams for generating the dev outputs (1: greedy)")
     p.add_argument("--limit-eval", type=int, default=None,
                    help="encoder-decoder only: score the first N dev examples")
-    p.add_argument("--reinit", default="none", choices=["none", "cross-attention", "decoder"],
+    p.add_argument("--reinit", default="none", choices=["none", "encoder", "cross-attention", "decoder"],
                    help="encoder-decoder only: draw this part of the pre-trained --init anew before training "
-                        "(cross-attention: each decoder block's; decoder: the whole decoder), keeping the "
-                        "encoder and the shared embedding")
+                        "(cross-attention: each decoder block's), keeping the rest and the shared embedding")
     add_runtime_flags(p)
     p.set_defaults(func=run)
 

@@ -38,7 +38,7 @@ from tfpretrain.training import EpochTimer, fit, write_json
 
 SST2_WORDS = ("negative", "positive")
 PUNCTUATION_LINES = 2
-REINIT_PARTS = ("none", "cross-attention", "decoder")
+REINIT_PARTS = ("none", "encoder", "cross-attention", "decoder")
 
 
 def wants_seq2seq(cfg) -> bool:
@@ -143,20 +143,22 @@ def _round_up(n: int, multiple: int = 8) -> int:
 def reinitialize(model: keras.Model, config: Seq2SeqConfig, part: str) -> None:
     """Draws `part` of a (pre-trained) `build_seq2seq` model anew, as `build_seq2seq` would.
 
+    `"encoder"`: the encoder blocks, the encoder's position bias and its final norm;
     `"cross-attention"`: each decoder block's cross-attention and its norm; `"decoder"`: the
     decoder blocks, the decoder's position bias and its final norm. The shared token embedding
-    and the encoder keep their weights; `"none"` changes nothing.
+    and the other parts keep their weights; `"none"` changes nothing.
     """
     if part not in REINIT_PARTS:
         raise ValueError(f"--reinit must be one of {', '.join(REINIT_PARTS)}; got {part!r}.")
     if part == "none":
         return
     fresh = build_seq2seq(config)
-    blocks = [f"decoder_block_{i}" for i in range(config.num_decoder_layers)]
-    if part == "decoder":
+    if part in ("encoder", "decoder"):
+        blocks = [f"{part}_block_{i}" for i in range(getattr(config, f"num_{part}_layers"))]
         pairs = [(model.get_layer(n), fresh.get_layer(n))
-                 for n in ("decoder_position_bias", "decoder_norm", *blocks)]
+                 for n in (f"{part}_position_bias", f"{part}_norm", *blocks)]
     else:
+        blocks = [f"decoder_block_{i}" for i in range(config.num_decoder_layers)]
         pairs = [(getattr(model.get_layer(n), a), getattr(fresh.get_layer(n), a))
                  for n in blocks for a in ("cross_attention", "cross_attention_norm")]
     for target, source in pairs:
