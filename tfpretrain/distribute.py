@@ -134,6 +134,22 @@ def set_precision(precision: str = "fp32") -> str:
     return PRECISIONS[precision]
 
 
+def xla_for_training() -> bool:
+    """Whether training steps should be XLA-compiled under the current dtype policy: yes, except
+    for bfloat16 on a machine without a GPU or TPU.
+
+    XLA's CPU backend runs bfloat16 matrix products no faster than float32 ones, while
+    TensorFlow's own (oneDNN) kernels use the CPU's bfloat16 instructions: on a 2-core AMD EPYC
+    with AVX512-BF16, a bf16 product ran at 404 GFLOP/s in graph mode and 187 under XLA (float32:
+    189), and the GPT `shakespeare` step trained 1.3-1.7x faster in bf16 without XLA than in
+    float32 with it, while bf16 with XLA was no faster than float32 (`BENCHMARKS.md`). Every
+    recipe compiles with `jit_compile=xla_for_training()`, after `set_precision`.
+    """
+    if keras.mixed_precision.global_policy().compute_dtype != "bfloat16":
+        return True
+    return bool(tf.config.list_physical_devices("GPU") or tf.config.list_logical_devices("TPU"))
+
+
 def is_chief(strategy: tf.distribute.Strategy | None = None) -> bool:
     """Whether this process writes the run's files: always, except on the non-chief workers of a
     multi-worker job (the `chief` task, else worker 0, writes)."""

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfpretrain.distribute import set_precision
+from tfpretrain.distribute import set_precision, xla_for_training
 from tfpretrain.models.autoencoder import AutoencoderConfig, build_autoencoder
 from tfpretrain.recipes.autoencoder import compile_autoencoder
 from tfpretrain.training import fit
@@ -43,6 +43,16 @@ def test_bf16_autoencoder_trains_with_float32_weights_and_loss(tmp_path):
     reference.set_weights(model.get_weights())
     np.testing.assert_allclose(np.asarray(tf.cast(model(x), tf.float32)), np.asarray(reference(x)),
                                atol=3e-2)
+
+
+def test_recipes_compile_with_xla_except_bf16_on_a_cpu():
+    # XLA's CPU backend has no fast bfloat16 matrix products; TensorFlow's own kernels do.
+    assert not tf.config.list_physical_devices("GPU")
+    for precision, xla in (("fp32", True), ("fp16", True), ("bf16", False)):
+        set_precision(precision)
+        assert xla_for_training() is xla
+        assert compile_autoencoder(build_autoencoder(CONFIG), learning_rate=1e-3).jit_compile is xla
+    set_precision("fp32")
 
 
 def test_fp16_uses_dynamic_loss_scaling_and_skips_overflowing_steps():

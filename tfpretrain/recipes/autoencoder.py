@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfpretrain.data import image_dataset, load_images, scale_images
-from tfpretrain.distribute import get_strategy, is_chief, set_precision
+from tfpretrain.distribute import get_strategy, is_chief, set_precision, xla_for_training
 from tfpretrain.export import export_autoencoder
 from tfpretrain.models.autoencoder import AutoencoderConfig, build_autoencoder
 from tfpretrain.plots import image_rows, loss_curves
@@ -52,7 +52,7 @@ def compile_autoencoder(model: keras.Model, learning_rate: float = 1e-3, steps_p
         optimizer=keras.optimizers.Adam(learning_rate, gradient_accumulation_steps=gradient_accumulation_steps),
         loss="binary_crossentropy",
         metrics=[keras.metrics.MeanSquaredError(name="mse")],
-        jit_compile=True,
+        jit_compile=xla_for_training(),
         steps_per_execution=steps_per_execution,
     )
     return model

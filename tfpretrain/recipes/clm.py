@@ -10,6 +10,7 @@ from pathlib import Path
 import keras
 
 from tfpretrain.data.lm import lm_eval_dataset, lm_train_dataset, read_corpus, split_tokens
+from tfpretrain.distribute import xla_for_training
 from tfpretrain.models.gpt import GPTConfig, build_gpt
 from tfpretrain.training import WarmupSchedule, adamw, fit, write_json
 
@@ -82,7 +83,8 @@ class _EvaluationLog(keras.callbacks.Callback):
 
 
 def compile_gpt(model: keras.Model, cfg: CLMRun, total_steps: int, steps_per_execution: int) -> keras.Model:
-    """AdamW (decay on matrices only), warm-up + cosine to `min_learning_rate`, global clipping, XLA."""
+    """AdamW (decay on matrices only), warm-up + cosine to `min_learning_rate`, global clipping, XLA
+    (`xla_for_training`)."""
     final = cfg.min_learning_rate if cfg.min_learning_rate is not None else cfg.learning_rate / 10
     schedule = WarmupSchedule(cfg.learning_rate, total_steps=total_steps, warmup_steps=cfg.warmup_steps,
                               decay="cosine", final_learning_rate=final)
@@ -91,7 +93,7 @@ def compile_gpt(model: keras.Model, cfg: CLMRun, total_steps: int, steps_per_exe
     model.compile(
         optimizer=optimizer,
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        jit_compile=True,
+        jit_compile=xla_for_training(),
         steps_per_execution=steps_per_execution,
     )
     return model

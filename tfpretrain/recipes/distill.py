@@ -24,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfpretrain.data.text_files import labelled_task
-from tfpretrain.distribute import get_strategy, set_precision
+from tfpretrain.distribute import get_strategy, set_precision, xla_for_training
 from tfpretrain.metrics import classification_metrics
 from tfpretrain.models.bert import BertEncoder
 from tfpretrain.models.classifier import TextClassifier
@@ -208,7 +208,7 @@ def run(cfg: DistillRun) -> dict:
         student = _build_student(cfg, teacher)
         distiller = Distiller(student, teacher, temperature=cfg.temperature, alpha=cfg.alpha,
                               hidden_weight=cfg.hidden_weight, name="distiller")
-        distiller.compile(optimizer=adamw(student, _schedule(cfg, len(train_x))), jit_compile=True)
+        distiller.compile(optimizer=adamw(student, _schedule(cfg, len(train_x))), jit_compile=xla_for_training())
     history = fit(distiller, distill_train, epochs=cfg.epochs, validation_data=dev,
                   out_dir=out / "distill", verbose=cfg.verbose)
     metrics["distill_seconds"] = history.training_seconds
@@ -226,7 +226,7 @@ def run(cfg: DistillRun) -> dict:
         with strategy.scope():
             baseline = _build_student(cfg, teacher)
             baseline.compile(optimizer=adamw(baseline, _schedule(cfg, len(train_x))),
-                             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=True)
+                             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=xla_for_training())
         history = fit(baseline, train, epochs=cfg.epochs, validation_data=dev, out_dir=out / "baseline",
                       verbose=cfg.verbose)
         metrics["baseline_seconds"] = history.training_seconds

@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfpretrain.data.text_files import labelled_task
-from tfpretrain.distribute import get_strategy, set_precision
+from tfpretrain.distribute import get_strategy, set_precision, xla_for_training
 from tfpretrain.metrics import classification_metrics
 from tfpretrain.models.bert import BertConfig, BertEncoder
 from tfpretrain.models.classifier import TextClassifier, freeze_encoder
@@ -170,7 +170,7 @@ def run(cfg: FinetuneRun) -> dict:
             optimizer=adamw(model, schedule, weight_decay=cfg.weight_decay),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-            jit_compile=True, steps_per_execution=cfg.steps_per_execution,
+            jit_compile=xla_for_training(), steps_per_execution=cfg.steps_per_execution,
         )
     train = _dataset(tokenizer, train_x, train_y, cfg.batch_size, cfg.seq_len, shuffle=True, seed=cfg.seed)
     dev = _dataset(tokenizer, dev_x, dev_y, 256, cfg.seq_len, shuffle=False)

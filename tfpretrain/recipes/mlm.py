@@ -11,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfpretrain.data.text_files import read_corpus
-from tfpretrain.distribute import get_strategy, is_chief, set_precision
+from tfpretrain.distribute import get_strategy, is_chief, set_precision, xla_for_training
 from tfpretrain.models.bert import BertConfig, BertEncoder, BertMaskedLM
 from tfpretrain.text.mlm import mlm_dataset
 from tfpretrain.text.wordpiece import WordPieceTokenizer, learn_vocabulary, write_vocab
@@ -57,7 +57,7 @@ def compile_mlm(model: BertMaskedLM, learning_rate, weight_decay: float = 0.01, 
         metrics["nsp"] = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
     model.compile(
         optimizer=adamw(model, learning_rate, weight_decay=weight_decay),
-        loss=losses, weighted_metrics=metrics, jit_compile=True, steps_per_execution=steps_per_execution,
+        loss=losses, weighted_metrics=metrics, jit_compile=xla_for_training(), steps_per_execution=steps_per_execution,
     )
     return model
 

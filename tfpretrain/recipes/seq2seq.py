@@ -11,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfpretrain.data.seq2seq import seq2seq_batches
-from tfpretrain.distribute import get_strategy, is_chief, set_precision
+from tfpretrain.distribute import get_strategy, is_chief, set_precision, xla_for_training
 from tfpretrain.models.t5 import Seq2SeqConfig, build_seq2seq
 from tfpretrain.text.sentencepiece import SentencePieceTokenizer
 from tfpretrain.text.seq2seq import SEQ2SEQ_VOCAB_FILE, Seq2SeqTokenizer
@@ -60,7 +60,7 @@ def compile_seq2seq(model: keras.Model, learning_rate, total_steps: int, warmup_
         optimizer=adamw(model, schedule, weight_decay=weight_decay, clipnorm=1.0),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="mean_with_sample_weight"),
         weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="token_accuracy")],
-        jit_compile=True,
+        jit_compile=xla_for_training(),
         steps_per_execution=steps_per_execution,
     )
     return model

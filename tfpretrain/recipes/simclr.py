@@ -11,7 +11,7 @@ import numpy as np
 
 from tfpretrain.data import load_images
 from tfpretrain.data.augment import AugmentConfig, example_views, two_view_dataset
-from tfpretrain.distribute import get_strategy, is_chief, set_precision
+from tfpretrain.distribute import get_strategy, is_chief, set_precision, xla_for_training
 from tfpretrain.evaluate import KNNAccuracy, encode, linear_probe
 from tfpretrain.export.encoder import export_encoder
 from tfpretrain.models.simclr import SimCLRConfig, build_simclr
@@ -100,7 +100,7 @@ def run(cfg: SimCLRRun) -> dict:
     model_config = SimCLRConfig.preset(cfg.preset, image_shape=(*x_train.shape[1:3], 1), temperature=cfg.temperature)
     with strategy.scope():
         model = build_simclr(model_config)
-        model.compile(optimizer=make_optimizer(cfg, model, steps_per_epoch), jit_compile=True,
+        model.compile(optimizer=make_optimizer(cfg, model, steps_per_epoch), jit_compile=xla_for_training(),
                       steps_per_execution=min(cfg.steps_per_execution, steps_per_epoch))
 
     timer = EpochTimer()
