@@ -135,16 +135,22 @@ def set_precision(precision: str = "fp32") -> str:
 
 
 def xla_for_training() -> bool:
-    """Whether training steps should be XLA-compiled under the current dtype policy: yes, except
-    for bfloat16 on a machine without a GPU or TPU.
+    """Whether training steps are XLA-compiled: `TFPRETRAIN_XLA` (`--xla`) says `on`, `off` or
+    `auto` (the default): XLA, except for bfloat16 on a machine without a GPU or TPU.
 
     XLA's CPU backend runs bfloat16 matrix products no faster than float32 ones, while
     TensorFlow's own (oneDNN) kernels use the CPU's bfloat16 instructions: on a 2-core AMD EPYC
-    with AVX512-BF16, a bf16 product ran at 404 GFLOP/s in graph mode and 187 under XLA (float32:
+    with AVX512-BF16 a bf16 product ran at 404 GFLOP/s in graph mode and 187 under XLA (float32:
     189), and the GPT `shakespeare` step trained 1.3-1.7x faster in bf16 without XLA than in
-    float32 with it, while bf16 with XLA was no faster than float32 (`BENCHMARKS.md`). Every
-    recipe compiles with `jit_compile=xla_for_training()`, after `set_precision`.
+    float32 with it. Models too small for their matrix products to dominate (GPT `nano`) train
+    faster with XLA even in bf16; `--xla on` keeps it (`BENCHMARKS.md`). Every recipe compiles
+    with `jit_compile=xla_for_training()`, after `set_precision`.
     """
+    mode = os.environ.get("TFPRETRAIN_XLA", "auto")
+    if mode not in ("auto", "on", "off"):
+        raise ValueError(f"TFPRETRAIN_XLA (--xla) must be auto, on or off; got {mode!r}.")
+    if mode != "auto":
+        return mode == "on"
     if keras.mixed_precision.global_policy().compute_dtype != "bfloat16":
         return True
     return bool(tf.config.list_physical_devices("GPU") or tf.config.list_logical_devices("TPU"))

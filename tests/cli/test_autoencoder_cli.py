@@ -57,3 +57,14 @@ def test_cli_reports_bad_input(tmp_path):
         capture_output=True, text=True,
     )
     assert result.returncode == 2 and "epochs" in result.stderr
+
+
+def test_xla_flag_reaches_the_recipes(tmp_path, monkeypatch):
+    from tfpretrain.cli.main import main
+    from tfpretrain.distribute import xla_for_training
+
+    monkeypatch.setenv("TFPRETRAIN_XLA", "auto")  # restored (unset) after the test
+    assert xla_for_training()
+    # --epochs 0 stops the run at validation, after the flags have been applied.
+    assert main(["autoencoder", "--xla", "off", "--epochs", "0", "--out", str(tmp_path)]) == 2
+    assert os.environ["TFPRETRAIN_XLA"] == "off" and not xla_for_training()

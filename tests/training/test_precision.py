@@ -2,6 +2,7 @@
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from tfpretrain.distribute import set_precision, xla_for_training
@@ -45,13 +46,19 @@ def test_bf16_autoencoder_trains_with_float32_weights_and_loss(tmp_path):
                                atol=3e-2)
 
 
-def test_recipes_compile_with_xla_except_bf16_on_a_cpu():
+def test_recipes_compile_with_xla_except_bf16_on_a_cpu(monkeypatch):
     # XLA's CPU backend has no fast bfloat16 matrix products; TensorFlow's own kernels do.
     assert not tf.config.list_physical_devices("GPU")
     for precision, xla in (("fp32", True), ("fp16", True), ("bf16", False)):
         set_precision(precision)
         assert xla_for_training() is xla
         assert compile_autoencoder(build_autoencoder(CONFIG), learning_rate=1e-3).jit_compile is xla
+    for mode, xla in (("on", True), ("off", False)):  # --xla overrides, in either precision
+        monkeypatch.setenv("TFPRETRAIN_XLA", mode)
+        assert xla_for_training() is xla
+    monkeypatch.setenv("TFPRETRAIN_XLA", "yes")
+    with pytest.raises(ValueError, match="auto, on or off"):
+        xla_for_training()
     set_precision("fp32")
 
 
