@@ -56,31 +56,24 @@ def load_gpt():
     return importlib.import_module("tfpretrain.models.gpt")
 
 
-def matmul_peak(keras, repeats: int = 10) -> float:
-    """Measured FLOP/s of a bf16 8192³ product (mean of `repeats` after 3 warm-ups)."""
-    n = 8192
+def matmul_peak(keras, repeats: int = 10, n: int = 8192) -> float:
+    """Measured FLOP/s of a bf16 n³ product (mean of `repeats` after 3 warm-ups)."""
     a = keras.random.normal((n, n), dtype="bfloat16", seed=1)
     b = keras.random.normal((n, n), dtype="bfloat16", seed=2)
     if keras.backend.backend() == "jax":
         import jax
 
-        product = jax.jit(lambda x, y: x @ y)
-        for _ in range(3):
-            product(a, b).block_until_ready()
-        start = time.perf_counter()
-        for _ in range(repeats):
-            out = product(a, b)
-        out.block_until_ready()
+        product, wait = jax.jit(lambda x, y: x @ y), lambda out: out.block_until_ready()
     else:
         import tensorflow as tf
 
-        product = tf.function(lambda x, y: tf.matmul(x, y), jit_compile=True)
-        for _ in range(3):
-            product(a, b).numpy()
-        start = time.perf_counter()
-        for _ in range(repeats):
-            out = product(a, b)
-        out.numpy()
+        product, wait = tf.function(lambda x, y: tf.matmul(x, y), jit_compile=True), lambda out: out.numpy()
+    for _ in range(3):
+        wait(product(a, b))
+    start = time.perf_counter()
+    for _ in range(repeats):
+        out = product(a, b)
+    wait(out)
     return 2 * n**3 * repeats / (time.perf_counter() - start)
 
 
