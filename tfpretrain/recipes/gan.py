@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfpretrain.data import image_dataset, load_images
-from tfpretrain.distribute import get_strategy, set_precision
+from tfpretrain.distribute import get_strategy, set_precision, xla_for_training
 from tfpretrain.evaluate import fine_tune, linear_probe
 from tfpretrain.export import export_gan
 from tfpretrain.frechet import FEATURE_CLASSIFIER_FILE, FrechetScorer, train_feature_classifier
@@ -219,7 +219,7 @@ def run(cfg: GanRun) -> dict:
         gan.compile(
             d_optimizer=keras.optimizers.Adam(cfg.d_learning_rate, beta_1=cfg.beta_1),
             g_optimizer=keras.optimizers.Adam(cfg.g_learning_rate, beta_1=cfg.beta_1),
-            steps_per_execution=cfg.steps_per_execution,
+            jit_compile=xla_for_training(), steps_per_execution=cfg.steps_per_execution,
         )
     # The untrained twin for the random-init probe: the same seed gives the same initial weights.
     keras.utils.set_random_seed(cfg.seed)
