@@ -142,9 +142,9 @@ def xla_for_training() -> bool:
     TensorFlow's own (oneDNN) kernels use the CPU's bfloat16 instructions: on a 2-core AMD EPYC
     with AVX512-BF16 a bf16 product ran at 404 GFLOP/s in graph mode and 187 under XLA (float32:
     189), and the GPT `shakespeare` step trained 1.3-1.7x faster in bf16 without XLA than in
-    float32 with it. Models too small for their matrix products to dominate (GPT `nano`) train
-    faster with XLA even in bf16; `--xla on` keeps it (`BENCHMARKS.md`). Every recipe compiles
-    with `jit_compile=xla_for_training()`, after `set_precision`.
+    float32 with it. Models too small for their matrix products to dominate gain nothing from
+    bf16 on a CPU (GPT `nano`: fastest in float32 with XLA; `BENCHMARKS.md`). Every recipe
+    compiles with `jit_compile=xla_for_training()`, after `set_precision`.
     """
     mode = os.environ.get("TFPRETRAIN_XLA", "auto")
     if mode not in ("auto", "on", "off"):
