@@ -115,31 +115,26 @@ def main() -> None:
     print(json.dumps(summary), flush=True)
 
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if args.precision == "bf16" else "float32")
-    results = []
-    for run in args.runs:
-        preset, batch, *length = run.split(":")
-        batch = int(batch)
-        vocab = args.vocabulary_size or (65 if preset == "shakespeare" else None)
-        config = gpt.GPTConfig.preset(preset, vocabulary_size=vocab,
-                                      sequence_length=int(length[0]) if length else None)
-        length = config.sequence_length
-        keras.utils.set_random_seed(0)
-        model = gpt.build_gpt(config)
-        model.compile(keras.optimizers.AdamW(3e-4),
-                      keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=True)
-        rng = np.random.default_rng(0)
-        pool = [rng.integers(0, config.vocabulary_size, size=(batch, length + 1), dtype=np.int32) for _ in range(8)]
-        data = ((w[:, :-1], w[:, 1:]) for w in itertools.cycle(pool))
-        entry = {"preset": preset, "batch": batch, "sequence_length": length,
-                 "parameters": model.count_params()}
-        try:
-            timed_fit(model, data, args.warmup)
-            seconds = timed_fit(model, data, args.steps)
-        except Exception as error:  # an out-of-memory batch is a result too
-            entry["error"] = f"{type(error).__name__}: {str(error)[:300]}"
-            print(json.dumps(entry), flush=True)
-            results.append(entry)
-            continue
+    (run,) = args.runs  # several are run one process each by run_each_alone
+    preset, batch, *length = run.split(":")
+    batch = int(batch)
+    vocab = args.vocabulary_size or (65 if preset == "shakespeare" else None)
+    config = gpt.GPTConfig.preset(preset, vocabulary_size=vocab, sequence_length=int(length[0]) if length else None)
+    length = config.sequence_length
+    keras.utils.set_random_seed(0)
+    model = gpt.build_gpt(config)
+    model.compile(keras.optimizers.AdamW(3e-4),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=True)
+    rng = np.random.default_rng(0)
+    pool = [rng.integers(0, config.vocabulary_size, size=(batch, length + 1), dtype=np.int32) for _ in range(8)]
+    data = ((w[:, :-1], w[:, 1:]) for w in itertools.cycle(pool))
+    entry = {"preset": preset, "batch": batch, "sequence_length": length, "parameters": model.count_params()}
+    try:
+        timed_fit(model, data, args.warmup)
+        seconds = timed_fit(model, data, args.steps)
+    except Exception as error:  # an out-of-memory batch is a result too
+        entry["error"] = f"{type(error).__name__}: {str(error)[:300]}"
+    else:
         tokens_per_second = args.steps * batch * length / seconds
         model_flops = flops_per_token(config.num_layers, config.hidden_dim, length, config.vocabulary_size)
         entry.update(step_ms=1000 * seconds / args.steps, tokens_per_second=tokens_per_second,
@@ -147,11 +142,8 @@ def main() -> None:
                      mfu=model_flops * tokens_per_second / (args.peak_tflops * 1e12))
         if "matmul_bf16_tflops" in summary:
             entry["mfu_of_measured_matmul"] = entry["model_tflops"] / summary["matmul_bf16_tflops"]
-        print(json.dumps(entry), flush=True)
-        results.append(entry)
-        del model
-        keras.backend.clear_session()
-    summary["runs"] = results
+    print(json.dumps(entry), flush=True)
+    summary["runs"] = [entry]
     print(json.dumps(summary, indent=2))
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2))
