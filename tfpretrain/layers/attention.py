@@ -9,6 +9,7 @@ from keras import ops
 
 from tfpretrain.layers._initializers import clone_initializer
 from tfpretrain.layers._validate import check_fraction, check_positive_int
+from tfpretrain.layers.dropout import Dropout
 
 # Added to masked scores before the softmax; finite so that fully masked rows stay NaN-free.
 _MASK_VALUE = -1e9
@@ -142,7 +143,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.scale_scores = bool(scale_scores)
-        self.dropout_layer = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy)
+        self.dropout_layer = Dropout(self.dropout, dtype=self.dtype_policy)
 
     def _projection(self, name: str, shape: tuple, bias_shape: tuple):
         kernel = self.add_weight(name=f"{name}_kernel", shape=shape, initializer=clone_initializer(self.kernel_initializer))

@@ -7,6 +7,7 @@ import keras
 from tfpretrain.layers._initializers import clone_initializer
 from tfpretrain.layers._validate import check_fraction, check_positive_float, check_positive_int
 from tfpretrain.layers.attention import MultiHeadSelfAttention
+from tfpretrain.layers.dropout import Dropout
 from tfpretrain.layers.normalization import check_norm, make_norm
 
 
@@ -104,7 +105,7 @@ class DecoderBlock(keras.layers.Layer):
             hidden_dim, use_bias=self.use_bias, kernel_initializer=init(), dtype=policy, name="ffn_outer"
         )
         self.ffn_norm = make_norm(norm, self.layer_norm_epsilon, policy, "ffn_norm")
-        self.dropout_layer = keras.layers.Dropout(self.dropout, dtype=policy)
+        self.dropout_layer = Dropout(self.dropout, dtype=policy)
 
     def build(self, x_shape, encoder_outputs_shape=None):
         if len(x_shape) != 3 or x_shape[-1] != self.hidden_dim:

@@ -10,7 +10,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from tfpretrain.layers import TokenAndPositionEmbedding, TransformerBlock
+from tfpretrain.layers import Dropout, TokenAndPositionEmbedding, TransformerBlock
 
 ENCODER_INPUTS = ("token_ids", "segment_ids", "padding_mask")
 
@@ -120,7 +120,7 @@ class BertEncoder(keras.Model):
         )
         x = embedding(inputs["token_ids"]) + segment_embedding(inputs["segment_ids"])
         x = keras.layers.LayerNormalization(epsilon=c.layer_norm_epsilon, name="embeddings_norm")(x)
-        x = keras.layers.Dropout(c.dropout, name="embeddings_dropout")(x)
+        x = Dropout(c.dropout, name="embeddings_dropout")(x)
         for i in range(c.num_layers):
             x = TransformerBlock(
                 c.num_heads, c.hidden_dim, c.intermediate_dim, dropout=c.dropout, norm_first=False,

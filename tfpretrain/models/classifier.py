@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from tfpretrain.layers.dropout import Dropout
+
 
 @keras.saving.register_keras_serializable(package="tfpretrain")
 class MaskedMeanPooling(keras.layers.Layer):
@@ -78,7 +80,7 @@ class TextClassifier(keras.Model):
             pooled = encoded["pooled_output"]
         else:
             pooled = encoded["sequence_output"][:, 0, :]
-        x = keras.layers.Dropout(dropout, name="classifier_dropout")(pooled)
+        x = Dropout(dropout, name="classifier_dropout")(pooled)
         logits = keras.layers.Dense(
             num_classes, kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
             dtype="float32", name="logits",

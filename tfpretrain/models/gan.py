@@ -17,6 +17,7 @@ import tensorflow as tf
 from keras import layers, ops
 
 from tfpretrain.layers._validate import check_fraction, check_positive_int
+from tfpretrain.layers.dropout import Dropout
 
 GAN_LOSSES = ("non_saturating", "minimax")
 
@@ -123,10 +124,10 @@ def build_discriminator(config: GANConfig | None = None) -> keras.Model:
     images = keras.Input(shape=config.image_shape, name="images")
     x = layers.Conv2D(d0, 5, strides=2, padding="same", name="conv_14")(images)
     x = layers.LeakyReLU(config.leaky_slope, name="act_14")(x)
-    x = layers.Dropout(config.dropout)(x)
+    x = Dropout(config.dropout)(x)
     x = layers.Conv2D(d1, 5, strides=2, padding="same", name="conv_7")(x)
     x = layers.LeakyReLU(config.leaky_slope, name="act_7")(x)
-    x = layers.Dropout(config.dropout)(x)
+    x = Dropout(config.dropout)(x)
     logits = layers.Dense(1, dtype="float32", name="logits")(layers.Flatten()(x))
     return keras.Model(images, logits, name="discriminator")
 

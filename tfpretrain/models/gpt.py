@@ -7,7 +7,7 @@ import math
 
 import keras
 
-from tfpretrain.layers import TokenAndPositionEmbedding, TransformerBlock
+from tfpretrain.layers import Dropout, TokenAndPositionEmbedding, TransformerBlock
 
 PRESETS = {
     # Karpathy's nanoGPT CPU recipe for character-level Tiny Shakespeare. At 4 layers and 2000
@@ -99,7 +99,7 @@ def build_gpt(config: GPTConfig) -> keras.Model:
     )
     x = embedding(token_ids)
     if config.dropout:
-        x = keras.layers.Dropout(config.dropout, name="embedding_dropout")(x)
+        x = Dropout(config.dropout, name="embedding_dropout")(x)
     residual_std = 0.02 / math.sqrt(2 * config.num_layers)
     for i in range(config.num_layers):
         block = TransformerBlock(

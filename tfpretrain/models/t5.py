@@ -17,6 +17,7 @@ from tfpretrain.generation import (
     seed_tensor,
 )
 from tfpretrain.layers.decoder import DecoderBlock
+from tfpretrain.layers.dropout import Dropout
 from tfpretrain.layers.embedding import TokenAndPositionEmbedding
 from tfpretrain.layers.normalization import make_norm
 from tfpretrain.layers.position_bias import RelativePositionBias
@@ -126,23 +127,23 @@ def build_seq2seq(config: Seq2SeqConfig) -> keras.Model:
                   norm="rms", use_bias=False, scale_attention=c.scale_attention)
     encoder_mask = ops.not_equal(enc_ids, c.pad_id)
 
-    x = keras.layers.Dropout(c.dropout, name="encoder_dropout")(embedding(enc_ids))
+    x = Dropout(c.dropout, name="encoder_dropout")(embedding(enc_ids))
     bias = RelativePositionBias(c.num_heads, c.relative_buckets, c.relative_max_distance,
                                 bidirectional=True, name="encoder_position_bias")(x)
     for i in range(c.num_encoder_layers):
         x = TransformerBlock(c.num_heads, c.hidden_dim, c.intermediate_dim, norm_first=True,
                              name=f"encoder_block_{i}", **common)(
             x, attention_mask=encoder_mask, attention_bias=bias)
-    encoded = keras.layers.Dropout(c.dropout, name="encoder_output_dropout")(
+    encoded = Dropout(c.dropout, name="encoder_output_dropout")(
         make_norm("rms", c.layer_norm_epsilon, name="encoder_norm")(x))
 
-    y = keras.layers.Dropout(c.dropout, name="decoder_dropout")(embedding(dec_ids))
+    y = Dropout(c.dropout, name="decoder_dropout")(embedding(dec_ids))
     bias = RelativePositionBias(c.num_heads, c.relative_buckets, c.relative_max_distance,
                                 bidirectional=False, name="decoder_position_bias")(y)
     for i in range(c.num_decoder_layers):
         y = DecoderBlock(c.num_heads, c.hidden_dim, c.intermediate_dim, name=f"decoder_block_{i}",
                          **common)(y, encoded, encoder_mask=encoder_mask, self_attention_bias=bias)
-    y = keras.layers.Dropout(c.dropout, name="decoder_output_dropout")(
+    y = Dropout(c.dropout, name="decoder_output_dropout")(
         make_norm("rms", c.layer_norm_epsilon, name="decoder_norm")(y))
     y = y * (c.hidden_dim**-0.5)
     logits = embedding(y, reverse=True)
