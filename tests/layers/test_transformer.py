@@ -121,3 +121,36 @@ def test_remat_gives_the_same_outputs_and_gradients(x, norm_first):
     compiled = tf.function(lambda v: grads(remat)[1], jit_compile=True)
     assert_close(compiled(tf.constant(x)), g_plain, atol=1e-4)
     assert remat.get_config()["remat"] is True
+
+
+@pytest.mark.parametrize("norm_first", [True, False])
+def test_query_positions_equal_the_full_output_gathered(x, norm_first):
+    block = TransformerBlock(H, D, F, norm_first=norm_first)
+    mask = np.array([[1] * T, [1] * 4 + [0] * (T - 4)], bool)
+    positions = np.array([[0, 5, 2], [3, 1, 1]], "int32")
+
+    def outputs_and_grads(select):
+        with tf.GradientTape() as tape:
+            if select:
+                out = block(tf.constant(x), attention_mask=mask, query_positions=positions)
+            else:
+                full = block(tf.constant(x), attention_mask=mask)
+                out = tf.gather(full, positions, batch_dims=1)
+            loss = tf.reduce_sum(out**2)
+        return out, tape.gradient(loss, block.trainable_variables)
+
+    out, grads = outputs_and_grads(True)
+    expected, expected_grads = outputs_and_grads(False)
+    assert out.shape == (B, 3, D)
+    assert_close(out, expected, atol=1e-5)
+    assert_close(grads, expected_grads, atol=1e-4)
+    compiled = tf.function(lambda: outputs_and_grads(True), jit_compile=True)
+    assert_close(compiled()[1], expected_grads, atol=1e-4)
+
+
+def test_query_positions_refuse_what_they_cannot_gather(x):
+    positions = np.zeros((B, 2), "int32")
+    with pytest.raises(ValueError, match="query_positions"):
+        TransformerBlock(H, D, F, causal=True)(x, query_positions=positions)
+    with pytest.raises(ValueError, match="query_positions"):
+        TransformerBlock(H, D, F)(x, attention_mask=np.ones((B, T, T), bool), query_positions=positions)

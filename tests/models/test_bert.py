@@ -68,6 +68,33 @@ def test_masked_lm_head_is_tied_to_token_embeddings_and_roundtrips(tmp_path):
     assert loaded.get_layer("mlm_head").token_embedding is loaded.encoder.token_embedding
 
 
+@pytest.mark.parametrize("include_nsp", [False, True])
+def test_masked_lm_gradients_equal_the_full_encoders(include_nsp):
+    """The last block runs at the masked positions only; the loss and every gradient are those
+    of the full encoder's output gathered there."""
+    import tensorflow as tf
+
+    encoder = BertEncoder(tiny(dropout=0.0))
+    model = BertMaskedLM(encoder, include_nsp=include_nsp)
+    x = dict(inputs(batch=3, length=10, pad=2), mask_positions=np.array([[1, 4], [0, 7], [2, 2]], "int32"))
+    head = model.get_layer("mlm_head")
+
+    def loss_of(logits, nsp=None):
+        return tf.reduce_sum(tf.nn.log_softmax(logits)[..., 7]) + (0.0 if nsp is None else tf.reduce_sum(nsp**2))
+
+    weights = model.trainable_weights
+    with tf.GradientTape(persistent=True) as tape:
+        out = model(x, training=False)
+        ours = loss_of(out["mlm"], out.get("nsp"))
+        full = encoder({k: x[k] for k in ("token_ids", "segment_ids", "padding_mask")}, training=False)
+        gathered = tf.gather(full["sequence_output"], x["mask_positions"], batch_dims=1)
+        nsp = model.get_layer("nsp_head")(full["pooled_output"]) if include_nsp else None
+        reference = loss_of(head(gathered), nsp)
+    assert_close(ours, reference, atol=1e-5)
+    dense = lambda grads: [tf.convert_to_tensor(g) for g in grads]  # noqa: E731 (embedding rows)
+    assert_close(dense(tape.gradient(ours, weights)), dense(tape.gradient(reference, weights)), atol=1e-5)
+
+
 def test_masked_lm_without_nsp_trains_everything_but_the_unused_pooler():
     encoder = BertEncoder(tiny(dropout=0.0))
     model = BertMaskedLM(encoder)

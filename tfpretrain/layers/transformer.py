@@ -48,9 +48,16 @@ class TransformerBlock(keras.layers.Layer):
         training: whether dropout is active.
         attention_bias: optional additive attention bias broadcastable to `[B, H, T, S]`, such
             as a `RelativePositionBias` output shared by all blocks.
+        query_positions: optional int `[B, P]`: compute the block's output only at these
+            positions (the keys and values still come from every position), the same values
+            as the full output gathered there at about P/T of the cost of the queries, the
+            output projection and the feed-forward network. For a last block whose output is
+            read at a few positions (BERT's masked tokens). Not with a cache, causal attention,
+            a `[B, T, S]` mask or an attention bias.
 
     Returns:
-        `[B, T, hidden_dim]`, or `(output, cache)` when a cache is given.
+        `[B, T, hidden_dim]` (`[B, P, hidden_dim]` with `query_positions`), or
+        `(output, cache)` when a cache is given.
 
     Example:
 
@@ -127,8 +134,11 @@ class TransformerBlock(keras.layers.Layer):
         self.built = True
 
     def _attend(self, x, attention_mask=None, cache=None, cache_index=None, training=None,
-                attention_bias=None):
+                attention_bias=None, queries=None):
         h = self.attention_norm(x) if self.norm_first else x
+        if queries is not None:  # queries at some positions, keys and values from all of `x`
+            q = self.attention_norm(queries) if self.norm_first else queries
+            return self.attention(q, context=h, attention_mask=attention_mask, training=training)
         return self.attention(
             h, attention_mask=attention_mask, cache=cache, cache_index=cache_index, training=training,
             attention_bias=attention_bias,
@@ -138,13 +148,30 @@ class TransformerBlock(keras.layers.Layer):
         h = self.ffn_norm(x) if self.norm_first else x
         return self.ffn_outer(self.ffn_inner(h))
 
+    def _gather_queries(self, x, query_positions, attention_mask, cache, attention_bias):
+        if cache is not None or self.causal or attention_bias is not None or (
+            attention_mask is not None and len(attention_mask.shape) != 2
+        ):
+            raise ValueError(
+                "`query_positions` works with a [batch, keys] padding mask only: not with a cache, "
+                "causal attention, a [batch, queries, keys] mask or an attention bias, whose rows "
+                "would have to be gathered too."
+            )
+        positions = keras.ops.cast(query_positions, "int32")[:, :, None]
+        return keras.ops.take_along_axis(x, positions, axis=1)
+
     def call(self, x, attention_mask=None, cache=None, cache_index=None, training=None,
-             attention_bias=None):
+             attention_bias=None, query_positions=None):
+        queries = None
+        if query_positions is not None:
+            queries = self._gather_queries(x, query_positions, attention_mask, cache, attention_bias)
         recompute = self.remat and training and cache is None
-        residual = x
+        residual = x if queries is None else queries
         # A trainable attention bias (T5's) would need gradients through the recomputation, so
         # attention with a bias, like attention with dropout, is not recomputed.
-        if recompute and not self.dropout and attention_bias is None:
+        if queries is not None:
+            attended = self._attend(x, attention_mask=attention_mask, training=training, queries=queries)
+        elif recompute and not self.dropout and attention_bias is None:
             # The mask is closed over, not passed: a boolean input has no gradient to recompute.
             attended = keras.remat(
                 lambda v: self._attend(v, attention_mask=attention_mask, training=training)
@@ -167,7 +194,9 @@ class TransformerBlock(keras.layers.Layer):
             x = self.ffn_norm(x)
         return x if cache is None else (x, cache)
 
-    def compute_output_shape(self, x_shape):
+    def compute_output_shape(self, x_shape, query_positions_shape=None):
+        if query_positions_shape is not None:
+            return tuple(query_positions_shape) + (x_shape[-1],)
         return tuple(x_shape)
 
     def get_config(self):

@@ -278,7 +278,7 @@ def assign_hf_weights(encoder: BertEncoder, tensors: dict[str, np.ndarray]) -> N
 
 @keras.saving.register_keras_serializable(package="tfpretrain")
 class MaskedLMHead(keras.layers.Layer):
-    """BERT's masked-LM head: gather positions, dense + activation + layer norm, tied output.
+    """BERT's masked-LM head: dense + activation + layer norm, tied output.
 
     The output matrix is the encoder's token embedding (weight tying), plus a per-token bias.
     The embedding layer is passed in and not part of this layer's config; `BertMaskedLM`
@@ -291,8 +291,7 @@ class MaskedLMHead(keras.layers.Layer):
         kernel_initializer: initializer of the transform.
 
     Call arguments:
-        sequence: `[B, T, H]` encoder output.
-        positions: int `[B, P]` positions to predict.
+        hidden: `[B, P, H]` encoder outputs at the positions to predict.
 
     Returns:
         float32 logits `[B, P, vocabulary_size]`.
@@ -311,20 +310,19 @@ class MaskedLMHead(keras.layers.Layer):
         )
         self.norm = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, dtype=self.dtype_policy, name="norm")
 
-    def build(self, sequence_shape, positions_shape=None):
+    def build(self, hidden_shape):
         hidden = (None, None, self.token_embedding.embedding_dim)
         self.transform.build(hidden)
         self.norm.build(hidden)
         self.bias = self.add_weight(name="bias", shape=(self.token_embedding.vocabulary_size,), initializer="zeros")
         self.built = True
 
-    def call(self, sequence, positions):
-        gathered = ops.take_along_axis(sequence, ops.cast(positions, "int32")[:, :, None], axis=1)
-        h = self.norm(self.transform(gathered))
+    def call(self, hidden):
+        h = self.norm(self.transform(hidden))
         return self.token_embedding(h, reverse=True) + ops.cast(self.bias, "float32")
 
-    def compute_output_shape(self, sequence_shape, positions_shape):
-        return tuple(positions_shape) + (self.token_embedding.vocabulary_size,)
+    def compute_output_shape(self, hidden_shape):
+        return tuple(hidden_shape[:-1]) + (self.token_embedding.vocabulary_size,)
 
     def get_config(self):
         config = super().get_config()
@@ -336,6 +334,12 @@ class MaskedLMHead(keras.layers.Layer):
 @keras.saving.register_keras_serializable(package="tfpretrain")
 class BertMaskedLM(keras.Model):
     """BERT pre-training model: masked-LM logits at given positions, and optionally NSP logits.
+
+    The encoder's last block runs only at the masked positions (and [CLS] with NSP): its keys
+    and values come from every position, but its queries, output projection and feed-forward
+    network, whose outputs elsewhere no loss reads, are computed for those rows alone
+    (`TransformerBlock(query_positions=)`). The logits equal the full encoder's gathered at the
+    positions; at 15% masking this skips about a fifth of a 4-layer model's training FLOPs.
 
     Args:
         encoder: a `BertEncoder`.
@@ -359,15 +363,24 @@ class BertMaskedLM(keras.Model):
         c = encoder.config
         inputs = {name: keras.Input((None,), dtype="int32", name=name) for name in ENCODER_INPUTS}
         inputs["mask_positions"] = keras.Input((None,), dtype="int32", name="mask_positions")
-        encoded = encoder({k: inputs[k] for k in ENCODER_INPUTS})
+        *lower, last = encoder.transformer_layers
+        # The encoder up to its last block: the same layers, so the same weights.
+        before_last = lower[-1] if lower else encoder.get_layer("embeddings_dropout")
+        trunk = keras.Model(encoder.input, before_last.output, name="encoder_trunk")
+        hidden = trunk({k: inputs[k] for k in ENCODER_INPUTS})
+        positions = inputs["mask_positions"]
+        if include_nsp:  # [CLS] first, for the pooler
+            positions = ops.pad(positions, ((0, 0), (1, 0)))
+        selected = last(hidden, attention_mask=inputs["padding_mask"], query_positions=positions)
         head = MaskedLMHead(
             encoder.token_embedding, activation=c.activation, layer_norm_epsilon=c.layer_norm_epsilon,
             kernel_initializer=keras.initializers.TruncatedNormal(stddev=c.initializer_range), name="mlm_head",
         )
-        outputs = {"mlm": head(encoded["sequence_output"], inputs["mask_positions"])}
         if include_nsp:
-            nsp = keras.layers.Dense(2, name="nsp_head", dtype="float32")
-            outputs["nsp"] = nsp(encoded["pooled_output"])
+            pooled = encoder.get_layer("pooler")(selected[:, 0, :])
+            outputs = {"mlm": head(selected[:, 1:, :]), "nsp": keras.layers.Dense(2, name="nsp_head", dtype="float32")(pooled)}
+        else:
+            outputs = {"mlm": head(selected)}
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
         self.encoder = encoder
         self.include_nsp = bool(include_nsp)
