@@ -8,7 +8,8 @@ Needs keras-hub next to tfpretrain (a separate venv: `pip install keras-hub`), e
     TF_ENABLE_ONEDNN_OPTS=1 PYTHONPATH=. BENCH_PYTHON tools/bench/seq2seq.py
 
 Both models: 4+4 layers, 256 wide, 4 heads, feed-forward 1024 with ReLU (not gated), tied
-embeddings, no dropout, float32. Prints one JSON line per measurement and a summary.
+embeddings, float32, no dropout unless `--dropout` (T5 trains with 0.1; both models then drop
+alike). Prints one JSON line per measurement and a summary.
 """
 
 from __future__ import annotations
@@ -26,16 +27,16 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def build_pair(vocabulary: int):
+def build_pair(vocabulary: int, dropout: float = 0.0):
     import keras_hub
 
     from tfpretrain.models.t5 import Seq2SeqConfig, build_seq2seq
 
-    config = Seq2SeqConfig.preset("t5-tiny", vocabulary_size=vocabulary, dropout=0.0, pad_id=0, eos_id=1)
+    config = Seq2SeqConfig.preset("t5-tiny", vocabulary_size=vocabulary, dropout=dropout, pad_id=0, eos_id=1)
     ours = build_seq2seq(config)
     backbone = keras_hub.models.T5Backbone(
         vocabulary_size=vocabulary, num_layers=4, num_heads=4, hidden_dim=256, intermediate_dim=1024,
-        key_value_dim=64, dropout=0.0, activation="relu", use_gated_activation=False,
+        key_value_dim=64, dropout=dropout, activation="relu", use_gated_activation=False,
         tie_embedding_weights=True,
     )
     theirs = keras_hub.models.T5Seq2SeqLM(backbone=backbone, preprocessor=None)
@@ -75,13 +76,17 @@ def alternate(runs: dict, rounds: int, steps: int) -> dict:
     return {name: statistics.median(t) for name, t in times.items()}
 
 
-def bench_training(ours, theirs, vocabulary, batch, enc_len, dec_len, rounds, steps, breakdown=False):
+def bench_training(ours, theirs, vocabulary, batch, enc_len, dec_len, rounds, steps, breakdown=False,
+                   theirs_default=None):
     x_ours, x_theirs, target, weight = training_batches(vocabulary, batch, enc_len, dec_len)
     for model in (ours, theirs):
         model.compile(keras.optimizers.Adam(1e-4),
                       keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=True)
     runs = {"tfpretrain": lambda: ours.train_on_batch(x_ours, target, sample_weight=weight),
             "keras_hub": lambda: theirs.train_on_batch(x_theirs, target, sample_weight=weight)}
+    if theirs_default is not None:  # Keras' default compile: no XLA without an accelerator
+        theirs_default.compile(keras.optimizers.Adam(1e-4), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        runs["keras_hub_default"] = lambda: theirs_default.train_on_batch(x_theirs, target, sample_weight=weight)
     if breakdown:  # where a step's time goes: the forward pass and the loss gradient, each alone
         import tensorflow as tf
 
@@ -102,7 +107,7 @@ def bench_training(ours, theirs, vocabulary, batch, enc_len, dec_len, rounds, st
             runs[f"{name}_gradient"] = gradient(model, x)
     seconds = alternate(runs, rounds, steps)
     tokens = batch * (enc_len + dec_len)
-    result = {name: tokens / seconds[name] for name in ("tfpretrain", "keras_hub")}
+    result = {name: tokens / seconds[name] for name in ("tfpretrain", "keras_hub", "keras_hub_default") if name in seconds}
     if breakdown:
         result["milliseconds"] = {name: 1000 * t for name, t in seconds.items()}
     return result
@@ -153,6 +158,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5, help="training steps per timing")
     parser.add_argument("--rounds", type=int, default=5, help="alternating timings per measurement")
     parser.add_argument("--new-tokens", type=int, default=32)
+    parser.add_argument("--dropout", type=float, default=0.0, help="dropout rate of both models")
+    parser.add_argument("--keras-hub-default", action="store_true",
+                        help="also train KerasHub's model at Keras' default compile (no XLA on a CPU)")
     parser.add_argument("--skip-training", action="store_true")
     parser.add_argument("--skip-generation", action="store_true")
     parser.add_argument("--breakdown", action="store_true",
@@ -160,13 +168,14 @@ def main() -> None:
     args = parser.parse_args()
 
     keras.utils.set_random_seed(0)
-    config, ours, theirs = build_pair(args.vocabulary)
+    config, ours, theirs = build_pair(args.vocabulary, args.dropout)
     print(json.dumps({"parameters": {"tfpretrain": ours.count_params(), "keras_hub": theirs.count_params()},
-                      "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset")}))
+                      "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset"), "dropout": args.dropout}))
     summary = {}
     if not args.skip_training:
+        theirs_default = build_pair(args.vocabulary, args.dropout)[2] if args.keras_hub_default else None
         rates = bench_training(ours, theirs, args.vocabulary, args.batch_size, args.encoder_length,
-                               args.decoder_length, args.rounds, args.steps, args.breakdown)
+                               args.decoder_length, args.rounds, args.steps, args.breakdown, theirs_default)
         summary["train"] = rates
         print(json.dumps({"training_tokens_per_second": rates,
                           "ratio": rates["tfpretrain"] / rates["keras_hub"]}))
