@@ -26,9 +26,9 @@ class Dropout(keras.layers.Dropout):
 
     Keras draws the mask with `tf.random.stateless_uniform` and its default algorithm; inside
     a TensorFlow function compiled with XLA that is Philox with a key chosen at run time, which
-    XLA's CPU backend turns into code about 150 times slower than its ThreeFry (a
-    `[32, 4, 128, 128]` mask: 455 ms against 2.4 ms on 2 cores; see
-    `tools/bench/dropout.py`), enough to make dropout a quarter of a BERT training step.
+    XLA's CPU backend turns into code about 180 times slower than its ThreeFry (a
+    `[32, 4, 128, 128]` mask: 456 ms against 2.5 ms on 2 cores; see
+    `tools/bench/dropout.py`), enough to make dropout a fifth of a BERT training step.
     Inside XLA this layer draws the same Bernoulli(1 - rate) keep mask with ThreeFry, which only
     XLA implements; everywhere else (eager, graph mode without XLA, the JAX and PyTorch
     backends, a `noise_shape`) it is Keras' `Dropout`. Config and behaviour are Keras'.
