@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from clock import timed_fit
+from clock import matmul_peak_flops, timed_fit
 
 REPO = Path(__file__).resolve().parents[2]
 SHAPES = {
@@ -130,16 +130,7 @@ class KerasWorker:
         return timed_fit(self.model, self.data, steps)
 
     def peak(self) -> float:
-        tf = self.tf
-        a = tf.random.normal((2048, 2048))
-        matmul = tf.function(lambda x: tf.matmul(x, x))
-        matmul(a).numpy()
-        best = float("inf")
-        for _ in range(5):
-            start = time.perf_counter()
-            matmul(a).numpy()
-            best = min(best, time.perf_counter() - start)
-        return 2 * 2048**3 / best
+        return matmul_peak_flops()
 
     def generate(self, mode: str, batch: int, prompt_length: int = 8) -> tuple[float, int]:
         import numpy as np

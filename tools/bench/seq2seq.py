@@ -9,7 +9,8 @@ Needs keras-hub next to tfpretrain (a separate venv: `pip install keras-hub`), e
 
 Both models: 4+4 layers, 256 wide, 4 heads, feed-forward 1024 with ReLU (not gated), tied
 embeddings, float32, no dropout unless `--dropout` (T5 trains with 0.1; both models then drop
-alike). Prints one JSON line per measurement and a summary.
+alike). Training also prints each model's FLOP utilisation against the machine's measured
+float32 matmul peak (`clock.matmul_peak_flops`). Prints one JSON line per measurement and a summary.
 """
 
 from __future__ import annotations
@@ -18,13 +19,18 @@ import argparse
 import json
 import os
 import statistics
+import sys
 import time
+from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from clock import matmul_peak_flops  # noqa: E402
 
 
 def build_pair(vocabulary: int, dropout: float = 0.0):
@@ -41,6 +47,24 @@ def build_pair(vocabulary: int, dropout: float = 0.0):
     )
     theirs = keras_hub.models.T5Seq2SeqLM(backbone=backbone, preprocessor=None)
     return config, ours, theirs
+
+
+def training_flops(config, batch: int, enc_len: int, dec_len: int) -> float:
+    """FLOPs of one training step: 3x the forward pass's matrix products (weights and attention).
+
+    Per encoder token and layer: the query/key/value/output projections (4 d^2) and the
+    feed-forward (2 d f) weights; per decoder token and layer: self-attention (4 d^2), the
+    cross-attention's query and output (2 d^2), the feed-forward, and the tied head (V d) once;
+    the cross-attention's keys and values (2 d^2) per encoder token and decoder layer; scores and
+    value sums (2 n m d per pair of lengths) of every attention. Multiply-adds count 2 FLOPs.
+    """
+    d, f, v = config.hidden_dim, config.intermediate_dim, config.vocabulary_size
+    le, ld = config.num_encoder_layers, config.num_decoder_layers
+    weights = (le * enc_len * (4 * d * d + 2 * d * f)
+               + ld * dec_len * (6 * d * d + 2 * d * f) + dec_len * v * d
+               + ld * enc_len * 2 * d * d)
+    attention = 2 * d * (le * enc_len * enc_len + ld * dec_len * dec_len + ld * dec_len * enc_len)
+    return 3 * 2 * batch * (weights + attention)
 
 
 def timed(fn, repeats: int) -> float:
@@ -177,8 +201,13 @@ def main() -> None:
         rates = bench_training(ours, theirs, args.vocabulary, args.batch_size, args.encoder_length,
                                args.decoder_length, args.rounds, args.steps, args.breakdown, theirs_default)
         summary["train"] = rates
+        peak = matmul_peak_flops()
+        step_flops = training_flops(config, args.batch_size, args.encoder_length, args.decoder_length)
+        tokens = args.batch_size * (args.encoder_length + args.decoder_length)
+        mfu = {name: rate / tokens * step_flops / peak for name, rate in rates.items() if name != "milliseconds"}
         print(json.dumps({"training_tokens_per_second": rates,
-                          "ratio": rates["tfpretrain"] / rates["keras_hub"]}))
+                          "ratio": rates["tfpretrain"] / rates["keras_hub"],
+                          "gflops_per_step": step_flops / 1e9, "matmul_peak_gflops": peak / 1e9, "mfu": mfu}))
     for beams in () if args.skip_generation else (1, 4):
         for batch in (1, 8):
             rates = bench_generation(config, ours, theirs, batch, 64, args.new_tokens, beams, args.rounds)
