@@ -13,10 +13,10 @@ def add_parser(subparsers) -> None:
         "seq2seq",
         help="pre-train an encoder-decoder (T5) by span corruption",
         description=(
-            "Train a cased SentencePiece vocabulary on the corpus (first 90%%), then a T5-style "
-            "encoder-decoder on span corruption (15%% of tokens dropped in spans of mean length 3, "
+            "Train a cased SentencePiece vocabulary on the corpus (first 90%), then a T5-style "
+            "encoder-decoder on span corruption (15% of tokens dropped in spans of mean length 3, "
             "new spans every epoch) with model.fit and XLA. Writes checkpoints/, model.keras, the "
-            "tokenizer, config.json and metrics.json (loss and token accuracy on the held-out 10%%) "
+            "tokenizer, config.json and metrics.json (loss and token accuracy on the held-out 10%) "
             "to --out; fine-tune it with `tfpretrain finetune --init OUT`."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
