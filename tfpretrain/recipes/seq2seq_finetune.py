@@ -136,6 +136,41 @@ def character_error_rate(predictions: list[str], references: list[str]) -> float
     return distance / max(1, sum(len(r) for r in references))
 
 
+def generation_budget(config: Seq2SeqConfig, longest_target: int) -> int:
+    """New tokens to decode for a task whose longest target (end token included) has
+    `longest_target` tokens: 8 more, within the decoder's context."""
+    return min(longest_target + 8, config.decoder_length - 1)
+
+
+def score_dev(model: keras.Model, config: Seq2SeqConfig, tokenizer: Seq2SeqTokenizer, task_name: str,
+              dev: tuple[list[str], list[str]], max_new: int, num_beams: int = 1,
+              batch_size: int = 64) -> tuple[list[str], dict]:
+    """Decodes every dev input (greedy, or beam search when `num_beams > 1`) and scores it.
+
+    Returns the predicted strings and `{"exact_match", "generate_seconds"}` plus, for SST-2, the
+    classifier's `accuracy`, `precision`, `recall` and `f1` (an output that is neither word counts
+    as the wrong class), else `cer` beside `copy_input_cer`, the CER of copying the input.
+    """
+    dev_in, dev_out = dev
+    generator = Seq2SeqGenerator(model, config, tokenizer)
+    predictions = []
+    start = time.perf_counter()
+    for i in range(0, len(dev_in), batch_size):
+        rows = [list(tokenizer.encode(x)) + [config.eos_id] for x in dev_in[i : i + batch_size]]
+        outputs = generator.generate_ids(rows, max_new, num_beams=num_beams, greedy=True)
+        predictions += [tokenizer.decode(o[0]) for o in outputs]
+    scores = {"exact_match": float(np.mean([p == t for p, t in zip(predictions, dev_out, strict=True)])),
+              "generate_seconds": time.perf_counter() - start}
+    if task_name == "sst2":
+        truth = np.array([SST2_WORDS.index(t) for t in dev_out])
+        guess = np.array([SST2_WORDS.index(p) if p in SST2_WORDS else 1 - y for p, y in zip(predictions, truth, strict=True)])
+        scores.update(classification_metrics(truth, guess, 2))
+    else:
+        scores["cer"] = character_error_rate(predictions, dev_out)
+        scores["copy_input_cer"] = character_error_rate(list(dev_in), dev_out)
+    return predictions, scores
+
+
 def _round_up(n: int, multiple: int = 8) -> int:
     return int(math.ceil(n / multiple) * multiple)
 
@@ -235,30 +270,15 @@ def run_seq2seq(cfg) -> dict:
                   tensorboard=getattr(cfg, "tensorboard", False), verbose=cfg.verbose)
     train_seconds = history.training_seconds
 
-    generator = Seq2SeqGenerator(model, config, tokenizer)
-    max_new = min(longest_out + 8, config.decoder_length - 1)
-    predictions = []
-    start = time.perf_counter()
-    for i in range(0, len(dev_in), 64):
-        rows = [list(x) + [config.eos_id] for x in dev_ids[0][i : i + 64]]
-        outputs = generator.generate_ids(rows, max_new, num_beams=num_beams, greedy=True)
-        predictions += [tokenizer.decode(o[0]) for o in outputs]
-    generate_seconds = time.perf_counter() - start
-
+    max_new = generation_budget(config, longest_out)
+    predictions, scores = score_dev(model, config, tokenizer, task["name"], (dev_in, dev_out), max_new, num_beams)
     metrics = {
-        "task": task["name"], "init": init, "reinit": reinit, "exact_match": float(np.mean([p == t for p, t in zip(predictions, dev_out, strict=True)])),
+        "task": task["name"], "init": init, "reinit": reinit, **scores,
         "train_examples": len(train_in), "dev_examples": len(dev_in), "epochs": cfg.epochs, "steps": steps,
-        "train_seconds": train_seconds, "generate_seconds": generate_seconds, "num_beams": num_beams,
+        "train_seconds": train_seconds, "num_beams": num_beams,
         "final_loss": float(history.history["loss"][-1]), "val_loss": float(history.history["val_loss"][-1]),
         "val_token_accuracy": float(history.history["val_token_accuracy"][-1]),
     }
-    if task["name"] == "sst2":
-        truth = np.array([SST2_WORDS.index(t) for t in dev_out])
-        guess = np.array([SST2_WORDS.index(p) if p in SST2_WORDS else 1 - y for p, y in zip(predictions, truth, strict=True)])
-        metrics.update(classification_metrics(truth, guess, 2))
-    else:
-        metrics["cer"] = character_error_rate(predictions, dev_out)
-        metrics["copy_input_cer"] = character_error_rate(list(dev_in), dev_out)
 
     save_seq2seq(model, config, tokenizer, out, {"run": dataclasses.asdict(cfg)})
     write_json(out / "samples.json", [{"input": a, "target": b, "output": c}

@@ -1,0 +1,43 @@
+"""Score fine-tuned encoder-decoders again on their task's dev set, e.g. with beam search.
+
+`tfpretrain finetune` scores its model once, with the decoding it was given (`--num-beams`);
+this decodes the dev set of `--task` with each model directory it is given and each beam
+count, and prints one JSON line per pair (`cer`, `exact_match`, ...: the same scores)::
+
+    python tools/score_seq2seq.py runs/punct_pre runs/punct_scratch --task punctuation --num-beams 1 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from tfpretrain.recipes.seq2seq import load_seq2seq  # noqa: E402
+from tfpretrain.recipes.seq2seq_finetune import generation_budget, score_dev, text_to_text_task  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("models", nargs="+", help="directories written by `tfpretrain finetune`")
+    parser.add_argument("--task", default="punctuation", help="as `tfpretrain finetune --task`")
+    parser.add_argument("--num-beams", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--limit-eval", type=int, default=None, help="score the first N dev examples only")
+    args = parser.parse_args()
+
+    task = text_to_text_task(args.task)
+    dev_in, dev_out = (part[: args.limit_eval] for part in task["dev"])
+    for directory in args.models:
+        model, config, tokenizer = load_seq2seq(directory)
+        # As `tfpretrain finetune` decodes: up to 8 tokens past the task's longest target.
+        longest = max(len(tokenizer.encode(t)) for t in task["train"][1] + task["dev"][1]) + 1
+        for beams in args.num_beams:
+            _, scores = score_dev(model, config, tokenizer, task["name"], (dev_in, dev_out),
+                                  generation_budget(config, longest), beams)
+            print(json.dumps({"model": directory, "num_beams": beams, **scores}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
