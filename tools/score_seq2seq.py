@@ -12,11 +12,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from tfpretrain.recipes.seq2seq import load_seq2seq  # noqa: E402
-from tfpretrain.recipes.seq2seq_finetune import generation_budget, score_dev, text_to_text_task  # noqa: E402
+from tfpretrain.recipes.seq2seq_finetune import score_dev, text_to_text_task  # noqa: E402
 
 
 def main() -> None:
@@ -31,11 +32,10 @@ def main() -> None:
     dev_in, dev_out = (part[: args.limit_eval] for part in task["dev"])
     for directory in args.models:
         model, config, tokenizer = load_seq2seq(directory)
-        # As `tfpretrain finetune` decodes: up to 8 tokens past the task's longest target.
-        longest = max(len(tokenizer.encode(t)) for t in task["train"][1] + task["dev"][1]) + 1
+        # As many new tokens as the fine-tuning run decoded (its metrics.json records them).
+        max_new = json.loads((Path(directory) / "metrics.json").read_text())["max_new_tokens"]
         for beams in args.num_beams:
-            _, scores = score_dev(model, config, tokenizer, task["name"], (dev_in, dev_out),
-                                  generation_budget(config, longest), beams)
+            _, scores = score_dev(model, config, tokenizer, task["name"], (dev_in, dev_out), max_new, beams)
             print(json.dumps({"model": directory, "num_beams": beams, **scores}), flush=True)
 
 

@@ -14,7 +14,6 @@ from tfpretrain.recipes.seq2seq import run as pretrain
 from tfpretrain.recipes.seq2seq_finetune import (
     character_error_rate,
     edit_distance,
-    generation_budget,
     reinitialize,
     score_dev,
     strip_punctuation,
@@ -93,10 +92,8 @@ def test_pretrain_finetune_generate_export(tmp_path, data_dir):
     # The SavedModel, reloaded with TensorFlow and tensorflow_text only, generates what Python does.
     model, config, tokenizer = load_seq2seq(tmp_path / "ft")
     # Scoring the reloaded model again (as tools/score_seq2seq.py does) reproduces the run's scores.
-    pairs = text_to_text_task(str(task))
-    longest = max(len(tokenizer.encode(t)) for t in pairs["train"][1] + pairs["dev"][1]) + 1
-    dev = (pairs["dev"][0][:8], pairs["dev"][1][:8])
-    _, again = score_dev(model, config, tokenizer, "tsv", dev, generation_budget(config, longest))
+    dev = tuple(part[:8] for part in text_to_text_task(str(task))["dev"])
+    _, again = score_dev(model, config, tokenizer, "tsv", dev, written["max_new_tokens"])
     assert again["cer"] == pytest.approx(metrics["cer"]) and again["exact_match"] == metrics["exact_match"]
     inputs = ["good night sweet", "love"]
     expected = [row[0] for row in Seq2SeqGenerator(model, config, tokenizer).generate(inputs, 10, greedy=True)]

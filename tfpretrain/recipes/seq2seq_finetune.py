@@ -136,12 +136,6 @@ def character_error_rate(predictions: list[str], references: list[str]) -> float
     return distance / max(1, sum(len(r) for r in references))
 
 
-def generation_budget(config: Seq2SeqConfig, longest_target: int) -> int:
-    """New tokens to decode for a task whose longest target (end token included) has
-    `longest_target` tokens: 8 more, within the decoder's context."""
-    return min(longest_target + 8, config.decoder_length - 1)
-
-
 def score_dev(model: keras.Model, config: Seq2SeqConfig, tokenizer: Seq2SeqTokenizer, task_name: str,
               dev: tuple[list[str], list[str]], max_new: int, num_beams: int = 1,
               batch_size: int = 64) -> tuple[list[str], dict]:
@@ -270,12 +264,12 @@ def run_seq2seq(cfg) -> dict:
                   tensorboard=getattr(cfg, "tensorboard", False), verbose=cfg.verbose)
     train_seconds = history.training_seconds
 
-    max_new = generation_budget(config, longest_out)
+    max_new = min(longest_out + 8, config.decoder_length - 1)  # a little past the longest target
     predictions, scores = score_dev(model, config, tokenizer, task["name"], (dev_in, dev_out), max_new, num_beams)
     metrics = {
         "task": task["name"], "init": init, "reinit": reinit, **scores,
         "train_examples": len(train_in), "dev_examples": len(dev_in), "epochs": cfg.epochs, "steps": steps,
-        "train_seconds": train_seconds, "num_beams": num_beams,
+        "train_seconds": train_seconds, "num_beams": num_beams, "max_new_tokens": max_new,
         "final_loss": float(history.history["loss"][-1]), "val_loss": float(history.history["val_loss"][-1]),
         "val_token_accuracy": float(history.history["val_token_accuracy"][-1]),
     }
