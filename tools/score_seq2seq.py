@@ -2,7 +2,8 @@
 
 `tfpretrain finetune` scores its model once, with the decoding it was given (`--num-beams`);
 this decodes the dev set of `--task` with each model directory it is given and each beam
-count, and prints one JSON line per pair (`cer`, `exact_match`, ...: the same scores)::
+count, decoding as many new tokens as the run did (`max_new_tokens` in its `metrics.json`), and
+prints one JSON line per pair (`cer`, `exact_match`, ...: the same scores)::
 
     python tools/score_seq2seq.py runs/punct_pre runs/punct_scratch --task punctuation --num-beams 1 4
 """
