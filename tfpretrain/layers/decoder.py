@@ -6,6 +6,7 @@ import keras
 
 from tfpretrain.layers._initializers import clone_initializer
 from tfpretrain.layers._validate import check_fraction, check_positive_float, check_positive_int
+from tfpretrain.layers.activations import get_activation, serialize_activation
 from tfpretrain.layers.attention import MultiHeadSelfAttention
 from tfpretrain.layers.dropout import Dropout
 from tfpretrain.layers.normalization import check_norm, make_norm
@@ -76,7 +77,7 @@ class DecoderBlock(keras.layers.Layer):
         if hidden_dim % num_heads:
             raise ValueError(f"`hidden_dim` ({hidden_dim}) must be divisible by `num_heads` ({num_heads}).")
         self.dropout = check_fraction("dropout", dropout)
-        self.activation = keras.activations.get(activation)
+        self.activation = get_activation(activation)
         self.layer_norm_epsilon = check_positive_float("layer_norm_epsilon", layer_norm_epsilon)
         self.norm = check_norm(norm)
         self.use_bias = bool(use_bias)
@@ -169,7 +170,7 @@ class DecoderBlock(keras.layers.Layer):
                 "hidden_dim": self.hidden_dim,
                 "intermediate_dim": self.intermediate_dim,
                 "dropout": self.dropout,
-                "activation": keras.activations.serialize(self.activation),
+                "activation": serialize_activation(self.activation),
                 "layer_norm_epsilon": self.layer_norm_epsilon,
                 "norm": self.norm,
                 "use_bias": self.use_bias,

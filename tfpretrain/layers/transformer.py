@@ -6,6 +6,7 @@ import keras
 
 from tfpretrain.layers._initializers import clone_initializer
 from tfpretrain.layers._validate import check_fraction, check_positive_float, check_positive_int
+from tfpretrain.layers.activations import get_activation, serialize_activation
 from tfpretrain.layers.attention import MultiHeadSelfAttention
 from tfpretrain.layers.dropout import Dropout
 from tfpretrain.layers.normalization import check_norm, make_norm
@@ -94,7 +95,7 @@ class TransformerBlock(keras.layers.Layer):
         self.dropout = check_fraction("dropout", dropout)
         self.norm_first = bool(norm_first)
         self.causal = bool(causal)
-        self.activation = keras.activations.get(activation)
+        self.activation = get_activation(activation)
         self.layer_norm_epsilon = check_positive_float("layer_norm_epsilon", layer_norm_epsilon)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.remat = bool(remat)
@@ -209,7 +210,7 @@ class TransformerBlock(keras.layers.Layer):
                 "dropout": self.dropout,
                 "norm_first": self.norm_first,
                 "causal": self.causal,
-                "activation": keras.activations.serialize(self.activation),
+                "activation": serialize_activation(self.activation),
                 "layer_norm_epsilon": self.layer_norm_epsilon,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
                 "remat": self.remat,

@@ -11,6 +11,7 @@ import numpy as np
 from keras import ops
 
 from tfpretrain.layers import Dropout, TokenAndPositionEmbedding, TransformerBlock
+from tfpretrain.layers.activations import get_activation
 
 ENCODER_INPUTS = ("token_ids", "segment_ids", "padding_mask")
 
@@ -70,14 +71,6 @@ class BertConfig:
         )
 
 
-def _gelu_approximate(x):
-    return keras.activations.gelu(x, approximate=True)
-
-
-def _activation(name: str):
-    return _gelu_approximate if name == "gelu_approximate" else name
-
-
 @keras.saving.register_keras_serializable(package="tfpretrain")
 class BertEncoder(keras.Model):
     """BERT's encoder as a functional model: embeddings, N post-norm transformer blocks, a pooler.
@@ -124,7 +117,7 @@ class BertEncoder(keras.Model):
         for i in range(c.num_layers):
             x = TransformerBlock(
                 c.num_heads, c.hidden_dim, c.intermediate_dim, dropout=c.dropout, norm_first=False,
-                activation=_activation(c.activation), layer_norm_epsilon=c.layer_norm_epsilon,
+                activation=c.activation, layer_norm_epsilon=c.layer_norm_epsilon,
                 kernel_initializer=init(), name=f"transformer_layer_{i}",
             )(x, attention_mask=inputs["padding_mask"])
         pooled = keras.layers.Dense(c.hidden_dim, activation="tanh", kernel_initializer=init(), name="pooler")(
@@ -305,7 +298,7 @@ class MaskedLMHead(keras.layers.Layer):
         self.layer_norm_epsilon = layer_norm_epsilon
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.transform = keras.layers.Dense(
-            token_embedding.embedding_dim, activation=_activation(activation),
+            token_embedding.embedding_dim, activation=get_activation(activation),
             kernel_initializer=self.kernel_initializer, dtype=self.dtype_policy, name="transform",
         )
         self.norm = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, dtype=self.dtype_policy, name="norm")
