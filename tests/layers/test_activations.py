@@ -7,7 +7,12 @@ import tensorflow as tf
 
 from tests.checks import assert_close, check_xla
 from tfpretrain.layers import TransformerBlock
-from tfpretrain.layers.activations import gelu, gelu_approximate, get_activation, serialize_activation
+from tfpretrain.layers.activations import (
+    gelu,
+    gelu_approximate,
+    get_activation,
+    serialize_activation,
+)
 
 X = np.linspace(-12.0, 12.0, 2401, dtype="float32")
 
