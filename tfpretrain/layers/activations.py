@@ -3,7 +3,7 @@
 "gelu" is the exact GELU written with `erf`. TensorFlow writes it with `erfc`, which XLA's CPU
 code expands into about 60 operations with two divisions per element; the `erf` form is the
 same function, compiled to one rational approximation, and takes half the time (BENCHMARKS.md:
-an eighth of a `nano` GPT's decoding step at 8 rows went to the `erfc` GELU).
+a fifth of a `nano` GPT's decoding step at 8 rows went to the `erfc` GELU).
 """
 
 from __future__ import annotations
