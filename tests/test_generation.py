@@ -139,7 +139,9 @@ def test_ranked_and_fully_sorted_draws_agree():
     """Rows whose nucleus lies among the ranked candidates draw the same token whether the batch
     takes that path or, because of another row, the full sort."""
     rng = np.random.default_rng(0)
-    peaked = rng.normal(size=(64, 300)) + np.where(np.arange(300) < 5, 6.0, 0.0)
+    peaked = rng.normal(size=(64, 300)) + np.where(np.arange(300) < 5, 8.0, 0.0)
+    probs = np.sort(np.exp(peaked) / np.exp(peaked).sum(-1, keepdims=True), -1)[:, ::-1]
+    assert (np.cumsum(probs, -1) >= 0.9).argmax(-1).max() < 63  # every nucleus among 64 candidates
     flat = np.zeros((1, 300))  # a nucleus of 0.9 needs 270 of its tokens
     settings = [tf.constant(1.0), tf.constant(0), tf.constant(0.9), tf.constant(False)]
     xla = tf.function(sample_next, jit_compile=True)
