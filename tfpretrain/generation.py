@@ -104,7 +104,7 @@ def sample_next(logits, seed, temperature, top_k, top_p, greedy):
         has_k = tf.logical_and(top_k > 0, top_k < vocabulary)  # a top-k that removes tokens
         limit = tf.where(has_k, top_k, vocabulary)
 
-        def filtered(count: int):
+        def filtered(count: int, row_log_norm):
             """Draws among the `count` most likely tokens of each row; also says whether they
             hold every row's whole top-k / top-p set, so that the draw equals the full one."""
             ranked, order = tf.math.top_k(scaled, k=count)
@@ -113,7 +113,7 @@ def sample_next(logits, seed, temperature, top_k, top_p, greedy):
             masked = tf.where(keep, ranked, -np.inf)
             # Probabilities over the whole top-k set: the candidates' own when top-k lies among
             # them, the full row's when there is no top-k.
-            log_norm = tf.where(has_k, tf.reduce_logsumexp(masked, -1), tf.reduce_logsumexp(scaled, -1))
+            log_norm = tf.where(has_k, tf.reduce_logsumexp(masked, -1), row_log_norm)
             probs = tf.exp(masked - log_norm[:, None])
             mass_before = tf.math.cumsum(probs, axis=-1, exclusive=True)
             complete = tf.where(has_k, top_k <= count, tf.reduce_all(tf.reduce_sum(probs, -1) >= top_p))
@@ -126,11 +126,12 @@ def sample_next(logits, seed, temperature, top_k, top_p, greedy):
             # XLA's CPU code sorts a row with a generic comparator: a draw from 8 x 65 logits took
             # 79 us with the sort and 37-44 with 64 candidates; from 8 x 8,000 with top-k 40,
             # 12 ms and 0.3 ms (BENCHMARKS.md).
+            row_log_norm = tf.reduce_logsumexp(scaled, -1)  # both paths' normaliser without top-k
             count = min(_CANDIDATES, vocabulary - 1)
             if count < 1:
-                return filtered(vocabulary)[0]
-            tokens, complete = filtered(count)
-            return tf.cond(complete, lambda: tokens, lambda: filtered(vocabulary)[0])
+                return filtered(vocabulary, row_log_norm)[0]
+            tokens, complete = filtered(count, row_log_norm)
+            return tf.cond(complete, lambda: tokens, lambda: filtered(vocabulary, row_log_norm)[0])
 
         def unfiltered():
             return tf.argmax(scaled + noise, axis=-1, output_type=tf.int32)
