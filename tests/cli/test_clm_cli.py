@@ -44,6 +44,7 @@ def test_clm_trains_then_generate_prints_completions(tmp_path, data_dir):
     # Below the uniform guess over the vocabulary, and falling.
     assert evaluations[-1]["val_loss"] < evaluations[0]["val_loss"] < math.log(metrics["vocabulary_size"])
     assert all(math.isfinite(e["train_loss"]) for e in evaluations)
+    assert json.loads((out / "config.json").read_text())["run"]["weight_decay"] == 0.01  # nano's default
     for name in ("model.keras", "tokenizer/char_vocabulary.json", "config.json",
                  "checkpoints/best.weights.h5"):
         assert (out / name).exists(), name
@@ -53,6 +54,22 @@ def test_clm_trains_then_generate_prints_completions(tmp_path, data_dir):
     completions = result.stdout.split("\n----\n")
     assert len(completions) == 2
     assert all(c.startswith("ROMEO:") and len(c.rstrip("\n")) <= 24 for c in completions)
+
+
+def test_weight_decay_is_the_presets_unless_given():
+    from tfpretrain.models.gpt import GPTConfig, build_gpt
+    from tfpretrain.recipes.clm import compile_gpt
+
+    assert CLMRun(corpus="c.txt", out_dir="o").weight_decay == 0.01
+    assert CLMRun(corpus="c.txt", out_dir="o", preset="shakespeare").weight_decay == 0.1
+    assert CLMRun(corpus="c.txt", out_dir="o", preset="shakespeare", weight_decay=0.0).weight_decay == 0.0
+    with pytest.raises(ValueError, match="--weight-decay"):
+        CLMRun(corpus="c.txt", out_dir="o", weight_decay=-0.1).validate()
+    model = build_gpt(GPTConfig(vocabulary_size=11, sequence_length=8, num_layers=1, num_heads=2, hidden_dim=8,
+                                intermediate_dim=16))
+    compile_gpt(model, CLMRun(corpus="c.txt", out_dir="o"), total_steps=200, steps_per_execution=1)
+    assert float(model.optimizer.weight_decay) == pytest.approx(0.01)
+
 
 def test_bad_corpus_and_settings(tmp_path):
     missing = _cli("clm", "--corpus", str(tmp_path / "none.txt"), "--out", str(tmp_path / "o"), check=False)

@@ -38,7 +38,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--min-learning-rate", type=float, default=None,
                    help="learning rate at the end of the cosine decay (default: a tenth of the peak)")
     p.add_argument("--warmup-steps", type=int, default=100, help="linear warm-up steps")
-    p.add_argument("--weight-decay", type=float, default=0.1, help="AdamW weight decay of the weight matrices")
+    p.add_argument("--weight-decay", type=float, default=None,
+                   help="AdamW weight decay of the weight matrices (default: 0.01 for nano, 0.1 for larger presets)")
     p.add_argument("--clipnorm", type=float, default=1.0, help="global gradient-norm clip")
     p.add_argument("--dropout", type=float, default=0.0, help="dropout rate")
     p.add_argument("--no-bias", action="store_true",

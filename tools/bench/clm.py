@@ -227,13 +227,13 @@ def torch_gpt(layers: int, heads: int, width: int, block: int, vocab: int, bias:
     return model
 
 
-def torch_adamw(model, learning_rate: float = 1e-3):
-    """nanoGPT's AdamW: decay 0.1 on matrices and embeddings only, betas (0.9, 0.99)."""
+def torch_adamw(model, learning_rate: float = 1e-3, weight_decay: float = 0.1):
+    """nanoGPT's AdamW: decay (0.1 by default) on matrices and embeddings only, betas (0.9, 0.99)."""
     import torch
 
     decay = [p for p in model.parameters() if p.dim() >= 2]
     rest = [p for p in model.parameters() if p.dim() < 2]
-    return torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": rest, "weight_decay": 0.0}],
+    return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}],
                              lr=learning_rate, betas=(0.9, 0.99))
 
 

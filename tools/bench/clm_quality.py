@@ -3,13 +3,15 @@
 Both train the `nano` shape (4 layers, 4 heads, width 128) on character-level Tiny Shakespeare
 (first 90% for training) with the same recipe: block 64, batch 12 random windows, 2000 steps,
 AdamW peak 1e-3 with 100 warm-up steps and cosine decay to 1e-4, betas (0.9, 0.99), weight decay
-0.1 on matrices and embeddings, global gradient clipping at 1.0, no dropout. Both are scored on the
-same validation set, every non-overlapping 64-character window of the last 10%, for several seeds,
-so that the spread between seeds can be set against the gap between the two. The PyTorch side
-also prints nanoGPT's own estimate (mean over 20 random batches of 12 windows).
+on matrices and embeddings (0.01, `tfpretrain clm`'s default for `nano`; nanoGPT's is 0.1), global
+gradient clipping at 1.0, no dropout. Both are scored on the same validation set, every
+non-overlapping 64-character window of the last 10%, for several seeds, so that the spread between
+seeds can be set against the gap between the two. The PyTorch side also prints nanoGPT's own
+estimate (mean over 20 random batches of 12 windows).
 
 tfpretrain trains through its `tfpretrain clm` command; PyTorch (CPU) must be installed beside it:
-`python tools/bench/clm_quality.py [--seeds 0 1 2] [--peers torch tfpretrain] [--no-bias] [--json OUT]`
+`python tools/bench/clm_quality.py [--seeds 0 1 2] [--peers torch tfpretrain] [--no-bias]
+[--weight-decay X] [--json OUT]`
 from the repository root, with `TFPRETRAIN_DATA_DIR` set.
 """
 
@@ -40,7 +42,7 @@ def learning_rate(step: int, steps: int) -> float:
     return FINAL + 0.5 * (1.0 + math.cos(math.pi * progress)) * (PEAK - FINAL)
 
 
-def train_torch(seed: int, steps: int, bias: bool) -> dict:
+def train_torch(seed: int, steps: int, bias: bool, weight_decay: float) -> dict:
     import numpy as np
     import torch
     from torch.nn import functional as F
@@ -51,7 +53,7 @@ def train_torch(seed: int, steps: int, bias: bool) -> dict:
     train, val = tokens[:split], tokens[split:]
     # Initialised as tfpretrain's `nano` preset is: N(0, 0.02) residual projections too.
     model = torch_gpt(LAYERS, HEADS, WIDTH, BLOCK, vocab, bias=bias, scaled_residual_init=False)
-    optimizer = torch_adamw(model, PEAK)
+    optimizer = torch_adamw(model, PEAK, weight_decay)
     rng = np.random.default_rng(seed)
 
     def windows(stream, offsets):
@@ -89,14 +91,15 @@ def train_torch(seed: int, steps: int, bias: bool) -> dict:
     return {"val_loss": full, "val_loss_nanogpt_estimate": estimate, "train_seconds": seconds}
 
 
-def train_tfpretrain(seed: int, steps: int, bias: bool) -> dict:
+def train_tfpretrain(seed: int, steps: int, bias: bool, weight_decay: float) -> dict:
     corpus = Path(os.environ["TFPRETRAIN_DATA_DIR"]) / VOCAB_TEXT
     with tempfile.TemporaryDirectory() as out:
         command = [
             sys.executable, "-m", "tfpretrain.cli.main", "clm", "--corpus", str(corpus), "--out", out,
             "--preset", "nano", "--tokenizer", "char", "--block-size", str(BLOCK), "--batch-size", str(BATCH),
             "--steps", str(steps), "--learning-rate", str(PEAK), "--min-learning-rate", str(FINAL),
-            "--warmup-steps", str(WARMUP), "--dropout", "0", "--seed", str(seed), "--no-export",
+            "--warmup-steps", str(WARMUP), "--weight-decay", str(weight_decay), "--dropout", "0",
+            "--seed", str(seed), "--no-export",
         ] + ([] if bias else ["--no-bias"])
         start = time.perf_counter()
         subprocess.run(command, check=True, cwd=REPO, stdout=subprocess.DEVNULL,
@@ -112,6 +115,8 @@ def main() -> None:
     parser.add_argument("--peers", nargs="+", default=["torch", "tfpretrain"], choices=["torch", "tfpretrain"])
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--no-bias", action="store_true", help="no biases in projections and norms (nanoGPT's default)")
+    parser.add_argument("--weight-decay", type=float, default=0.01,
+                        help="AdamW decay of the matrices and embeddings (nanoGPT uses 0.1)")
     parser.add_argument("--json", help="also write the figures to this JSON file")
     args = parser.parse_args()
     if not os.environ.get("TFPRETRAIN_DATA_DIR"):
@@ -120,11 +125,12 @@ def main() -> None:
     results: dict[str, list[dict]] = {peer: [] for peer in args.peers}
     for seed in args.seeds:  # alternate peers seed by seed, so a slow spell hits both
         for peer in args.peers:
-            row = dict(seed=seed, **train[peer](seed, args.steps, not args.no_bias))
+            row = dict(seed=seed, **train[peer](seed, args.steps, not args.no_bias, args.weight_decay))
             results[peer].append(row)
             print(f"{peer} seed {seed}: " + ", ".join(f"{k} {v:.4f}" for k, v in row.items() if k != "seed"),
                   flush=True)
-    print(f"\nval loss, {args.steps} steps, {'no ' if args.no_bias else ''}biases; target <= 1.88")
+    print(f"\nval loss, {args.steps} steps, {'no ' if args.no_bias else ''}biases, weight decay "
+          f"{args.weight_decay}; target <= 1.88")
     for peer, rows in results.items():
         losses = [r["val_loss"] for r in rows]
         spread = statistics.stdev(losses) if len(losses) > 1 else float("nan")
