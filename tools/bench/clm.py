@@ -4,7 +4,8 @@ Training tokens per second at the `nano` and `shakespeare` shapes, each peer at 
 its best settings (oneDNN on/off), measured in rounds that alternate between peers in one run
 (every peer is a persistent worker process, since oneDNN is chosen when TensorFlow is
 imported); model FLOP utilisation against the measured float32 matrix-multiply peak; and
-generation new tokens per second (greedy and top-p, batch 1 and 8; median of 7 calls) against KerasHub's
+generation new tokens per second (greedy and top-p, batch 1 and 8; each reading the median of 7
+calls, in rounds alternating between the peers, median over rounds) against KerasHub's
 `GPT2CausalLM.generate`.
 
 Needs keras-hub and torch (CPU) next to tfpretrain's requirements, e.g. a separate venv:
@@ -151,13 +152,15 @@ class KerasWorker:
         else:
             import keras_hub
 
-            key = (mode,)
-            if getattr(self, "_lm_key", None) != key:
-                self.lm = keras_hub.models.GPT2CausalLM(backbone=self.backbone, preprocessor=None)
+            if not hasattr(self, "lms"):
+                self.lms = {}
+            if mode not in self.lms:  # one causal LM per sampler, so that alternating rounds reuse them
+                lm = keras_hub.models.GPT2CausalLM(backbone=self.backbone, preprocessor=None)
                 sampler = "greedy" if mode == "greedy" else keras_hub.samplers.TopPSampler(p=0.9, seed=0)
                 jit = True if os.environ.get("BENCH_JIT") == "1" else "auto"
-                self.lm.compile(sampler=sampler, jit_compile=jit)
-                self._lm_key = key
+                lm.compile(sampler=sampler, jit_compile=jit)
+                self.lms[mode] = lm
+            lm = self.lms[mode]
             ids = np.zeros((batch, self.block), np.int32)
             mask = np.zeros((batch, self.block), bool)
             for r, p in enumerate(prompts):
@@ -165,7 +168,7 @@ class KerasWorker:
                 mask[r, : len(p)] = True
 
             def run():
-                self.lm.generate({"token_ids": ids, "padding_mask": mask}, stop_token_ids=None)
+                lm.generate({"token_ids": ids, "padding_mask": mask}, stop_token_ids=None)
         run()  # compile
         times = []
         for _ in range(GENERATION_REPEATS):  # one call lasts tens of milliseconds: take a median
@@ -352,17 +355,24 @@ def bench_preset(preset: str, rounds: int, generation: bool, names=tuple(PEERS))
             "tokens_per_s": tokens_per_s, "mfu": tokens_per_s * fpt / peak,
         }
     if generation:
-        result["generation"] = {}
-        for peer in peers:
-            if not peer.name.startswith(("tfpretrain", "kerashub")):
-                continue
+        # In rounds that alternate between the peers, as training is, so that a slow spell of the
+        # machine does not fall on one peer's readings only; each figure is the median over rounds.
+        rates: dict[str, dict[str, list[float]]] = {}
+        generating = [p for p in peers if p.name.startswith(("tfpretrain", "kerashub"))]
+        for r in range(rounds):
             for mode in ("greedy", "top_p"):
                 for gen_batch in (1, 8):
-                    answer = peer.ask(f"generate {mode} {gen_batch}")
-                    rate = answer["new_tokens"] / answer["seconds"]
-                    result["generation"].setdefault(peer.name, {})[f"{mode}_b{gen_batch}"] = rate
-                    print(f"[{preset}] generate {peer.name} {mode} batch {gen_batch}: {rate:.0f} new tokens/s",
-                          flush=True)
+                    key = f"{mode}_b{gen_batch}"
+                    for peer in generating if r % 2 == 0 else generating[::-1]:
+                        answer = peer.ask(f"generate {mode} {gen_batch}")
+                        rates.setdefault(peer.name, {}).setdefault(key, []).append(
+                            answer["new_tokens"] / answer["seconds"])
+                    print(f"[{preset}] generate round {r + 1} {key}: " + ", ".join(
+                        f"{name} {by_key[key][-1]:.0f}" for name, by_key in rates.items()) + " new tokens/s",
+                        flush=True)
+        result["generation"] = {name: {key: statistics.median(v) for key, v in by_key.items()}
+                                for name, by_key in rates.items()}
+        result["generation_all_rounds"] = rates
     for peer in peers:
         peer.close()
     return result
