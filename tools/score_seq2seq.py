@@ -34,7 +34,10 @@ def main() -> None:
     for directory in args.models:
         model, config, tokenizer = load_seq2seq(directory)
         # As many new tokens as the fine-tuning run decoded (its metrics.json records them).
-        max_new = json.loads((Path(directory) / "metrics.json").read_text())["max_new_tokens"]
+        max_new = json.loads((Path(directory) / "metrics.json").read_text()).get("max_new_tokens")
+        if max_new is None:
+            raise SystemExit(f"{directory}/metrics.json does not say how many new tokens the run decoded "
+                             "(`max_new_tokens`); re-run `tfpretrain finetune` with this version to score it.")
         for beams in args.num_beams:
             _, scores = score_dev(model, config, tokenizer, task["name"], (dev_in, dev_out), max_new, beams)
             print(json.dumps({"model": directory, "num_beams": beams, **scores}), flush=True)

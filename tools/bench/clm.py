@@ -99,6 +99,7 @@ class KerasWorker:
         from tfpretrain.data.lm import lm_train_dataset
 
         self.data = lm_train_dataset(tokens, block, batch, seed=0)
+        self.lms = {}  # KerasHub's causal LMs for generation, one per sampler
         if framework == "tfpretrain":
             from tfpretrain.models.gpt import GPTConfig, build_gpt
             from tfpretrain.recipes.clm import CLMRun, compile_gpt
@@ -152,8 +153,6 @@ class KerasWorker:
         else:
             import keras_hub
 
-            if not hasattr(self, "lms"):
-                self.lms = {}
             if mode not in self.lms:  # one causal LM per sampler, so that alternating rounds reuse them
                 lm = keras_hub.models.GPT2CausalLM(backbone=self.backbone, preprocessor=None)
                 sampler = "greedy" if mode == "greedy" else keras_hub.samplers.TopPSampler(p=0.9, seed=0)
