@@ -134,21 +134,17 @@ def set_precision(precision: str = "fp32") -> str:
     return PRECISIONS[precision]
 
 
-def xla_for_training() -> bool:
-    """Whether training steps are XLA-compiled: `TFPRETRAIN_XLA` (`--xla`) says `on`, `off` or
-    `auto` (the default): XLA, except for bfloat16 on a machine without a GPU or TPU.
+def xla_for_training(mode: str = "auto") -> bool:
+    """Whether training steps are XLA-compiled: `mode` (a run's `xla` setting, `--xla`) is `on`,
+    `off` or `auto`: XLA, except for bfloat16 on a machine without a GPU or TPU.
 
     XLA's CPU backend runs bfloat16 matrix products no faster than float32 ones, while
-    TensorFlow's own (oneDNN) kernels use the CPU's bfloat16 instructions: on a 2-core AMD EPYC
-    with AVX512-BF16 a bf16 product ran at 404 GFLOP/s in graph mode and 187 under XLA (float32:
-    189), and the GPT `shakespeare` step trained 1.3-1.7x faster in bf16 without XLA than in
-    float32 with it. Models too small for their matrix products to dominate gain nothing from
-    bf16 on a CPU (GPT `nano`: fastest in float32 with XLA; `BENCHMARKS.md`). Every recipe
-    compiles with `jit_compile=xla_for_training()`, after `set_precision`.
+    TensorFlow's own (oneDNN) kernels use the CPU's bfloat16 instructions (BENCHMARKS.md has the
+    measurements). Every recipe compiles with `jit_compile=xla_for_training(cfg.xla)`, after
+    `set_precision`.
     """
-    mode = os.environ.get("TFPRETRAIN_XLA", "auto")
     if mode not in ("auto", "on", "off"):
-        raise ValueError(f"TFPRETRAIN_XLA (--xla) must be auto, on or off; got {mode!r}.")
+        raise ValueError(f"--xla must be auto, on or off; got {mode!r}.")
     if mode != "auto":
         return mode == "on"
     if keras.mixed_precision.global_policy().compute_dtype != "bfloat16":

@@ -1,14 +1,34 @@
-"""Every command's --help renders: argparse formats `help=` strings with % but not descriptions."""
+"""Every command's --help renders and lists every setting of its dataclass."""
+
+import dataclasses
 
 import pytest
 
 from tfpretrain.cli.main import COMMANDS, build_parser
+from tfpretrain.settings import flag_name, user_fields
+
+
+def _subparser(command):
+    parser = build_parser()
+    return next(a for a in parser._actions if a.dest == "command").choices[command]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_help_renders_without_format_escapes(command):
-    parser = build_parser()
-    sub = next(a for a in parser._actions if a.dest == "command").choices[command]
+    sub = _subparser(command)
     text = sub.format_help()
     assert "%%" not in text and "%(" not in text, text
     assert sub.description, f"tfpretrain {command} has no description"
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_lists_every_setting(command):
+    sub = _subparser(command)
+    settings = sub.get_default("settings_class")
+    if settings is None:
+        pytest.skip(f"tfpretrain {command} has no settings dataclass")
+    text = sub.format_help()
+    fields = user_fields(settings)
+    assert fields and all(dataclasses.is_dataclass(settings) for _ in fields)
+    missing = [flag_name(f) for f in fields if flag_name(f) not in text]
+    assert not missing, f"tfpretrain {command} --help lacks {missing}"

@@ -46,7 +46,7 @@ def test_bf16_autoencoder_trains_with_float32_weights_and_loss(tmp_path):
                                atol=3e-2)
 
 
-def test_recipes_compile_with_xla_except_bf16_on_a_cpu(monkeypatch):
+def test_recipes_compile_with_xla_except_bf16_on_a_cpu():
     # XLA's CPU backend has no fast bfloat16 matrix products; TensorFlow's own kernels do.
     has_gpu = bool(tf.config.list_physical_devices("GPU"))
     for precision, xla in (("fp32", True), ("fp16", True), ("bf16", has_gpu)):
@@ -54,11 +54,11 @@ def test_recipes_compile_with_xla_except_bf16_on_a_cpu(monkeypatch):
         assert xla_for_training() is xla
         assert compile_autoencoder(build_autoencoder(CONFIG), learning_rate=1e-3).jit_compile is xla
     for mode, xla in (("on", True), ("off", False)):  # --xla overrides, in either precision
-        monkeypatch.setenv("TFPRETRAIN_XLA", mode)
-        assert xla_for_training() is xla
-    monkeypatch.setenv("TFPRETRAIN_XLA", "yes")
+        assert xla_for_training(mode) is xla
+        model = compile_autoencoder(build_autoencoder(CONFIG), learning_rate=1e-3, xla=mode)
+        assert model.jit_compile is xla
     with pytest.raises(ValueError, match="auto, on or off"):
-        xla_for_training()
+        xla_for_training("yes")
     set_precision("fp32")
 
 

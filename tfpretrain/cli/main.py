@@ -37,8 +37,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _runtime_defaults()
-    if getattr(args, "xla", None):
-        os.environ["TFPRETRAIN_XLA"] = args.xla  # read by tfpretrain.distribute.xla_for_training
     try:
         return int(args.func(args) or 0)
     except (ValueError, TypeError, FileNotFoundError, FloatingPointError) as err:

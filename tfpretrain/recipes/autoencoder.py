@@ -14,35 +14,12 @@ from tfpretrain.distribute import get_strategy, is_chief, set_precision, xla_for
 from tfpretrain.export import export_autoencoder
 from tfpretrain.models.autoencoder import AutoencoderConfig, build_autoencoder
 from tfpretrain.plots import image_rows, loss_curves
+from tfpretrain.settings.autoencoder import AutoencoderRun
 from tfpretrain.training import EpochTimer, fit, write_json
 
 
-@dataclasses.dataclass
-class AutoencoderRun:
-    """Settings of `tfpretrain autoencoder`; the defaults reproduce the classic Keras example."""
-
-    out_dir: str
-    epochs: int = 50
-    batch_size: int = 256
-    learning_rate: float = 1e-3
-    conv: bool = False
-    dataset: str = "mnist"
-    validation_size: int = 5000
-    early_stopping_patience: int | None = None
-    tensorboard: bool = False
-    steps_per_execution: int = 32
-    seed: int = 0
-    limit_train: int | None = None
-    verbose: str | int = "auto"
-    strategy: str = "auto"
-    precision: str = "fp32"
-    checkpoint_every: int | None = 1000
-    gradient_accumulation_steps: int | None = None
-    deterministic: bool = False  # enables TensorFlow op determinism process-wide
-
-
 def compile_autoencoder(model: keras.Model, learning_rate: float = 1e-3, steps_per_execution: int = 32,
-                        gradient_accumulation_steps: int | None = None):
+                        gradient_accumulation_steps: int | None = None, xla: str = "auto"):
     """Adam + binary cross-entropy (plus MSE as a metric), XLA-compiled.
 
     `gradient_accumulation_steps=k` applies the mean gradient of k consecutive batches at once
@@ -52,7 +29,7 @@ def compile_autoencoder(model: keras.Model, learning_rate: float = 1e-3, steps_p
         optimizer=keras.optimizers.Adam(learning_rate, gradient_accumulation_steps=gradient_accumulation_steps),
         loss="binary_crossentropy",
         metrics=[keras.metrics.MeanSquaredError(name="mse")],
-        jit_compile=xla_for_training(),
+        jit_compile=xla_for_training(xla),
         steps_per_execution=steps_per_execution,
     )
     return model
@@ -72,8 +49,9 @@ def run(cfg: AutoencoderRun) -> dict:
     (x_train, _), (x_test, _) = load_images(cfg.dataset)
     if cfg.limit_train:
         x_train = x_train[: cfg.limit_train]
-    if not 0 <= cfg.validation_size < len(x_train):
-        raise ValueError(f"validation_size must be in [0, {len(x_train)}); got {cfg.validation_size}.")
+    if cfg.validation_size >= len(x_train):
+        raise ValueError(f"--validation-size must be below the {len(x_train)} training images; "
+                         f"got {cfg.validation_size}.")
     x_val = x_train[len(x_train) - cfg.validation_size :] if cfg.validation_size else None
     x_fit = x_train[: len(x_train) - cfg.validation_size]
 
@@ -88,7 +66,7 @@ def run(cfg: AutoencoderRun) -> dict:
     model_config = AutoencoderConfig(conv=cfg.conv)
     with strategy.scope():
         model = compile_autoencoder(build_autoencoder(model_config), cfg.learning_rate,
-                                    cfg.steps_per_execution, cfg.gradient_accumulation_steps)
+                                    cfg.steps_per_execution, cfg.gradient_accumulation_steps, cfg.xla)
     timer = EpochTimer()
     history = fit(
         model, train, epochs=cfg.epochs, validation_data=val, out_dir=out,
