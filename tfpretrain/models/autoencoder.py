@@ -7,6 +7,7 @@ import dataclasses
 import keras
 
 from tfpretrain.layers.autoencoder import Autoencoder
+from tfpretrain.settings import from_dict
 
 
 @dataclasses.dataclass
@@ -21,11 +22,7 @@ class AutoencoderConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> AutoencoderConfig:
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(values) - fields
-        if unknown:
-            raise ValueError(f"Unknown autoencoder config keys {sorted(unknown)}; known: {sorted(fields)}.")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+        return from_dict(cls, values, "autoencoder")
 
 
 def build_autoencoder(config: AutoencoderConfig | None = None) -> keras.Model:

@@ -18,6 +18,7 @@ from keras import layers, ops
 
 from tfpretrain.layers._validate import check_fraction, check_positive_int
 from tfpretrain.layers.dropout import Dropout
+from tfpretrain.settings import from_dict
 
 GAN_LOSSES = ("non_saturating", "minimax")
 
@@ -58,11 +59,7 @@ class GANConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> GANConfig:
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(values) - fields
-        if unknown:
-            raise ValueError(f"Unknown GAN config keys {sorted(unknown)}; known: {sorted(fields)}.")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+        return from_dict(cls, values, "GAN")
 
 
 GAN_PRESETS = {

@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from tfpretrain.layers._validate import check_positive_float, check_positive_int
 from tfpretrain.losses import nt_xent
+from tfpretrain.settings import from_dict
 
 
 @dataclasses.dataclass
@@ -61,11 +62,7 @@ class SimCLRConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> SimCLRConfig:
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(values) - fields
-        if unknown:
-            raise ValueError(f"Unknown SimCLR config keys {sorted(unknown)}; known: {sorted(fields)}.")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+        return from_dict(cls, values, "SimCLR")
 
 
 def build_cnn_encoder(image_shape: Sequence[int] = SimCLRConfig.image_shape,
