@@ -94,6 +94,8 @@ def test_scratch_init_builds_a_fresh_preset_encoder_with_the_given_vocab(mlm_run
          "line 2: label 5 is out of range"),
         (["finetune", "--task", "{root}/task.tsv", "--init", "{root}/nowhere"], "is not 'scratch'"),
         (["finetune", "--task", "{root}/missing.tsv", "--init", "scratch"], "neither"),
+        (["finetune", "--task", "{root}/task.tsv", "--init", "scratch", "--batch-size", "1000"],
+         "fewer than one batch of 1000; lower --batch-size"),
         (["mlm", "--corpus", "{root}/empty.txt"], "is empty"),
         (["mlm", "--corpus", "{root}/latin1.txt"], "not valid UTF-8: byte 9 \\(line 2\\)"),
     ],

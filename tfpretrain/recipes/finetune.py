@@ -122,7 +122,8 @@ def run(cfg: FinetuneRun) -> dict:
     if cfg.limit_train:
         train_x, train_y = train_x[: cfg.limit_train], train_y[: cfg.limit_train]
     if len(train_x) < cfg.batch_size:
-        raise ValueError(f"{len(train_x)} training examples are fewer than one batch of {cfg.batch_size}.")
+        raise ValueError(f"{len(train_x)} training examples are fewer than one batch of "
+                         f"{cfg.batch_size}; lower --batch-size (or raise --limit-train).")
     kind = resolve_init(cfg)
 
     with strategy.scope():

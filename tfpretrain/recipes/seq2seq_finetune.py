@@ -234,7 +234,8 @@ def run_seq2seq(cfg: FinetuneRun) -> dict:
     if cfg.limit_eval:
         dev_in, dev_out = dev_in[: cfg.limit_eval], dev_out[: cfg.limit_eval]
     if len(train_in) < cfg.batch_size:
-        raise ValueError(f"{len(train_in)} training examples are fewer than one batch of {cfg.batch_size}.")
+        raise ValueError(f"{len(train_in)} training examples are fewer than one batch of "
+                         f"{cfg.batch_size}; lower --batch-size (or raise --limit-train).")
 
     model, config, tokenizer, init = _build(cfg, {"train": (train_in, train_out)}, strategy)
     encode = tokenizer.encode
