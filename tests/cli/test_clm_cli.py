@@ -6,8 +6,12 @@ import sys
 
 import pytest
 
+from tfpretrain.cli.main import build_parser, main
 from tfpretrain.data import CorruptDataError, DataNotFoundError
 from tfpretrain.recipes.clm import CLMRun, run
+from tfpretrain.settings.clm import GPT_PRESETS
+from tfpretrain.settings.generate import GenerateRun
+from tfpretrain.training import warmup_steps
 
 
 def _cli(*args, check=True):
@@ -20,7 +24,7 @@ def _cli(*args, check=True):
 
 def test_help_lists_every_flag():
     out = _cli("clm", "--help").stdout
-    for flag in ("--corpus", "--preset", "--tokenizer", "--block-size", "--batch-size", "--steps",
+    for flag in ("--corpus", "--preset", "--tokenizer", "--seq-len", "--batch-size", "--steps",
                  "--learning-rate", "--dropout", "--out", "--strategy", "--precision"):
         assert flag in out
     out = _cli("generate", "--help").stdout
@@ -34,9 +38,11 @@ def test_clm_trains_then_generate_prints_completions(tmp_path, data_dir):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text((data_dir / "tinyshakespeare" / "input.txt").read_text()[:30000])
     out = tmp_path / "run"
-    _cli("clm", "--corpus", str(corpus), "--out", str(out), "--preset", "nano", "--block-size", "32",
-         "--batch-size", "8", "--steps", "60", "--eval-interval", "30", "--warmup-steps", "5",
-         "--learning-rate", "3e-3", "--num-samples", "0", "--no-export")
+    printed = _cli("clm", "--corpus", str(corpus), "--out", str(out), "--preset", "nano",
+                   "--seq-len", "32", "--batch-size", "8", "--steps", "60", "--eval-interval", "30",
+                   "--warmup-fraction", "0.1", "--learning-rate", "3e-3", "--num-samples", "0",
+                   "--no-export").stdout
+    assert "saved_model" not in printed and not (out / "saved_model").exists()
     metrics = json.loads((out / "metrics.json").read_text())
     evaluations = metrics["evaluations"]
     assert [e["step"] for e in evaluations] == [30, 60]
@@ -63,8 +69,8 @@ def test_weight_decay_is_the_presets_unless_given():
     assert CLMRun(corpus="c.txt", out_dir="o").weight_decay == 0.01
     assert CLMRun(corpus="c.txt", out_dir="o", preset="shakespeare").weight_decay == 0.1
     assert CLMRun(corpus="c.txt", out_dir="o", preset="shakespeare", weight_decay=0.0).weight_decay == 0.0
-    with pytest.raises(ValueError, match="--weight-decay"):
-        CLMRun(corpus="c.txt", out_dir="o", weight_decay=-0.1).validate()
+    with pytest.raises(ValueError, match="--weight-decay must be >= 0"):
+        CLMRun(corpus="c.txt", out_dir="o", weight_decay=-0.1)
     model = build_gpt(GPTConfig(vocabulary_size=11, sequence_length=8, num_layers=1, num_heads=2, hidden_dim=8,
                                 intermediate_dim=16))
     compile_gpt(model, CLMRun(corpus="c.txt", out_dir="o"), total_steps=200, steps_per_execution=1)
@@ -86,11 +92,91 @@ def test_bad_corpus_and_settings(tmp_path):
         run(CLMRun(corpus=str(binary), out_dir=str(tmp_path / "o")))
     short = tmp_path / "short.txt"
     short.write_text("tiny corpus")
-    with pytest.raises(ValueError, match="block-size"):
+    with pytest.raises(ValueError, match="--seq-len"):
         run(CLMRun(corpus=str(short), out_dir=str(tmp_path / "o"), verbose=0))
-    with pytest.raises(ValueError, match="steps"):
-        run(CLMRun(corpus=str(short), out_dir=str(tmp_path / "o"), steps=0))
     with pytest.raises(FileNotFoundError, match="model.keras"):
         from tfpretrain.recipes.clm import load_run
 
         load_run(tmp_path)
+
+
+def _settings(*argv):
+    args = build_parser().parse_args(list(argv))
+    return args.settings_class.from_args(args)
+
+
+def test_old_flag_spellings_still_work_with_a_deprecation_message(capsys):
+    cfg = _settings("clm", "--corpus", "c.txt", "--out", "o", "--block-size", "32")
+    assert cfg.seq_len == 32
+    assert "--block-size is deprecated; use --seq-len" in capsys.readouterr().err
+    cfg = _settings("clm", "--corpus", "c.txt", "--out", "o", "--steps", "500",
+                    "--warmup-steps", "50")
+    assert cfg.warmup_fraction == 0.1 and cfg.warmup_steps is None
+    assert warmup_steps(500, cfg.warmup_fraction) == 50
+    assert "--warmup-steps is deprecated; use --warmup-fraction" in capsys.readouterr().err
+
+
+def test_defaults_warm_up_for_the_same_steps_as_before():
+    # Before warm-up became a share of the steps, the default run warmed up for 100 of 2000.
+    cfg = CLMRun(corpus="c.txt", out_dir="o")
+    assert (cfg.steps, warmup_steps(cfg.steps, cfg.warmup_fraction)) == (2000, 100)
+
+
+def test_presets_are_the_models():
+    from tfpretrain.models.gpt import PRESETS
+
+    assert GPT_PRESETS == tuple(PRESETS)
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"steps": 0}, "--steps must be > 0"),
+    ({"batch_size": -2}, "--batch-size must be > 0"),
+    ({"dropout": 1.0}, r"--dropout must be in \[0, 1\)"),
+    ({"warmup_fraction": 1.5}, "--warmup-fraction must be in"),
+    ({"warmup_steps": 2000}, "--warmup-steps must be below --steps"),
+    ({"preset": "huge"}, "--preset must be one of nano, shakespeare, gpt2-small"),
+    ({"tokenizer": "bpe"}, "--tokenizer must be one of char, sentencepiece"),
+    ({"steps": 300}, "--steps 300 is not a multiple of --eval-interval 250"),
+])
+def test_bad_settings_are_refused_when_constructed(values, message):
+    with pytest.raises(ValueError, match=message):
+        CLMRun(corpus="c.txt", out_dir="o", **values)
+
+
+def test_steps_are_trained_exactly_or_refused_before_any_work(tmp_path, capsys):
+    # An interval that divides the steps (or exceeds them: one evaluation at the end) is fine.
+    assert CLMRun(corpus="c.txt", out_dir="o", steps=300, eval_interval=100).steps == 300
+    assert CLMRun(corpus="c.txt", out_dir="o", steps=60).eval_interval == 250
+    # Refused before the corpus is read: a missing one would otherwise be the error.
+    argv = ["clm", "--corpus", str(tmp_path / "none.txt"), "--out", str(tmp_path / "o")]
+    assert main([*argv, "--steps", "300", "--eval-interval", "250"]) == 2
+    err = capsys.readouterr().err
+    assert "--steps 300 is not a multiple of --eval-interval 250" in err
+    assert "--steps 250 or 500" in err
+    assert main([*argv, "--vocab-size", "0"]) == 2
+    assert "--vocab-size must be > 0" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("export", [True, False])
+def test_clm_says_saved_model_only_when_exported(tmp_path, monkeypatch, capsys, export):
+    from tfpretrain.recipes import clm
+
+    seen = []
+    monkeypatch.setattr(clm, "run", lambda cfg: seen.append(cfg) or {"val_loss": 1.0})
+    flags = ["--tensorboard", "--checkpoint-every", "7", "--xla", "off"]
+    flags += [] if export else ["--no-export"]
+    assert main(["clm", "--corpus", "c.txt", "--out", str(tmp_path), *flags]) == 0
+    assert seen[0].export is export and seen[0].tensorboard and seen[0].checkpoint_every == 7
+    assert seen[0].xla == "off"
+    assert ("saved_model/" in capsys.readouterr().out) is export
+
+
+def test_generate_refuses_bad_settings_before_loading_the_model(tmp_path, capsys):
+    with pytest.raises(ValueError, match="--max-length must be > 0"):
+        GenerateRun(model="m", prompt="a", max_length=0)
+    with pytest.raises(ValueError, match=r"--top-p must be in \(0, 1\]"):
+        GenerateRun(model="m", prompt="a", top_p=0.0)
+    # The model folder is empty, so loading would fail with "No model.keras"; the flag is first.
+    assert main(["generate", "--model", str(tmp_path), "--prompt", "a", "--max-length", "0"]) == 2
+    assert "--max-length must be > 0" in capsys.readouterr().err

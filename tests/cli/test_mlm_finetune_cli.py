@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import subprocess
 import sys
@@ -5,7 +6,9 @@ import sys
 import numpy as np
 import pytest
 
-from tfpretrain.cli.main import main
+from tfpretrain.cli.main import build_parser, main
+from tfpretrain.settings.finetune import FinetuneRun
+from tfpretrain.settings.mlm import BERT_PRESETS, MlmRun
 
 SUBJECTS = ["the cat", "a dog", "my bird", "the horse", "a fish", "the cow"]
 VERBS = ["eats", "sees", "likes", "chases", "finds"]
@@ -91,6 +94,8 @@ def test_scratch_init_builds_a_fresh_preset_encoder_with_the_given_vocab(mlm_run
          "line 2: label 5 is out of range"),
         (["finetune", "--task", "{root}/task.tsv", "--init", "{root}/nowhere"], "is not 'scratch'"),
         (["finetune", "--task", "{root}/missing.tsv", "--init", "scratch"], "neither"),
+        (["finetune", "--task", "{root}/task.tsv", "--init", "scratch", "--batch-size", "1000"],
+         "fewer than one batch of 1000; lower --batch-size"),
         (["mlm", "--corpus", "{root}/empty.txt"], "is empty"),
         (["mlm", "--corpus", "{root}/latin1.txt"], "not valid UTF-8: byte 9 \\(line 2\\)"),
     ],
@@ -103,3 +108,77 @@ def test_user_errors_exit_2_with_a_message(corpus, capsys, argv, message):
     import re
 
     assert re.search(message, capsys.readouterr().err)
+
+
+def test_limit_lines_is_the_old_spelling_of_limit_train(capsys):
+    argv = ["mlm", "--corpus", "c.txt", "--out", "o", "--limit-lines", "40"]
+    args = build_parser().parse_args(argv)
+    assert MlmRun.from_args(args).limit_train == 40
+    assert "--limit-lines is deprecated; use --limit-train" in capsys.readouterr().err
+
+
+def test_presets_are_the_models_and_warm_up_is_unchanged():
+    from tfpretrain.models.bert import BertConfig
+    from tfpretrain.models.t5 import PRESETS as T5_PRESETS
+    from tfpretrain.training import warmup_steps
+
+    assert BERT_PRESETS == tuple(BertConfig.PRESETS)
+    preset = next(f for f in dataclasses.fields(FinetuneRun) if f.name == "preset")
+    assert preset.metadata["choices"] == (*BertConfig.PRESETS, *T5_PRESETS)
+    cfg = MlmRun(corpus="c.txt", out_dir="o")
+    assert warmup_steps(cfg.steps, cfg.warmup_fraction) == int(2000 * 0.1)
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"steps": 0}, "--steps must be > 0"),
+    ({"limit_train": 0}, "--limit-train must be > 0"),
+    ({"limit_train": -5}, "--limit-train must be > 0"),
+    ({"mask_rate": 0.0}, r"--mask-rate must be in \(0, 1\)"),
+    ({"validation_fraction": 0.5}, r"--validation-fraction must be in \[0, 0.5\)"),
+    ({"preset": "huge"}, "--preset must be one of tiny, mini, small, base"),
+    ({"steps": 45, "epochs": 4}, r"--steps \(45\) must be a multiple of --epochs \(4\)"),
+])
+def test_bad_mlm_settings_are_refused_when_constructed(values, message):
+    with pytest.raises(ValueError, match=message):
+        MlmRun(corpus="c.txt", out_dir="o", **values)
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"epochs": 0}, "--epochs must be > 0"),
+    ({"limit_train": 0}, "--limit-train must be > 0"),
+    ({"warmup_fraction": 1.0}, r"--warmup-fraction must be in \[0, 1\)"),
+    ({"pooling": "max"}, "--pooling must be one of cls, mean"),
+    ({"freeze": "some"}, "--freeze must be a number of layers or 'all'"),
+    ({"num_classes": 1}, "--num-classes must be >= 2"),
+    ({"num_beams": 0}, "--num-beams must be > 0"),
+    ({"reinit": "decoder"}, "--reinit decoder needs a pre-trained seq2seq directory"),
+])
+def test_bad_finetune_settings_are_refused_when_constructed(values, message):
+    with pytest.raises(ValueError, match=message):
+        FinetuneRun(task="t.tsv", init="scratch", out_dir="o", **values)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["mlm", "--corpus", "{root}/none.txt", "--limit-train", "0"], "--limit-train must be > 0"),
+    (["finetune", "--task", "{root}/none.tsv", "--init", "scratch", "--limit-train", "-1"],
+     "--limit-train must be > 0"),
+])
+def test_settings_are_checked_before_the_data_loads(tmp_path, capsys, argv, message):
+    argv = [a.format(root=tmp_path) for a in argv] + ["--out", str(tmp_path / "o")]
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err  # not the missing file's error
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("export", [True, False])
+def test_finetune_passes_run_flags_and_says_saved_model_only_when_exported(
+        tmp_path, monkeypatch, capsys, export):
+    from tfpretrain.recipes import finetune
+
+    seen = []
+    monkeypatch.setattr(finetune, "run", lambda cfg: seen.append(cfg) or {"accuracy": 1.0})
+    argv = ["finetune", "--task", "t.tsv", "--init", "scratch", "--out", str(tmp_path),
+            "--checkpoint-every", "5", "--xla", "off", "--export" if export else "--no-export"]
+    assert main(argv) == 0
+    assert seen[0].export is export and seen[0].checkpoint_every == 5 and seen[0].xla == "off"
+    assert ("saved_model/" in capsys.readouterr().out) is export

@@ -65,9 +65,10 @@ def test_cer_and_punctuation_stripping():
 def test_pretrain_finetune_generate_export(tmp_path, data_dir):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text((data_dir / "tinyshakespeare" / "input.txt").read_text()[:60000])
-    pre = pretrain(Seq2SeqRun(corpus=str(corpus), out_dir=str(tmp_path / "pre"), steps=60, eval_every=30,
-                              batch_size=16, length=32, vocab_size=400, learning_rate=3e-3, warmup_steps=5,
-                              model_overrides=TINY, verbose=0))
+    pre = pretrain(Seq2SeqRun(corpus=str(corpus), out_dir=str(tmp_path / "pre"), steps=60,
+                              eval_interval=30, batch_size=16, seq_len=32, vocab_size=400,
+                              learning_rate=3e-3, warmup_fraction=5 / 60, model_overrides=TINY,
+                              verbose=0))
     model, config, tokenizer = load_seq2seq(tmp_path / "pre")
     vocabulary = tokenizer.vocabulary_size
     assert config.vocabulary_size == vocabulary == 400 + 100
@@ -148,3 +149,39 @@ def test_bad_input(tmp_path):
     result = cli("finetune", "--task", str(long_targets), "--init", "scratch", "--preset", "t5-tiny",
                  "--reinit", "decoder", "--out", str(tmp_path / "c"))
     assert result.returncode == 2 and "needs a pre-trained seq2seq directory" in result.stderr
+
+
+def test_old_flag_spellings_still_work_with_a_deprecation_message(capsys):
+    from tfpretrain.cli.main import build_parser
+
+    args = build_parser().parse_args(["seq2seq", "--corpus", "c.txt", "--out", "o", "--length",
+                                      "64", "--eval-every", "100", "--warmup-steps", "20"])
+    cfg = Seq2SeqRun.from_args(args)
+    assert (cfg.seq_len, cfg.eval_interval, cfg.warmup_fraction) == (64, 100, 0.01)
+    err = capsys.readouterr().err
+    for old, new in (("--length", "--seq-len"), ("--eval-every", "--eval-interval"),
+                     ("--warmup-steps", "--warmup-fraction")):
+        assert f"{old} is deprecated; use {new}" in err
+
+
+def test_presets_are_the_models_and_warm_up_is_unchanged():
+    from tfpretrain.models.t5 import PRESETS
+    from tfpretrain.settings.seq2seq import T5_PRESETS
+    from tfpretrain.training import warmup_steps
+
+    assert T5_PRESETS == tuple(PRESETS)
+    cfg = Seq2SeqRun(corpus="c.txt", out_dir="o")
+    assert (cfg.steps, warmup_steps(cfg.steps, cfg.warmup_fraction)) == (2000, 100)  # as before
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"seq_len": 0}, "--seq-len must be > 0"),
+    ({"noise_density": 1.0}, r"--noise-density must be in \(0, 1\)"),
+    ({"preset": "t5-huge"}, "--preset must be one of t5-tiny, t5-small"),
+    ({"steps": 700}, "--steps 700 is not a multiple of --eval-interval 500"),
+])
+def test_bad_settings_are_refused_before_the_corpus_is_read(tmp_path, values, message):
+    with pytest.raises(ValueError, match=message):
+        pretrain(Seq2SeqRun(corpus=str(tmp_path / "missing.txt"), out_dir=str(tmp_path / "o"),
+                            **values))
+    assert not (tmp_path / "o").exists()

@@ -52,7 +52,7 @@ def _check_length(tokens: np.ndarray, block_size: int, what: str) -> None:
     if len(tokens) < block_size + 1:
         raise ValueError(
             f"The {what} token stream has {len(tokens)} tokens, fewer than block_size + 1 = "
-            f"{block_size + 1}; use a longer corpus or a smaller --block-size."
+            f"{block_size + 1}; use a longer corpus or a smaller --seq-len."
         )
 
 

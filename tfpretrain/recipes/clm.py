@@ -12,67 +12,9 @@ import keras
 from tfpretrain.data.lm import lm_eval_dataset, lm_train_dataset, read_corpus, split_tokens
 from tfpretrain.distribute import xla_for_training
 from tfpretrain.models.gpt import GPTConfig, build_gpt
-from tfpretrain.training import WarmupSchedule, adamw, fit, write_json
-
-# AdamW's decay of the matrices when a run names none. GPT-2's 0.1 costs the `nano` preset's
-# 2000-step recipe 0.006 of validation loss in every seed measured, in this GPT and in a PyTorch
-# one alike (BENCHMARKS.md); the larger presets, not measured, keep it.
-DEFAULT_WEIGHT_DECAY = {"nano": 0.01}
-
-
-@dataclasses.dataclass
-class CLMRun:
-    """Settings of `tfpretrain clm`. The defaults are nanoGPT's CPU recipe for Tiny Shakespeare
-    (nano preset, block 64, batch 12, 2000 steps, peak lr 1e-3 decaying to 1e-4, AdamW with
-    beta2 0.99, gradient clipping at 1.0) with a lighter weight decay: `weight_decay=None` means
-    the preset's (`DEFAULT_WEIGHT_DECAY`: 0.01 for `nano`, GPT-2's 0.1 otherwise)."""
-
-    corpus: str
-    out_dir: str
-    preset: str = "nano"
-    tokenizer: str = "char"
-    vocab_size: int = 1000
-    block_size: int | None = None
-    batch_size: int = 12
-    steps: int = 2000
-    learning_rate: float = 1e-3
-    min_learning_rate: float | None = None
-    warmup_steps: int = 100
-    weight_decay: float | None = None
-    beta2: float = 0.99
-    clipnorm: float = 1.0
-    dropout: float = 0.0
-    bias: bool = True
-    eval_interval: int = 250
-    eval_batch_size: int = 64
-    steps_per_execution: int = 50
-    sample_length: int | None = None
-    num_samples: int = 3
-    seed: int = 0
-    precision: str = "fp32"
-    strategy: str = "auto"
-    export: bool = True
-    verbose: str | int = "auto"
-
-    def __post_init__(self):
-        if self.weight_decay is None:
-            self.weight_decay = DEFAULT_WEIGHT_DECAY.get(self.preset, 0.1)
-
-    def validate(self) -> None:
-        for name in ("steps", "batch_size", "eval_interval", "eval_batch_size", "steps_per_execution"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value <= 0:
-                raise ValueError(f"--{name.replace('_', '-')} must be a positive integer; got {value!r}.")
-        if self.block_size is not None and self.block_size <= 0:
-            raise ValueError(f"--block-size must be a positive integer; got {self.block_size}.")
-        if not self.learning_rate > 0:
-            raise ValueError(f"--learning-rate must be > 0; got {self.learning_rate}.")
-        if not self.weight_decay >= 0:
-            raise ValueError(f"--weight-decay must be >= 0; got {self.weight_decay}.")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"--dropout must be in [0, 1); got {self.dropout}.")
-        if not 0 <= self.warmup_steps < self.steps:
-            raise ValueError(f"--warmup-steps must be in [0, steps); got {self.warmup_steps} with {self.steps} steps.")
+from tfpretrain.settings.clm import CLMRun
+from tfpretrain.settings.steps import evaluation_period
+from tfpretrain.training import WarmupSchedule, adamw, fit, warmup_steps, write_json
 
 
 class _EvaluationLog(keras.callbacks.Callback):
@@ -98,14 +40,15 @@ def compile_gpt(model: keras.Model, cfg: CLMRun, total_steps: int, steps_per_exe
     """AdamW (decay on matrices only), warm-up + cosine to `min_learning_rate`, global clipping, XLA
     (`xla_for_training`)."""
     final = cfg.min_learning_rate if cfg.min_learning_rate is not None else cfg.learning_rate / 10
-    schedule = WarmupSchedule(cfg.learning_rate, total_steps=total_steps, warmup_steps=cfg.warmup_steps,
+    schedule = WarmupSchedule(cfg.learning_rate, total_steps=total_steps,
+                              warmup_steps=warmup_steps(total_steps, cfg.warmup_fraction),
                               decay="cosine", final_learning_rate=final)
     optimizer = adamw(model, schedule, weight_decay=cfg.weight_decay, beta_1=0.9, beta_2=cfg.beta2,
                       epsilon=1e-8, clipnorm=cfg.clipnorm)
     model.compile(
         optimizer=optimizer,
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        jit_compile=xla_for_training(),
+        jit_compile=xla_for_training(cfg.xla),
         steps_per_execution=steps_per_execution,
     )
     return model
@@ -116,7 +59,6 @@ def run(cfg: CLMRun) -> dict:
     from tfpretrain.distribute import get_strategy, is_chief, set_precision
     from tfpretrain.text import train_tokenizer
 
-    cfg.validate()
     out = Path(cfg.out_dir)
     text = read_corpus(cfg.corpus)
     set_precision(cfg.precision)
@@ -127,16 +69,16 @@ def run(cfg: CLMRun) -> dict:
     tokens = tokenizer.encode(text)
     train_tokens, val_tokens = split_tokens(tokens, 0.1)
     model_config = GPTConfig.preset(
-        cfg.preset, vocabulary_size=tokenizer.vocabulary_size, sequence_length=cfg.block_size,
+        cfg.preset, vocabulary_size=tokenizer.vocabulary_size, sequence_length=cfg.seq_len,
         dropout=cfg.dropout, use_bias=cfg.bias,
     )
     block = model_config.sequence_length
     train = lm_train_dataset(train_tokens, block, cfg.batch_size, seed=cfg.seed)
     val = lm_eval_dataset(val_tokens, block, cfg.eval_batch_size)
 
-    eval_interval = min(cfg.eval_interval, cfg.steps)
-    epochs = max(1, cfg.steps // eval_interval)
-    total_steps = epochs * eval_interval
+    eval_interval = evaluation_period(cfg.steps, cfg.eval_interval)
+    epochs = cfg.steps // eval_interval
+    total_steps = cfg.steps
     steps_per_execution = math.gcd(eval_interval, cfg.steps_per_execution)
     with strategy.scope():
         model = build_gpt(model_config)
@@ -149,7 +91,8 @@ def run(cfg: CLMRun) -> dict:
         write_json(out / "config.json", {"model": dataclasses.asdict(model_config), "run": dataclasses.asdict(cfg)})
     log = _EvaluationLog(eval_interval)
     history = fit(model, train, epochs=epochs, steps_per_epoch=eval_interval, validation_data=val,
-                  out_dir=out, callbacks=[log], verbose=cfg.verbose)
+                  out_dir=out, callbacks=[log], verbose=cfg.verbose, tensorboard=cfg.tensorboard,
+                  checkpoint_every=cfg.checkpoint_every)
     train_seconds = history.training_seconds
     if not chief:
         return {"val_loss": log.rows[-1]["val_loss"], "train_loss": log.rows[-1]["train_loss"]}

@@ -22,42 +22,9 @@ from tfpretrain.distribute import get_strategy, set_precision, xla_for_training
 from tfpretrain.metrics import classification_metrics
 from tfpretrain.models.bert import BertConfig, BertEncoder
 from tfpretrain.models.classifier import TextClassifier, freeze_encoder
+from tfpretrain.settings.finetune import FinetuneRun
 from tfpretrain.text.wordpiece import WordPieceTokenizer, learn_vocabulary, write_vocab
-from tfpretrain.training import EpochTimer, WarmupSchedule, adamw, fit, write_json
-
-
-@dataclasses.dataclass
-class FinetuneRun:
-    """Settings of `tfpretrain finetune`."""
-
-    task: str
-    init: str
-    out_dir: str
-    preset: str = "mini"
-    vocab: str | None = None
-    vocab_size: int = 8000
-    epochs: int = 3
-    batch_size: int = 32
-    learning_rate: float = 5e-5
-    warmup_fraction: float = 0.1
-    weight_decay: float = 0.01
-    freeze: str = "0"
-    pooling: str = "cls"
-    dropout: float = 0.1
-    seq_len: int = 64
-    num_classes: int | None = None
-    limit_train: int | None = None
-    steps_per_execution: int = 16
-    strategy: str = "auto"
-    precision: str = "fp32"
-    tensorboard: bool = False
-    seed: int = 0
-    verbose: str | int = "auto"
-    # Encoder-decoder (text-to-text) runs only: beams when generating dev outputs, dev subset,
-    # which part of a pre-trained model to draw anew before training.
-    num_beams: int = 1
-    limit_eval: int | None = None
-    reinit: str = "none"
+from tfpretrain.training import EpochTimer, WarmupSchedule, adamw, fit, warmup_steps, write_json
 
 
 @dataclasses.dataclass
@@ -155,7 +122,8 @@ def run(cfg: FinetuneRun) -> dict:
     if cfg.limit_train:
         train_x, train_y = train_x[: cfg.limit_train], train_y[: cfg.limit_train]
     if len(train_x) < cfg.batch_size:
-        raise ValueError(f"{len(train_x)} training examples are fewer than one batch of {cfg.batch_size}.")
+        raise ValueError(f"{len(train_x)} training examples are fewer than one batch of "
+                         f"{cfg.batch_size}; lower --batch-size (or raise --limit-train).")
     kind = resolve_init(cfg)
 
     with strategy.scope():
@@ -164,20 +132,21 @@ def run(cfg: FinetuneRun) -> dict:
         freeze_encoder(encoder, freeze)
         model = TextClassifier(encoder, data["num_classes"], pooling=cfg.pooling, dropout=cfg.dropout)
         steps = (len(train_x) // cfg.batch_size) * cfg.epochs
-        warmup = int(steps * cfg.warmup_fraction)
+        warmup = warmup_steps(steps, cfg.warmup_fraction)
         schedule = WarmupSchedule(cfg.learning_rate, steps, warmup, decay="linear")
         model.compile(
             optimizer=adamw(model, schedule, weight_decay=cfg.weight_decay),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-            jit_compile=xla_for_training(), steps_per_execution=cfg.steps_per_execution,
+            jit_compile=xla_for_training(cfg.xla), steps_per_execution=cfg.steps_per_execution,
         )
     train = _dataset(tokenizer, train_x, train_y, cfg.batch_size, cfg.seq_len, shuffle=True, seed=cfg.seed)
     dev = _dataset(tokenizer, dev_x, dev_y, 256, cfg.seq_len, shuffle=False)
 
     timer = EpochTimer()
     history = fit(model, train, epochs=cfg.epochs, validation_data=dev, out_dir=out,
-                  tensorboard=cfg.tensorboard, callbacks=[timer], verbose=cfg.verbose)
+                  tensorboard=cfg.tensorboard, callbacks=[timer], verbose=cfg.verbose,
+                  checkpoint_every=cfg.checkpoint_every)
     train_seconds = history.training_seconds
 
     logits = model.predict(dev, verbose=0)
@@ -197,9 +166,10 @@ def run(cfg: FinetuneRun) -> dict:
     model.save(out / "classifier.keras")
     if hasattr(tokenizer, "vocabulary"):
         write_vocab(tokenizer.vocabulary, out / "vocab.txt")
-    from tfpretrain.export.text import export_text_classifier
+    if cfg.export:
+        from tfpretrain.export.text import export_text_classifier
 
-    export_text_classifier(model, tokenizer, out / "saved_model", cfg.seq_len)
+        export_text_classifier(model, tokenizer, out / "saved_model", cfg.seq_len)
     write_json(out / "history.json", history.history)
     write_json(out / "config.json", {"run": dataclasses.asdict(cfg)})
     write_json(out / "metrics.json", metrics)

@@ -13,42 +13,14 @@ import tensorflow as tf
 from tfpretrain.data.text_files import read_corpus
 from tfpretrain.distribute import get_strategy, is_chief, set_precision, xla_for_training
 from tfpretrain.models.bert import BertConfig, BertEncoder, BertMaskedLM
+from tfpretrain.settings.mlm import MlmRun
 from tfpretrain.text.mlm import mlm_dataset
 from tfpretrain.text.wordpiece import WordPieceTokenizer, learn_vocabulary, write_vocab
-from tfpretrain.training import EpochTimer, WarmupSchedule, adamw, fit, write_json
+from tfpretrain.training import EpochTimer, WarmupSchedule, adamw, fit, warmup_steps, write_json
 
 
-@dataclasses.dataclass
-class MlmRun:
-    """Settings of `tfpretrain mlm`."""
-
-    corpus: str
-    out_dir: str
-    preset: str = "mini"
-    vocab: str | None = None
-    vocab_size: int = 8000
-    vocab_lines: int | None = 20000
-    steps: int = 2000
-    epochs: int = 10
-    batch_size: int = 32
-    seq_len: int = 128
-    nsp: bool = False
-    mask_rate: float = 0.15
-    learning_rate: float = 5e-4
-    warmup_fraction: float = 0.1
-    weight_decay: float = 0.01
-    dropout: float = 0.1
-    validation_fraction: float = 0.05
-    steps_per_execution: int = 16
-    limit_lines: int | None = None
-    strategy: str = "auto"
-    precision: str = "fp32"
-    tensorboard: bool = False
-    seed: int = 0
-    verbose: str | int = "auto"
-
-
-def compile_mlm(model: BertMaskedLM, learning_rate, weight_decay: float = 0.01, steps_per_execution: int = 1):
+def compile_mlm(model: BertMaskedLM, learning_rate, weight_decay: float = 0.01,
+                steps_per_execution: int = 1, xla: str = "auto"):
     """AdamW + masked cross-entropy; masked-token accuracy (and NSP accuracy), XLA-compiled."""
     losses = {"mlm": keras.losses.SparseCategoricalCrossentropy(from_logits=True)}
     metrics = {"mlm": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]}
@@ -57,14 +29,13 @@ def compile_mlm(model: BertMaskedLM, learning_rate, weight_decay: float = 0.01, 
         metrics["nsp"] = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
     model.compile(
         optimizer=adamw(model, learning_rate, weight_decay=weight_decay),
-        loss=losses, weighted_metrics=metrics, jit_compile=xla_for_training(), steps_per_execution=steps_per_execution,
+        loss=losses, weighted_metrics=metrics, jit_compile=xla_for_training(xla),
+        steps_per_execution=steps_per_execution,
     )
     return model
 
 
 def _split(lines: list[str], fraction: float) -> tuple[list[str], list[str]]:
-    if not 0 <= fraction < 0.5:
-        raise ValueError(f"validation_fraction must be in [0, 0.5); got {fraction}.")
     cut = len(lines) - int(len(lines) * fraction)
     return lines[:cut], lines[cut:]
 
@@ -75,8 +46,6 @@ def run(cfg: MlmRun) -> dict:
     Writes `vocab.txt`, `encoder.keras` (the pre-trained `BertEncoder`, what `finetune --init`
     reads), `mlm.keras`, `checkpoints/`, `history.json`, `loss.png` and `metrics.json`.
     """
-    if cfg.steps < cfg.epochs or cfg.epochs <= 0:
-        raise ValueError(f"--steps ({cfg.steps}) must be >= --epochs ({cfg.epochs}) > 0.")
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(cfg.seed)
@@ -84,8 +53,8 @@ def run(cfg: MlmRun) -> dict:
     strategy = get_strategy(cfg.strategy)
 
     lines = read_corpus(cfg.corpus)
-    if cfg.limit_lines:
-        lines = lines[: cfg.limit_lines]
+    if cfg.limit_train:
+        lines = lines[: cfg.limit_train]
     train_lines, val_lines = _split(lines, cfg.validation_fraction)
 
     start = time.perf_counter()
@@ -117,13 +86,16 @@ def run(cfg: MlmRun) -> dict:
     )
     with strategy.scope():
         model = BertMaskedLM(BertEncoder(model_config, name="bert_encoder"), include_nsp=cfg.nsp)
-        schedule = WarmupSchedule(cfg.learning_rate, cfg.steps, int(cfg.steps * cfg.warmup_fraction), decay="linear")
-        compile_mlm(model, schedule, cfg.weight_decay, min(cfg.steps_per_execution, cfg.steps // cfg.epochs))
+        warmup = warmup_steps(cfg.steps, cfg.warmup_fraction)
+        schedule = WarmupSchedule(cfg.learning_rate, cfg.steps, warmup, decay="linear")
+        steps_per_execution = min(cfg.steps_per_execution, cfg.steps // cfg.epochs)
+        compile_mlm(model, schedule, cfg.weight_decay, steps_per_execution, cfg.xla)
 
     timer = EpochTimer()
     history = fit(
         model, train, epochs=cfg.epochs, steps_per_epoch=cfg.steps // cfg.epochs, validation_data=val,
         out_dir=out, tensorboard=cfg.tensorboard, callbacks=[timer], verbose=cfg.verbose,
+        checkpoint_every=cfg.checkpoint_every,
     )
     train_seconds = history.training_seconds
     if not is_chief(strategy):  # the other workers of a multi-worker job hold the same; one writes

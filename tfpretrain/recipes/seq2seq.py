@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from pathlib import Path
 
 import keras
@@ -13,54 +12,29 @@ import tensorflow as tf
 from tfpretrain.data.seq2seq import seq2seq_batches
 from tfpretrain.distribute import get_strategy, is_chief, set_precision, xla_for_training
 from tfpretrain.models.t5 import Seq2SeqConfig, build_seq2seq
+from tfpretrain.settings.seq2seq import Seq2SeqRun
+from tfpretrain.settings.steps import evaluation_period
 from tfpretrain.text.sentencepiece import SentencePieceTokenizer
 from tfpretrain.text.seq2seq import SEQ2SEQ_VOCAB_FILE, Seq2SeqTokenizer
 from tfpretrain.text.span_corruption import corrupted_lengths, span_corruption
-from tfpretrain.training import WarmupSchedule, adamw, fit, write_json
+from tfpretrain.training import WarmupSchedule, adamw, fit, warmup_steps, write_json
 
 MODEL_FILE = "model.keras"
 CONFIG_FILE = "config.json"
 
 
-@dataclasses.dataclass
-class Seq2SeqRun:
-    """Settings of `tfpretrain seq2seq` (span-corruption pre-training)."""
-
-    corpus: str
-    out_dir: str
-    preset: str = "t5-tiny"
-    steps: int = 2000
-    batch_size: int = 16
-    length: int = 128
-    vocab_size: int = 2000
-    learning_rate: float = 1e-3
-    warmup_steps: int = 100
-    weight_decay: float = 0.01
-    dropout: float = 0.0
-    noise_density: float = 0.15
-    mean_span_length: float = 3.0
-    num_sentinels: int = 100
-    eval_every: int = 500
-    eval_fraction: float = 0.1
-    steps_per_execution: int = 10
-    strategy: str = "auto"
-    precision: str = "fp32"
-    seed: int = 0
-    verbose: str | int = "auto"
-    # Seq2SeqConfig fields replacing the preset's (e.g. smaller shapes for tests).
-    model_overrides: dict | None = None
-
-
-def compile_seq2seq(model: keras.Model, learning_rate, total_steps: int, warmup_steps: int,
-                    weight_decay: float = 0.01, steps_per_execution: int = 1) -> keras.Model:
-    """AdamW with warm-up and cosine decay; token cross-entropy averaged over real target tokens."""
-    warmup_steps = min(warmup_steps, max(total_steps - 1, 0))
-    schedule = WarmupSchedule(learning_rate, total_steps=max(total_steps, 1), warmup_steps=warmup_steps)
+def compile_seq2seq(model: keras.Model, learning_rate, total_steps: int, warmup_fraction: float,
+                    weight_decay: float = 0.01, steps_per_execution: int = 1,
+                    xla: str = "auto") -> keras.Model:
+    """AdamW with warm-up (`warmup_fraction` of `total_steps`) and cosine decay; token
+    cross-entropy averaged over real target tokens."""
+    schedule = WarmupSchedule(learning_rate, total_steps=max(total_steps, 1),
+                              warmup_steps=warmup_steps(total_steps, warmup_fraction))
     model.compile(
         optimizer=adamw(model, schedule, weight_decay=weight_decay, clipnorm=1.0),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="mean_with_sample_weight"),
         weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="token_accuracy")],
-        jit_compile=xla_for_training(),
+        jit_compile=xla_for_training(xla),
         steps_per_execution=steps_per_execution,
     )
     return model
@@ -108,18 +82,8 @@ def read_corpus(path) -> str:
     return text
 
 
-def _check(cfg: Seq2SeqRun) -> None:
-    for name in ("steps", "batch_size", "length", "eval_every", "steps_per_execution"):
-        value = getattr(cfg, name)
-        if not isinstance(value, int) or value <= 0:
-            raise ValueError(f"--{name.replace('_', '-')} must be a positive integer; got {value!r}.")
-    if not 0.0 < cfg.eval_fraction < 1.0:
-        raise ValueError(f"eval_fraction must be in (0, 1); got {cfg.eval_fraction}.")
-
-
 def run(cfg: Seq2SeqRun) -> dict:
     """Trains a tokenizer and a `Seq2SeqLM` by span corruption; returns the metrics written."""
-    _check(cfg)
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(cfg.seed)
@@ -131,25 +95,27 @@ def run(cfg: Seq2SeqRun) -> dict:
     tokenizer = Seq2SeqTokenizer(SentencePieceTokenizer.train(text[:split], cfg.vocab_size),
                                  num_sentinels=cfg.num_sentinels)
     train_ids, eval_ids = tokenizer.encode(text[:split]), tokenizer.encode(text[split:])
-    if len(train_ids) < cfg.length or len(eval_ids) < cfg.length:
+    if len(train_ids) < cfg.seq_len or len(eval_ids) < cfg.seq_len:
         raise ValueError(
-            f"The corpus is too short for --length {cfg.length}: {len(train_ids)} training and "
-            f"{len(eval_ids)} held-out tokens; use more text or a smaller --length."
+            f"The corpus is too short for --seq-len {cfg.seq_len}: {len(train_ids)} training and "
+            f"{len(eval_ids)} held-out tokens; use more text or a smaller --seq-len."
         )
     config = Seq2SeqConfig.preset(
         cfg.preset, vocabulary_size=tokenizer.vocabulary_size, dropout=cfg.dropout,
         pad_id=tokenizer.pad_id, eos_id=tokenizer.eos_id, num_sentinels=cfg.num_sentinels,
         **(cfg.model_overrides or {}),
     )
-    in_len, out_len = corrupted_lengths(cfg.length, cfg.noise_density, cfg.mean_span_length, cfg.num_sentinels)
+    in_len, out_len = corrupted_lengths(cfg.seq_len, cfg.noise_density, cfg.mean_span_length,
+                                        cfg.num_sentinels)
     if in_len > config.encoder_length or out_len > config.decoder_length:
         raise ValueError(
-            f"--length {cfg.length} gives inputs of {in_len} and targets of {out_len} tokens, beyond "
-            f"the {cfg.preset} contexts ({config.encoder_length}, {config.decoder_length}); lower --length."
+            f"--seq-len {cfg.seq_len} gives inputs of {in_len} and targets of {out_len} tokens, "
+            f"beyond the {cfg.preset} contexts ({config.encoder_length}, "
+            f"{config.decoder_length}); lower --seq-len."
         )
 
     def pairs(ids, seed, fresh):
-        chunks = tf.data.Dataset.from_tensor_slices(ids).batch(cfg.length, drop_remainder=True)
+        chunks = tf.data.Dataset.from_tensor_slices(ids).batch(cfg.seq_len, drop_remainder=True)
         if fresh:
             chunks = chunks.shuffle(4096, seed=seed, reshuffle_each_iteration=True)
         return span_corruption(
@@ -163,14 +129,15 @@ def run(cfg: Seq2SeqRun) -> dict:
                             **batch_args).repeat()
     held_out = seq2seq_batches(pairs(eval_ids, cfg.seed + 1, False), cfg.batch_size, **batch_args).cache()
 
-    steps_per_epoch = min(cfg.eval_every, cfg.steps)
-    epochs = math.ceil(cfg.steps / steps_per_epoch)
+    steps_per_epoch = evaluation_period(cfg.steps, cfg.eval_interval)
+    epochs = cfg.steps // steps_per_epoch
     with strategy.scope():
         model = build_seq2seq(config)
-        compile_seq2seq(model, cfg.learning_rate, epochs * steps_per_epoch, cfg.warmup_steps,
-                        cfg.weight_decay, min(cfg.steps_per_execution, steps_per_epoch))
+        compile_seq2seq(model, cfg.learning_rate, cfg.steps, cfg.warmup_fraction, cfg.weight_decay,
+                        min(cfg.steps_per_execution, steps_per_epoch), cfg.xla)
     history = fit(model, train, epochs=epochs, steps_per_epoch=steps_per_epoch,
-                  validation_data=held_out, out_dir=out, verbose=cfg.verbose)
+                  validation_data=held_out, out_dir=out, verbose=cfg.verbose,
+                  tensorboard=cfg.tensorboard, checkpoint_every=cfg.checkpoint_every)
     train_seconds = history.training_seconds
     val_loss, val_accuracy = model.evaluate(held_out, verbose=0)
     if not is_chief(strategy):  # the other workers of a multi-worker job hold the same; one writes
@@ -183,7 +150,7 @@ def run(cfg: Seq2SeqRun) -> dict:
         "loss": history.history["loss"],
         "token_accuracy": history.history["token_accuracy"],
         "val_loss_curve": history.history["val_loss"],
-        "steps": epochs * steps_per_epoch,
+        "steps": cfg.steps,
         "train_seconds": train_seconds,
         "train_tokens": int(len(train_ids)),
         "parameters": int(np.sum([np.prod(v.shape) for v in model.trainable_variables])),

@@ -32,16 +32,16 @@ from tfpretrain.export.seq2seq import export_seq2seq
 from tfpretrain.metrics import classification_metrics
 from tfpretrain.models.t5 import PRESETS, Seq2SeqConfig, Seq2SeqGenerator, build_seq2seq
 from tfpretrain.recipes.seq2seq import compile_seq2seq, is_seq2seq_dir, load_seq2seq, save_seq2seq
+from tfpretrain.settings.finetune import REINIT_PARTS, FinetuneRun
 from tfpretrain.text.sentencepiece import SentencePieceTokenizer
 from tfpretrain.text.seq2seq import Seq2SeqTokenizer
 from tfpretrain.training import EpochTimer, fit, write_json
 
 SST2_WORDS = ("negative", "positive")
 PUNCTUATION_LINES = 2
-REINIT_PARTS = ("none", "encoder", "cross-attention", "decoder")
 
 
-def wants_seq2seq(cfg) -> bool:
+def wants_seq2seq(cfg: FinetuneRun) -> bool:
     """Whether a `FinetuneRun` is for an encoder-decoder."""
     return is_seq2seq_dir(cfg.init) or (cfg.init == "scratch" and cfg.preset in PRESETS)
 
@@ -194,12 +194,12 @@ def reinitialize(model: keras.Model, config: Seq2SeqConfig, part: str) -> None:
         target.set_weights(source.get_weights())
 
 
-def _build(cfg, task: dict, strategy):
+def _build(cfg: FinetuneRun, task: dict, strategy):
     """(model, config, tokenizer, init kind) from `--init`."""
     if is_seq2seq_dir(cfg.init):
         with strategy.scope():
             model, config, tokenizer = load_seq2seq(cfg.init)
-            reinitialize(model, config, getattr(cfg, "reinit", "none"))
+            reinitialize(model, config, cfg.reinit)
         return model, config, tokenizer, "seq2seq"
     text = "\n".join(task["train"][0] + task["train"][1])
     tokenizer = Seq2SeqTokenizer(SentencePieceTokenizer.train(text, cfg.vocab_size))
@@ -211,7 +211,7 @@ def _build(cfg, task: dict, strategy):
     return model, config, tokenizer, "scratch"
 
 
-def run_seq2seq(cfg) -> dict:
+def run_seq2seq(cfg: FinetuneRun) -> dict:
     """Fine-tunes text to text, generates on the dev set, scores and saves; returns the metrics.
 
     Writes `metrics.json`, `samples.json` (dev inputs, targets, outputs), the fine-tuned model
@@ -222,23 +222,20 @@ def run_seq2seq(cfg) -> dict:
     keras.utils.set_random_seed(cfg.seed)
     set_precision(cfg.precision)
     strategy = get_strategy(cfg.strategy)
-    num_beams = getattr(cfg, "num_beams", 1)
-    if not isinstance(num_beams, int) or num_beams < 1:
-        raise ValueError(f"--num-beams must be an integer >= 1; got {num_beams!r}.")
-    reinit = getattr(cfg, "reinit", "none")
-    if reinit != "none" and not is_seq2seq_dir(cfg.init):
-        raise ValueError(f"--reinit {reinit} needs a pre-trained seq2seq directory as --init, not {cfg.init!r}.")
+    if cfg.reinit != "none" and not is_seq2seq_dir(cfg.init):
+        raise ValueError(f"--reinit {cfg.reinit} needs a pre-trained seq2seq directory as --init, "
+                         f"not {cfg.init!r}.")
 
     task = text_to_text_task(cfg.task)
     train_in, train_out = task["train"]
     if cfg.limit_train:
         train_in, train_out = train_in[: cfg.limit_train], train_out[: cfg.limit_train]
     dev_in, dev_out = task["dev"]
-    limit_eval = getattr(cfg, "limit_eval", None)
-    if limit_eval:
-        dev_in, dev_out = dev_in[:limit_eval], dev_out[:limit_eval]
+    if cfg.limit_eval:
+        dev_in, dev_out = dev_in[: cfg.limit_eval], dev_out[: cfg.limit_eval]
     if len(train_in) < cfg.batch_size:
-        raise ValueError(f"{len(train_in)} training examples are fewer than one batch of {cfg.batch_size}.")
+        raise ValueError(f"{len(train_in)} training examples are fewer than one batch of "
+                         f"{cfg.batch_size}; lower --batch-size (or raise --limit-train).")
 
     model, config, tokenizer, init = _build(cfg, {"train": (train_in, train_out)}, strategy)
     encode = tokenizer.encode
@@ -257,19 +254,21 @@ def run_seq2seq(cfg) -> dict:
 
     steps = (len(train_in) // cfg.batch_size) * cfg.epochs
     with strategy.scope():
-        compile_seq2seq(model, cfg.learning_rate, steps, int(steps * cfg.warmup_fraction), cfg.weight_decay,
-                        cfg.steps_per_execution)
+        compile_seq2seq(model, cfg.learning_rate, steps, cfg.warmup_fraction, cfg.weight_decay,
+                        cfg.steps_per_execution, cfg.xla)
     timer = EpochTimer()
     history = fit(model, train, epochs=cfg.epochs, validation_data=dev, out_dir=out, callbacks=[timer],
-                  tensorboard=getattr(cfg, "tensorboard", False), verbose=cfg.verbose)
+                  tensorboard=cfg.tensorboard, verbose=cfg.verbose,
+                  checkpoint_every=cfg.checkpoint_every)
     train_seconds = history.training_seconds
 
     max_new = min(longest_out + 8, config.decoder_length - 1)  # a little past the longest target
-    predictions, scores = score_dev(model, config, tokenizer, task["name"], (dev_in, dev_out), max_new, num_beams)
+    predictions, scores = score_dev(model, config, tokenizer, task["name"], (dev_in, dev_out),
+                                    max_new, cfg.num_beams)
     metrics = {
-        "task": task["name"], "init": init, "reinit": reinit, **scores,
+        "task": task["name"], "init": init, "reinit": cfg.reinit, **scores,
         "train_examples": len(train_in), "dev_examples": len(dev_in), "epochs": cfg.epochs, "steps": steps,
-        "train_seconds": train_seconds, "num_beams": num_beams, "max_new_tokens": max_new,
+        "train_seconds": train_seconds, "num_beams": cfg.num_beams, "max_new_tokens": max_new,
         "final_loss": float(history.history["loss"][-1]), "val_loss": float(history.history["val_loss"][-1]),
         "val_token_accuracy": float(history.history["val_token_accuracy"][-1]),
     }
@@ -278,6 +277,7 @@ def run_seq2seq(cfg) -> dict:
     write_json(out / "samples.json", [{"input": a, "target": b, "output": c}
                                       for a, b, c in list(zip(dev_in, dev_out, predictions, strict=True))[:50]])
     write_json(out / "history.json", history.history)
-    export_seq2seq(model, config, tokenizer, out / "saved_model")
+    if cfg.export:
+        export_seq2seq(model, config, tokenizer, out / "saved_model")
     write_json(out / "metrics.json", metrics)
     return metrics

@@ -3,6 +3,7 @@
 from tfpretrain.training.callbacks import EpochTimer, NanGuard, NonFiniteLossError
 from tfpretrain.training.fit import fit, write_json
 from tfpretrain.training.optimizers import adamw
-from tfpretrain.training.schedules import WarmupSchedule
+from tfpretrain.training.schedules import WarmupSchedule, warmup_steps
 
-__all__ = ["EpochTimer", "NanGuard", "NonFiniteLossError", "WarmupSchedule", "adamw", "fit", "write_json"]
+__all__ = ["EpochTimer", "NanGuard", "NonFiniteLossError", "WarmupSchedule", "adamw", "fit",
+           "warmup_steps", "write_json"]

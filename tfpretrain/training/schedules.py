@@ -62,3 +62,12 @@ class WarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):
             "decay": self.decay,
             "final_learning_rate": self.final_learning_rate,
         }
+
+
+def warmup_steps(total_steps: int, fraction: float) -> int:
+    """The warm-up steps of a run whose settings give warm-up as a share of `total_steps`.
+
+    Rounds down, as `int(total_steps * fraction)` would, but a fraction converted from a step
+    count (`steps / total_steps`) gives that count back despite float rounding.
+    """
+    return min(int(math.floor(total_steps * fraction + 1e-6)), max(total_steps - 1, 0))

@@ -106,7 +106,8 @@ class KerasWorker:
 
             self.model = build_gpt(GPTConfig(vocabulary_size=vocab, sequence_length=block, num_layers=layers,
                                              num_heads=heads, hidden_dim=width))
-            cfg = CLMRun(corpus="", out_dir="", learning_rate=1e-3, warmup_steps=10)
+            # 10 warm-up steps of the 100,000 below.
+            cfg = CLMRun(corpus="", out_dir="", learning_rate=1e-3, warmup_fraction=1e-4)
             compile_gpt(self.model, cfg, total_steps=100_000, steps_per_execution=steps)
         else:
             import keras_hub

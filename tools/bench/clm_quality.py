@@ -96,9 +96,11 @@ def train_tfpretrain(seed: int, steps: int, bias: bool, weight_decay: float) -> 
     with tempfile.TemporaryDirectory() as out:
         command = [
             sys.executable, "-m", "tfpretrain.cli.main", "clm", "--corpus", str(corpus), "--out", out,
-            "--preset", "nano", "--tokenizer", "char", "--block-size", str(BLOCK), "--batch-size", str(BATCH),
+            "--preset", "nano", "--tokenizer", "char", "--seq-len", str(BLOCK),
+            "--batch-size", str(BATCH),
             "--steps", str(steps), "--learning-rate", str(PEAK), "--min-learning-rate", str(FINAL),
-            "--warmup-steps", str(WARMUP), "--weight-decay", str(weight_decay), "--dropout", "0",
+            "--warmup-fraction", str(WARMUP / steps), "--weight-decay", str(weight_decay),
+            "--dropout", "0",
             "--seed", str(seed), "--no-export",
         ] + ([] if bias else ["--no-bias"])
         start = time.perf_counter()

@@ -1,0 +1,77 @@
+"""Settings of `tfpretrain finetune` (a classifier on an encoder, text to text on an
+encoder-decoder, or the count-based `vsm` baseline)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from tfpretrain.settings import (
+    TrainingSettings,
+    at_least,
+    in_range,
+    non_negative,
+    positive,
+    setting,
+)
+from tfpretrain.settings.mlm import BERT_PRESETS
+from tfpretrain.settings.seq2seq import T5_PRESETS
+
+POOLINGS = ("cls", "mean")
+REINIT_PARTS = ("none", "encoder", "cross-attention", "decoder")
+
+
+def _layers_or_all(value: str) -> str | None:
+    return None if value == "all" or value.isdigit() else "must be a number of layers or 'all'"
+
+
+@dataclasses.dataclass(kw_only=True)
+class FinetuneRun(TrainingSettings):
+    """Settings of `tfpretrain finetune`: AdamW with linear warm-up and decay on a labelled
+    text task, from the encoder (or encoder-decoder) named by `init`."""
+
+    task: str = setting(
+        help="'sst2' (data directory) or a sentence<TAB>label file (dev: X.dev.tsv or dev.tsv "
+             "beside it, else the last 10%% of lines); for an encoder-decoder also 'punctuation' "
+             "(restore casing and punctuation of Tiny Shakespeare) or an input<TAB>target file")
+    init: str = setting(
+        help="'scratch', an mlm run directory, a HF BERT directory, a `tfpretrain seq2seq` "
+             "directory, or 'vsm' (the count-based baseline: TF-IDF bag of words + logistic "
+             "regression; uses --epochs, --batch-size, --vocab-size, --limit-train)")
+    preset: str = setting("mini", choices=BERT_PRESETS + T5_PRESETS,
+                          help="model size for --init scratch (t5-*: an encoder-decoder trained "
+                               "text to text)")
+    vocab: str | None = setting(None, help="vocab.txt for --init scratch (default: learned from "
+                                           "the task)")
+    vocab_size: int = setting(8000, check=positive,
+                              help="learned vocabulary size for --init scratch")
+    epochs: int = setting(3, check=positive, resumable=True, help="training epochs")
+    batch_size: int = setting(32, check=positive, help="global batch size")
+    learning_rate: float = setting(5e-5, check=positive, help="peak AdamW learning rate")
+    warmup_fraction: float = setting(0.1, check=in_range(0, 1, high_open=True),
+                                     help="linear warm-up share of the steps")
+    weight_decay: float = setting(0.01, check=non_negative, help="AdamW weight decay")
+    freeze: str = setting("0", check=_layers_or_all,
+                          help="freeze the embeddings and the lowest N transformer layers, or "
+                               "'all' for the encoder")
+    pooling: str = setting("cls", choices=POOLINGS, help="sentence representation")
+    dropout: float = setting(0.1, check=in_range(0, 1, high_open=True), help="dropout rate")
+    seq_len: int = setting(64, check=positive,
+                           help="tokens per sentence (longer ones are cut)")
+    num_classes: int | None = setting(None, check=at_least(2),
+                                      help="number of classes (default: from labels)")
+    limit_train: int | None = setting(None, check=positive,
+                                      help="use only the first N training examples")
+    num_beams: int = setting(1, check=positive, defines_run=False,
+                             help="encoder-decoder only: beams for generating the dev outputs "
+                                  "(1: greedy)")
+    limit_eval: int | None = setting(None, check=positive, defines_run=False,
+                                     help="encoder-decoder only: score the first N dev examples")
+    reinit: str = setting("none", choices=REINIT_PARTS,
+                          help="encoder-decoder only: draw this part of the pre-trained --init "
+                               "anew before training (cross-attention: each decoder block's), "
+                               "keeping the rest and the shared embedding")
+
+    def check(self) -> None:
+        if self.reinit != "none" and self.init in ("scratch", "vsm"):
+            raise ValueError(f"--reinit {self.reinit} needs a pre-trained seq2seq directory as "
+                             f"--init, not {self.init!r}.")

@@ -1,0 +1,27 @@
+"""Settings of `tfpretrain generate`."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from tfpretrain.settings import Settings, in_range, non_negative, positive, setting
+
+
+@dataclasses.dataclass(kw_only=True)
+class GenerateRun(Settings):
+    """Settings of `tfpretrain generate`: sampling from a `tfpretrain clm` run."""
+
+    model: str = setting(help="the --out folder of a `tfpretrain clm` run")
+    prompt: str = setting(help="text to continue")
+    max_length: int | None = setting(
+        None, check=positive,
+        help="tokens per completion, prompt included (default: the model's context)")
+    num_return_sequences: int = setting(1, check=positive, help="completions to print")
+    temperature: float = setting(1.0, check=non_negative, help="sampling temperature (0: greedy)")
+    top_k: int | None = setting(None, check=positive,
+                                help="sample among the k most likely tokens")
+    top_p: float | None = setting(None, check=in_range(0, 1, low_open=True),
+                                  help="nucleus sampling threshold in (0, 1]")
+    greedy: bool = setting(False, help="always take the most likely token")
+    stop: str | None = setting(None, help="stop a completion at this token (e.g. a newline)")
+    seed: int | None = setting(None, help="random seed (same seed, same text)")

@@ -1,0 +1,49 @@
+"""Settings of `tfpretrain mlm`."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from tfpretrain.settings import TrainingSettings, in_range, non_negative, positive, setting
+
+# The names of `tfpretrain.models.bert.BertConfig.PRESETS` (a test keeps them equal), here so
+# that flags are checked without importing TensorFlow.
+BERT_PRESETS = ("tiny", "mini", "small", "base")
+
+
+@dataclasses.dataclass(kw_only=True)
+class MlmRun(TrainingSettings):
+    """Settings of `tfpretrain mlm`: masked-LM (and optionally NSP) pre-training of a BERT
+    preset with AdamW, linear warm-up and decay."""
+
+    corpus: str = setting(help="text file, folder of .txt files, comma-separated list, or a name "
+                               "in the data directory: wikitext-2, sst2, tinyshakespeare")
+    preset: str = setting("mini", choices=BERT_PRESETS, help="model size")
+    vocab: str | None = setting(None, help="use this vocab.txt instead of learning one")
+    vocab_size: int = setting(8000, check=positive, help="size of the learned vocabulary")
+    vocab_lines: int = setting(20000, check=non_negative,
+                               help="learn the vocabulary from the first N lines (0: all)")
+    steps: int = setting(2000, check=positive, resumable=True, help="training steps in all")
+    epochs: int = setting(10, check=positive, resumable=True,
+                          help="the steps are split into this many epochs (curves); it must "
+                               "divide --steps")
+    batch_size: int = setting(32, check=positive, help="global batch size (sequences)")
+    seq_len: int = setting(128, check=positive,
+                           help="tokens per sequence, [CLS] and [SEP] included")
+    nsp: bool = setting(False, help="add next-sentence prediction (pairs of lines)")
+    mask_rate: float = setting(0.15, check=in_range(0, 1, low_open=True, high_open=True),
+                               help="fraction of tokens to predict")
+    learning_rate: float = setting(5e-4, check=positive, help="peak AdamW learning rate")
+    warmup_fraction: float = setting(0.1, check=in_range(0, 1, high_open=True),
+                                     help="linear warm-up share of the steps")
+    weight_decay: float = setting(0.01, check=non_negative, help="AdamW weight decay")
+    dropout: float = setting(0.1, check=in_range(0, 1, high_open=True), help="dropout rate")
+    validation_fraction: float = setting(0.05, check=in_range(0, 0.5, high_open=True),
+                                         help="lines held out for validation")
+    limit_train: int | None = setting(None, check=positive, aliases=("--limit-lines",),
+                                      help="use only the first N corpus lines")
+
+    def check(self) -> None:
+        if self.steps % self.epochs:
+            raise ValueError(f"--steps ({self.steps}) must be a multiple of --epochs "
+                             f"({self.epochs}): each epoch trains --steps / --epochs steps.")
