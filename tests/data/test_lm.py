@@ -34,7 +34,7 @@ def test_split_is_first_90_and_last_10_percent():
 
 def test_training_windows_are_random_contiguous_slices_with_shifted_targets():
     tokens = np.arange(500, dtype=np.int32) * 3
-    data = lm_train_dataset(tokens, block_size=8, batch_size=4, seed=7)
+    data = lm_train_dataset(tokens, seq_len=8, batch_size=4, seed=7)
     starts = []
     for x, y in data.take(50):
         x, y = x.numpy(), y.numpy()
@@ -57,7 +57,7 @@ def test_training_windows_are_random_contiguous_slices_with_shifted_targets():
 
 def test_validation_windows_are_fixed_and_non_overlapping():
     tokens = np.arange(101, dtype=np.int32)
-    data = lm_eval_dataset(tokens, block_size=10, batch_size=4)
+    data = lm_eval_dataset(tokens, seq_len=10, batch_size=4)
     xs = np.concatenate([x.numpy() for x, _ in data])
     ys = np.concatenate([y.numpy() for _, y in data])
     np.testing.assert_array_equal(xs, np.arange(100).reshape(10, 10))
@@ -67,9 +67,9 @@ def test_validation_windows_are_fixed_and_non_overlapping():
 
 
 def test_streams_shorter_than_a_window_are_an_error():
-    with pytest.raises(ValueError, match="block-size"):
-        lm_train_dataset(np.arange(8), block_size=8, batch_size=2)
-    with pytest.raises(ValueError, match="block-size"):
-        lm_eval_dataset(np.arange(5), block_size=8, batch_size=2)
+    with pytest.raises(ValueError, match="seq-len"):
+        lm_train_dataset(np.arange(8), seq_len=8, batch_size=2)
+    with pytest.raises(ValueError, match="seq-len"):
+        lm_eval_dataset(np.arange(5), seq_len=8, batch_size=2)
     with pytest.raises(ValueError, match="batch_size"):
-        lm_train_dataset(np.arange(100), block_size=8, batch_size=0)
+        lm_train_dataset(np.arange(100), seq_len=8, batch_size=0)
