@@ -216,6 +216,7 @@ def test_cli_distils_and_reports(tmp_path):
     student = keras.models.load_model(out / "classifier.keras")
     assert student.encoder.config.num_layers == 1
     assert metrics["teacher_labelling_seconds"] > 0
+    assert (out / "saved_model" / "saved_model.pb").is_file()  # exported by default
 
 
 def test_bad_teacher_and_vocabulary_are_clear_errors(tmp_path):
@@ -228,7 +229,7 @@ def test_bad_teacher_and_vocabulary_are_clear_errors(tmp_path):
         run(DistillRun(teacher=str(teacher), task=str(task), out_dir=str(tmp_path / "x"), vocab=str(other)))
     with pytest.raises(FileNotFoundError, match="classifier.keras"):
         run(DistillRun(teacher=str(tmp_path), task=str(task), out_dir=str(tmp_path / "y")))
-    with pytest.raises(ValueError, match="student preset"):
+    with pytest.raises(ValueError, match="--student-preset must be one of"):
         run(DistillRun(teacher=str(teacher), task=str(task), out_dir=str(tmp_path / "z"), student_preset="huge"))
 
 
@@ -238,8 +239,9 @@ def test_a_second_run_reuses_the_teachers_labels_and_refuses_foreign_ones(tmp_pa
 
     teacher, task = _teacher_dir(tmp_path)
     settings = dict(teacher=str(teacher), task=str(task), epochs=1, batch_size=16, baseline=False,
-                    latency_batches=1, verbose=0)
+                    latency_batches=1, verbose=0, export=False)
     first = recipe.run(recipe.DistillRun(out_dir=str(tmp_path / "first"), **settings))
+    assert not (tmp_path / "first" / "saved_model").exists()
     saved = tmp_path / "first" / "teacher_logits.npz"
     with np.load(saved) as f:
         logits = f["logits"]
@@ -267,3 +269,33 @@ def test_a_second_run_reuses_the_teachers_labels_and_refuses_foreign_ones(tmp_pa
     with pytest.raises(ValueError, match="hidden-state alignment"):
         recipe.run(recipe.DistillRun(out_dir=str(tmp_path / "z"), teacher_logits=str(saved),
                                      **{**settings, "hidden_weight": 1.0}))
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--temperature", "0"], "--temperature must be > 0; got 0.0"),
+    (["--alpha", "1.5"], "--alpha must be in [0, 1]; got 1.5"),
+    (["--warmup-fraction", "-0.1"], "--warmup-fraction must be in [0, 1]"),
+    (["--epochs", "0"], "--epochs must be > 0"),
+    (["--hidden-weight", "-1"], "--hidden-weight must be >= 0"),
+    (["--teacher-logits", "labels.npz", "--hidden-weight", "1"], "drop --teacher-logits"),
+])
+def test_bad_settings_are_refused_before_the_teacher_runs(argv, message, tmp_path, monkeypatch,
+                                                         capsys):
+    from tfpretrain.cli.main import main
+    from tfpretrain.recipes import distill
+
+    monkeypatch.setattr(distill, "run", lambda cfg: pytest.fail(f"the recipe ran with {cfg}"))
+    # The teacher and task do not exist: the settings error comes first.
+    assert main(["distill", "--teacher", str(tmp_path / "nowhere"), "--task", str(tmp_path / "no.tsv"),
+                 *argv, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "nowhere" not in err
+
+
+def test_student_presets_are_half_and_the_bert_presets():
+    from tfpretrain.recipes.distill import DistillRun
+    from tfpretrain.settings.distill import STUDENT_PRESETS
+
+    assert STUDENT_PRESETS == ("half", *BertConfig.PRESETS)
+    with pytest.raises(ValueError, match="--student-embeddings must be one of teacher, random"):
+        DistillRun(teacher="t", out_dir="o", student_embeddings="zeros")

@@ -73,3 +73,15 @@ def test_missing_path_is_an_error(tmp_path):
     result = subprocess.run([sys.executable, "-m", "tfpretrain.cli.main", "report", str(tmp_path / "nope"),
                              "--out", str(tmp_path / "o")], capture_output=True, text=True)
     assert result.returncode == 2 and "neither a run directory" in result.stderr
+
+
+def test_settings_need_runs_and_the_command_line_gives_them(tmp_path, monkeypatch):
+    from tfpretrain.cli.main import main
+    from tfpretrain.recipes import report
+
+    with pytest.raises(ValueError, match="at least one run directory"):
+        report.ReportRun(runs=[], out_dir=str(tmp_path))
+    seen = []
+    monkeypatch.setattr(report, "run", lambda cfg: seen.append(cfg) or {"images": {}, "text": {}})
+    assert main(["report", "a", "b", "--out", str(tmp_path)]) == 0
+    assert seen[0].runs == ["a", "b"] and seen[0].out_dir == str(tmp_path)

@@ -117,7 +117,8 @@ def classifier(encoder: keras.Model, image_shape, num_classes: int, name: str = 
     return keras.Model(images, logits, name=name)
 
 
-def _train_classifier(model, x, y, *, steps, batch_size, learning_rate, augment_config, seed, verbose):
+def _train_classifier(model, x, y, *, steps, batch_size, learning_rate, augment_config, seed,
+                      verbose, jit_compile=True):
     ds = tf.data.Dataset.from_tensor_slices((x, y)).cache().shuffle(len(x), seed=seed).repeat()
     ds = ds.batch(min(batch_size, len(x)), drop_remainder=True).enumerate()
 
@@ -132,7 +133,8 @@ def _train_classifier(model, x, y, *, steps, batch_size, learning_rate, augment_
     ds = ds.map(prepare, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, steps)
     model.compile(optimizer=keras.optimizers.Adam(schedule),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=True)
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  jit_compile=jit_compile)
     epochs = max(1, math.ceil(steps / 100))
     model.fit(ds, epochs=epochs, steps_per_epoch=math.ceil(steps / epochs), verbose=verbose)
     return model
@@ -145,7 +147,7 @@ def _scores(model, x_test, y_test, num_classes, batch_size=512) -> dict[str, flo
 
 def fit_linear(features: np.ndarray, labels: np.ndarray, num_classes: int, *, steps: int,
                batch_size: int = 256, learning_rate: float = 1e-3, seed: int = 0,
-               verbose=0) -> tuple[np.ndarray, np.ndarray]:
+               verbose=0, jit_compile: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """A softmax regression on `features` trained for `steps` Adam steps; returns `(kernel [F, C], bias [C])`.
 
     Training sees the features standardised with their mean and deviation (so one learning
@@ -159,7 +161,8 @@ def fit_linear(features: np.ndarray, labels: np.ndarray, num_classes: int, *, st
     probe = keras.Sequential([keras.Input((features.shape[1],)), keras.layers.Dense(num_classes, kernel_initializer="zeros")],
                              name="linear_probe")
     probe.compile(optimizer=keras.optimizers.Adam(learning_rate), steps_per_execution=min(steps, 50),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=True)
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  jit_compile=jit_compile)
     probe.fit(ds, epochs=1, steps_per_epoch=steps, verbose=verbose)
     kernel, bias = (w.astype(np.float64) for w in probe.layers[-1].get_weights())
     kernel = kernel / std[:, None].astype(np.float64)
@@ -168,7 +171,7 @@ def fit_linear(features: np.ndarray, labels: np.ndarray, num_classes: int, *, st
 
 def linear_probe(encoder: keras.Model, train: Split, test: Split, *, epochs: int = 30, batch_size: int = 256,
                  learning_rate: float = 1e-3, num_classes: int | None = None, seed: int = 0,
-                 verbose=0) -> dict[str, float]:
+                 verbose=0, jit_compile: bool = True) -> dict[str, float]:
     """Trains a linear softmax classifier on the frozen encoder's features; test-set metrics.
 
     Features are standardised with the training set's mean and deviation first (an affine map,
@@ -181,7 +184,8 @@ def linear_probe(encoder: keras.Model, train: Split, test: Split, *, epochs: int
     x_test, y_test = _check_split(test, "test")
     num_classes = num_classes or int(max(y.max(), y_test.max()) + 1)
     kernel, bias = fit_linear(encode(encoder, x), y, num_classes, steps=epochs * math.ceil(len(y) / batch_size),
-                              batch_size=batch_size, learning_rate=learning_rate, seed=seed, verbose=verbose)
+                              batch_size=batch_size, learning_rate=learning_rate, seed=seed,
+                              verbose=verbose, jit_compile=jit_compile)
     predictions = np.argmax(encode(encoder, x_test) @ kernel + bias, axis=1)
     return classification_metrics(y_test, predictions, num_classes)
 
@@ -190,7 +194,8 @@ def fine_tune(encoder: keras.Model, train: Split, test: Split, *, labels: int | 
               per_class: bool = False, from_scratch: bool = False, steps: int | None = None,
               epochs: int = 3, batch_size: int = 128, learning_rate: float = 1e-3,
               augment_config: AugmentConfig | None = None, num_classes: int | None = None,
-              probe_first: bool = True, seed: int = 0, verbose=0) -> dict[str, float]:
+              probe_first: bool = True, seed: int = 0, verbose=0,
+              jit_compile: bool = True) -> dict[str, float]:
     """Fine-tunes a copy of the encoder plus a linear layer on a labelled subset; test-set metrics.
 
     By default a pre-trained encoder's linear layer starts as a linear probe of the subset on
@@ -217,6 +222,7 @@ def fine_tune(encoder: keras.Model, train: Split, test: Split, *, labels: int | 
         probe_first: start a pre-trained encoder's linear layer from a linear probe (see
             above); `False` starts it at random.
         seed: seed of the subset, the initialisation and the order.
+        jit_compile: XLA-compile the probe and fine-tuning steps.
 
     Returns:
         `accuracy`, `precision`, `recall`, `f1` on the test set, plus `labels` used and `steps`.
@@ -236,15 +242,19 @@ def fine_tune(encoder: keras.Model, train: Split, test: Split, *, labels: int | 
     if probe_first and not from_scratch:
         # 300 steps of batch 256 (the whole subset when it is smaller), at least two passes.
         probe_steps = max(300, 2 * math.ceil(len(x) / 256))
-        model.get_layer("logits").set_weights(fit_linear(encode(copy, x), y, num_classes, steps=probe_steps, seed=seed))
+        head = fit_linear(encode(copy, x), y, num_classes, steps=probe_steps, seed=seed,
+                          jit_compile=jit_compile)
+        model.get_layer("logits").set_weights(head)
     _train_classifier(model, x, y, steps=steps, batch_size=batch_size, learning_rate=learning_rate,
-                      augment_config=augment_config, seed=seed, verbose=verbose)
+                      augment_config=augment_config, seed=seed, verbose=verbose,
+                      jit_compile=jit_compile)
     return {**_scores(model, x_test, y_test, num_classes), "labels": int(len(x)), "steps": int(steps)}
 
 
 def compare(encoders: dict[str, keras.Model], train: Split, test: Split, *,
             label_counts: Sequence[int | None] = (100, 1000, None), per_class: bool = False,
-            scratch: bool = True, probe: bool = True, seed: int = 0, **fine_tune_kwargs) -> dict[str, dict]:
+            scratch: bool = True, probe: bool = True, seed: int = 0, jit_compile: bool = True,
+            **fine_tune_kwargs) -> dict[str, dict]:
     """The comparison table: per encoder (plus `scratch`, the first encoder re-initialised), the
     fine-tuning metrics for each label count and the linear probe.
 
@@ -261,10 +271,11 @@ def compare(encoders: dict[str, keras.Model], train: Split, test: Split, *,
         for k in label_counts:
             row["all" if k is None else str(k)] = fine_tune(
                 encoder, train, test, labels=k, per_class=per_class, from_scratch=fresh, seed=seed,
-                **fine_tune_kwargs)
+                jit_compile=jit_compile, **fine_tune_kwargs)
         if probe:
             source = copy_encoder(encoder, _image_shape(encoder, as_image_array(test[0])), fresh=True) if fresh else encoder
-            row["linear_probe"] = linear_probe(source, train, test, seed=seed)
+            row["linear_probe"] = linear_probe(source, train, test, seed=seed,
+                                               jit_compile=jit_compile)
         rows[name] = row
     return rows
 

@@ -112,4 +112,47 @@ def test_class_entropy():
 
 def test_cli_rejects_bad_arguments(tmp_path):
     result = _cli("--out", str(tmp_path), "--fd-samples", "1")
-    assert result.returncode == 2 and "fd_samples" in result.stderr
+    assert result.returncode == 2 and "--fd-samples must be >= 2" in result.stderr
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--epochs", "0"], "--epochs must be > 0; got 0"),
+    (["--steps-per-epoch", "0"], "--steps-per-epoch must be > 0"),
+    (["--fine-tune-labels", "100", "0"], "--fine-tune-labels must be > 0; got 0"),
+    (["--d-learning-rate", "0"], "--d-learning-rate must be > 0; got 0.0"),
+    (["--d-loss-floor", "-1"], "--d-loss-floor must be >= 0"),
+    (["--collapse-check-from", "0"], "--collapse-check-from must be > 0"),
+])
+def test_bad_settings_are_refused_before_loading_data(argv, message, tmp_path, monkeypatch,
+                                                      capsys):
+    from tfpretrain.cli.main import main
+    from tfpretrain.recipes import gan
+
+    monkeypatch.setattr(gan, "run", lambda cfg: pytest.fail(f"the recipe ran with {cfg}"))
+    assert main(["gan", *argv, "--out", str(tmp_path)]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_settings_refuse_unknown_choices_and_name_the_models():
+    from tfpretrain.models import gan
+    from tfpretrain.recipes.gan import GanRun
+    from tfpretrain.settings.gan import GAN_LOSSES, GAN_PRESETS
+
+    assert GAN_PRESETS == tuple(gan.GAN_PRESETS) and GAN_LOSSES == gan.GAN_LOSSES
+    with pytest.raises(ValueError, match="--loss must be one of non_saturating, minimax; got 'wgan'"):
+        GanRun(out_dir="x", loss="wgan")
+    with pytest.raises(ValueError, match="--preset must be one of"):
+        GanRun(out_dir="x", preset="dcgan_huge")
+
+
+def test_shared_training_flags_reach_the_recipe(tmp_path, monkeypatch):
+    from tfpretrain.cli.main import main
+    from tfpretrain.recipes import gan
+
+    seen = []
+    monkeypatch.setattr(gan, "run", lambda cfg: seen.append(cfg) or {})
+    assert main(["gan", "--tensorboard", "--checkpoint-every", "50", "--no-export", "--xla", "off",
+                 "--fine-tune-labels", "--out", str(tmp_path)]) == 0
+    cfg = seen[0]
+    assert cfg.tensorboard and cfg.checkpoint_every == 50 and not cfg.export and cfg.xla == "off"
+    assert list(cfg.fine_tune_labels) == []

@@ -75,7 +75,7 @@ def test_simclr_then_evaluate_with_an_autoencoder_run(tmp_path, data_dir):
     assert result.returncode == 0, result.stderr[-2000:]
     written = json.loads((out / "metrics.json").read_text())
     results = written["results"]
-    assert set(results) == {"scratch", "simclr", "autoencoder"} and written["run"]["probe_first"] is False
+    assert set(results) == {"scratch", "simclr", "autoencoder"} and written["run"]["random_head"] is True
     for row in results.values():
         assert set(row) == {"50", "linear_probe"} and row["50"]["labels"] == 50
         assert 0.0 <= row["50"]["accuracy"] <= 1.0
@@ -85,7 +85,7 @@ def test_simclr_then_evaluate_with_an_autoencoder_run(tmp_path, data_dir):
 def test_run_settings_are_checked():
     with pytest.raises(ValueError, match="temperature"):
         SimCLRRun(out_dir="x", temperature=0.0)
-    with pytest.raises(ValueError, match="at least 2"):
+    with pytest.raises(ValueError, match="--batch-size must be >= 2"):
         SimCLRRun(out_dir="x", batch_size=1)
     with pytest.raises(ValueError, match="optimizer"):
         SimCLRRun(out_dir="x", optimizer="sgd")
@@ -105,3 +105,106 @@ def test_cli_reports_bad_input(tmp_path):
     missing = subprocess.run([*CLI, "evaluate", "--encoder", str(tmp_path / "nowhere"), "--out", str(tmp_path)],
                              capture_output=True, text=True)
     assert missing.returncode == 2 and "No encoder found" in missing.stderr
+
+
+def _refused_before_the_recipe(command, recipe, argv, monkeypatch, capsys) -> str:
+    """Runs `tfpretrain command argv` with the recipe replaced by a failure: a settings error
+    must stop the command before the recipe loads any data. Returns stderr."""
+    from tfpretrain.cli.main import main
+
+    monkeypatch.setattr(recipe, "run", lambda cfg: pytest.fail(f"the recipe ran with {cfg}"))
+    assert main([command, *argv]) == 2
+    return capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--epochs", "0"], "--epochs must be > 0; got 0"),
+    (["--batch-size", "1"], "--batch-size must be >= 2; got 1"),
+    (["--probe-epochs", "-1"], "--probe-epochs must be > 0"),
+    (["--warmup-fraction", "1.5"], "--warmup-fraction must be in [0, 1]; got 1.5"),
+    (["--warmup-epochs", "30"], "--warmup-epochs 30 is longer than the run (--epochs 20)"),
+    (["--checkpoint-every", "0"], "--checkpoint-every must be > 0"),
+])
+def test_simclr_refuses_bad_settings_before_loading_data(argv, message, tmp_path, monkeypatch,
+                                                         capsys):
+    from tfpretrain.recipes import simclr
+
+    err = _refused_before_the_recipe("simclr", simclr, [*argv, "--out", str(tmp_path)],
+                                     monkeypatch, capsys)
+    assert message in err
+
+
+def test_simclr_settings_refuse_unknown_choices():
+    with pytest.raises(ValueError, match="--optimizer must be one of lars, adamw; got 'sgd'"):
+        SimCLRRun(out_dir="x", optimizer="sgd")
+    with pytest.raises(ValueError, match="--preset must be one of"):
+        SimCLRRun(out_dir="x", preset="huge")
+
+
+def test_simclr_presets_are_the_models():
+    from tfpretrain.models.simclr import SimCLRConfig
+    from tfpretrain.settings.simclr import SIMCLR_PRESETS
+
+    assert SIMCLR_PRESETS == tuple(SimCLRConfig.PRESETS)
+
+
+def test_old_warmup_epochs_flag_becomes_the_fraction(tmp_path, monkeypatch, capsys):
+    from tfpretrain.cli.main import main
+    from tfpretrain.recipes import simclr
+
+    seen = []
+    monkeypatch.setattr(simclr, "run", lambda cfg: seen.append(cfg) or {})
+    assert main(["simclr", "--warmup-epochs", "2", "--epochs", "8", "--no-export",
+                 "--out", str(tmp_path)]) == 0
+    assert seen[0].warmup_fraction == 0.25 and seen[0].warmup_epochs is None
+    assert not seen[0].export
+    out, err = capsys.readouterr()
+    assert "--warmup-epochs is deprecated; use --warmup-fraction 0.25" in err
+    assert "saved_model" not in out  # --no-export: nothing is said to be exported
+
+
+def test_default_warmup_is_one_epoch_as_before():
+    """The default fraction warms up for exactly the steps of the old default (1 epoch of 20)."""
+    from tfpretrain.recipes.simclr import make_optimizer
+
+    for steps_per_epoch in (1, 7, 234, 235, 1000, 1171):  # 234: MNIST at batch 256
+        schedule = make_optimizer(SimCLRRun(out_dir="x"), None, steps_per_epoch)._learning_rate
+        assert schedule.warmup_steps == steps_per_epoch, steps_per_epoch
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--labels", "0"], "--labels must be > 0; got 0"),
+    (["--epochs", "0"], "--epochs must be > 0"),
+    (["--steps", "-5"], "--steps must be > 0"),
+    (["--limit-test", "0"], "--limit-test must be > 0"),
+    (["--learning-rate", "0"], "--learning-rate must be > 0"),
+])
+def test_evaluate_refuses_bad_settings_before_loading_data(argv, message, tmp_path, monkeypatch,
+                                                           capsys):
+    from tfpretrain.recipes import evaluate
+
+    err = _refused_before_the_recipe(
+        "evaluate", evaluate, ["--encoder", str(tmp_path / "nowhere"), *argv, "--out", str(tmp_path)],
+        monkeypatch, capsys)
+    assert message in err and "No encoder found" not in err
+
+
+def test_evaluate_settings_refuse_unknown_choices_and_no_encoder():
+    with pytest.raises(ValueError, match="--dataset must be one of mnist, fashion_mnist"):
+        EvaluateRun(encoders=["a"], out_dir="x", dataset="cifar10")
+    with pytest.raises(ValueError, match="at least one encoder"):
+        EvaluateRun(encoders=[], out_dir="x")
+
+
+def test_evaluate_flags_reach_the_recipe(tmp_path, monkeypatch):
+    from tfpretrain.cli.main import main
+    from tfpretrain.recipes import evaluate
+
+    seen = []
+    rows = {"simclr": {"10": {"accuracy": 0.5}}}
+    monkeypatch.setattr(evaluate, "run", lambda cfg: seen.append(cfg) or rows)
+    assert main(["evaluate", "--encoder", "a", "--encoder", "b", "c", "--labels", "10", "all",
+                 "--no-scratch", "--random-head", "--xla", "off", "--out", str(tmp_path)]) == 0
+    cfg = seen[0]
+    assert cfg.encoders == ["a", "b", "c"] and cfg.labels == [10, None]
+    assert not cfg.scratch and cfg.probe and cfg.random_head and cfg.xla == "off"

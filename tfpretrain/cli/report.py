@@ -3,31 +3,31 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+
+from tfpretrain.cli.common import add_command, run_recipe
+from tfpretrain.settings.report import ReportRun
 
 
 def add_parser(subparsers) -> None:
-    p = subparsers.add_parser(
-        "report",
+    parser = add_command(
+        subparsers, "report", ReportRun, run=run,
         help="compare runs: markdown tables and a bar plot from their metrics.json",
         description=(
-            "Read metrics.json of the given run directories (or of every run below given folders): "
-            "image encoders (tfpretrain evaluate, gan, simclr) by linear probe and 100 / 1,000 / all "
-            "labels, text models (finetune with any --init including vsm, distill) by SST-2 dev "
-            "accuracy against the vector-space baseline, with pre-training and fine-tuning times. "
-            "Writes OUT/report.md, OUT/report.json and OUT/comparison.png."
+            "Read metrics.json of the given run directories (or of every run below given "
+            "folders): image encoders (tfpretrain evaluate, gan, simclr) by linear probe and 100 "
+            "/ 1,000 / all labels, text models (finetune with any --init including vsm, distill) "
+            "by SST-2 dev accuracy against the vector-space baseline, with pre-training and "
+            "fine-tuning times. Writes OUT/report.md, OUT/report.json and OUT/comparison.png."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("runs", nargs="+", help="run directories, or folders holding run directories")
-    p.add_argument("--out", required=True, help="where report.md, report.json and comparison.png go")
-    p.set_defaults(func=run)
+    runs = next(f for f in dataclasses.fields(ReportRun) if f.name == "runs")
+    parser.add_argument("runs", nargs="+", help=runs.metadata["positional_help"])
 
 
 def run(args: argparse.Namespace) -> int:
-    from tfpretrain.recipes.report import ReportRun, markdown
-    from tfpretrain.recipes.report import run as run_recipe
+    from tfpretrain.recipes.report import markdown
 
-    report = run_recipe(ReportRun(runs=args.runs, out_dir=args.out))
-    print(markdown(report))
-    print(f"Wrote {args.out}/report.md, report.json and comparison.png")
+    print(markdown(run_recipe(args, "tfpretrain.recipes.report:run")))
+    print(f"Wrote {args.out_dir}/report.md, report.json and comparison.png")
     return 0

@@ -1,8 +1,9 @@
 """Distil a fine-tuned text classifier (a `tfpretrain finetune` run) into a smaller student.
 
-Writes the student (`classifier.keras`, `vocab.txt`) and `metrics.json` with the teacher's and
-the student's dev metrics, both encoders' parameter counts, the same student fine-tuned on the
-labels alone (`baseline_student_*`), and the teacher/student latency ratio per batch.
+Writes the student (`classifier.keras`, `vocab.txt`, and `saved_model/` serving raw strings
+unless `export` is off) and `metrics.json` with the teacher's and the student's dev metrics,
+both encoders' parameter counts, the same student fine-tuned on the labels alone
+(`baseline_student_*`), and the teacher/student latency ratio per batch.
 
 Without hidden-state alignment the frozen teacher labels the training set once, before the
 first epoch (`teacher_labelling_seconds`), instead of running beside the student at every step.
@@ -36,39 +37,9 @@ from tfpretrain.models.distill import (
     teacher_logits,
 )
 from tfpretrain.recipes.finetune import _dataset
+from tfpretrain.settings.distill import DistillRun
 from tfpretrain.text.wordpiece import WordPieceTokenizer, read_vocab, write_vocab
 from tfpretrain.training import WarmupSchedule, adamw, fit, write_json
-
-STUDENT_PRESETS = ("half", "tiny", "mini", "small", "base")
-
-
-@dataclasses.dataclass
-class DistillRun:
-    """Settings of `tfpretrain distill`. `student_preset="half"` = the teacher's widths, half its
-    layers, initialised from every other teacher layer; other names are `BertConfig` presets,
-    whose embeddings start from the teacher's projected to their width
-    (`student_embeddings="teacher"`) or at random (`"random"`)."""
-
-    teacher: str
-    out_dir: str
-    student_preset: str = "half"
-    student_embeddings: str = "teacher"
-    task: str = "sst2"
-    vocab: str | None = None
-    epochs: int = 3
-    batch_size: int = 32
-    learning_rate: float = 1e-4
-    temperature: float = 2.0
-    alpha: float = 0.5
-    hidden_weight: float = 0.0
-    teacher_logits: str | None = None
-    baseline: bool = True
-    limit_train: int | None = None
-    latency_batches: int = 20
-    strategy: str = "auto"
-    precision: str = "fp32"
-    seed: int = 0
-    verbose: str | int = "auto"
 
 
 def load_teacher(directory) -> tuple[TextClassifier, Path, dict]:
@@ -145,7 +116,8 @@ def _dev_metrics(model, dev_ds, dev_y, num_classes):
 
 def _schedule(cfg: DistillRun, n_train: int):
     steps = max(1, (n_train // cfg.batch_size) * cfg.epochs)
-    return WarmupSchedule(cfg.learning_rate, steps, int(0.1 * steps), decay="linear")
+    warmup = int(cfg.warmup_fraction * steps)
+    return WarmupSchedule(cfg.learning_rate, steps, warmup, decay="linear")
 
 
 def _build_student(cfg: DistillRun, teacher: TextClassifier) -> TextClassifier:
@@ -162,13 +134,6 @@ def _build_student(cfg: DistillRun, teacher: TextClassifier) -> TextClassifier:
 
 def run(cfg: DistillRun) -> dict:
     """Distils, evaluates, times and saves; returns the metrics written to `out_dir/metrics.json`."""
-    if cfg.student_preset not in STUDENT_PRESETS:
-        raise ValueError(f"Unknown student preset {cfg.student_preset!r}; choose one of {STUDENT_PRESETS}.")
-    if cfg.student_embeddings not in ("teacher", "random"):
-        raise ValueError(f"student_embeddings must be 'teacher' or 'random'; got {cfg.student_embeddings!r}.")
-    if cfg.teacher_logits and cfg.hidden_weight:
-        raise ValueError("Cached teacher logits cannot serve hidden-state alignment, which runs the teacher at "
-                         "every step: drop --teacher-logits or set --hidden-weight 0.")
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     set_precision(cfg.precision)
@@ -190,7 +155,8 @@ def run(cfg: DistillRun) -> dict:
     if cfg.limit_train:
         train_x, train_y = train_x[: cfg.limit_train], train_y[: cfg.limit_train]
     if len(train_x) < cfg.batch_size:
-        raise ValueError(f"{len(train_x)} training examples are fewer than one batch of {cfg.batch_size}.")
+        raise ValueError(f"{len(train_x)} training examples are fewer than one batch of "
+                         f"{cfg.batch_size}; lower --batch-size.")
     train = _dataset(tokenizer, train_x, train_y, cfg.batch_size, seq_len, shuffle=True, seed=cfg.seed)
     dev = _dataset(tokenizer, dev_x, dev_y, 256, seq_len, shuffle=False)
     num_classes = data["num_classes"]
@@ -208,9 +174,12 @@ def run(cfg: DistillRun) -> dict:
         student = _build_student(cfg, teacher)
         distiller = Distiller(student, teacher, temperature=cfg.temperature, alpha=cfg.alpha,
                               hidden_weight=cfg.hidden_weight, name="distiller")
-        distiller.compile(optimizer=adamw(student, _schedule(cfg, len(train_x))), jit_compile=xla_for_training())
+        distiller.compile(optimizer=adamw(student, _schedule(cfg, len(train_x))),
+                          jit_compile=xla_for_training(cfg.xla),
+                          steps_per_execution=cfg.steps_per_execution)
     history = fit(distiller, distill_train, epochs=cfg.epochs, validation_data=dev,
-                  out_dir=out / "distill", verbose=cfg.verbose)
+                  out_dir=out / "distill", verbose=cfg.verbose, tensorboard=cfg.tensorboard,
+                  checkpoint_every=cfg.checkpoint_every)
     metrics["distill_seconds"] = history.training_seconds
     teacher_scores = _dev_metrics(teacher, dev, dev_y, num_classes)
     student_scores = _dev_metrics(student, dev, dev_y, num_classes)
@@ -226,9 +195,12 @@ def run(cfg: DistillRun) -> dict:
         with strategy.scope():
             baseline = _build_student(cfg, teacher)
             baseline.compile(optimizer=adamw(baseline, _schedule(cfg, len(train_x))),
-                             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=xla_for_training())
+                             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                             jit_compile=xla_for_training(cfg.xla),
+                             steps_per_execution=cfg.steps_per_execution)
         history = fit(baseline, train, epochs=cfg.epochs, validation_data=dev, out_dir=out / "baseline",
-                      verbose=cfg.verbose)
+                      verbose=cfg.verbose, tensorboard=cfg.tensorboard,
+                      checkpoint_every=cfg.checkpoint_every)
         metrics["baseline_seconds"] = history.training_seconds
         metrics.update({f"baseline_student_{k}": v
                         for k, v in _dev_metrics(baseline, dev, dev_y, num_classes).items()})
@@ -241,6 +213,10 @@ def run(cfg: DistillRun) -> dict:
 
     student.save(out / "classifier.keras")
     write_vocab(vocabulary, out / "vocab.txt")
+    if cfg.export:
+        from tfpretrain.export.text import export_text_classifier
+
+        export_text_classifier(student, tokenizer, out / "saved_model", seq_len)
     write_json(out / "config.json", {"run": {**dataclasses.asdict(cfg), "seq_len": seq_len}})
     write_json(out / "metrics.json", metrics)
     return metrics

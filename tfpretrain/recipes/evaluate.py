@@ -8,43 +8,14 @@ from pathlib import Path
 import keras
 
 from tfpretrain.data import load_images
-from tfpretrain.distribute import get_strategy, set_precision
+from tfpretrain.distribute import get_strategy, set_precision, xla_for_training
 from tfpretrain.evaluate import compare, load_encoder, markdown_table
+from tfpretrain.settings.evaluate import EvaluateRun
 from tfpretrain.training import write_json
-
-
-@dataclasses.dataclass
-class EvaluateRun:
-    """Settings of `tfpretrain evaluate`.
-
-    `labels` lists the labelled-subset sizes to fine-tune with (None = all labels); `per_class`
-    counts them per class. The `scratch` row is the first encoder's network re-initialised.
-    `probe_first` starts each fine-tuned linear layer from a linear probe of the subset.
-    """
-
-    encoders: list[str]
-    out_dir: str
-    labels: list[int | None] = dataclasses.field(default_factory=lambda: [100])
-    per_class: bool = False
-    dataset: str = "mnist"
-    scratch: bool = True
-    probe: bool = True
-    epochs: int = 3
-    steps: int | None = None
-    batch_size: int = 128
-    learning_rate: float = 1e-3
-    probe_first: bool = True
-    limit_train: int | None = None
-    limit_test: int | None = None
-    strategy: str = "auto"
-    precision: str = "fp32"
-    seed: int = 0
 
 
 def run(cfg: EvaluateRun) -> dict:
     """Writes `out_dir/metrics.json` (`{row: {column: metrics}}`) and `out_dir/table.md`; returns the metrics."""
-    if not cfg.encoders:
-        raise ValueError("Name at least one encoder run directory with --encoder.")
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     set_precision(cfg.precision)
@@ -69,7 +40,8 @@ def run(cfg: EvaluateRun) -> dict:
             encoders[name] = encoder
         rows = compare(encoders, (x, y), (x_test, y_test), label_counts=cfg.labels, per_class=cfg.per_class,
                        scratch=cfg.scratch, probe=cfg.probe, seed=cfg.seed, epochs=cfg.epochs, steps=cfg.steps,
-                       batch_size=cfg.batch_size, learning_rate=cfg.learning_rate, probe_first=cfg.probe_first)
+                       batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
+                       probe_first=not cfg.random_head, jit_compile=xla_for_training(cfg.xla))
     write_json(out / "metrics.json", {"results": rows, "encoders": {n: str(p) for n, p in zip(encoders, cfg.encoders, strict=True)},
                                       "run": dataclasses.asdict(cfg)})
     (out / "table.md").write_text(markdown_table(rows))

@@ -26,7 +26,6 @@ from tfpretrain.evaluate import fine_tune, linear_probe
 from tfpretrain.export import export_gan
 from tfpretrain.frechet import FEATURE_CLASSIFIER_FILE, FrechetScorer, train_feature_classifier
 from tfpretrain.models.gan import (
-    GAN_LOSSES,
     build_discriminator,
     build_gan,
     discriminator_features,
@@ -34,6 +33,7 @@ from tfpretrain.models.gan import (
     sample_noise,
 )
 from tfpretrain.plots import image_rows, loss_curves
+from tfpretrain.settings.gan import GanRun
 from tfpretrain.training import EpochTimer, NonFiniteLossError, fit, write_json
 from tfpretrain.training.checkpoint import latest_state
 
@@ -50,36 +50,6 @@ class GANDivergenceError(FloatingPointError):
         super().__init__(message)
         self.epoch = epoch
         self.kind = kind
-
-
-@dataclasses.dataclass
-class GanRun:
-    """Settings of `tfpretrain gan`; the defaults are the DCGAN recipe (Adam 2e-4, beta_1 0.5)."""
-
-    out_dir: str
-    dataset: str = "mnist"
-    epochs: int = 20
-    steps_per_epoch: int | None = None
-    batch_size: int = 128
-    preset: str = "dcgan_mnist"
-    loss: str = "non_saturating"
-    d_learning_rate: float = 2e-4
-    g_learning_rate: float = 2e-4
-    beta_1: float = 0.5
-    fd_samples: int = 10_000
-    classifier_epochs: int = 2
-    probe_epochs: int = 30
-    fine_tune_labels: tuple[int, ...] = (100, 1000)
-    limit_train: int | None = None
-    limit_test: int | None = None
-    d_loss_floor: float = 1e-3
-    collapse_entropy: float = 0.5
-    collapse_check_from_epoch: int = 3
-    steps_per_execution: int = 16
-    seed: int = 0
-    strategy: str = "auto"
-    precision: str = "fp32"
-    verbose: str | int = "auto"
 
 
 def class_entropy(classes: np.ndarray, num_classes: int) -> float:
@@ -186,10 +156,6 @@ class GANMonitor(keras.callbacks.Callback):
 
 def run(cfg: GanRun) -> dict:
     """Trains, monitors, exports, probes and plots; returns the metrics written to disk."""
-    if cfg.loss not in GAN_LOSSES:
-        raise ValueError(f"Unknown GAN loss {cfg.loss!r}; choose one of {GAN_LOSSES}.")
-    if cfg.fd_samples < 2:
-        raise ValueError(f"fd_samples must be at least 2; got {cfg.fd_samples}.")
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     set_precision(cfg.precision)
@@ -202,7 +168,8 @@ def run(cfg: GanRun) -> dict:
     if cfg.limit_test:
         x_test, y_test = x_test[: cfg.limit_test], y_test[: cfg.limit_test]
     if cfg.batch_size > len(x_train):
-        raise ValueError(f"batch_size {cfg.batch_size} exceeds the {len(x_train)} training images.")
+        raise ValueError(f"--batch-size {cfg.batch_size} exceeds the {len(x_train)} training "
+                         "images; lower it or raise --limit-train.")
     num_classes = int(y_train.max()) + 1
 
     start = time.perf_counter()
@@ -219,7 +186,7 @@ def run(cfg: GanRun) -> dict:
         gan.compile(
             d_optimizer=keras.optimizers.Adam(cfg.d_learning_rate, beta_1=cfg.beta_1),
             g_optimizer=keras.optimizers.Adam(cfg.g_learning_rate, beta_1=cfg.beta_1),
-            jit_compile=xla_for_training(), steps_per_execution=cfg.steps_per_execution,
+            jit_compile=xla_for_training(cfg.xla), steps_per_execution=cfg.steps_per_execution,
         )
     # The untrained twin for the random-init probe: the same seed gives the same initial weights.
     keras.utils.set_random_seed(cfg.seed)
@@ -235,8 +202,9 @@ def run(cfg: GanRun) -> dict:
                          resume=latest_state(out / "checkpoints" / "state") is not None)
     timer = EpochTimer()
     try:
-        history = fit(gan, train, epochs=cfg.epochs, steps_per_epoch=cfg.steps_per_epoch, out_dir=out,
-                      callbacks=[timer, monitor], verbose=cfg.verbose)
+        history = fit(gan, train, epochs=cfg.epochs, steps_per_epoch=cfg.steps_per_epoch,
+                      out_dir=out, callbacks=[timer, monitor], verbose=cfg.verbose,
+                      tensorboard=cfg.tensorboard, checkpoint_every=cfg.checkpoint_every)
     except (GANDivergenceError, NonFiniteLossError) as err:
         epoch = getattr(err, "epoch", len(timer.seconds) + 1)
         kind = getattr(err, "kind", "non_finite")
@@ -251,7 +219,8 @@ def run(cfg: GanRun) -> dict:
 
     gan.generator.save(out / "generator.keras")
     gan.discriminator.save(out / "discriminator.keras")
-    export_gan(gan.generator, gan.discriminator, out / "saved_model")
+    if cfg.export:
+        export_gan(gan.generator, gan.discriminator, out / "saved_model")
     write_json(out / "config.json", {"model": dataclasses.asdict(config), "run": dataclasses.asdict(cfg)})
     loss_curves(history.history, out / "loss.png", keys=("d_loss", "g_loss"))
     loss_curves({"frechet_distance": monitor.frechet_distance}, out / "frechet_distance.png",

@@ -13,22 +13,14 @@ Text rows are compared with the vector-space baseline (`--init vsm`) when one is
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
+from tfpretrain.settings.report import ReportRun
 from tfpretrain.training import write_json
 
 IMAGE_COLUMNS = ("linear_probe", "100", "1000", "all")
 IMAGE_HEADERS = ("linear probe", "100 labels", "1,000 labels", "all labels")
-
-
-@dataclasses.dataclass
-class ReportRun:
-    """Settings of `tfpretrain report`: run directories (or folders searched for them) and the output."""
-
-    runs: list[str]
-    out_dir: str
 
 
 def find_metrics(paths) -> list[Path]:

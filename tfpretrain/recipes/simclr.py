@@ -16,62 +16,15 @@ from tfpretrain.evaluate import KNNAccuracy, encode, linear_probe
 from tfpretrain.export.encoder import export_encoder
 from tfpretrain.models.simclr import SimCLRConfig, build_simclr
 from tfpretrain.plots import embedding_scatter, image_rows, loss_curves
+from tfpretrain.settings.simclr import SimCLRRun
 from tfpretrain.training import EpochTimer, WarmupSchedule, adamw, fit, write_json
 from tfpretrain.training.lars import LARS
-
-OPTIMIZERS = ("lars", "adamw")
-
-
-@dataclasses.dataclass
-class SimCLRRun:
-    """Settings of `tfpretrain simclr`.
-
-    `learning_rate` None picks SimCLR's LARS rule `0.3 x batch_size / 256`, or `1e-3 x
-    batch_size / 256` for AdamW; it warms up linearly for `warmup_epochs` then decays (cosine).
-    """
-
-    out_dir: str
-    dataset: str = "mnist"
-    preset: str = "mnist"
-    epochs: int = 20
-    batch_size: int = 256
-    temperature: float = 0.5
-    optimizer: str = "lars"
-    learning_rate: float | None = None
-    weight_decay: float | None = None
-    warmup_epochs: float = 1.0
-    knn_every: int = 1
-    knn_bank: int = 10000
-    knn_queries: int = 2000
-    probe_epochs: int = 30
-    limit_train: int | None = None
-    steps_per_execution: int = 16
-    tensorboard: bool = False
-    strategy: str = "auto"
-    precision: str = "fp32"
-    seed: int = 0
-    verbose: str | int = "auto"
-
-    def __post_init__(self):
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"Unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}.")
-        if not self.temperature > 0:
-            raise ValueError(f"The temperature must be > 0; got {self.temperature}.")
-        if self.batch_size < 2:
-            raise ValueError(
-                f"The batch size must be at least 2 (the other images of a batch are the negatives); "
-                f"got {self.batch_size}."
-            )
-        if not isinstance(self.epochs, int) or self.epochs <= 0:
-            raise ValueError(f"`epochs` must be a positive integer; got {self.epochs!r}.")
-        if self.warmup_epochs < 0:
-            raise ValueError(f"`warmup_epochs` must be >= 0; got {self.warmup_epochs}.")
 
 
 def make_optimizer(cfg: SimCLRRun, model: keras.Model, steps_per_epoch: int):
     """LARS (SimCLR's choice) or AdamW, with linear warm-up and cosine decay."""
     total = cfg.epochs * steps_per_epoch
-    warmup = min(int(round(cfg.warmup_epochs * steps_per_epoch)), total - 1)
+    warmup = min(int(round(cfg.warmup_fraction * total)), total - 1)
     base = 0.3 if cfg.optimizer == "lars" else 1e-3
     peak = cfg.learning_rate or base * cfg.batch_size / 256
     schedule = WarmupSchedule(peak, total_steps=total, warmup_steps=warmup, decay="cosine")
@@ -92,7 +45,8 @@ def run(cfg: SimCLRRun) -> dict:
     if cfg.limit_train:
         x_train, y_train = x_train[: cfg.limit_train], y_train[: cfg.limit_train]
     if cfg.batch_size > len(x_train):
-        raise ValueError(f"The batch size {cfg.batch_size} exceeds the {len(x_train)} training images.")
+        raise ValueError(f"--batch-size {cfg.batch_size} exceeds the {len(x_train)} training "
+                         "images; lower it or raise --limit-train.")
     augment_config = AugmentConfig()
     steps_per_epoch = len(x_train) // cfg.batch_size
     views = two_view_dataset(x_train, batch_size=cfg.batch_size, config=augment_config, seed=cfg.seed, repeat=True)
@@ -100,7 +54,8 @@ def run(cfg: SimCLRRun) -> dict:
     model_config = SimCLRConfig.preset(cfg.preset, image_shape=(*x_train.shape[1:3], 1), temperature=cfg.temperature)
     with strategy.scope():
         model = build_simclr(model_config)
-        model.compile(optimizer=make_optimizer(cfg, model, steps_per_epoch), jit_compile=xla_for_training(),
+        model.compile(optimizer=make_optimizer(cfg, model, steps_per_epoch),
+                      jit_compile=xla_for_training(cfg.xla),
                       steps_per_execution=min(cfg.steps_per_execution, steps_per_epoch))
 
     timer = EpochTimer()
@@ -110,7 +65,8 @@ def run(cfg: SimCLRRun) -> dict:
         callbacks.append(KNNAccuracy((x_train[:bank], y_train[:bank]),
                                      (x_test[: cfg.knn_queries], y_test[: cfg.knn_queries]), every=cfg.knn_every))
     history = fit(model, views, epochs=cfg.epochs, steps_per_epoch=steps_per_epoch, out_dir=out,
-                  tensorboard=cfg.tensorboard, callbacks=callbacks, verbose=cfg.verbose)
+                  tensorboard=cfg.tensorboard, callbacks=callbacks, verbose=cfg.verbose,
+                  checkpoint_every=cfg.checkpoint_every)
     train_seconds = history.training_seconds
     if not is_chief(strategy):  # the other workers of a multi-worker job hold the same; one writes
         return history.history
@@ -119,7 +75,8 @@ def run(cfg: SimCLRRun) -> dict:
 
     model.save(out / "model.keras")
     model.encoder.save(out / "encoder.keras")
-    export_encoder(model.encoder, out / "saved_model")
+    if cfg.export:
+        export_encoder(model.encoder, out / "saved_model")
     write_json(out / "config.json", {"model": dataclasses.asdict(model_config), "run": dataclasses.asdict(cfg),
                                      "augment": dataclasses.asdict(augment_config)})
 
