@@ -133,3 +133,18 @@ def test_a_plain_settings_class_validates_too():
     assert Ask().max_length == 50
     with pytest.raises(ValueError, match="--max-length must be > 0; got 0"):
         Ask(max_length=0)
+
+
+def test_positional_and_repeated_settings():
+    @dataclasses.dataclass(kw_only=True)
+    class Compare(Settings):
+        runs: list[str] = setting(positional=True, help="run directories")
+        encoders: list[str] = setting(default_factory=lambda: ["a"], flag="--encoder",
+                                      repeat=True, help="encoders")
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser, Compare)
+    parsed = Compare.from_args(parser.parse_args(["r1", "r2", "--encoder", "x", "--encoder", "y"]))
+    assert parsed.runs == ["r1", "r2"] and parsed.encoders == ["x", "y"]
+    assert Compare.from_args(parser.parse_args(["r1"])).encoders == ["a"]
+    assert "RUNS" in parser.format_help()

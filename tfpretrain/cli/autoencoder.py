@@ -24,5 +24,7 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     metrics = run_recipe(args, "tfpretrain.recipes.autoencoder:run")
     print_metrics(metrics)
-    print(f"Wrote {args.out_dir}/metrics.json, reconstructions.png, loss.png and saved_model/")
+    written = "reconstructions.png, loss.png and saved_model/" if args.export else (
+        "reconstructions.png and loss.png")
+    print(f"Wrote {args.out_dir}/metrics.json, {written}")
     return 0

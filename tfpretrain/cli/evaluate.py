@@ -11,7 +11,7 @@ from tfpretrain.settings.evaluate import EvaluateRun
 
 
 def add_parser(subparsers) -> None:
-    parser = add_command(
+    add_command(
         subparsers, "evaluate", EvaluateRun, run=run,
         help="fine-tune / linear-probe pre-trained image encoders with few labels",
         description=(
@@ -21,21 +21,6 @@ def add_parser(subparsers) -> None:
             "metrics.json (accuracy, precision, recall, F1 on the test set) and table.md to --out."
         ),
     )
-    _accumulate(parser, "encoders")
-
-
-def _accumulate(parser: argparse.ArgumentParser, dest: str) -> None:
-    """Makes a repeated list flag add up (`--encoder A --encoder B`, as the flag always allowed);
-    argparse would keep the last one only."""
-    action = next(a for a in parser._actions if a.dest == dest)
-
-    class Accumulating(type(action)):
-        def __call__(self, parser, namespace, values, option_string=None):
-            before = list(getattr(namespace, self.dest, None) or [])
-            super().__call__(parser, namespace, values, option_string)
-            setattr(namespace, self.dest, [*before, *getattr(namespace, self.dest)])
-
-    action.__class__ = Accumulating
 
 
 def run(args: argparse.Namespace) -> int:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 
 from tfpretrain.cli.common import add_command, run_recipe
 from tfpretrain.settings.report import ReportRun
 
 
 def add_parser(subparsers) -> None:
-    parser = add_command(
+    add_command(
         subparsers, "report", ReportRun, run=run,
         help="compare runs: markdown tables and a bar plot from their metrics.json",
         description=(
@@ -21,8 +20,6 @@ def add_parser(subparsers) -> None:
             "fine-tuning times. Writes OUT/report.md, OUT/report.json and OUT/comparison.png."
         ),
     )
-    runs = next(f for f in dataclasses.fields(ReportRun) if f.name == "runs")
-    parser.add_argument("runs", nargs="+", help=runs.metadata["positional_help"])
 
 
 def run(args: argparse.Namespace) -> int:

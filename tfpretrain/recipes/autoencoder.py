@@ -81,7 +81,8 @@ def run(cfg: AutoencoderRun) -> dict:
         return {"test_loss": float(test_loss), "test_mse": float(test_mse)}
 
     model.save(out / "model.keras")
-    export_autoencoder(model, out / "saved_model")
+    if cfg.export:
+        export_autoencoder(model, out / "saved_model")
     write_json(out / "config.json", {"model": dataclasses.asdict(model_config), "run": dataclasses.asdict(cfg)})
 
     image_rows([sample, reconstructions], out / "reconstructions.png",

@@ -66,6 +66,7 @@ def setting(default: Any = MISSING, *, help: str, flag: str | None = None,  # no
             aliases: Sequence[str] = (), choices: Sequence[Any] | None = None,
             check: Check | None = None, resumable: bool = False, defines_run: bool = True,
             metavar: str | None = None, nargs: str | None = None, parse: Callable | None = None,
+            positional: bool = False, repeat: bool = False,
             default_factory: Callable[[], Any] | None = None) -> Any:
     """A dataclass field that is also a command-line flag.
 
@@ -82,13 +83,16 @@ def setting(default: Any = MISSING, *, help: str, flag: str | None = None,  # no
         defines_run: False for settings that do not change what is trained (output folder,
             logging, the distribution strategy).
         metavar, nargs, parse: passed to argparse (`parse` is its `type`).
+        positional: a positional argument (`tfpretrain report RUN ...`) instead of a flag.
+        repeat: a list flag that may be given several times, the values adding up
+            (`--encoder A --encoder B`).
         default_factory: as for `dataclasses.field`.
     """
     metadata = {
         "help": help, "flag": flag, "aliases": tuple(aliases),
         "choices": tuple(choices) if choices is not None else None, "check": check,
         "resumable": resumable, "defines_run": defines_run, "metavar": metavar, "nargs": nargs,
-        "parse": parse,
+        "parse": parse, "positional": positional, "repeat": repeat,
     }
     if default_factory is not None:
         return dataclasses.field(default_factory=default_factory, metadata=metadata)
@@ -96,8 +100,17 @@ def setting(default: Any = MISSING, *, help: str, flag: str | None = None,  # no
 
 
 def flag_name(field: dataclasses.Field) -> str:
-    """The command-line spelling of a field: `--batch-size` for `batch_size`."""
+    """The command-line spelling of a field: `--batch-size` for `batch_size` (a positional
+    argument is named by its upper-case field name)."""
+    if field.metadata.get("positional"):
+        return field.name.upper()
     return field.metadata.get("flag") or "--" + field.name.replace("_", "-")
+
+
+def deprecated(old: str, new: str, detail: str = "") -> None:
+    """Says on stderr that a flag's old spelling or unit is deprecated, and what replaces it."""
+    print(f"tfpretrain: {old} is deprecated; use {new}{f' ({detail})' if detail else ''}.",
+          file=sys.stderr)
 
 
 def user_fields(cls_or_obj) -> list[dataclasses.Field]:
@@ -131,14 +144,20 @@ class _Deprecating(argparse.Action):
         self.new_name = new_name
         super().__init__(option_strings, dest, **kwargs)
 
-    def warn(self, option_string) -> None:
+    def __call__(self, parser, namespace, values, option_string=None):
         if option_string in self.deprecated:
-            print(f"tfpretrain: {option_string} is deprecated; use {self.new_name}.",
-                  file=sys.stderr)
+            deprecated(option_string, self.new_name)
+        setattr(namespace, self.dest, values)
+
+
+class _Repeating(_Deprecating):
+    """A list flag whose repeats add up; the first one replaces the default."""
 
     def __call__(self, parser, namespace, values, option_string=None):
-        self.warn(option_string)
-        setattr(namespace, self.dest, values)
+        seen = getattr(namespace, "_repeated", set())
+        before = list(getattr(namespace, self.dest) or []) if self.dest in seen else []
+        super().__call__(parser, namespace, [*before, *values], option_string)
+        namespace._repeated = seen | {self.dest}
 
 
 class _DeprecatingBool(argparse.BooleanOptionalAction):
@@ -149,9 +168,8 @@ class _DeprecatingBool(argparse.BooleanOptionalAction):
 
     def __call__(self, parser, namespace, values, option_string=None):
         if option_string in self.deprecated:
-            new = self.new_name if not option_string.startswith("--no-") else (
-                "--no-" + self.new_name[2:])
-            print(f"tfpretrain: {option_string} is deprecated; use {new}.", file=sys.stderr)
+            negative = option_string.startswith("--no-")
+            deprecated(option_string, "--no-" + self.new_name[2:] if negative else self.new_name)
         super().__call__(parser, namespace, values, option_string)
 
 
@@ -168,6 +186,11 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
         scalar, is_list = _base_type(hints[field.name])
         required = field.default is MISSING and field.default_factory is MISSING
         kwargs: dict[str, Any] = {"dest": field.name, "help": meta["help"]}
+        if meta.get("positional"):
+            parser.add_argument(field.name, metavar=name, help=meta["help"],
+                                nargs=meta["nargs"] or ("+" if is_list else None),
+                                type=meta["parse"] or (scalar if scalar in (int, float) else None))
+            continue
         if required:
             kwargs["default"] = argparse.SUPPRESS
         else:
@@ -188,7 +211,8 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
             kwargs["nargs"] = meta["nargs"] or "+"
         elif meta["nargs"]:
             kwargs["nargs"] = meta["nargs"]
-        parser.add_argument(name, *meta["aliases"], action=_Deprecating,
+        action = _Repeating if meta.get("repeat") else _Deprecating
+        parser.add_argument(name, *meta["aliases"], action=action,
                             deprecated=meta["aliases"], new_name=name, required=required,
                             **kwargs)
 
@@ -291,16 +315,16 @@ def from_dict(cls, values: dict, kind: str):
     return cls(**converted)
 
 
-# Settings every training command shares, declared once. Each command's dataclass derives from
-# `TrainingSettings` (or lists these fields itself where a default differs).
+# Settings every command shares, declared once: each command's dataclass derives from
+# `RunSettings` or `TrainingSettings` and redeclares a field only to change its default.
 STRATEGIES = ("auto", "default", "mirrored", "multiworker", "tpu")
 PRECISIONS = ("fp32", "bf16", "fp16")
 XLA_MODES = ("auto", "on", "off")
 
 
 @dataclasses.dataclass(kw_only=True)
-class TrainingSettings(Settings):
-    """Flags shared by every training command."""
+class RunSettings(Settings):
+    """Flags shared by every command that writes a run directory and runs TensorFlow."""
 
     out_dir: str = setting(flag="--out", help="run directory: checkpoints, metrics, plots, exports",
                            defines_run=False)
@@ -314,6 +338,12 @@ class TrainingSettings(Settings):
     xla: str = setting("auto", choices=XLA_MODES, defines_run=False,
                        help="XLA-compile the training step (auto: on, except for bf16 without a "
                             "GPU or TPU, where TensorFlow's own bf16 kernels are faster)")
+
+
+@dataclasses.dataclass(kw_only=True)
+class TrainingSettings(RunSettings):
+    """Flags shared by every training command."""
+
     tensorboard: bool = setting(False, defines_run=False,
                                 help="write TensorBoard logs to OUT/logs")
     checkpoint_every: int | None = setting(

@@ -5,14 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from tfpretrain.settings import (
-    PRECISIONS,
-    STRATEGIES,
-    XLA_MODES,
-    Settings,
-    positive,
-    setting,
-)
+from tfpretrain.settings import RunSettings, positive, setting
 from tfpretrain.settings.autoencoder import IMAGE_DATASETS
 
 
@@ -30,7 +23,7 @@ def label_count(value: str) -> int | None:
 # Not `TrainingSettings`: the fine-tunings are many short fits without checkpoints, logs or
 # exports, so only the seed, strategy, precision and XLA apply.
 @dataclasses.dataclass(kw_only=True)
-class EvaluateRun(Settings):
+class EvaluateRun(RunSettings):
     """Settings of `tfpretrain evaluate`.
 
     `labels` lists the labelled-subset sizes to fine-tune with (None = all labels); `per_class`
@@ -39,9 +32,8 @@ class EvaluateRun(Settings):
     """
 
     encoders: list[str] = setting(
-        flag="--encoder", metavar="DIR",
+        flag="--encoder", metavar="DIR", repeat=True,
         help="run directory or .keras file of a pre-trained encoder (repeat to compare several)")
-    out_dir: str = setting(flag="--out", help="folder for metrics.json and table.md")
     labels: list[int | None] = setting(
         default_factory=lambda: [100], check=positive, parse=label_count, metavar="K",
         help="labelled examples for fine-tuning, in total (or per class with --per-class); "
@@ -63,13 +55,6 @@ class EvaluateRun(Settings):
     limit_train: int | None = setting(None, check=positive,
                                       help="use only the first N training images")
     limit_test: int | None = setting(None, check=positive, help="use only the first N test images")
-    seed: int = setting(0, help="random seed (label subset, initialisation, order)")
-    strategy: str = setting("auto", choices=STRATEGIES, help="tf.distribute strategy")
-    precision: str = setting("fp32", choices=PRECISIONS,
-                             help="numeric precision; bf16/fp16 are mixed precision")
-    xla: str = setting("auto", choices=XLA_MODES,
-                       help="XLA-compile the fine-tuning and probe steps (auto: on, except for "
-                            "bf16 without a GPU or TPU)")
 
     def check(self) -> None:
         if not self.encoders:

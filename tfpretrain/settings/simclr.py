@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
 
 from tfpretrain.settings import (
     TrainingSettings,
     at_least,
+    deprecated,
     in_range,
     non_negative,
     positive,
@@ -65,5 +65,5 @@ class SimCLRRun(TrainingSettings):
                              f"(--epochs {self.epochs}); use --warmup-fraction in [0, 1].")
         self.warmup_fraction = self.warmup_epochs / self.epochs
         self.warmup_epochs = None  # recorded once, as the fraction
-        print(f"tfpretrain: --warmup-epochs is deprecated; use --warmup-fraction "
-              f"{self.warmup_fraction:g} (the share of the steps).", file=sys.stderr)
+        deprecated("--warmup-epochs", f"--warmup-fraction {self.warmup_fraction:g}",
+                   "the share of the steps")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sys
+from tfpretrain.settings import deprecated
 
 WARMUP_STEPS_HELP = "deprecated: linear warm-up steps (use --warmup-fraction, a share of --steps)"
 
@@ -12,8 +12,7 @@ def warmup_steps_to_fraction(run) -> None:
     the run records one warm-up setting; says that the old flag is deprecated."""
     if run.warmup_steps is None:
         return
-    print("tfpretrain: --warmup-steps is deprecated; use --warmup-fraction "
-          f"(here {run.warmup_steps} / {run.steps} steps).", file=sys.stderr)
+    deprecated("--warmup-steps", "--warmup-fraction", f"here {run.warmup_steps} / {run.steps} steps")
     if run.warmup_steps >= run.steps:
         raise ValueError(f"--warmup-steps must be below --steps ({run.steps}); "
                          f"got {run.warmup_steps}.")
