@@ -391,7 +391,8 @@ def read_table(
         pair = columns.default((partner,)) if partner else None
     label = None
     if labelled is not False:
-        fallback = None if jsonl or columns.header is not None or not labelled else (
+        # CSV/TSV without a label header: the last column, as in `sentence<TAB>label`.
+        fallback = None if jsonl or not labelled else (
             columns.width - 1 if columns.width and columns.width > 1 else None)
         label = resolve(label_column, "label", LABEL_NAMES, fallback)
         if labelled and label is None:
