@@ -9,6 +9,7 @@ set not prepared there is an error that says how to prepare it on a machine with
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,12 +40,13 @@ def parse_tfds_spec(spec: str) -> TfdsSpec:
     """Splits `tfds:glue/sst2:train:sentence` into name `glue/sst2` and parts `(train, sentence)`.
 
     Example:
-        >>> parse_tfds_spec("tfds:imdb_reviews:train:text").parts
-        ('train', 'text')
+        >>> parse_tfds_spec("tfds:imdb_reviews:train[:10%]:text").parts
+        ('train[:10%]', 'text')
     """
     if not is_tfds_spec(spec):
         raise ValueError(f"{spec!r} is not a TFDS spec; write it as tfds:NAME[:SPLIT...].")
-    name, *parts = spec[len(PREFIX):].split(":")
+    # Colons inside brackets belong to TFDS split slices (`train[:10%]`).
+    name, *parts = re.split(r":(?![^\[]*\])", spec[len(PREFIX):])
     if not name or any(not p for p in parts):
         raise ValueError(
             f"{spec!r}: empty name or part; write it as tfds:NAME[:SPLIT...], e.g. tfds:mnist "
@@ -97,6 +99,9 @@ def tfds_builder(name: str, data_dir: str | os.PathLike | None = None):
         return tfds.core.read_only_builder.builder_from_files(name, data_dir=str(root))
     except tfds.core.registered.DatasetNotFoundError as err:
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        found = _version_dir(root / name)
+        if found is not None:  # e.g. no config folder where the registered builder has configs
+            return tfds.builder_from_directory(str(found))
         try:  # a legacy folder without features.json: the registered builder can read it
             builder = tfds.builder(name, data_dir=str(root), try_gcs=False)
         except Exception:  # an unknown name, a broken registration: report the first reason
@@ -104,6 +109,23 @@ def tfds_builder(name: str, data_dir: str | os.PathLike | None = None):
         if not builder.is_prepared():
             raise _not_prepared(name, root, "no prepared version found") from err
         return builder
+
+
+def _version_dir(folder: Path) -> Path | None:
+    """The newest `VERSION/` folder with a `dataset_info.json` in `folder` or its one config."""
+    def versions(base: Path) -> list[Path]:
+        return [d for d in base.iterdir() if (d / "dataset_info.json").is_file()]
+
+    if not folder.is_dir():
+        return None
+    found = versions(folder)
+    if not found:
+        configs = [d for d in folder.iterdir() if d.is_dir() and versions(d)]
+        found = versions(configs[0]) if len(configs) == 1 else []
+    def number(d: Path) -> tuple[int, ...]:
+        return tuple(int(p) if p.isdigit() else -1 for p in d.name.split("."))
+
+    return max(found, key=number) if found else None
 
 
 def split_names(builder) -> list[str]:
