@@ -131,7 +131,8 @@ def test_corpus_from_tables_globs_and_streamed(tmp_path):
     corpus = f"{tmp_path}/*.txt,{tmp_path / 'r.csv'}"
     lines = read_corpus(corpus, text_column="review")
     assert lines == ["one", "two", "three", "four", "five"]
-    streamed = [s.decode() for s in corpus_dataset(corpus, text_column="review").as_numpy_iterator()]
+    streamed = corpus_dataset(corpus, text_column="review").as_numpy_iterator()
+    streamed = [s.decode() for s in streamed]
     assert streamed == lines
     with pytest.raises(FileNotFoundError, match="matches no file"):
         read_corpus(f"{tmp_path}/*.md")

@@ -1,4 +1,4 @@
-"""The user's own images: a folder of class sub-folders (PNG/JPEG) or NumPy `.npz` / `.npy` files."""
+"""The user's own images: folders of class sub-folders (PNG/JPEG), NumPy `.npz` / `.npy` files."""
 
 from __future__ import annotations
 
@@ -194,8 +194,13 @@ def read_image_folder(
     x_train, y_train = _read_tree(train_classes, names, image_size, fit)
     x_test = y_test = None
     if test_classes:
-        size = image_size or x_train.shape[1:3]
-        x_test, y_test = _read_tree(test_classes, names, size, fit)
+        x_test, y_test = _read_tree(test_classes, names, image_size, fit)
+        if x_test.shape[1:3] != x_train.shape[1:3]:
+            raise ValueError(
+                f"{folder}: test images are {x_test.shape[2]}x{x_test.shape[1]} but training "
+                f"images {x_train.shape[2]}x{x_train.shape[1]} (width x height). Pass an image "
+                "size (image_size=(H, W), --image-size) to bring them all to one size."
+            )
         if x_test.shape[-1] != x_train.shape[-1]:  # one split all grey, the other colour
             channels = max(x_test.shape[-1], x_train.shape[-1])
             x_train, x_test = (np.repeat(a, channels // a.shape[-1], -1) for a in (x_train, x_test))
@@ -227,7 +232,9 @@ def _as_labels(y: np.ndarray, n: int, where: str, names: list[str] | None) -> np
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
     if y.shape != (n,):
-        raise ValueError(f"{where}: labels must have shape ({n},) to match the images; got {y.shape}.")
+        raise ValueError(
+            f"{where}: labels must have shape ({n},) to match the images; got {y.shape}."
+        )
     if names is not None and y.dtype.kind in "US":
         table = {name: i for i, name in enumerate(names)}
         return np.array([table[v] for v in y.astype(str)], np.int64)

@@ -260,7 +260,8 @@ def read_tfds_images(spec: str, data_dir=None, image_size: tuple[int, int] | Non
         else:
             pictures = [r[image] for r in rows]
             if image_size is None:
-                odd = next((i for i, p in enumerate(pictures) if p.shape != pictures[0].shape), None)
+                odd = next(
+                    (i for i, p in enumerate(pictures) if p.shape != pictures[0].shape), None)
                 if odd is not None:
                     raise ValueError(
                         f"{spec}: images differ in size in split {split!r} (example 0 is "
