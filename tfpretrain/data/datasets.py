@@ -1,10 +1,12 @@
-"""Real image data sets, found offline first: `$TFPRETRAIN_DATA_DIR`, then Keras' cache, then download."""
+"""Image data sets: MNIST / Fashion-MNIST found offline first (`$TFPRETRAIN_DATA_DIR`, then Keras'
+cache, then download), and the user's own images through `load_image_dataset`."""
 
 from __future__ import annotations
 
 import gzip
 import os
 import struct
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -151,12 +153,141 @@ def fashion_mnist() -> tuple[Split, Split]:
 
 
 IMAGE_DATASETS = {"mnist": mnist, "fashion_mnist": fashion_mnist}
+# Label names of the built-in sets, in label order (Fashion-MNIST's from its official README).
+CLASS_NAMES = {
+    "mnist": [str(d) for d in range(10)],
+    "fashion_mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                      "Sneaker", "Bag", "Ankle boot"],
+}
 
 
-def load_images(name: str) -> tuple[Split, Split]:
-    """Loads an image data set by name (`mnist` or `fashion_mnist`)."""
-    try:
-        loader = IMAGE_DATASETS[name]
-    except KeyError:
-        raise ValueError(f"Unknown image data set {name!r}; choose one of {sorted(IMAGE_DATASETS)}.") from None
-    return loader()
+@dataclass
+class ImageDataset:
+    """Images with labels, split into train and test, and the class names by label id.
+
+    Images are uint8, `[N, H, W]` (the built-in sets and arrays saved so) or `[N, H, W, C]`;
+    labels are int64 ids into `class_names`, or None for unlabelled images.
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray | None
+    x_test: np.ndarray
+    y_test: np.ndarray | None
+    class_names: list[str]
+    source: str
+
+    def as_tuples(self) -> tuple[Split, Split]:
+        """`((x_train, y_train), (x_test, y_test))`, the shape `load_images` returns."""
+        return (self.x_train, self.y_train), (self.x_test, self.y_test)
+
+
+def _is_array_file(spec: str) -> bool:
+    return spec.endswith((".npz", ".npy"))
+
+
+def load_image_dataset(
+    spec: str,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    image_size: tuple[int, int] | None = None,
+    fit: str = "resize",
+    class_names: list[str] | None = None,
+    test_fraction: float = 0.1,
+    seed: int = 0,
+) -> ImageDataset:
+    """Loads images named by `--dataset`.
+
+    Forms:
+        - `mnist`, `fashion_mnist`: the built-in sets (see `mnist()`, `fashion_mnist()`).
+        - `tfds:NAME[:TRAIN_SPLIT[:TEST_SPLIT]]`: a TFDS data set prepared offline, e.g.
+          `tfds:cifar10` or `tfds:mnist:train[:10%]:test`; splits default to `train` and `test`.
+          Its Image feature and ClassLabel feature are read (names from the ClassLabel).
+        - a folder of class sub-folders of PNG/JPEG images, or of `train/` and `test/` trees
+          (see `image_files.read_image_folder`).
+        - `.npz` (`x` [+ `y`], or `x_train`/`y_train`/`x_test`/`y_test`) or `.npy` (`x` only).
+
+    Without a test split, `test_fraction` of the rows is held out, class by class (seeded).
+
+    Args:
+        spec: one of the forms above.
+        data_dir: the TFDS data directory for `tfds:` specs (else `$TFDS_DATA_DIR`).
+        image_size: `(height, width)` to bring folder or TFDS images of mixed sizes to.
+        fit: "resize" or "crop" (centre crop to the target's aspect, then resize).
+        class_names: a folder's classes in label order (default: sorted folder names).
+        test_fraction: the share held out when the source has no test split.
+        seed: the seed of that hold-out.
+
+    Raises:
+        ValueError: an unknown name or malformed source, with the fix.
+        DataNotFoundError: a file, folder or TFDS data set is missing.
+
+    Example:
+        >>> data = load_image_dataset("tfds:cifar10", data_dir="~/tensorflow_datasets")
+        >>> data.x_train.shape, data.class_names[:2]
+        ((50000, 32, 32, 3), ['airplane', 'automobile'])
+    """
+    from tfpretrain.data import image_files
+    from tfpretrain.data.tfds_source import is_tfds_spec
+
+    spec = str(spec)
+    if spec in IMAGE_DATASETS:
+        (x_train, y_train), (x_test, y_test) = IMAGE_DATASETS[spec]()
+        return ImageDataset(x_train, y_train, x_test, y_test, CLASS_NAMES[spec], spec)
+    if is_tfds_spec(spec):
+        from tfpretrain.data.tfds_source import read_tfds_images
+
+        arrays = read_tfds_images(spec, data_dir=data_dir, image_size=image_size, fit=fit)
+    elif Path(spec).expanduser().is_dir():
+        arrays = image_files.read_image_folder(
+            Path(spec).expanduser(), image_size=image_size, fit=fit, class_names=class_names
+        )
+    elif _is_array_file(spec):
+        arrays = image_files.read_array_file(Path(spec).expanduser())
+        if image_size is not None:
+            for split in ("x_train", "x_test"):
+                if arrays[split] is not None:
+                    x = arrays[split]
+                    fitted = image_files.fit_array(x if x.ndim == 4 else x[..., None],
+                                                   tuple(image_size), fit)
+                    arrays[split] = fitted if x.ndim == 4 else fitted[..., 0]
+    else:
+        raise ValueError(
+            f"Unknown image data set {spec!r}: not one of {sorted(IMAGE_DATASETS)}, not a "
+            "tfds:NAME spec, not a folder and not an .npz/.npy file. See docs/data.md."
+        )
+    return _with_test_split(arrays, spec, test_fraction, seed)
+
+
+def _with_test_split(arrays: dict, source: str, fraction: float, seed: int) -> ImageDataset:
+    """Holds out a seeded, stratified test split when the source has none; fills class names."""
+    from tfpretrain.data.splits import stratified_holdout
+
+    x, y = arrays["x_train"], arrays["y_train"]
+    x_test, y_test = arrays["x_test"], arrays["y_test"]
+    if x_test is None:
+        train, test = stratified_holdout(y, len(x), fraction, seed)
+        x, x_test = x[train], x[test]
+        if y is not None:
+            y, y_test = y[train], y[test]
+    if (y is None) != (y_test is None):
+        raise ValueError(f"{source}: one split has labels and the other has none; label both.")
+    names = arrays.get("class_names")
+    if y is not None:
+        top = int(max(y.max(), y_test.max())) + 1
+        if names is None:
+            names = [str(i) for i in range(top)]
+        elif top > len(names):
+            raise ValueError(
+                f"{source}: label {top - 1} has no class name ({len(names)} names given); give "
+                "one name per class."
+            )
+    return ImageDataset(x, y, x_test, y_test, list(names or []), source)
+
+
+def load_images(spec: str, **kwargs) -> tuple[Split, Split]:
+    """Images as `((x_train, y_train), (x_test, y_test))`; any form `load_image_dataset` takes.
+
+    Example:
+        >>> (x_train, y_train), (x_test, y_test) = load_images("mnist")
+    """
+    return load_image_dataset(spec, **kwargs).as_tuples()

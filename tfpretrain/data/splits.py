@@ -1,0 +1,115 @@
+"""Seeded, stratified index draws shared by image and text data: hold-outs and samples."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+
+def _by_class(labels: np.ndarray | None, n: int) -> list[np.ndarray]:
+    if labels is None:
+        return [np.arange(n)]
+    labels = np.asarray(labels)
+    return [np.flatnonzero(labels == value) for value in np.unique(labels)]
+
+
+def warn_rare_classes(labels: np.ndarray, class_names: list[str], source: str) -> None:
+    """Warns, with the counts, about classes seen only once: they cannot be in both splits.
+
+    Args:
+        labels: integer class ids.
+        class_names: names by id, for the message.
+        source: where the labels came from (a file or a data set), for the message.
+    """
+    counts = np.bincount(np.asarray(labels, np.int64), minlength=len(class_names))
+    once = [class_names[i] for i in np.flatnonzero(counts == 1)]
+    if once:
+        warnings.warn(
+            f"{source}: {len(once)} class(es) seen only once ({', '.join(map(repr, once[:10]))}); "
+            "such rows stay in training and the class is never evaluated. Add examples or "
+            "merge the class.",
+            stacklevel=3,
+        )
+
+
+def stratified_holdout(
+    labels: np.ndarray | None, n: int, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Splits `range(n)` into shuffled train and held-out indices, class by class.
+
+    Each class gives `round(fraction * count)` rows to the hold-out, at least one when it has
+    two or more rows, so every class with a second example is evaluated. The draw depends only
+    on the labels and the seed, never on the file's order (a file sorted by label would
+    otherwise lose whole classes to "the last 10%").
+
+    Args:
+        labels: class ids per row, or None for a plain shuffled split.
+        n: the number of rows.
+        fraction: share held out, in (0, 1).
+        seed: the random seed.
+
+    Returns:
+        `(train_indices, holdout_indices)`, each in shuffled order.
+
+    Example:
+        >>> train, dev = stratified_holdout(np.array([0, 0, 1, 1]), 4, 0.5, seed=0)
+        >>> sorted(np.array([0, 0, 1, 1])[dev].tolist())
+        [0, 1]
+    """
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"The hold-out fraction must be in (0, 1); got {fraction}.")
+    rng = np.random.default_rng(seed)
+    train, held = [], []
+    for rows in _by_class(labels, n):
+        rows = rng.permutation(rows)
+        take = int(round(fraction * len(rows))) if len(rows) > 1 else 0
+        take = min(max(take, 1 if len(rows) > 1 else 0), len(rows) - 1)
+        held.append(rows[:take])
+        train.append(rows[take:])
+    train_idx, held_idx = np.concatenate(train), np.concatenate(held)
+    if len(held_idx) == 0 or len(train_idx) == 0:
+        raise ValueError(
+            f"{n} rows are too few to hold out a {fraction:.0%} evaluation split; add rows or "
+            "give an evaluation split of your own."
+        )
+    return rng.permutation(train_idx), rng.permutation(held_idx)
+
+
+def stratified_sample(labels: np.ndarray | None, n: int, limit: int, seed: int) -> np.ndarray:
+    """`limit` of `range(n)`, drawn class by class in proportion (seeded), in shuffled order.
+
+    Used for `limit`: taking the first rows of a sorted file would keep only its first
+    classes. Each class keeps at least one row while `limit` allows it.
+
+    Args:
+        labels: class ids per row, or None for a plain random sample.
+        n: the number of rows.
+        limit: how many rows to keep; `limit >= n` keeps all of them (shuffled).
+        seed: the random seed.
+
+    Example:
+        >>> sorted(stratified_sample(np.array([0, 0, 0, 1]), 4, 2, seed=0).tolist())[:1]
+        [0]
+    """
+    if limit <= 0:
+        raise ValueError(f"limit must be a positive number of rows; got {limit}.")
+    rng = np.random.default_rng(seed)
+    if limit >= n:
+        return rng.permutation(n)
+    groups = [rng.permutation(rows) for rows in _by_class(labels, n)]
+    # Largest-remainder quotas that sum to `limit`, with one row per class first.
+    exact = np.array([limit * len(g) / n for g in groups])
+    quota = np.minimum(np.maximum(np.floor(exact).astype(int), 1), [len(g) for g in groups])
+    while quota.sum() > limit:  # more classes than rows allowed: drop the largest quotas
+        quota[np.argmax(quota)] -= 1
+    for i in np.argsort(-(exact - np.floor(exact)), kind="stable"):
+        if quota.sum() >= limit:
+            break
+        if quota[i] < len(groups[i]):
+            quota[i] += 1
+    while quota.sum() < limit:  # rounding left rows over: give them to classes with room
+        room = np.flatnonzero(quota < [len(g) for g in groups])
+        quota[room[0]] += 1
+    chosen = np.concatenate([g[:q] for g, q in zip(groups, quota, strict=True)])
+    return rng.permutation(chosen)
