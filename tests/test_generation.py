@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfpretrain.generation import TextGenerator, decode_loop, sample_next
-from tfpretrain.models.gpt import GPTConfig, GPTDecoder, build_gpt
+from tfpretrain.generation import decode_loop, sample_next
+from tfpretrain.models.gpt import GPTConfig, GPTDecoder, TextGenerator, build_gpt
 from tfpretrain.text import CharTokenizer
 
 ALPHABET = "abcdefghijklmnopqrstuvw"

@@ -30,7 +30,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tfpretrain.generation import TextGenerator
+    from tfpretrain.models.gpt import TextGenerator
     from tfpretrain.recipes.clm import load_run
 
     model, tokenizer = load_run(args.model)
