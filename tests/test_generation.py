@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfpretrain.generation import TextGenerator, decode_loop, sample_next
-from tfpretrain.models.gpt import GPTConfig, GPTDecoder, build_gpt
+from tfpretrain.generation import decode_loop, sample_next
+from tfpretrain.models.gpt import GPTConfig, GPTDecoder, TextGenerator, build_gpt
 from tfpretrain.text import CharTokenizer
 
 ALPHABET = "abcdefghijklmnopqrstuvw"
@@ -82,6 +82,22 @@ def test_stop_token_ends_a_sequence(generator):
     first = greedy.index(stop, 3)
     out = generator.generate("abc", max_length=16, num_return_sequences=2, greedy=True, stop_token=stop)
     assert out == [greedy[:first]] * 2
+
+
+def test_beam_search_through_the_generator_finds_the_best_continuation(generator):
+    # As many beams as tokens keep every one-token continuation: the best of all two-token
+    # continuations must come out first.
+    prompt = list(generator.tokenizer.encode("abc"))
+    vocabulary = len(ALPHABET)
+    (best, _), = generator.generate_ids([prompt], max_length=5, num_return_sequences=2,
+                                        num_beams=vocabulary, length_penalty=0.0)
+    pairs = np.array([(a, b) for a in range(vocabulary) for b in range(vocabulary)], "int32")
+    candidates = np.concatenate([np.tile(prompt, (len(pairs), 1)), pairs], 1).astype("int32")
+    logits = np.asarray(generator.decoder.model(candidates), "float64")
+    logp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    rows = np.arange(len(pairs))
+    scores = logp[rows, 2, pairs[:, 0]] + logp[rows, 3, pairs[:, 1]]
+    assert best.tolist() == candidates[int(np.argmax(scores))].tolist()
 
 
 def test_bad_input_is_a_clear_error(generator):

@@ -1,15 +1,18 @@
-"""The one autoregressive decoding loop of tfpretrain, and text generation with it.
+"""Model-agnostic decoding: the sampler, the two decoding loops and the generators' base class.
 
-`decode_loop` is model-agnostic: a model family supplies a step function
-`step_fn(token_ids [B, 1], cache, index) -> (float32 logits [B, V], cache)`, an initial cache (any
-nest of tensors: GPT passes one key/value tensor per block, an encoder-decoder can add its
-encoder outputs) and optionally a `prefill_fn` that writes a whole prompt into the cache at once.
-Everything that may change between calls without changing shapes (sampler settings, seed, end
-position, stop token) is a tensor, so one XLA compilation serves them all; only the batch size and
-the buffer/prompt length buckets select a compilation. Beam search can be added as a second loop
-body over the same step functions.
+Nothing here knows a model. A model family supplies a decoder whose
+`step(token_ids [B, 1], cache, index) -> (float32 logits [B, V], cache)` runs one position, an
+initial cache (any nest of tensors: a GPT's holds one key/value pair per block, an
+encoder-decoder's adds its encoder outputs) and optionally `prefill(token_ids [B, P], cache)`,
+which writes a whole prompt into the cache at once. Everything that may change between calls
+without changing shapes (sampler settings, seed, end position, stop token) is a tensor, so one
+XLA compilation serves them all; only the batch size and the buffer/prompt length buckets select
+a compilation.
 
-`TextGenerator` is the user-facing API for GPT models: strings in, strings out.
+`Generator` is the base of the generators that live beside their models
+(`tfpretrain.models.gpt.TextGenerator`, `tfpretrain.models.t5.Seq2SeqGenerator`): it owns the
+compiled loops, the token buffers and the request checks, which raise `ValueError` in Python and
+become assertions inside the exports' graphs.
 """
 
 from __future__ import annotations
@@ -24,9 +27,13 @@ import tensorflow as tf
 # compilations serve every prompt length and max_length.
 _MIN_BUCKET = 16
 _INT32_MAX = 2**31 - 1
+# Top-k and top-p rank this many of the most likely tokens (XLA's fast partial top-k) and sort
+# the whole vocabulary only when a row's kept set reaches past them.
+_CANDIDATES = 64
 
 
-def _bucket(n: int, cap: int) -> int:
+def bucket(n: int, cap: int) -> int:
+    """The smallest power of two >= `n` (at least 16), capped at `cap`: a compiled length."""
     size = _MIN_BUCKET
     while size < n:
         size *= 2
@@ -37,16 +44,26 @@ def decode_rows(rows: list) -> list:
     """The rows to decode: a lone row is decoded beside a copy of itself, whose output is dropped.
 
     XLA on CPU compiles a one-row decode step's projections as matrix-vector loops fused with
-    their producers, which run slower than the two-row matrix products they become otherwise:
-    the copy makes batch-1 decoding about 20% faster (BENCHMARKS.md). Row 0's tokens do not
-    change, sampled ones included (the stateless sampler draws row by row).
+    their producers, which run slower than the two-row matrix products they become otherwise
+    (BENCHMARKS.md). Row 0's tokens do not change, sampled ones included (the stateless sampler
+    draws row by row).
     """
     return rows * 2 if len(rows) == 1 else rows
 
 
-# Top-k and top-p rank this many of the most likely tokens (XLA's fast partial top-k) and sort
-# the whole vocabulary only when a row's kept set reaches past them.
-_CANDIDATES = 64
+def require(checks: Sequence[tuple[object, str]]) -> list:
+    """Enforces `(condition, message)` pairs; a condition is a bool or an array of bools.
+
+    Run eagerly (on Python or NumPy values), the first failed check raises `ValueError(message)`.
+    Traced into a graph (an export's signature), each check becomes an assertion that fails with
+    `InvalidArgumentError(message)`; they are returned for `tf.control_dependencies`.
+    """
+    if tf.executing_eagerly():
+        for ok, message in checks:
+            if not np.all(ok):
+                raise ValueError(message)
+        return []
+    return [tf.debugging.Assert(tf.reduce_all(ok), [message]) for ok, message in checks]
 
 
 def _mix(x):
@@ -63,17 +80,17 @@ def _gumbel(logits, seed):
 
     Counter-based: token v of row b gets a hash of (seed, b, v), so a token's noise does not
     depend on how the tokens were ranked, nor a row's on the batch around it, and eager and XLA
-    agree. TensorFlow's stateless generators give up one of these: Philox, row-independent,
-    compiles under XLA's CPU backend to about 200 us per decoding step for 8 x 65 draws, and
-    XLA's ThreeFry pairs the two halves of the flattened tensor, so a row's draws change with
-    the batch size.
+    agree. TensorFlow's stateless generators give up one of these: Philox is row-independent but
+    compiles to slow code under XLA's CPU backend (BENCHMARKS.md), and XLA's ThreeFry pairs the
+    two halves of the flattened tensor, so a row's draws change with the batch size.
     """
     seed = tf.bitcast(tf.cast(seed, tf.int32), tf.uint32)
     rows = tf.cast(tf.range(tf.shape(logits)[0]), tf.uint32)[:, None]
     tokens = tf.cast(tf.range(tf.shape(logits)[1]), tf.uint32)[None, :]
     key = _mix(_mix(seed[0]) + seed[1])
     bits = _mix(_mix(key + rows * tf.constant(0x9E3779B9, tf.uint32)) + tokens)
-    uniform = (tf.cast(tf.bitwise.right_shift(bits, 8), tf.float32) + 0.5) * (1.0 / 2**24)  # in (0, 1)
+    # Uniform in (0, 1): the top 24 bits, offset by half a step.
+    uniform = (tf.cast(tf.bitwise.right_shift(bits, 8), tf.float32) + 0.5) * (1.0 / 2**24)
     return -tf.math.log(-tf.math.log(uniform))
 
 
@@ -116,22 +133,25 @@ def sample_next(logits, seed, temperature, top_k, top_p, greedy):
             log_norm = tf.where(has_k, tf.reduce_logsumexp(masked, -1), row_log_norm)
             probs = tf.exp(masked - log_norm[:, None])
             mass_before = tf.math.cumsum(probs, axis=-1, exclusive=True)
-            complete = tf.where(has_k, top_k <= count, tf.reduce_all(tf.reduce_sum(probs, -1) >= top_p))
+            complete = tf.where(
+                has_k, top_k <= count, tf.reduce_all(tf.reduce_sum(probs, -1) >= top_p)
+            )
             keep = tf.logical_and(keep, tf.logical_or(mass_before < top_p, rank == 0))
             noisy = tf.where(keep, ranked + tf.gather(noise, order, batch_dims=1), -np.inf)
             choice = tf.argmax(noisy, axis=-1, output_type=tf.int32)
             return tf.gather(order, choice, batch_dims=1), complete
 
         def truncated():
-            # XLA's CPU code sorts a row with a generic comparator: a draw from 8 x 65 logits took
-            # 79 us with the sort and 37-44 with 64 candidates; from 8 x 8,000 with top-k 40,
-            # 12 ms and 0.3 ms (BENCHMARKS.md).
+            # XLA's CPU code sorts a row with a generic comparator, far slower than its partial
+            # top-k (BENCHMARKS.md): sort the whole row only when the candidates fall short.
             row_log_norm = tf.reduce_logsumexp(scaled, -1)  # both paths' normaliser without top-k
             count = min(_CANDIDATES, vocabulary - 1)
             if count < 1:
                 return filtered(vocabulary, row_log_norm)[0]
             tokens, complete = filtered(count, row_log_norm)
-            return tf.cond(complete, lambda: tokens, lambda: filtered(vocabulary, row_log_norm)[0])
+            return tf.cond(
+                complete, lambda: tokens, lambda: filtered(vocabulary, row_log_norm)[0]
+            )
 
         def unfiltered():
             return tf.argmax(scaled + noise, axis=-1, output_type=tf.int32)
@@ -148,15 +168,12 @@ def decode_loop(
     prompt_lengths,
     end,
     *,
-    temperature,
-    top_k,
-    top_p,
-    greedy,
     seed,
     stop_token,
     prefill_fn: Callable | None = None,
     prefill_length: int = 0,
     pad_id: int = 0,
+    **sampler,
 ):
     """Extends every row of `token_ids` from its prompt to position `end` (exclusive).
 
@@ -171,13 +188,14 @@ def decode_loop(
         token_ids: int32 `[B, S]`, prompts left-aligned, anything after them.
         prompt_lengths: int32 `[B]`, each >= 1.
         end: int32 scalar <= S, the length to generate up to.
-        temperature, top_k, top_p, greedy: sampler settings (see `sample_next`).
         seed: int32 `[2]`; the token at position `i` uses `fold_in(seed, i)`.
         stop_token: int32 scalar; a row that samples it stops there (-1: never stop).
         prefill_fn: optional `(token_ids [B, P], cache) -> cache` to fill positions `0..P-1` at
             once instead of one step each.
         prefill_length: P, a Python int (part of the compiled shape); 0 skips the prefill.
         pad_id: written after a row has stopped.
+        **sampler: the sampler's tensors, passed to `sample_next` (`temperature`, `top_k`,
+            `top_p`, `greedy`; `SamplerSettings.tensors()` makes them).
 
     Returns:
         `(token_ids [B, S], lengths [B])`: the sequences and how many tokens of each are
@@ -196,10 +214,8 @@ def decode_loop(
     def body(i, ids, cache, done, lengths):
         previous = tf.gather(ids, i - 1, axis=1)[:, None]
         logits, cache = step_fn(previous, cache, i - 1)
-        sampled = sample_next(
-            tf.cast(logits, tf.float32), tf.random.experimental.stateless_fold_in(seed, i),
-            temperature, top_k, top_p, greedy,
-        )
+        step_seed = tf.random.experimental.stateless_fold_in(seed, i)
+        sampled = sample_next(tf.cast(logits, tf.float32), step_seed, **sampler)
         in_prompt = i < prompt_lengths
         token = tf.where(in_prompt, tf.gather(ids, i, axis=1), sampled)
         token = tf.where(done, pad_id, token)
@@ -218,214 +234,6 @@ def decode_loop(
         cond, body, (start, token_ids, cache, done, lengths), maximum_iterations=width
     )
     return token_ids, lengths
-
-
-@dataclasses.dataclass(frozen=True)
-class SamplerSettings:
-    """Validated sampler settings; `tensors()` gives the loop's inputs."""
-
-    temperature: float = 1.0
-    top_k: int | None = None
-    top_p: float | None = None
-    greedy: bool = False
-
-    def __post_init__(self):
-        if self.temperature is None or not self.temperature >= 0:
-            raise ValueError(f"temperature must be >= 0 (0 means greedy); got {self.temperature}.")
-        if self.top_k is not None and (not isinstance(self.top_k, (int, np.integer)) or self.top_k < 0):
-            raise ValueError(f"top_k must be a non-negative integer (0 or None: no limit); got {self.top_k!r}.")
-        if self.top_p is not None and not 0.0 < self.top_p <= 1.0:
-            raise ValueError(f"top_p must be in (0, 1]; got {self.top_p}.")
-
-    def tensors(self) -> dict:
-        return {
-            "temperature": tf.constant(max(float(self.temperature), 1e-6), tf.float32),
-            "top_k": tf.constant(int(self.top_k or 0), tf.int32),
-            "top_p": tf.constant(1.0 if self.top_p is None else float(self.top_p), tf.float32),
-            "greedy": tf.constant(bool(self.greedy or self.temperature == 0)),
-        }
-
-
-def seed_tensor(seed: int | None) -> tf.Tensor:
-    """An int32 `[2]` sampler seed; a fresh random one when `seed` is None."""
-    if seed is None:
-        seed = int(np.random.default_rng().integers(_INT32_MAX))
-    return tf.constant([seed % _INT32_MAX, (seed // _INT32_MAX) % _INT32_MAX], tf.int32)
-
-
-class TextGenerator:
-    """Generates text with a GPT from `build_gpt` and its tokenizer, XLA-compiled, with a KV cache.
-
-    Compiled functions are cached per (batch size, buffer bucket, prompt bucket), so changing
-    the sampler settings, the seed, `max_length` within a bucket or the prompts does not
-    recompile; `trace_count` counts the compilations.
-
-    Args:
-        model: a GPT built by `tfpretrain.models.gpt.build_gpt`.
-        tokenizer: a `CharTokenizer` or `SentencePieceTokenizer`.
-        jit_compile: compile the loop with XLA.
-
-    Example:
-
-    >>> generator = TextGenerator(model, tokenizer)  # doctest: +SKIP
-    >>> generator.generate("ROMEO:", max_length=50, num_return_sequences=5, top_p=0.9, seed=0)  # doctest: +SKIP
-    """
-
-    def __init__(self, model, tokenizer, jit_compile: bool = True):
-        from tfpretrain.models.gpt import GPTDecoder
-
-        self.decoder = GPTDecoder(model)
-        self.tokenizer = tokenizer
-        if tokenizer.vocabulary_size > self.decoder.vocabulary_size:
-            raise ValueError(
-                f"The tokenizer has {tokenizer.vocabulary_size} tokens but the model only "
-                f"{self.decoder.vocabulary_size}; they do not belong together."
-            )
-        self.trace_count = 0
-        self._decode = tf.function(self._decode_ids, jit_compile=jit_compile, reduce_retracing=False)
-
-    @property
-    def context_length(self) -> int:
-        return self.decoder.sequence_length
-
-    def _decode_ids(self, token_ids, prompt_lengths, end, temperature, top_k, top_p, greedy, seed,
-                    stop_token, prefill_length):
-        self.trace_count += 1  # runs only while tracing
-        cache = self.decoder.initial_cache(tf.shape(token_ids)[0], token_ids.shape[1])
-        return decode_loop(
-            self.decoder.step, cache, token_ids, prompt_lengths, end,
-            temperature=temperature, top_k=top_k, top_p=top_p, greedy=greedy, seed=seed,
-            stop_token=stop_token, prefill_fn=self.decoder.prefill, prefill_length=prefill_length,
-        )
-
-    def _stop_id(self, stop_token) -> int:
-        if stop_token is None:
-            return -1
-        if isinstance(stop_token, str):
-            ids = self.tokenizer.encode(stop_token)
-            if len(ids) != 1:
-                raise ValueError(f"stop_token {stop_token!r} must be exactly one token; it encodes to {len(ids)}.")
-            return int(ids[0])
-        if not 0 <= int(stop_token) < self.decoder.vocabulary_size:
-            raise ValueError(f"stop_token id {stop_token} is outside the vocabulary.")
-        return int(stop_token)
-
-    def generate_ids(
-        self,
-        prompts: Sequence[Sequence[int]],
-        max_length: int,
-        num_return_sequences: int = 1,
-        temperature: float = 1.0,
-        top_k: int | None = None,
-        top_p: float | None = None,
-        greedy: bool = False,
-        seed: int | None = None,
-        stop_token: int | str | None = None,
-    ) -> list[list[np.ndarray]]:
-        """Token-level `generate`: lists of prompt ids in, `[prompt][sequence]` id arrays out
-        (each the prompt followed by its continuation)."""
-        sampler = SamplerSettings(temperature, top_k, top_p, greedy)
-        prompts = [np.asarray(p, dtype=np.int32).reshape(-1) for p in prompts]
-        if not prompts:
-            raise ValueError("Give at least one prompt.")
-        if not isinstance(num_return_sequences, (int, np.integer)) or num_return_sequences < 1:
-            raise ValueError(f"num_return_sequences must be a positive integer; got {num_return_sequences!r}.")
-        context = self.context_length
-        longest = max(len(p) for p in prompts)
-        for i, p in enumerate(prompts):
-            if len(p) == 0:
-                raise ValueError(
-                    f"Prompt {i} is empty; give at least one token of text to continue "
-                    "(e.g. a newline for an unconditional sample)."
-                )
-            if len(p) > context:
-                raise ValueError(
-                    f"Prompt {i} has {len(p)} tokens, more than the model's context of {context}; "
-                    f"shorten it (e.g. keep its last {context // 2} tokens)."
-                )
-            if p.min() < 0 or p.max() >= self.decoder.vocabulary_size:
-                raise ValueError(f"Prompt {i} holds token ids outside [0, {self.decoder.vocabulary_size}).")
-        if not isinstance(max_length, (int, np.integer)) or max_length > context:
-            raise ValueError(
-                f"max_length (prompt plus new tokens) must be an integer <= the model's context of "
-                f"{context}; got {max_length!r}."
-            )
-        if max_length < longest:
-            raise ValueError(
-                f"max_length ({max_length}) counts the prompt too and is shorter than the longest "
-                f"prompt ({longest} tokens); raise it to at least {longest}."
-            )
-        width = _bucket(max_length, context)
-        prefill = _bucket(longest, width)
-        rows = decode_rows([p for p in prompts for _ in range(num_return_sequences)])
-        buffer = np.zeros((len(rows), width), np.int32)
-        for r, p in enumerate(rows):
-            buffer[r, : len(p)] = p
-        lengths = np.array([len(p) for p in rows], np.int32)
-        ids, out_lengths = self._decode(
-            tf.constant(buffer), tf.constant(lengths), tf.constant(max_length, tf.int32),
-            **sampler.tensors(), seed=seed_tensor(seed),
-            stop_token=tf.constant(self._stop_id(stop_token), tf.int32), prefill_length=prefill,
-        )
-        ids, out_lengths = ids.numpy(), out_lengths.numpy()
-        n = num_return_sequences
-        return [[ids[i * n + j, : out_lengths[i * n + j]] for j in range(n)] for i in range(len(prompts))]
-
-    def generate(
-        self,
-        prompts: str | Sequence[str],
-        max_length: int,
-        num_return_sequences: int = 1,
-        temperature: float = 1.0,
-        top_k: int | None = None,
-        top_p: float | None = None,
-        greedy: bool = False,
-        seed: int | None = None,
-        stop_token: int | str | None = None,
-    ) -> list[str] | list[list[str]]:
-        """Continues prompts; each output is the prompt followed by its continuation.
-
-        Args:
-            prompts: one string, or a list of strings of any lengths.
-            max_length: tokens per output, prompt included (at most the model's context).
-            num_return_sequences: outputs per prompt.
-            temperature: divides the logits; 0 means greedy.
-            top_k: sample among the k most likely tokens only (None: all).
-            top_p: nucleus sampling threshold in (0, 1] (None: off).
-            greedy: take the most likely token each time (sampler settings ignored).
-            seed: the same seed gives the same text; None draws a fresh one.
-            stop_token: a token (string or id) after which a sequence stops; it is not output.
-
-        Returns:
-            For one string, a list of `num_return_sequences` strings; for a list of prompts,
-            one such list per prompt.
-
-        Raises:
-            ValueError: an empty prompt, a prompt longer than the context, `max_length` below
-                a prompt's length or above the context, characters outside a character
-                vocabulary, or sampler settings out of range (`top_p` outside (0, 1], ...).
-        """
-        single = isinstance(prompts, str)
-        texts = [prompts] if single else list(prompts)
-        if any(not isinstance(t, str) for t in texts):
-            raise ValueError("Prompts must be strings.")
-        for i, t in enumerate(texts):
-            if not t:
-                raise ValueError(f"Prompt {i} is empty; give at least one character of text to continue.")
-        ids = [self.tokenizer.encode(t) for t in texts]
-        outputs = self.generate_ids(
-            ids, max_length, num_return_sequences, temperature, top_k, top_p, greedy, seed, stop_token
-        )
-        decoded = [[self.tokenizer.decode(seq) for seq in row] for row in outputs]
-        return decoded[0] if single else decoded
-
-
-def generate(model, tokenizer, prompts, max_length: int, **kwargs):
-    """One-off `TextGenerator(model, tokenizer).generate(prompts, max_length, **kwargs)`.
-
-    Create a `TextGenerator` yourself to reuse its compilations across calls.
-    """
-    return TextGenerator(model, tokenizer).generate(prompts, max_length, **kwargs)
 
 
 def beam_search_loop(
@@ -514,3 +322,292 @@ def beam_search_loop(
     order = tf.argsort(tf.reshape(normalised, [prompts, k]), axis=-1, direction="DESCENDING")
     order = tf.reshape(order + tf.range(prompts)[:, None] * k, [-1])
     return tf.gather(ids, order), tf.gather(lengths, order), tf.gather(normalised, order)
+
+
+@dataclasses.dataclass(frozen=True)
+class SamplerSettings:
+    """The sampler's settings, validated: the one list of them that every caller shares.
+
+    `generate_ids` takes them as keyword arguments, `tensors()` gives `sample_next`'s inputs and
+    an export's signature takes the scalars of `signature()` (where temperature 0 is greedy).
+    A new setting goes here and into `sample_next`.
+
+    Args:
+        temperature: divides the logits; 0 means greedy.
+        top_k: sample among the k most likely tokens only (None or 0: all).
+        top_p: nucleus sampling threshold in (0, 1] (None or 1: off).
+        greedy: take the most likely token each time (the other settings are ignored).
+    """
+
+    temperature: float = 1.0
+    top_k: int | None = None
+    top_p: float | None = None
+    greedy: bool = False
+
+    def __post_init__(self):
+        if self.temperature is None:
+            raise ValueError("temperature must be >= 0 (0 means greedy); got None.")
+        if self.top_k is not None and not isinstance(self.top_k, (int, np.integer)):
+            raise ValueError(
+                f"top_k must be a non-negative integer (0 or None: no limit); got {self.top_k!r}."
+            )
+        require(self.checks(**self._scalars()))
+
+    def _scalars(self) -> dict:
+        top_p = 1.0 if self.top_p is None else self.top_p
+        return {"temperature": self.temperature, "top_k": int(self.top_k or 0), "top_p": top_p}
+
+    @staticmethod
+    def signature() -> list[tf.TensorSpec]:
+        """The scalar inputs an export's signature takes, in order (temperature 0: greedy)."""
+        return [
+            tf.TensorSpec([], tf.float32, name="temperature"),
+            tf.TensorSpec([], tf.int32, name="top_k"),
+            tf.TensorSpec([], tf.float32, name="top_p"),
+        ]
+
+    @classmethod
+    def from_signature(cls, values: Sequence) -> dict:
+        """The signature's values (in `signature()` order) by name."""
+        return {spec.name: value for spec, value in zip(cls.signature(), values, strict=True)}
+
+    @staticmethod
+    def checks(temperature, top_k, top_p) -> list[tuple]:
+        """The settings' rules as `require` pairs, on Python values or on tensors."""
+        return [
+            (temperature >= 0, "temperature must be >= 0 (0 means greedy)."),
+            (top_k >= 0, "top_k must be a non-negative integer (0 or None: no limit)."),
+            ((top_p > 0) & (top_p <= 1), "top_p must be in (0, 1] (1 or None: off)."),
+        ]
+
+    @staticmethod
+    def loop_tensors(temperature, top_k, top_p, greedy=False) -> dict:
+        """`sample_next`'s keyword tensors for valid settings (Python values or tensors)."""
+        temperature = tf.cast(temperature, tf.float32)
+        return {
+            "temperature": tf.maximum(temperature, 1e-6),
+            "top_k": tf.cast(top_k, tf.int32),
+            "top_p": tf.cast(top_p, tf.float32),
+            "greedy": tf.logical_or(greedy, temperature <= 0.0),
+        }
+
+    def tensors(self) -> dict:
+        """`sample_next`'s keyword tensors for these settings."""
+        return self.loop_tensors(**self._scalars(), greedy=bool(self.greedy))
+
+
+def seed_tensor(seed: int | None = None) -> tf.Tensor:
+    """An int32 `[2]` sampler seed; for None a fresh one (in a graph: drawn at every call)."""
+    if seed is None:
+        if not tf.executing_eagerly():
+            return tf.random.uniform([2], maxval=_INT32_MAX, dtype=tf.int32)
+        seed = int(np.random.default_rng().integers(_INT32_MAX))
+    return tf.constant([seed % _INT32_MAX, (seed // _INT32_MAX) % _INT32_MAX], tf.int32)
+
+
+class Generator:
+    """The base of every family's generator: compiled loops, request checks, token buffers.
+
+    The compiled functions `_decode` (sampling and greedy, `decode_loop`) and `_beam`
+    (`beam_search_loop`) are cached per (batch size, buffer bucket, prompt bucket, beams), so
+    changing the sampler settings, the seed, `max_length` within a bucket or the prompts does
+    not recompile; `trace_count` counts the compilations. The exports in `tfpretrain.export`
+    call the same functions inside their signatures, after the same `request_checks`.
+
+    A subclass says how its model decodes:
+
+    * `_initial_cache(inputs, batch_size, width)`: the decoder's cache, inside the loop's graph;
+    * `_layout(rows, max_length)`: the loop's arguments for a list of prompt id arrays;
+    * `_length_checks(lengths, max_length)`: its rules for `max_length`;
+    * `prompt_name`, `prompt_context` and `output_start` (class attributes).
+
+    Args:
+        decoder: the family's cached decoder: `step`, `vocabulary_size` and optionally
+            `prefill` (see `decode_loop`).
+        tokenizer: the model's tokenizer (`encode`/`decode`), or None for `generate_ids` only.
+        prompt_limit: the longest prompt the model takes, in tokens.
+        pad_id: pads buffers and follows a finished sequence.
+        end_token: the token that ends a sequence when no `stop_token` is given (-1: none).
+        jit_compile: compile the loops with XLA.
+    """
+
+    prompt_name = "prompt"  # what a request's rows are called in error messages
+    prompt_context = "the model's context"  # what limits their length
+    output_start = 0  # the first position of a sequence that is output
+
+    def __init__(
+        self,
+        decoder,
+        tokenizer=None,
+        *,
+        prompt_limit: int,
+        pad_id: int = 0,
+        end_token: int = -1,
+        jit_compile: bool = True,
+    ):
+        self.decoder = decoder
+        self.tokenizer = tokenizer
+        self.vocabulary_size = decoder.vocabulary_size
+        self.prompt_limit = prompt_limit
+        self.pad_id = pad_id
+        self.end_token = end_token
+        self.trace_count = 0
+        compile_options = dict(jit_compile=jit_compile, reduce_retracing=False)
+        self._decode = tf.function(self._decode_ids, **compile_options)
+        self._beam = tf.function(self._beam_ids, **compile_options)
+
+    def _initial_cache(self, inputs, batch_size, width: int):
+        raise NotImplementedError
+
+    def _layout(self, rows: list[np.ndarray], max_length: int) -> tuple:
+        """`(inputs, token_ids, prompt_lengths, end, prefill_length)` for the compiled loops,
+        NumPy arrays (`inputs` may be None) and Python ints."""
+        raise NotImplementedError
+
+    def _length_checks(self, lengths, max_length) -> list[tuple]:
+        raise NotImplementedError
+
+    def _decode_ids(self, inputs, token_ids, prompt_lengths, end, seed, stop_token,
+                    prefill_length: int, **sampler):
+        self.trace_count += 1  # runs only while tracing
+        cache = self._initial_cache(inputs, tf.shape(token_ids)[0], token_ids.shape[1])
+        return decode_loop(
+            self.decoder.step, cache, token_ids, prompt_lengths, end, seed=seed,
+            stop_token=stop_token, prefill_fn=getattr(self.decoder, "prefill", None),
+            prefill_length=prefill_length, pad_id=self.pad_id, **sampler,
+        )
+
+    def _beam_ids(self, inputs, token_ids, prompt_lengths, end, num_beams: int, length_penalty,
+                  stop_token):
+        self.trace_count += 1
+        cache = self._initial_cache(inputs, tf.shape(token_ids)[0], token_ids.shape[1])
+        # The beams of a prompt share what was computed once for it (T5: the encoder's outputs).
+        cache, token_ids, prompt_lengths = tf.nest.map_structure(
+            lambda t: tf.repeat(t, num_beams, axis=0), (cache, token_ids, prompt_lengths)
+        )
+        ids, lengths, _ = beam_search_loop(
+            self.decoder.step, cache, token_ids, prompt_lengths, end, num_beams=num_beams,
+            length_penalty=length_penalty, stop_token=stop_token, pad_id=self.pad_id,
+        )
+        return ids, lengths
+
+    def pack(self, rows: Sequence[np.ndarray], width: int) -> np.ndarray:
+        """Rows of token ids left-aligned in an int32 `[len(rows), width]` buffer of padding."""
+        buffer = np.full((len(rows), width), self.pad_id, np.int32)
+        for r, row in enumerate(rows):
+            buffer[r, : len(row)] = row
+        return buffer
+
+    def empty_check(self, lengths) -> tuple:
+        """The `require` pair refusing prompts of no tokens."""
+        message = (f"Every {self.prompt_name} needs at least one token; one is empty (it "
+                   "tokenizes to nothing): give some text.")
+        return lengths > 0, message
+
+    def request_checks(self, count, lengths, ids, max_length, num_return_sequences) -> list:
+        """A request's rules as `require` pairs, on NumPy values or on an export's tensors.
+
+        Args:
+            count: the number of prompts.
+            lengths: int `[count]`, the prompts' lengths in tokens.
+            ids: the prompts' token ids, flattened.
+            max_length: the requested length, as the subclass counts it.
+            num_return_sequences: outputs per prompt.
+        """
+        name, limit, vocabulary = self.prompt_name, self.prompt_limit, self.vocabulary_size
+        return [
+            (count > 0, f"Give at least one {name}."),
+            self.empty_check(lengths),
+            (lengths <= limit, f"Every {name} must fit {self.prompt_context} of {limit} tokens; "
+                               "shorten the longer ones."),
+            ((ids >= 0) & (ids < vocabulary),
+             f"Every {name} must hold token ids in [0, {vocabulary}); one holds others."),
+            (num_return_sequences > 0, "num_return_sequences must be >= 1."),
+            *self._length_checks(lengths, max_length),
+        ]
+
+    def ragged_outputs(self, ids, lengths) -> tf.RaggedTensor:
+        """The compiled loops' `(ids, lengths)` as the output tokens of each row, in a graph."""
+        start = self.output_start
+        return tf.RaggedTensor.from_tensor(ids[:, start:], lengths=lengths - start)
+
+    def _stop_id(self, stop_token: int | str | None) -> int:
+        if stop_token is None:
+            return self.end_token
+        if isinstance(stop_token, str):
+            if self.tokenizer is None:
+                raise ValueError("A stop_token given as text needs a tokenizer; give its id.")
+            ids = self.tokenizer.encode(stop_token)
+            if len(ids) != 1:
+                raise ValueError(f"stop_token {stop_token!r} must be exactly one token; it "
+                                 f"encodes to {len(ids)}.")
+            return int(ids[0])
+        if not 0 <= int(stop_token) < self.vocabulary_size:
+            raise ValueError(f"stop_token id {stop_token} is outside the vocabulary.")
+        return int(stop_token)
+
+    def generate_ids(
+        self,
+        prompts: Sequence[Sequence[int]],
+        max_length: int,
+        num_return_sequences: int = 1,
+        *,
+        num_beams: int = 1,
+        length_penalty: float = 1.0,
+        seed: int | None = None,
+        stop_token: int | str | None = None,
+        **sampler,
+    ) -> list[list[np.ndarray]]:
+        """Token-level generation: prompt id lists in, `[prompt][sequence]` id arrays out.
+
+        Args:
+            prompts: lists of token ids (what a subclass's `generate` makes of text).
+            max_length: how long outputs may be, as the subclass counts it.
+            num_return_sequences: outputs per prompt (with beam search, the best beams).
+            num_beams: 1 samples (or decodes greedily); more runs beam search.
+            length_penalty: beam search's length normalisation exponent (0: raw sums).
+            seed: the same seed gives the same tokens; None draws a fresh one.
+            stop_token: a token (id, or text of one token) that ends a sequence and is not
+                output; None: the model's end token.
+            **sampler: `temperature`, `top_k`, `top_p`, `greedy` (see `SamplerSettings`).
+
+        Raises:
+            ValueError: a request outside the model's limits or sampler settings out of range.
+        """
+        settings = SamplerSettings(**sampler)
+        for name, value in (("max_length", max_length), ("num_beams", num_beams),
+                            ("num_return_sequences", num_return_sequences)):
+            if not isinstance(value, (int, np.integer)):
+                raise ValueError(f"{name} must be an integer; got {value!r}.")
+        if num_beams < 1:
+            raise ValueError(f"num_beams must be an integer >= 1; got {num_beams!r}.")
+        if num_beams > 1 and num_return_sequences > num_beams:
+            raise ValueError(f"num_return_sequences ({num_return_sequences}) cannot exceed "
+                             f"num_beams ({num_beams}).")
+        rows = [np.asarray(p, np.int32).reshape(-1) for p in prompts]
+        lengths = np.array([len(row) for row in rows], np.int32)
+        ids = np.concatenate(rows) if rows else np.zeros([0], np.int32)
+        require(self.request_checks(len(rows), lengths, ids, max_length, num_return_sequences))
+        stop = tf.constant(self._stop_id(stop_token), tf.int32)
+
+        sampling = num_beams == 1
+        per_prompt = num_return_sequences if sampling else int(num_beams)
+        repeated = [row for row in rows for _ in range(num_return_sequences if sampling else 1)]
+        inputs, token_ids, prompt_lengths, end, prefill = self._layout(
+            decode_rows(repeated) if sampling else repeated, int(max_length)
+        )
+        args = (None if inputs is None else tf.constant(inputs), tf.constant(token_ids),
+                tf.constant(prompt_lengths), tf.constant(end, tf.int32))
+        if sampling:
+            out, out_lengths = self._decode(*args, seed=seed_tensor(seed), stop_token=stop,
+                                            prefill_length=prefill, **settings.tensors())
+        else:
+            out, out_lengths = self._beam(*args, num_beams=int(num_beams), stop_token=stop,
+                                          length_penalty=tf.constant(length_penalty, tf.float32))
+        out, out_lengths = out.numpy(), out_lengths.numpy()
+        rows_of = [range(i * per_prompt, i * per_prompt + num_return_sequences)
+                   for i in range(len(rows))]
+        return [[out[r, self.output_start : out_lengths[r]] for r in rs] for rs in rows_of]
+
+    def _texts(self, outputs: list[list[np.ndarray]]) -> list[list[str]]:
+        return [[self.tokenizer.decode(sequence) for sequence in row] for row in outputs]

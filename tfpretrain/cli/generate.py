@@ -22,7 +22,7 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     cfg = GenerateRun.from_args(args)  # checks every flag before the model loads
-    from tfpretrain.generation import TextGenerator
+    from tfpretrain.models.gpt import TextGenerator
     from tfpretrain.recipes.clm import load_run
 
     model, tokenizer = load_run(cfg.model)

@@ -8,13 +8,13 @@ import keras
 import tensorflow as tf
 
 from tfpretrain.export.core import export_saved_model
+from tfpretrain.generation import SamplerSettings, require, seed_tensor
+from tfpretrain.models.t5 import Seq2SeqGenerator
 
 GENERATE_SIGNATURE = [
     tf.TensorSpec([None], tf.string, name="inputs"),
     tf.TensorSpec([], tf.int32, name="max_length"),
-    tf.TensorSpec([], tf.float32, name="temperature"),
-    tf.TensorSpec([], tf.int32, name="top_k"),
-    tf.TensorSpec([], tf.float32, name="top_p"),
+    *SamplerSettings.signature(),
 ]
 BEAM_SIGNATURE = [
     tf.TensorSpec([None], tf.string, name="inputs"),
@@ -26,18 +26,19 @@ BEAM_SIGNATURE = [
 def export_seq2seq(model: keras.Model, config, tokenizer, path, num_beams: int = 4) -> Path:
     """Exports a `Seq2SeqLM` with its tokenizer as a SavedModel.
 
-    Signatures (all run tokenization, the XLA-compiled cached decoding loop and
-    detokenization in the graph, so serving needs only `tensorflow` and `tensorflow_text`):
+    Signatures (all run tokenization, `Seq2SeqGenerator`'s XLA-compiled cached decoding loops
+    and detokenization in the graph, so serving needs only `tensorflow` and `tensorflow_text`):
 
     * `generate(inputs, max_length, temperature, top_k, top_p) -> {"outputs"}`: string `[N]`
-      in, string `[N]` out; `temperature` 0 means greedy, `top_k` 0 and `top_p` 1 turn those
-      filters off; a fresh sampling seed every call.
+      in, string `[N]` out; the sampler's scalars are `SamplerSettings.signature`'s:
+      `temperature` 0 means greedy, `top_k` 0 and `top_p` 1 turn those filters off; a fresh
+      sampling seed every call.
     * `beam_search(inputs, max_length, length_penalty) -> {"outputs"}`: the best of
       `num_beams` beams (fixed at export) per input.
 
     `max_length` counts output tokens (the end token included). Inputs that tokenize to
     nothing, inputs beyond the encoder's context and `max_length` beyond the decoder's fail
-    with `InvalidArgumentError` naming the problem.
+    with `InvalidArgumentError` naming the problem, as `Seq2SeqGenerator` raises `ValueError`.
 
     Example:
 
@@ -46,74 +47,44 @@ def export_seq2seq(model: keras.Model, config, tokenizer, path, num_beams: int =
     ...     max_length=tf.constant(32), temperature=tf.constant(0.0), top_k=tf.constant(0),
     ...     top_p=tf.constant(1.0))["outputs"]  # doctest: +SKIP
     """
-    from tfpretrain.generation import beam_search_loop, decode_loop
-    from tfpretrain.models.t5 import Seq2SeqDecoder
+    generator = Seq2SeqGenerator(model, config, tokenizer)
 
-    if not isinstance(num_beams, int) or num_beams < 1:
-        raise ValueError(f"num_beams must be an integer >= 1; got {num_beams!r}.")
-    decoder = Seq2SeqDecoder(model, config)
-    width = config.decoder_length
-
-    def start(rows):
-        return tf.fill([rows, width], tf.constant(config.pad_id, tf.int32)), tf.ones([rows], tf.int32)
-
-    @tf.function(jit_compile=True)
-    def sample(encoder_ids, end, temperature, top_k, top_p, greedy, seed):
-        buffer, lengths = start(tf.shape(encoder_ids)[0])
-        return decode_loop(
-            decoder.step, decoder.initial_cache(encoder_ids, width), buffer, lengths, end,
-            temperature=temperature, top_k=top_k, top_p=top_p, greedy=greedy, seed=seed,
-            stop_token=config.eos_id, pad_id=config.pad_id,
-        )
-
-    @tf.function(jit_compile=True)
-    def beams(encoder_ids, end, length_penalty):
-        cache = tf.nest.map_structure(lambda c: tf.repeat(c, num_beams, axis=0),
-                                      decoder.initial_cache(encoder_ids, width))
-        buffer, lengths = start(tf.shape(encoder_ids)[0] * num_beams)
-        ids, out_lengths, _ = beam_search_loop(
-            decoder.step, cache, buffer, lengths, end, num_beams=num_beams, length_penalty=length_penalty,
-            stop_token=config.eos_id, pad_id=config.pad_id,
-        )
-        return ids[::num_beams], out_lengths[::num_beams]
-
-    def encode(inputs, max_length):
+    def prepare(inputs, max_length, checks=()):
+        """The compiled loops' first four arguments for `inputs`, once the checks pass."""
         ragged = tokenizer.tf_encode(inputs)
+        text_lengths = ragged.row_lengths()
         ragged = tf.concat([ragged, tf.fill([tf.shape(inputs)[0], 1], config.eos_id)], axis=1)
-        lengths = ragged.row_lengths()
         checks = [
-            tf.debugging.assert_positive(tf.size(inputs), message="Give at least one input."),
-            tf.debugging.assert_greater(lengths, tf.constant(1, lengths.dtype),
-                                        message="An input tokenizes to nothing; give some text."),
-            tf.debugging.assert_less_equal(
-                lengths, tf.constant(config.encoder_length, lengths.dtype),
-                message=f"An input is longer than the encoder's context of {config.encoder_length} tokens."),
-            tf.debugging.assert_positive(max_length, message="max_length must be >= 1."),
-            tf.debugging.assert_less(
-                max_length, width, message=f"max_length must be below the decoder's context of {width}."),
+            generator.empty_check(text_lengths),
+            *generator.request_checks(tf.size(inputs), text_lengths + 1, ragged.flat_values,
+                                      max_length, 1),
+            *checks,
         ]
-        with tf.control_dependencies(checks):
-            return ragged.to_tensor(default_value=config.pad_id, shape=[None, config.encoder_length])
+        with tf.control_dependencies(require(checks)):
+            encoder_ids = ragged.to_tensor(default_value=config.pad_id,
+                                           shape=[None, config.encoder_length])
+        rows = tf.shape(encoder_ids)[0]
+        starts = tf.fill([rows, config.decoder_length], config.pad_id)
+        return encoder_ids, starts, tf.ones([rows], tf.int32), max_length + 1
 
     def texts(ids, lengths):
-        return {"outputs": tokenizer.tf_decode(tf.RaggedTensor.from_tensor(ids[:, 1:], lengths=lengths - 1))}
+        return {"outputs": tokenizer.tf_decode(generator.ragged_outputs(ids, lengths))}
 
-    def generate(inputs, max_length, temperature, top_k, top_p):
-        encoder_ids = encode(inputs, max_length)
-        checks = [
-            tf.debugging.assert_non_negative(temperature, message="temperature must be >= 0 (0: greedy)."),
-            tf.debugging.assert_non_negative(top_k, message="top_k must be >= 0 (0: off)."),
-            tf.debugging.Assert(tf.logical_and(top_p > 0.0, top_p <= 1.0), ["top_p must be in (0, 1]; got", top_p]),
-        ]
-        with tf.control_dependencies(checks):
-            seed = tf.random.uniform([2], maxval=2**31 - 1, dtype=tf.int32)
-        ids, lengths = sample(encoder_ids, max_length + 1, tf.maximum(temperature, 1e-6), top_k, top_p,
-                              temperature <= 0.0, seed)
+    def generate(inputs, max_length, *sampler):
+        sampler = SamplerSettings.from_signature(sampler)
+        ids, lengths = generator._decode(
+            *prepare(inputs, max_length, SamplerSettings.checks(**sampler)), seed=seed_tensor(),
+            stop_token=generator.end_token, prefill_length=0,
+            **SamplerSettings.loop_tensors(**sampler),
+        )
         return texts(ids, lengths)
 
     def beam_search(inputs, max_length, length_penalty):
-        ids, lengths = beams(encode(inputs, max_length), max_length + 1, length_penalty)
-        return texts(ids, lengths)
+        ids, lengths = generator._beam(
+            *prepare(inputs, max_length), num_beams=num_beams, length_penalty=length_penalty,
+            stop_token=generator.end_token,
+        )
+        return texts(ids[::num_beams], lengths[::num_beams])
 
     return export_saved_model(
         path,

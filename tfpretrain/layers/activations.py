@@ -1,9 +1,9 @@
 """Activations by name: `get_activation` and `serialize_activation` for the layers' configs.
 
 "gelu" is the exact GELU written with `erf`. TensorFlow writes it with `erfc`, which XLA's CPU
-code expands into about 60 operations with two divisions per element; the `erf` form is the
-same function, compiled to one rational approximation, and takes half the time (BENCHMARKS.md:
-a fifth of a `nano` GPT's decoding step at 8 rows went to the `erfc` GELU).
+code expands into a long chain of operations with divisions; the `erf` form is the same
+function, compiled to one rational approximation, and is cheaper under XLA on CPU
+(see BENCHMARKS.md).
 """
 
 from __future__ import annotations

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 
 import keras
+import numpy as np
 
+from tfpretrain.generation import Generator, bucket
 from tfpretrain.layers import Dropout, TokenAndPositionEmbedding, TransformerBlock
 
 PRESETS = {
     # Karpathy's nanoGPT CPU recipe for character-level Tiny Shakespeare. At 4 layers and 2000
-    # steps, N(0, 0.02) residual projections reach a 0.024 lower validation loss than GPT-2's
-    # depth-scaled ones (3 seeds, BENCHMARKS.md).
+    # steps, N(0, 0.02) residual projections train better than GPT-2's depth-scaled ones
+    # (BENCHMARKS.md).
     "nano": dict(num_layers=4, num_heads=4, hidden_dim=128, sequence_length=64, scaled_residual_init=False),
     # nanoGPT's "baby GPT" of config/train_shakespeare_char.py.
     "shakespeare": dict(num_layers=6, num_heads=6, hidden_dim=384, sequence_length=256),
@@ -119,7 +122,7 @@ def build_gpt(config: GPTConfig) -> keras.Model:
 
 
 class GPTDecoder:
-    """Cached decoding with a GPT built by `build_gpt`: the step functions `generation` uses.
+    """Cached decoding with a GPT built by `build_gpt`: the step functions `TextGenerator` uses.
 
     The cache holds one `(keys, values)` pair per block, each `[B, num_heads, max_length,
     head_dim]`, in the format of `MultiHeadSelfAttention.empty_cache`.
@@ -163,3 +166,93 @@ class GPTDecoder:
         x, cache = self._run(token_ids, cache, index)
         logits = self.embedding(self.final_norm(x), reverse=True)
         return logits[:, -1, :], cache
+
+
+class TextGenerator(Generator):
+    """Generates text with a GPT from `build_gpt` and its tokenizer, XLA-compiled, with a KV cache.
+
+    The prompts are written into the cache at once (`GPTDecoder.prefill`), then each step
+    samples one token (or, with `num_beams > 1`, runs beam search); `max_length` counts the
+    prompt. Compilations are cached per batch size and length bucket (see `Generator`).
+
+    Args:
+        model: a GPT built by `build_gpt`.
+        tokenizer: a `CharTokenizer` or `SentencePieceTokenizer`.
+        jit_compile: compile the loops with XLA.
+
+    Example:
+
+    >>> generator = TextGenerator(model, tokenizer)  # doctest: +SKIP
+    >>> generator.generate("ROMEO:", max_length=50, num_return_sequences=5, top_p=0.9,
+    ...                    seed=0)  # doctest: +SKIP
+    """
+
+    def __init__(self, model: keras.Model, tokenizer, jit_compile: bool = True):
+        decoder = GPTDecoder(model)
+        if tokenizer.vocabulary_size > decoder.vocabulary_size:
+            raise ValueError(
+                f"The tokenizer has {tokenizer.vocabulary_size} tokens but the model only "
+                f"{decoder.vocabulary_size}; they do not belong together."
+            )
+        super().__init__(decoder, tokenizer, prompt_limit=decoder.sequence_length,
+                         jit_compile=jit_compile)
+
+    @property
+    def context_length(self) -> int:
+        return self.decoder.sequence_length
+
+    def _initial_cache(self, inputs, batch_size, width: int):
+        return self.decoder.initial_cache(batch_size, width)
+
+    def _layout(self, rows: list[np.ndarray], max_length: int) -> tuple:
+        width = bucket(max_length, self.context_length)
+        prefill = bucket(max(len(row) for row in rows), width)
+        lengths = np.array([len(row) for row in rows], np.int32)
+        return None, self.pack(rows, width), lengths, max_length, prefill
+
+    def _length_checks(self, lengths, max_length) -> list[tuple]:
+        context = self.context_length
+        return [
+            (max_length <= context, "max_length (prompt plus new tokens) must be at most the "
+                                    f"model's context of {context}."),
+            (lengths <= max_length, "max_length counts the prompt too and is shorter than the "
+                                    "longest prompt; raise it."),
+        ]
+
+    def generate(
+        self, prompts: str | Sequence[str], max_length: int, num_return_sequences: int = 1, **kwargs
+    ) -> list[str] | list[list[str]]:
+        """Continues prompts; each output is the prompt followed by its continuation.
+
+        Args:
+            prompts: one string, or a list of strings of any lengths.
+            max_length: tokens per output, prompt included (at most the model's context).
+            num_return_sequences: outputs per prompt.
+            **kwargs: as in `Generator.generate_ids`: the sampler's `temperature` (0 means
+                greedy), `top_k`, `top_p` and `greedy`; `seed`; `stop_token` (none by
+                default); `num_beams` and `length_penalty` for beam search.
+
+        Returns:
+            For one string, a list of `num_return_sequences` strings; for a list of prompts,
+            one such list per prompt.
+
+        Raises:
+            ValueError: an empty prompt, a prompt longer than the context, `max_length` below
+                a prompt's length or above the context, characters outside a character
+                vocabulary, or sampler settings out of range (`top_p` outside (0, 1], ...).
+        """
+        single = isinstance(prompts, str)
+        texts = [prompts] if single else list(prompts)
+        if any(not isinstance(text, str) for text in texts):
+            raise ValueError("Prompts must be strings.")
+        ids = [self.tokenizer.encode(text) for text in texts]
+        decoded = self._texts(self.generate_ids(ids, max_length, num_return_sequences, **kwargs))
+        return decoded[0] if single else decoded
+
+
+def generate(model: keras.Model, tokenizer, prompts, max_length: int, **kwargs):
+    """One-off `TextGenerator(model, tokenizer).generate(prompts, max_length, **kwargs)`.
+
+    Create a `TextGenerator` yourself to reuse its compilations across calls.
+    """
+    return TextGenerator(model, tokenizer).generate(prompts, max_length, **kwargs)

@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
-from tfpretrain.generation import (
-    SamplerSettings,
-    beam_search_loop,
-    decode_loop,
-    decode_rows,
-    seed_tensor,
-)
+from tfpretrain.generation import Generator, bucket, require
 from tfpretrain.layers.decoder import DecoderBlock
 from tfpretrain.layers.dropout import Dropout
 from tfpretrain.layers.embedding import TokenAndPositionEmbedding
@@ -214,140 +208,82 @@ class Seq2SeqDecoder:
         return logits, {**cache, "self": new_self}
 
 
-def _bucket(n: int, cap: int, smallest: int = 16) -> int:
-    size = smallest
-    while size < n:
-        size *= 2
-    return min(size, cap)
-
-
-class Seq2SeqGenerator:
+class Seq2SeqGenerator(Generator):
     """Text to text with a `Seq2SeqLM`: XLA-compiled sampling, greedy or beam-search decoding.
 
     The encoder runs once per call, each decoder block's cross-attention keys and values are
-    computed once, and the decoder self-attention uses a key/value cache. The loops are the
-    shared ones of `tfpretrain.generation` (`decode_loop`, `beam_search_loop`); sampler
-    settings, seed and length penalty are tensors, so compilations are cached per (batch size,
-    input-length bucket, output-length bucket, beams) only; `trace_count` counts them.
+    computed once (and shared by the beams of an input), and the decoder self-attention uses a
+    key/value cache. Every output starts from `pad_id`, T5's start token, which is not output;
+    `max_length` counts output tokens and decoding stops at `eos_id`. Compilations are cached
+    per batch size, input-length bucket, output-length bucket and beams (see `Generator`).
 
     Args:
         model: a model from `build_seq2seq`.
         config: its `Seq2SeqConfig`.
-        tokenizer: its `Seq2SeqTokenizer` (or anything with `encode`/`decode`).
+        tokenizer: its `Seq2SeqTokenizer` (or anything with `encode`/`decode`), or None to
+            generate from token ids only.
         jit_compile: compile the loops with XLA.
 
     Example:
 
     >>> generator = Seq2SeqGenerator(model, config, tokenizer)  # doctest: +SKIP
-    >>> generator.generate(["sst2 sentence: a fine film"], max_length=4, greedy=True)  # doctest: +SKIP
+    >>> generator.generate(["sst2 sentence: a fine film"], max_length=4,
+    ...                    greedy=True)  # doctest: +SKIP
     [['positive']]
     """
 
-    def __init__(self, model: keras.Model, config: Seq2SeqConfig, tokenizer=None, jit_compile: bool = True):
-        self.decoder = Seq2SeqDecoder(model, config)
-        self.config = config
-        self.tokenizer = tokenizer
+    prompt_name = "input"
+    prompt_context = "the encoder's context"
+    output_start = 1  # the start token
+
+    def __init__(self, model: keras.Model, config: Seq2SeqConfig, tokenizer=None,
+                 jit_compile: bool = True):
         if tokenizer is not None and tokenizer.vocabulary_size != config.vocabulary_size:
             raise ValueError(
-                f"The tokenizer has {tokenizer.vocabulary_size} ids but the model {config.vocabulary_size}; "
-                "they do not belong together."
+                f"The tokenizer has {tokenizer.vocabulary_size} ids but the model "
+                f"{config.vocabulary_size}; they do not belong together."
             )
-        self.trace_count = 0
-        self._sample = tf.function(self._sample_ids, jit_compile=jit_compile, reduce_retracing=False)
-        self._beam = tf.function(self._beam_ids, jit_compile=jit_compile, reduce_retracing=False)
+        super().__init__(Seq2SeqDecoder(model, config), tokenizer,
+                         prompt_limit=config.encoder_length, pad_id=config.pad_id,
+                         end_token=config.eos_id, jit_compile=jit_compile)
+        self.config = config
 
-    def _start(self, encoder_ids, width):
-        rows = tf.shape(encoder_ids)[0]
-        buffer = tf.fill([rows, width], tf.constant(self.config.pad_id, tf.int32))
-        return buffer, tf.ones([rows], tf.int32)
+    def _initial_cache(self, inputs, batch_size, width: int):
+        return self.decoder.initial_cache(inputs, width)
 
-    def _sample_ids(self, encoder_ids, width, end, temperature, top_k, top_p, greedy, seed):
-        self.trace_count += 1  # runs only while tracing
-        buffer, prompt_lengths = self._start(encoder_ids, width)
-        cache = self.decoder.initial_cache(encoder_ids, width)
-        return decode_loop(
-            self.decoder.step, cache, buffer, prompt_lengths, end, temperature=temperature, top_k=top_k,
-            top_p=top_p, greedy=greedy, seed=seed, stop_token=self.config.eos_id, pad_id=self.config.pad_id,
-        )
-
-    def _beam_ids(self, encoder_ids, width, end, num_beams, length_penalty):
-        self.trace_count += 1
-        cache = self.decoder.initial_cache(encoder_ids, width)
-        # The encoder ran once per input; its beams share the cross-attention keys and values.
-        cache = tf.nest.map_structure(lambda c: tf.repeat(c, num_beams, axis=0), cache)
-        buffer, prompt_lengths = self._start(tf.repeat(encoder_ids, num_beams, axis=0), width)
-        ids, lengths, scores = beam_search_loop(
-            self.decoder.step, cache, buffer, prompt_lengths, end, num_beams=num_beams,
-            length_penalty=length_penalty, stop_token=self.config.eos_id, pad_id=self.config.pad_id,
-        )
-        return ids, lengths
-
-    def generate_ids(
-        self,
-        inputs,
-        max_length: int,
-        num_beams: int = 1,
-        num_return_sequences: int = 1,
-        temperature: float = 1.0,
-        top_k: int | None = None,
-        top_p: float | None = None,
-        greedy: bool = False,
-        seed: int | None = None,
-        length_penalty: float = 1.0,
-    ) -> list[list]:
-        """Token-level `generate`: encoder id lists (end token included) in, `[input][sequence]`
-        output id arrays out (without the start and end tokens)."""
-        sampler = SamplerSettings(temperature, top_k, top_p, greedy)
+    def _layout(self, rows: list[np.ndarray], max_length: int) -> tuple:
         c = self.config
-        if not isinstance(num_beams, (int, np.integer)) or num_beams < 1:
-            raise ValueError(f"num_beams must be an integer >= 1; got {num_beams!r}.")
-        if not isinstance(num_return_sequences, (int, np.integer)) or num_return_sequences < 1:
-            raise ValueError(f"num_return_sequences must be a positive integer; got {num_return_sequences!r}.")
-        if num_beams > 1 and num_return_sequences > num_beams:
-            raise ValueError(f"num_return_sequences ({num_return_sequences}) cannot exceed num_beams ({num_beams}).")
-        if not isinstance(max_length, (int, np.integer)) or max_length < 1:
-            raise ValueError(f"max_length (output tokens) must be a positive integer; got {max_length!r}.")
-        if max_length + 1 > c.decoder_length:
-            raise ValueError(
-                f"max_length {max_length} plus the start token exceeds the decoder's context of "
-                f"{c.decoder_length}; ask for at most {c.decoder_length - 1} tokens."
-            )
-        inputs = [np.asarray(x, np.int32).reshape(-1) for x in inputs]
-        if not inputs:
-            raise ValueError("Give at least one input.")
-        for i, x in enumerate(inputs):
-            if len(x) == 0:
-                raise ValueError(f"Input {i} tokenizes to nothing; give some text.")
-            if len(x) > c.encoder_length:
-                raise ValueError(
-                    f"Input {i} has {len(x)} tokens, more than the encoder's context of {c.encoder_length}."
-                )
-            if x.min() < 0 or x.max() >= c.vocabulary_size:
-                raise ValueError(f"Input {i} holds token ids outside [0, {c.vocabulary_size}).")
-        length = _bucket(max(len(x) for x in inputs), c.encoder_length)
-        width = _bucket(max_length + 1, c.decoder_length)
-        end = tf.constant(max_length + 1, tf.int32)
-        repeats = num_return_sequences if num_beams == 1 else 1
-        rows = [x for x in inputs for _ in range(repeats)]
-        if num_beams == 1:
-            rows = decode_rows(rows)
-        encoder_ids = np.full((len(rows), length), c.pad_id, np.int32)
-        for r, x in enumerate(rows):
-            encoder_ids[r, : len(x)] = x
-        encoder_ids = tf.constant(encoder_ids)
-        if num_beams == 1:
-            ids, lengths = self._sample(encoder_ids, width, end, **sampler.tensors(), seed=seed_tensor(seed))
-            per_input = repeats
-        else:
-            ids, lengths = self._beam(encoder_ids, width, end, int(num_beams),
-                                      tf.constant(length_penalty, tf.float32))
-            per_input = num_beams
-        ids, lengths = ids.numpy(), lengths.numpy()
-        return [[ids[i * per_input + j, 1 : lengths[i * per_input + j]] for j in range(num_return_sequences)]
-                for i in range(len(inputs))]
+        encoder_ids = self.pack(rows, bucket(max(len(row) for row in rows), c.encoder_length))
+        # Every output starts from the start token (pad_id) alone.
+        starts = self.pack([[]] * len(rows), bucket(max_length + 1, c.decoder_length))
+        return encoder_ids, starts, np.ones(len(rows), np.int32), max_length + 1, 0
 
-    def generate(self, inputs, max_length: int, **kwargs) -> list[list[str]]:
-        """Strings in, `[input][sequence]` strings out; keyword arguments as in `generate_ids`.
+    def _length_checks(self, lengths, max_length) -> list[tuple]:
+        most = self.config.decoder_length - 1  # the start token takes one position
+        return [
+            (max_length > 0, "max_length (output tokens) must be >= 1."),
+            (max_length <= most, "max_length plus the start token must fit the decoder's "
+                                 f"context of {most + 1}; ask for at most {most} tokens."),
+        ]
+
+    def _encode(self, texts: Sequence[str]) -> list[list[int]]:
+        """The encoder's id lists for `texts`: each text's tokens and the end token."""
+        encoded = [self.tokenizer.encode(text) for text in texts]
+        require([self.empty_check(np.array([len(ids) for ids in encoded]))])
+        return [[*map(int, ids), self.config.eos_id] for ids in encoded]
+
+    def generate(self, inputs: str | Sequence[str], max_length: int, **kwargs) -> list[list[str]]:
+        """Strings in, `[input][sequence]` strings out.
+
+        `generate_ids` takes the encoder's id lists, the end token included, and gives the
+        output ids without the start and end tokens; `max_length` counts output tokens.
+
+        Args:
+            inputs: one string or a list of strings.
+            max_length: output tokens at most (the end token included).
+            **kwargs: as in `Generator.generate_ids`: `num_return_sequences`, `num_beams`,
+                `length_penalty`, `seed` and the sampler's `temperature`, `top_k`, `top_p`,
+                `greedy`.
 
         Raises:
             ValueError: an input that tokenizes to nothing or exceeds the encoder's context,
@@ -357,11 +293,4 @@ class Seq2SeqGenerator:
         if self.tokenizer is None:
             raise ValueError("Seq2SeqGenerator needs a tokenizer to generate from text.")
         texts = [inputs] if isinstance(inputs, str) else list(inputs)
-        ids = []
-        for i, text in enumerate(texts):
-            encoded = self.tokenizer.encode(text)
-            if len(encoded) == 0:
-                raise ValueError(f"Input {i} ({text!r}) tokenizes to nothing; give some text.")
-            ids.append(list(encoded) + [self.config.eos_id])
-        outputs = self.generate_ids(ids, max_length, **kwargs)
-        return [[self.tokenizer.decode(seq) for seq in row] for row in outputs]
+        return self._texts(self.generate_ids(self._encode(texts), max_length, **kwargs))

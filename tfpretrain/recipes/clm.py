@@ -122,7 +122,7 @@ def run(cfg: CLMRun) -> dict:
 
 
 def _write_samples(model, tokenizer, text: str, cfg: CLMRun, path: Path) -> list[str]:
-    from tfpretrain.generation import TextGenerator
+    from tfpretrain.models.gpt import TextGenerator
 
     if cfg.num_samples <= 0:
         return []

@@ -143,7 +143,7 @@ class KerasWorker:
         new_tokens = batch * (self.block - prompt_length)
         if self.framework == "tfpretrain":
             if not hasattr(self, "generator"):
-                from tfpretrain.generation import TextGenerator
+                from tfpretrain.models.gpt import TextGenerator
                 from tfpretrain.text import CharTokenizer
 
                 self.generator = TextGenerator(self.model, CharTokenizer([chr(33 + i) for i in range(self.vocab)]))
