@@ -11,6 +11,7 @@ import numpy as np
 
 from tfpretrain.generation import Generator, bucket
 from tfpretrain.layers import Dropout, TokenAndPositionEmbedding, TransformerBlock
+from tfpretrain.settings import from_dict
 
 PRESETS = {
     # Karpathy's nanoGPT CPU recipe for character-level Tiny Shakespeare. At 4 layers and 2000
@@ -68,11 +69,7 @@ class GPTConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> GPTConfig:
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(values) - fields
-        if unknown:
-            raise ValueError(f"Unknown GPT config keys {sorted(unknown)}; known: {sorted(fields)}.")
-        return cls(**values)
+        return from_dict(cls, values, "GPT")
 
     @property
     def head_dim(self) -> int:

@@ -16,6 +16,7 @@ from tfpretrain.layers.embedding import TokenAndPositionEmbedding
 from tfpretrain.layers.normalization import make_norm
 from tfpretrain.layers.position_bias import RelativePositionBias
 from tfpretrain.layers.transformer import TransformerBlock
+from tfpretrain.settings import from_dict
 
 ENCODER_IDS = "encoder_token_ids"
 DECODER_IDS = "decoder_token_ids"
@@ -77,11 +78,7 @@ class Seq2SeqConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> Seq2SeqConfig:
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(values) - fields
-        if unknown:
-            raise ValueError(f"Unknown seq2seq config keys {sorted(unknown)}; known: {sorted(fields)}.")
-        return cls(**values)
+        return from_dict(cls, values, "seq2seq")
 
 
 PRESETS = {
