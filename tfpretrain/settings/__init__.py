@@ -323,4 +323,6 @@ class TrainingSettings(Settings):
         16, check=positive, defines_run=False,
         help="training steps run per compiled call (fewer Python round trips)")
     export: bool = setting(True, defines_run=False, help="export a SavedModel to OUT/saved_model")
+    overwrite: bool = setting(False, defines_run=False,
+                              help="start afresh, deleting what OUT holds")
     verbose: str | int = dataclasses.field(default="auto", metadata={"defines_run": False})
