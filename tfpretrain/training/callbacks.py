@@ -164,6 +164,8 @@ class TrainingCheckpoint(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         step = self.clock.step(self._epoch, batch)
+        if step % self.clock.steps_per_epoch == 0:
+            return  # the epoch-end save follows, with this epoch's logs: one checkpoint per step
         if self.every_steps and step - self.last_saved >= self.every_steps:
             self._save(step)
 
