@@ -1,7 +1,6 @@
 """Crash-safe resume: mid-epoch restarts continue exactly; broken checkpoints fail clearly."""
 
 import time
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -11,7 +10,6 @@ import tensorflow as tf
 from tfpretrain.training import NonFiniteLossError, fit
 from tfpretrain.training.checkpoint import CheckpointError, checkpoints, read_state
 
-REPO = Path(__file__).resolve().parents[2]
 STEPS_PER_EPOCH = 8  # 64 examples, batch 8
 
 

@@ -269,3 +269,48 @@ def test_two_runs_started_together_on_one_out_one_is_refused(tmp_path, data_dir)
     assert "is in use" in loser_err and "pid" in loser_err
     assert json.loads((out / "config.json").read_text())["run"]["seed"] == winner
     assert json.loads((out / "metrics.json").read_text())["epochs"] == EPOCHS
+
+
+# Commands whose settings are plain dataclasses get the same contract (clm here).
+@pytest.fixture(scope="module")
+def clm_run(tmp_path_factory):
+    from tfpretrain.recipes.clm import CLMRun
+    from tfpretrain.recipes.clm import run as run_clm
+
+    root = tmp_path_factory.mktemp("clm")
+    corpus = root / "corpus.txt"
+    data = Path(os.environ["TFPRETRAIN_DATA_DIR"]) / "tinyshakespeare" / "input.txt"
+    corpus.write_text(data.read_text()[:6000])
+
+    def settings(**changes):
+        return CLMRun(**{**dict(corpus=str(corpus), out_dir=str(root / "run"), block_size=16,
+                                batch_size=4, steps=4, eval_interval=2, warmup_steps=1,
+                                num_samples=0, export=False, verbose=0), **changes})
+
+    return root / "run", settings, run_clm, run_clm(settings())
+
+
+def test_clm_refused_rerun_does_not_rewrite_config(clm_run):
+    out, settings, run_clm, _ = clm_run
+    before = _files(out)
+    with pytest.raises(RunDirectoryError, match="--preset: 'nano' -> 'shakespeare'"):
+        run_clm(settings(preset="shakespeare"))
+    with pytest.raises(RunDirectoryError, match="--learning-rate: 0.001 -> 0.01"):
+        run_clm(settings(learning_rate=0.01))
+    assert _files(out) == before
+
+
+def test_clm_finished_run_rerun_says_so(clm_run, capsys):
+    out, settings, run_clm, metrics = clm_run
+    before = _files(out)
+    assert run_clm(settings()) == json.loads((out / "metrics.json").read_text())
+    assert "holds a finished run" in capsys.readouterr().out and _files(out) == before
+
+
+def test_clm_killed_after_its_last_checkpoint_reports_every_evaluation(clm_run, tmp_path):
+    out, settings, run_clm, metrics = clm_run
+    copy = _copy(out, tmp_path)
+    (copy / "metrics.json").unlink()
+    rerun = run_clm(settings(out_dir=str(copy)))
+    assert [e["step"] for e in rerun["evaluations"]] == [2, 4]
+    assert rerun["evaluations"] == metrics["evaluations"] and rerun["val_loss"] == metrics["val_loss"]
