@@ -37,7 +37,7 @@ from tfpretrain.models.distill import (
 )
 from tfpretrain.recipes.finetune import _dataset
 from tfpretrain.text.wordpiece import WordPieceTokenizer, read_vocab, write_vocab
-from tfpretrain.training import WarmupSchedule, adamw, fit, write_json
+from tfpretrain.training import WarmupSchedule, adamw, fit, record_config, run_directory, write_json
 
 STUDENT_PRESETS = ("half", "tiny", "mini", "small", "base")
 
@@ -160,6 +160,7 @@ def _build_student(cfg: DistillRun, teacher: TextClassifier) -> TextClassifier:
     return student
 
 
+@run_directory
 def run(cfg: DistillRun) -> dict:
     """Distils, evaluates, times and saves; returns the metrics written to `out_dir/metrics.json`."""
     if cfg.student_preset not in STUDENT_PRESETS:
@@ -241,6 +242,6 @@ def run(cfg: DistillRun) -> dict:
 
     student.save(out / "classifier.keras")
     write_vocab(vocabulary, out / "vocab.txt")
-    write_json(out / "config.json", {"run": {**dataclasses.asdict(cfg), "seq_len": seq_len}})
+    record_config(out, derived={"seq_len": seq_len})
     write_json(out / "metrics.json", metrics)
     return metrics

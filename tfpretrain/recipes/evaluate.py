@@ -10,7 +10,7 @@ import keras
 from tfpretrain.data import load_images
 from tfpretrain.distribute import get_strategy, set_precision
 from tfpretrain.evaluate import compare, load_encoder, markdown_table
-from tfpretrain.training import write_json
+from tfpretrain.training import run_directory, write_json
 
 
 @dataclasses.dataclass
@@ -41,6 +41,7 @@ class EvaluateRun:
     seed: int = 0
 
 
+@run_directory
 def run(cfg: EvaluateRun) -> dict:
     """Writes `out_dir/metrics.json` (`{row: {column: metrics}}`) and `out_dir/table.md`; returns the metrics."""
     if not cfg.encoders:

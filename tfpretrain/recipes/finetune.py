@@ -23,7 +23,7 @@ from tfpretrain.metrics import classification_metrics
 from tfpretrain.models.bert import BertConfig, BertEncoder
 from tfpretrain.models.classifier import TextClassifier, freeze_encoder
 from tfpretrain.text.wordpiece import WordPieceTokenizer, learn_vocabulary, write_vocab
-from tfpretrain.training import EpochTimer, WarmupSchedule, adamw, fit, write_json
+from tfpretrain.training import EpochTimer, WarmupSchedule, adamw, fit, run_directory, write_json
 
 
 @dataclasses.dataclass
@@ -130,6 +130,7 @@ def _dataset(tokenizer, sentences, labels, batch_size, seq_len, shuffle, seed=0,
                   num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
+@run_directory
 def run(cfg: FinetuneRun) -> dict:
     """Fine-tunes, evaluates on the dev set, exports; returns the metrics written to disk.
 
@@ -201,6 +202,5 @@ def run(cfg: FinetuneRun) -> dict:
 
     export_text_classifier(model, tokenizer, out / "saved_model", cfg.seq_len)
     write_json(out / "history.json", history.history)
-    write_json(out / "config.json", {"run": dataclasses.asdict(cfg)})
     write_json(out / "metrics.json", metrics)
     return metrics

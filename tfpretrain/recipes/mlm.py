@@ -15,7 +15,15 @@ from tfpretrain.distribute import get_strategy, is_chief, set_precision, xla_for
 from tfpretrain.models.bert import BertConfig, BertEncoder, BertMaskedLM
 from tfpretrain.text.mlm import mlm_dataset
 from tfpretrain.text.wordpiece import WordPieceTokenizer, learn_vocabulary, write_vocab
-from tfpretrain.training import EpochTimer, WarmupSchedule, adamw, fit, write_json
+from tfpretrain.training import (
+    EpochTimer,
+    WarmupSchedule,
+    adamw,
+    fit,
+    record_config,
+    run_directory,
+    write_json,
+)
 
 
 @dataclasses.dataclass
@@ -69,6 +77,7 @@ def _split(lines: list[str], fraction: float) -> tuple[list[str], list[str]]:
     return lines[:cut], lines[cut:]
 
 
+@run_directory
 def run(cfg: MlmRun) -> dict:
     """Learns (or loads) a vocabulary, pre-trains, and writes the run directory.
 
@@ -131,7 +140,7 @@ def run(cfg: MlmRun) -> dict:
 
     model.encoder.save(out / "encoder.keras")
     model.save(out / "mlm.keras")
-    write_json(out / "config.json", {"model": dataclasses.asdict(model_config), "run": dataclasses.asdict(cfg)})
+    record_config(out, model=dataclasses.asdict(model_config))
     write_json(out / "history.json", history.history)
     from tfpretrain.plots import loss_curves
 

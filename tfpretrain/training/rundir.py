@@ -112,15 +112,20 @@ def resumable(cfg) -> dict:
                    if f.metadata.get("resumable")})
 
 
-def record_config(out_dir, **parts) -> Path:
+def record_config(out_dir, *, derived: dict | None = None, **parts) -> Path:
     """Adds `parts` (e.g. `model=` the model's config) to the run's `config.json`, keeping the
-    run settings and segments recorded when the run was accepted."""
+    run settings and segments recorded when the run was accepted; `derived` values (fixed by
+    the run, not set by a flag, e.g. a sequence length taken from a teacher) join the settings."""
     path = Path(out_dir) / CONFIG
     record = read_json(path) or {}
     reserved = {"run", "segments"} & set(parts)
     if reserved:
         raise ValueError(f"{sorted(reserved)} in config.json are written by the run directory.")
-    return write_json(path, {**record, **parts})
+    run = record.get("run", {})
+    clash = set(derived or {}) & set(run)
+    if clash:
+        raise ValueError(f"{sorted(clash)} are settings; `derived` may only add values.")
+    return write_json(path, {**record, **parts, "run": {**run, **(derived or {})}})
 
 
 def is_chief_process() -> bool:
