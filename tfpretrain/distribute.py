@@ -159,10 +159,15 @@ def is_chief(strategy: tf.distribute.Strategy | None = None) -> bool:
     resolver = getattr(strategy, "cluster_resolver", None)
     if resolver is None or not getattr(resolver, "task_type", None):
         return True
-    if resolver.task_type == "chief":
+    return chief_task(resolver.task_type, resolver.task_id, set(resolver.cluster_spec().as_dict()))
+
+
+def chief_task(task_type: str, task_id: int, jobs: set[str]) -> bool:
+    """Whether the task `task_type:task_id` of a cluster with the jobs `jobs` is the one that
+    writes: the `chief`, else worker 0."""
+    if task_type == "chief":
         return True
-    has_chief = "chief" in resolver.cluster_spec().as_dict()
-    return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
+    return task_type == "worker" and task_id == 0 and "chief" not in jobs
 
 
 def global_batch_size(per_replica_batch_size: int, strategy: tf.distribute.Strategy | None = None) -> int:

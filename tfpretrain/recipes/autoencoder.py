@@ -15,7 +15,7 @@ from tfpretrain.export import export_autoencoder
 from tfpretrain.models.autoencoder import AutoencoderConfig, build_autoencoder
 from tfpretrain.plots import image_rows, loss_curves
 from tfpretrain.settings.autoencoder import AutoencoderRun
-from tfpretrain.training import EpochTimer, fit, write_json
+from tfpretrain.training import fit, record_config, run_directory, write_json
 
 
 def compile_autoencoder(model: keras.Model, learning_rate: float = 1e-3, steps_per_execution: int = 32,
@@ -35,10 +35,10 @@ def compile_autoencoder(model: keras.Model, learning_rate: float = 1e-3, steps_p
     return model
 
 
+@run_directory
 def run(cfg: AutoencoderRun) -> dict:
     """Trains, evaluates on the test set, exports and plots; returns the metrics written to disk."""
     out = Path(cfg.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(cfg.seed)
     if cfg.deterministic:
         tf.config.experimental.enable_op_determinism()
@@ -67,11 +67,10 @@ def run(cfg: AutoencoderRun) -> dict:
     with strategy.scope():
         model = compile_autoencoder(build_autoencoder(model_config), cfg.learning_rate,
                                     cfg.steps_per_execution, cfg.gradient_accumulation_steps, cfg.xla)
-    timer = EpochTimer()
     history = fit(
         model, train, epochs=cfg.epochs, validation_data=val, out_dir=out,
         early_stopping_patience=cfg.early_stopping_patience, tensorboard=cfg.tensorboard,
-        callbacks=[timer], verbose=cfg.verbose, checkpoint_every=cfg.checkpoint_every,
+        verbose=cfg.verbose, checkpoint_every=cfg.checkpoint_every,
     )
     train_seconds = history.training_seconds
     test_loss, test_mse = model.evaluate(test, verbose=0)
@@ -83,18 +82,20 @@ def run(cfg: AutoencoderRun) -> dict:
     model.save(out / "model.keras")
     if cfg.export:
         export_autoencoder(model, out / "saved_model")
-    write_json(out / "config.json", {"model": dataclasses.asdict(model_config), "run": dataclasses.asdict(cfg)})
+    record_config(out, model=dataclasses.asdict(model_config))
 
     image_rows([sample, reconstructions], out / "reconstructions.png",
                titles=["test digits", "reconstructions"])
     loss_curves(history.history, out / "loss.png")
 
+    seconds = history.epoch_seconds  # every epoch's, those before a resume included
+
     metrics = {
         "test_loss": float(test_loss),
         "test_mse": float(test_mse),
         "epochs": len(history.history["loss"]),
-        "seconds_per_epoch": float(np.mean(timer.seconds)),
-        "seconds_per_epoch_after_first": float(np.mean(timer.seconds[1:])) if len(timer.seconds) > 1 else float(timer.seconds[0]),
+        "seconds_per_epoch": float(np.mean(seconds)),
+        "seconds_per_epoch_after_first": float(np.mean(seconds[1:] or seconds)),
         "train_seconds": train_seconds,
         "final_loss": float(history.history["loss"][-1]),
     }

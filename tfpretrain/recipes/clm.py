@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
-import time
 from pathlib import Path
 
 import keras
@@ -14,26 +14,15 @@ from tfpretrain.distribute import xla_for_training
 from tfpretrain.models.gpt import GPTConfig, build_gpt
 from tfpretrain.settings.clm import CLMRun
 from tfpretrain.settings.steps import evaluation_period
-from tfpretrain.training import WarmupSchedule, adamw, fit, warmup_steps, write_json
-
-
-class _EvaluationLog(keras.callbacks.Callback):
-    """Collects train and validation loss at every evaluation, with the step it happened at."""
-
-    def __init__(self, steps_per_epoch: int):
-        super().__init__()
-        self.steps_per_epoch = steps_per_epoch
-        self.rows: list[dict] = []
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        self.rows.append({
-            "step": (epoch + 1) * self.steps_per_epoch,
-            "train_loss": float(logs.get("loss", math.nan)),
-            "val_loss": float(logs.get("val_loss", math.nan)),
-            "seconds": time.perf_counter() - self._start,
-        })
+from tfpretrain.training import (
+    WarmupSchedule,
+    adamw,
+    fit,
+    record_config,
+    run_directory,
+    warmup_steps,
+    write_json,
+)
 
 
 def compile_gpt(model: keras.Model, cfg: CLMRun, total_steps: int, steps_per_execution: int) -> keras.Model:
@@ -54,6 +43,7 @@ def compile_gpt(model: keras.Model, cfg: CLMRun, total_steps: int, steps_per_exe
     return model
 
 
+@run_directory
 def run(cfg: CLMRun) -> dict:
     """Trains, evaluates, samples and exports; returns the metrics written to `out_dir/metrics.json`."""
     from tfpretrain.distribute import get_strategy, is_chief, set_precision
@@ -88,14 +78,14 @@ def run(cfg: CLMRun) -> dict:
     chief = is_chief(strategy)  # the other workers of a multi-worker job hold the same; one writes
     if chief:
         tokenizer.save(out / "tokenizer")
-        write_json(out / "config.json", {"model": dataclasses.asdict(model_config), "run": dataclasses.asdict(cfg)})
-    log = _EvaluationLog(eval_interval)
+        record_config(out, model=dataclasses.asdict(model_config))
     history = fit(model, train, epochs=epochs, steps_per_epoch=eval_interval, validation_data=val,
-                  out_dir=out, callbacks=[log], verbose=cfg.verbose, tensorboard=cfg.tensorboard,
+                  out_dir=out, verbose=cfg.verbose, tensorboard=cfg.tensorboard,
                   checkpoint_every=cfg.checkpoint_every)
+    rows = _evaluations(history, eval_interval)  # every evaluation, those before a resume too
     train_seconds = history.training_seconds
     if not chief:
-        return {"val_loss": log.rows[-1]["val_loss"], "train_loss": log.rows[-1]["train_loss"]}
+        return {"val_loss": rows[-1]["val_loss"], "train_loss": rows[-1]["train_loss"]}
     model.save(out / "model.keras")
 
     samples = _write_samples(model, tokenizer, text, cfg, out / "samples.txt")
@@ -105,9 +95,9 @@ def run(cfg: CLMRun) -> dict:
         export_generate(model, tokenizer, out / "saved_model")
 
     metrics = {
-        "val_loss": log.rows[-1]["val_loss"],
-        "train_loss": log.rows[-1]["train_loss"],
-        "evaluations": log.rows,
+        "val_loss": rows[-1]["val_loss"],
+        "train_loss": rows[-1]["train_loss"],
+        "evaluations": rows,
         "steps": total_steps,
         "train_seconds": train_seconds,
         "train_tokens_per_second": total_steps * cfg.batch_size * block / train_seconds,
@@ -119,6 +109,17 @@ def run(cfg: CLMRun) -> dict:
     }
     write_json(out / "metrics.json", metrics)
     return metrics
+
+
+def _evaluations(history: keras.callbacks.History, eval_interval: int) -> list[dict]:
+    """Train and validation loss at every evaluation, with its step and the seconds since the
+    run began (NaN for epochs of checkpoints that predate recorded epoch times)."""
+    losses = history.history["loss"]
+    val_losses = history.history.get("val_loss", [math.nan] * len(losses))
+    seconds = list(itertools.accumulate(history.epoch_seconds))
+    seconds = [math.nan] * (len(losses) - len(seconds)) + seconds
+    return [{"step": (i + 1) * eval_interval, "train_loss": loss, "val_loss": val, "seconds": t}
+            for i, (loss, val, t) in enumerate(zip(losses, val_losses, seconds, strict=True))]
 
 
 def _write_samples(model, tokenizer, text: str, cfg: CLMRun, path: Path) -> list[str]:

@@ -14,7 +14,6 @@ once).
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import time
@@ -39,7 +38,7 @@ from tfpretrain.models.distill import (
 from tfpretrain.recipes.finetune import _dataset
 from tfpretrain.settings.distill import DistillRun
 from tfpretrain.text.wordpiece import WordPieceTokenizer, read_vocab, write_vocab
-from tfpretrain.training import WarmupSchedule, adamw, fit, write_json
+from tfpretrain.training import WarmupSchedule, adamw, fit, record_config, run_directory, write_json
 
 
 def load_teacher(directory) -> tuple[TextClassifier, Path, dict]:
@@ -132,6 +131,7 @@ def _build_student(cfg: DistillRun, teacher: TextClassifier) -> TextClassifier:
     return student
 
 
+@run_directory
 def run(cfg: DistillRun) -> dict:
     """Distils, evaluates, times and saves; returns the metrics written to `out_dir/metrics.json`."""
     out = Path(cfg.out_dir)
@@ -217,6 +217,6 @@ def run(cfg: DistillRun) -> dict:
         from tfpretrain.export.text import export_text_classifier
 
         export_text_classifier(student, tokenizer, out / "saved_model", seq_len)
-    write_json(out / "config.json", {"run": {**dataclasses.asdict(cfg), "seq_len": seq_len}})
+    record_config(out, derived={"seq_len": seq_len})
     write_json(out / "metrics.json", metrics)
     return metrics

@@ -11,9 +11,10 @@ from tfpretrain.data import load_images
 from tfpretrain.distribute import get_strategy, set_precision, xla_for_training
 from tfpretrain.evaluate import compare, load_encoder, markdown_table
 from tfpretrain.settings.evaluate import EvaluateRun
-from tfpretrain.training import write_json
+from tfpretrain.training import run_directory, write_json
 
 
+@run_directory
 def run(cfg: EvaluateRun) -> dict:
     """Writes `out_dir/metrics.json` (`{row: {column: metrics}}`) and `out_dir/table.md`; returns the metrics."""
     out = Path(cfg.out_dir)

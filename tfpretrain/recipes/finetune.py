@@ -24,7 +24,15 @@ from tfpretrain.models.bert import BertConfig, BertEncoder
 from tfpretrain.models.classifier import TextClassifier, freeze_encoder
 from tfpretrain.settings.finetune import FinetuneRun
 from tfpretrain.text.wordpiece import WordPieceTokenizer, learn_vocabulary, write_vocab
-from tfpretrain.training import EpochTimer, WarmupSchedule, adamw, fit, warmup_steps, write_json
+from tfpretrain.training import (
+    EpochTimer,
+    WarmupSchedule,
+    adamw,
+    fit,
+    run_directory,
+    warmup_steps,
+    write_json,
+)
 
 
 @dataclasses.dataclass
@@ -97,6 +105,7 @@ def _dataset(tokenizer, sentences, labels, batch_size, seq_len, shuffle, seed=0,
                   num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
+@run_directory
 def run(cfg: FinetuneRun) -> dict:
     """Fine-tunes, evaluates on the dev set, exports; returns the metrics written to disk.
 
@@ -171,6 +180,5 @@ def run(cfg: FinetuneRun) -> dict:
 
         export_text_classifier(model, tokenizer, out / "saved_model", cfg.seq_len)
     write_json(out / "history.json", history.history)
-    write_json(out / "config.json", {"run": dataclasses.asdict(cfg)})
     write_json(out / "metrics.json", metrics)
     return metrics

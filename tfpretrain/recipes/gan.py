@@ -34,7 +34,14 @@ from tfpretrain.models.gan import (
 )
 from tfpretrain.plots import image_rows, loss_curves
 from tfpretrain.settings.gan import GanRun
-from tfpretrain.training import EpochTimer, NonFiniteLossError, fit, write_json
+from tfpretrain.training import (
+    EpochTimer,
+    NonFiniteLossError,
+    fit,
+    record_config,
+    run_directory,
+    write_json,
+)
 from tfpretrain.training.checkpoint import latest_state
 
 
@@ -154,6 +161,7 @@ class GANMonitor(keras.callbacks.Callback):
                 number, "mode_collapse")
 
 
+@run_directory
 def run(cfg: GanRun) -> dict:
     """Trains, monitors, exports, probes and plots; returns the metrics written to disk."""
     out = Path(cfg.out_dir)
@@ -221,7 +229,7 @@ def run(cfg: GanRun) -> dict:
     gan.discriminator.save(out / "discriminator.keras")
     if cfg.export:
         export_gan(gan.generator, gan.discriminator, out / "saved_model")
-    write_json(out / "config.json", {"model": dataclasses.asdict(config), "run": dataclasses.asdict(cfg)})
+    record_config(out, model=dataclasses.asdict(config))
     loss_curves(history.history, out / "loss.png", keys=("d_loss", "g_loss"))
     loss_curves({"frechet_distance": monitor.frechet_distance}, out / "frechet_distance.png",
                 keys=("frechet_distance",), ylabel="Fréchet distance")

@@ -16,7 +16,16 @@ from tfpretrain.models.bert import BertConfig, BertEncoder, BertMaskedLM
 from tfpretrain.settings.mlm import MlmRun
 from tfpretrain.text.mlm import mlm_dataset
 from tfpretrain.text.wordpiece import WordPieceTokenizer, learn_vocabulary, write_vocab
-from tfpretrain.training import EpochTimer, WarmupSchedule, adamw, fit, warmup_steps, write_json
+from tfpretrain.training import (
+    EpochTimer,
+    WarmupSchedule,
+    adamw,
+    fit,
+    record_config,
+    run_directory,
+    warmup_steps,
+    write_json,
+)
 
 
 def compile_mlm(model: BertMaskedLM, learning_rate, weight_decay: float = 0.01,
@@ -40,6 +49,7 @@ def _split(lines: list[str], fraction: float) -> tuple[list[str], list[str]]:
     return lines[:cut], lines[cut:]
 
 
+@run_directory
 def run(cfg: MlmRun) -> dict:
     """Learns (or loads) a vocabulary, pre-trains, and writes the run directory.
 
@@ -103,7 +113,7 @@ def run(cfg: MlmRun) -> dict:
 
     model.encoder.save(out / "encoder.keras")
     model.save(out / "mlm.keras")
-    write_json(out / "config.json", {"model": dataclasses.asdict(model_config), "run": dataclasses.asdict(cfg)})
+    record_config(out, model=dataclasses.asdict(model_config))
     write_json(out / "history.json", history.history)
     from tfpretrain.plots import loss_curves
 

@@ -17,7 +17,15 @@ from tfpretrain.settings.steps import evaluation_period
 from tfpretrain.text.sentencepiece import SentencePieceTokenizer
 from tfpretrain.text.seq2seq import SEQ2SEQ_VOCAB_FILE, Seq2SeqTokenizer
 from tfpretrain.text.span_corruption import corrupted_lengths, span_corruption
-from tfpretrain.training import WarmupSchedule, adamw, fit, warmup_steps, write_json
+from tfpretrain.training import (
+    WarmupSchedule,
+    adamw,
+    fit,
+    record_config,
+    run_directory,
+    warmup_steps,
+    write_json,
+)
 
 MODEL_FILE = "model.keras"
 CONFIG_FILE = "config.json"
@@ -46,7 +54,7 @@ def save_seq2seq(model: keras.Model, config: Seq2SeqConfig, tokenizer: Seq2SeqTo
     out.mkdir(parents=True, exist_ok=True)
     model.save(out / MODEL_FILE)
     tokenizer.save(out)
-    write_json(out / CONFIG_FILE, {"family": "seq2seq", "model": dataclasses.asdict(config), **(extra or {})})
+    record_config(out, family="seq2seq", model=dataclasses.asdict(config), **(extra or {}))
 
 
 def is_seq2seq_dir(path) -> bool:
@@ -82,6 +90,7 @@ def read_corpus(path) -> str:
     return text
 
 
+@run_directory
 def run(cfg: Seq2SeqRun) -> dict:
     """Trains a tokenizer and a `Seq2SeqLM` by span corruption; returns the metrics written."""
     out = Path(cfg.out_dir)
@@ -143,7 +152,7 @@ def run(cfg: Seq2SeqRun) -> dict:
     if not is_chief(strategy):  # the other workers of a multi-worker job hold the same; one writes
         return history.history
 
-    save_seq2seq(model, config, tokenizer, out, {"run": dataclasses.asdict(cfg)})
+    save_seq2seq(model, config, tokenizer, out)
     metrics = {
         "val_loss": float(val_loss),
         "val_token_accuracy": float(val_accuracy),

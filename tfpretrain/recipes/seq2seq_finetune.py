@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import re
 import time
@@ -273,7 +272,7 @@ def run_seq2seq(cfg: FinetuneRun) -> dict:
         "val_token_accuracy": float(history.history["val_token_accuracy"][-1]),
     }
 
-    save_seq2seq(model, config, tokenizer, out, {"run": dataclasses.asdict(cfg)})
+    save_seq2seq(model, config, tokenizer, out)
     write_json(out / "samples.json", [{"input": a, "target": b, "output": c}
                                       for a, b, c in list(zip(dev_in, dev_out, predictions, strict=True))[:50]])
     write_json(out / "history.json", history.history)

@@ -17,7 +17,15 @@ from tfpretrain.export.encoder import export_encoder
 from tfpretrain.models.simclr import SimCLRConfig, build_simclr
 from tfpretrain.plots import embedding_scatter, image_rows, loss_curves
 from tfpretrain.settings.simclr import SimCLRRun
-from tfpretrain.training import EpochTimer, WarmupSchedule, adamw, fit, write_json
+from tfpretrain.training import (
+    EpochTimer,
+    WarmupSchedule,
+    adamw,
+    fit,
+    record_config,
+    run_directory,
+    write_json,
+)
 from tfpretrain.training.lars import LARS
 
 
@@ -33,6 +41,7 @@ def make_optimizer(cfg: SimCLRRun, model: keras.Model, steps_per_epoch: int):
     return adamw(model, schedule, weight_decay=1e-4 if cfg.weight_decay is None else cfg.weight_decay)
 
 
+@run_directory
 def run(cfg: SimCLRRun) -> dict:
     """Pre-trains, probes, exports and plots; returns the metrics written to `out_dir/metrics.json`."""
     out = Path(cfg.out_dir)
@@ -77,8 +86,8 @@ def run(cfg: SimCLRRun) -> dict:
     model.encoder.save(out / "encoder.keras")
     if cfg.export:
         export_encoder(model.encoder, out / "saved_model")
-    write_json(out / "config.json", {"model": dataclasses.asdict(model_config), "run": dataclasses.asdict(cfg),
-                                     "augment": dataclasses.asdict(augment_config)})
+    record_config(out, model=dataclasses.asdict(model_config),
+                  augment=dataclasses.asdict(augment_config))
 
     originals, view_a, view_b = example_views(x_test[:10], n=10, seed=cfg.seed, config=augment_config)
     image_rows([originals, view_a, view_b], out / "views.png", titles=["images", "view A", "view B"])

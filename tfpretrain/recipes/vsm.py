@@ -7,7 +7,6 @@ encoders, so every pre-trained text model can be compared with it.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from pathlib import Path
 
@@ -60,6 +59,5 @@ def run(cfg) -> dict:
     (out / "vocab.txt").write_text("\n".join(vsm.vocabulary) + "\n", encoding="utf-8")
     model.save_weights(out / "classifier.weights.h5")
     write_json(out / "neighbours.json", neighbours)
-    write_json(out / "config.json", {"run": dataclasses.asdict(cfg)})
     write_json(out / "metrics.json", metrics)
     return metrics

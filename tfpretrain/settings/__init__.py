@@ -338,6 +338,8 @@ class RunSettings(Settings):
     xla: str = setting("auto", choices=XLA_MODES, defines_run=False,
                        help="XLA-compile the training step (auto: on, except for bf16 without a "
                             "GPU or TPU, where TensorFlow's own bf16 kernels are faster)")
+    overwrite: bool = setting(False, defines_run=False,
+                              help="start afresh, deleting what OUT holds")
 
 
 @dataclasses.dataclass(kw_only=True)

@@ -99,11 +99,12 @@ class NanGuard(keras.callbacks.Callback):
 
 
 class EpochTimer(keras.callbacks.Callback):
-    """Records the wall time of every epoch in `self.seconds` (training and validation included)."""
+    """Records the wall time of every epoch in `self.seconds` (training and validation included),
+    after those of the runs before a resume (`seconds`)."""
 
-    def __init__(self):
+    def __init__(self, seconds: list[float] | None = None):
         super().__init__()
-        self.seconds: list[float] = []
+        self.seconds: list[float] = list(seconds or [])
         self._start = 0.0
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -129,10 +130,13 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         write: False on the non-chief workers of a multi-worker job (they save nothing).
         earlier_seconds: training wall time of the runs before this one (from the checkpoint);
             each checkpoint records it plus this run's time so far as `training_seconds`.
+        epoch_timer: its per-epoch wall times are recorded with each checkpoint (place it
+            before this callback), so that a resumed run reports every epoch's time.
     """
 
     def __init__(self, directory, clock: StepClock, every_steps: int | None = None, keep: int = 2,
-                 epoch_logs: list[dict] | None = None, write: bool = True, earlier_seconds: float = 0.0):
+                 epoch_logs: list[dict] | None = None, write: bool = True, earlier_seconds: float = 0.0,
+                 epoch_timer: EpochTimer | None = None):
         super().__init__()
         if not clock.steps_per_epoch:
             raise ValueError("TrainingCheckpoint needs a StepClock that knows steps_per_epoch.")
@@ -147,6 +151,7 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         self.last_saved = clock.start_step
         self._epoch = clock.first_epoch
         self.earlier_seconds = float(earlier_seconds)
+        self.epoch_timer = epoch_timer
         self._started = time.perf_counter()
 
     @property
@@ -159,6 +164,8 @@ class TrainingCheckpoint(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         step = self.clock.step(self._epoch, batch)
+        if step % self.clock.steps_per_epoch == 0:
+            return  # the epoch-end save follows, with this epoch's logs: one checkpoint per step
         if self.every_steps and step - self.last_saved >= self.every_steps:
             self._save(step)
 
@@ -177,6 +184,7 @@ class TrainingCheckpoint(keras.callbacks.Callback):
             self.model, self.directory,
             {"step": step, "epoch": epoch, "batch": batch, "data_position": step,
              "steps_per_epoch": self.clock.steps_per_epoch, "epoch_logs": self.epoch_logs,
-             "training_seconds": self.training_seconds},
+             "training_seconds": self.training_seconds,
+             "epoch_seconds": self.epoch_timer.seconds if self.epoch_timer else []},
             keep=self.keep,
         )
