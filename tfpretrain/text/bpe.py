@@ -37,21 +37,17 @@ VOCAB_FILE = "vocab.json"
 MERGES_FILE = "merges.txt"
 RANKS_FILE = "ranks.tiktoken"
 
-# Unicode's White_Space property, which `\s` means in tiktoken's regex engine; RE2's `\s` is
-# ASCII-only and lacks \x0B.
-_WS = r"\t\n\x0B\f\r \x{85}\x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000}"
-_S = f"[{_WS}]"
-_OTHER = f"[^{_WS}\\p{{L}}\\p{{N}}]"
-# GPT-2's alternatives in their order, then, for a whitespace run of two or more characters
-# that is followed by text, the run and the word after it as one match (cut apart afterwards).
-_PIECES_RE2 = "|".join(
-    ["'s", "'t", "'re", "'ve", "'m", "'ll", "'d"]
-    + [r" ?\p{L}+", r" ?\p{N}+", f" ?{_OTHER}+"]
-    + [f"{_S}* \\p{{L}}+", f"{_S}* \\p{{N}}+", f"{_S}* {_OTHER}+", f"{_S}+"]
+# Unicode's White_Space property: what `\s` means in tiktoken's regex engine.
+WHITE_SPACE = frozenset(
+    [*range(0x09, 0x0E), 0x20, 0x85, 0xA0, 0x1680, *range(0x2000, 0x200B), 0x2028, 0x2029,
+     0x202F, 0x205F, 0x3000]
 )
-_TWO_SPACES = f"{_S}{_S}(?s:.*)"
-_ALL_SPACE = f"{_S}+"
-_RUN_HEAD = f"^({_S}*){_S}(?s:.*)$"
+# Character classes of the pattern: `\s`, `\p{L}`, `\p{N}` and everything else.
+_SPACE, _LETTER, _NUMBER, _OTHER = 0, 1, 2, 3
+_APOSTROPHE = ord("'")
+# Contractions the pattern splits off after an apostrophe that starts a piece.
+_SUFFIX_1 = [ord(c) for c in "stmd"]
+_SUFFIX_2 = [(ord(a), ord(b)) for a, b in ("re", "ve", "ll")]
 # Merge-table keys and values pack two numbers into an int64.
 _ID_BITS = 24
 _NO_MERGE = np.iinfo(np.int64).max
@@ -73,6 +69,26 @@ def byte_to_unicode() -> tuple[str, ...]:
             table[b] = chr(0x100 + extra)
             extra += 1
     return tuple(table[b] for b in range(256))
+
+
+@lru_cache(maxsize=1)
+def character_classes() -> tuple[np.ndarray, np.ndarray]:
+    """Code-point ranges and their class (space, letter, number, other): `(starts, classes)`.
+
+    Letters and numbers are the general categories L* and N* of Python's `unicodedata`; code
+    points assigned after its Unicode version count as "other".
+    """
+    import unicodedata
+
+    kinds = {"L": _LETTER, "N": _NUMBER}
+    starts, classes, previous = [], [], None
+    for cp in range(0x110000):
+        kind = _SPACE if cp in WHITE_SPACE else kinds.get(unicodedata.category(chr(cp))[0], _OTHER)
+        if kind != previous:
+            starts.append(cp)
+            classes.append(kind)
+            previous = kind
+    return np.array(starts, np.int32), np.array(classes, np.int32)
 
 
 def token_to_bytes(token: str) -> bytes:
@@ -476,19 +492,7 @@ class BytePairTokenizer(keras.layers.Layer):
         # Longest first, so a special token that begins another does not cut it short.
         return tuple(sorted(set(allowed), key=lambda t: (-len(t), t)))
 
-    def _check_utf8(self, strings: tf.Tensor) -> tf.Tensor:
-        if not self.validate_utf8:
-            return strings
-        cleaned = tf.strings.unicode_transcode(strings, "UTF-8", "UTF-8", errors="ignore")
-        check = tf.debugging.Assert(
-            tf.reduce_all(tf.equal(cleaned, strings)),
-            ["BytePairTokenizer: input text is not valid UTF-8; decode or clean it first."],
-        )
-        with tf.control_dependencies([check]):
-            return tf.identity(strings)
-
     def _tokenize(self, strings: tf.Tensor, specials: tuple[str, ...]) -> tf.RaggedTensor:
-        strings = self._check_utf8(strings)
         if not specials:
             return self._encode_ordinary(strings)
         # Cut each row at the allowed special tokens; the parts between are encoded apart, as
@@ -511,31 +515,46 @@ class BytePairTokenizer(keras.layers.Layer):
         return segments.with_flat_values(per_segment).merge_dims(1, 2)
 
     def _pieces(self, strings: tf.Tensor) -> tf.RaggedTensor:
-        """Strings `[B]` -> GPT-2's pre-tokenization pieces `[B, None]` (strings)."""
-        tokens = tf_text.regex_split(strings, _PIECES_RE2, keep_delim_regex_pattern=_PIECES_RE2)
-        flat = tokens.flat_values
-        # Matches holding two or more whitespace characters up front take their last one off to
-        # the next piece (`\s+(?!\S)`), except a whitespace run that ends the text.
-        starts = tokens.row_starts()
-        rows = tokens.value_rowids()
-        position = tf.range(tf.size(flat, out_type=tf.int64)) - tf.gather(starts, rows)
-        last = tf.equal(position, tf.gather(tokens.row_lengths() - 1, rows))
-        cut = tf.strings.regex_full_match(flat, _TWO_SPACES)
-        cut = cut & ~(last & tf.strings.regex_full_match(flat, _ALL_SPACE))
-        where_cut = tf.where(cut)[:, 0]
-        to_cut = tf.gather(flat, where_cut)
-        heads = tf.strings.regex_replace(to_cut, _RUN_HEAD, r"\1")
-        tails = tf.strings.substr(to_cut, tf.strings.length(heads), tf.fill(tf.shape(heads), -1))
-        cut_i = tf.cast(cut, tf.int32)
-        # Output slot of each match: one more for every cut before it.
-        slot = tf.range(tf.size(flat)) + tf.cumsum(cut_i, exclusive=True)
-        kept = tf.where(~cut)[:, 0]
-        head_slot = tf.gather(slot, where_cut)
-        values = tf.dynamic_stitch(
-            [tf.gather(slot, kept), head_slot, head_slot + 1], [tf.gather(flat, kept), heads, tails]
+        """Strings `[B]` -> GPT-2's pre-tokenization pieces `[B, None]` (strings).
+
+        The pattern's matches are found from character classes, all characters at once: a piece
+        starts where the class changes, with three exceptions that follow from its alternatives.
+        A run of whitespace followed by text gives its last character to a piece of its own
+        (`\\s+(?!\\S)`), and if that character is a space it joins the word after it
+        (` ?\\p{L}+` and kin). An apostrophe that starts a piece takes a contraction suffix
+        (`'s`, `'ll`, ...) along, and the letters after the suffix start a new piece.
+        """
+        errors = "strict" if self.validate_utf8 else "replace"
+        chars = tf.strings.unicode_decode(strings, "UTF-8", errors=errors)
+        cp = chars.flat_values
+        n = tf.size(cp)
+        starts, classes = character_classes()
+        kind = tf.gather(classes, tf.searchsorted(starts, cp, side="right") - 1)
+        row_starts = tf.cast(chars.row_starts(), tf.int32)
+        first = tf.scatter_nd(row_starts[:, None], tf.ones_like(row_starts), [n + 1])[:n] > 0
+        last = _shift(first, -1, True)
+        space = tf.equal(kind, _SPACE)
+        # The last whitespace character before text (where `\s+(?!\S)` stops short).
+        split = space & ~last & ~_shift(space, -1, False)
+        attach = split & tf.equal(cp, ord(" "))
+        begins = first | tf.not_equal(kind, _shift(kind, 1, -1)) | split
+        begins &= ~_shift(attach, 1, False)
+        # Contractions: an apostrophe that starts a piece, then a suffix in the same row.
+        lead = begins & tf.equal(cp, _APOSTROPHE) & ~last
+        cp1, cp2 = _shift(cp, -1, -1), _shift(cp, -2, -1)
+        short = lead & tf.reduce_any(tf.equal(cp1[:, None], [_SUFFIX_1]), axis=1)
+        pairs = tf.equal(cp1[:, None], [[a for a, _ in _SUFFIX_2]])
+        pairs &= tf.equal(cp2[:, None], [[b for _, b in _SUFFIX_2]])
+        long = lead & ~_shift(last, -1, True) & tf.reduce_any(pairs, axis=1)
+        joined = _shift(short | long, 1, False)  # the suffix's first letter stays with the '
+        after = _shift(short, 2, False) | _shift(long, 3, False)  # a new piece after the suffix
+        begins = (begins & ~joined) | after
+        # Pieces are runs of characters from one start to the next, re-encoded to UTF-8.
+        pieces = tf.RaggedTensor.from_row_starts(cp, tf.where(begins)[:, 0])
+        per_row = tf.math.unsorted_segment_sum(
+            tf.cast(begins, tf.int64), chars.value_rowids(), chars.nrows()
         )
-        extra = tf.cast(tf.math.unsorted_segment_sum(cut_i, rows, tokens.nrows()), tf.int64)
-        return tf.RaggedTensor.from_row_lengths(values, tokens.row_lengths() + extra)
+        return tf.RaggedTensor.from_row_lengths(tf.strings.unicode_encode(pieces, "UTF-8"), per_row)
 
     def _encode_ordinary(self, strings: tf.Tensor) -> tf.RaggedTensor:
         """Strings `[B]` (no special tokens recognised) -> ragged int32 ids `[B, None]`."""
@@ -677,6 +696,14 @@ class BytePairTokenizer(keras.layers.Layer):
             merges = read_hf_files(directory)[1]
         return cls(ordinary, merges, specials, allowed_special=settings["allowed_special"],
                    validate_utf8=settings["validate_utf8"])
+
+
+def _shift(x: tf.Tensor, k: int, fill) -> tf.Tensor:
+    """`y[i] = x[i - k]` along a 1-D tensor, `fill` where that falls outside."""
+    pad = tf.fill([abs(k)], tf.constant(fill, x.dtype))
+    if k > 0:
+        return tf.concat([pad, x], 0)[: tf.size(x)]
+    return tf.concat([x, pad], 0)[-k:]
 
 
 def _re2_escape(text: str) -> str:
