@@ -26,7 +26,6 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
-import tensorflow_text as tf_text
 
 ENDOFTEXT = "<|endoftext|>"
 # GPT-2's pre-tokenization pattern as tiktoken and Hugging Face write it (Python/Rust regex).
@@ -495,24 +494,36 @@ class BytePairTokenizer(keras.layers.Layer):
     def _tokenize(self, strings: tf.Tensor, specials: tuple[str, ...]) -> tf.RaggedTensor:
         if not specials:
             return self._encode_ordinary(strings)
-        # Cut each row at the allowed special tokens; the parts between are encoded apart, as
-        # tiktoken does, so a piece never reaches across a special token.
-        pattern = "|".join(_re2_escape(s) for s in specials)
-        segments = tf_text.regex_split(strings, pattern, keep_delim_regex_pattern=pattern)
-        flat = segments.flat_values
-        special_ids = self._special_table.lookup(flat)
-        # A segment equal to an allowed special token's text is that token.
-        is_special = tf.reduce_any(tf.equal(flat[:, None], tf.constant(specials)), axis=1)
-        position = tf.range(tf.size(flat))
-        plain = tf.where(~is_special)[:, 0]
-        special = tf.where(is_special)[:, 0]
-        encoded = self._encode_ordinary(tf.gather(flat, plain))
+        # Cut each row at the allowed special tokens (plain string splits: tensorflow-text's
+        # regex_split stops at a NUL byte); the parts between are encoded apart, as tiktoken
+        # does, so a piece never reaches across a special token. `ids` is -1 for text.
+        texts, ids = strings, tf.fill(tf.shape(strings), tf.constant(-1, tf.int64))
+        rows = tf.range(tf.size(strings, out_type=tf.int64))
+        for special in specials:
+            parts = tf.strings.split(tf.where(ids < 0, texts, ""), special)
+            owner = parts.value_rowids()
+            last = tf.equal(tf.range(tf.size(owner, out_type=tf.int64)) + 1,
+                            tf.gather(parts.row_limits(), owner))
+            # Every part but a row's last is followed by the special token.
+            texts = tf.reshape(tf.stack([parts.flat_values, tf.fill(tf.shape(owner), "")], 1), [-1])
+            special_id = tf.fill(
+                tf.shape(owner), tf.constant(self.special_tokens[special], tf.int64)
+            )
+            ids = tf.reshape(tf.stack([tf.gather(ids, owner), special_id], 1), [-1])
+            owner_rows = tf.gather(rows, owner)
+            rows = tf.reshape(tf.stack([owner_rows, owner_rows], 1), [-1])
+            keep = tf.reshape(tf.stack([tf.ones_like(last), ~last], 1), [-1])
+            texts, ids, rows = (tf.boolean_mask(t, keep) for t in (texts, ids, rows))
+        encoded = self._encode_ordinary(texts)  # special tokens' segments are empty text
+        is_special = ids >= 0
         special_rows = tf.RaggedTensor.from_row_lengths(
-            tf.cast(tf.gather(special_ids, special), tf.int32), tf.ones_like(special)
+            tf.cast(tf.boolean_mask(ids, is_special), tf.int32), tf.cast(is_special, tf.int64)
         )
-        order = tf.argsort(tf.concat([tf.gather(position, plain), tf.gather(position, special)], 0))
-        per_segment = tf.gather(tf.concat([encoded, special_rows], 0), order)
-        return segments.with_flat_values(per_segment).merge_dims(1, 2)
+        per_segment = tf.concat([encoded, special_rows], axis=1)
+        grouped = tf.RaggedTensor.from_value_rowids(
+            per_segment, rows, nrows=tf.size(strings, tf.int64)
+        )
+        return grouped.merge_dims(1, 2)
 
     def _pieces(self, strings: tf.Tensor) -> tf.RaggedTensor:
         """Strings `[B]` -> GPT-2's pre-tokenization pieces `[B, None]` (strings).
@@ -577,7 +588,11 @@ class BytePairTokenizer(keras.layers.Layer):
         data = tf.io.decode_raw(tf.strings.reduce_join(pieces), tf.uint8)
         ids = tf.gather(tf.constant(self._byte_ids), tf.cast(data, tf.int32))
         rows = tf.range(tf.size(pieces))
-        out = [tf.TensorArray(tf.int64, 0, dynamic_size=True, infer_shape=False) for _ in range(3)]
+        # Finished pieces' ids, lengths and row numbers, one element per round.
+        out = [
+            tf.TensorArray(tf.int64, 0, dynamic_size=True, infer_shape=False, element_shape=[None])
+            for _ in range(3)
+        ]
 
         def round_(ids, lengths, rows, out_ids, out_lengths, out_rows, step):
             # One merge per unfinished piece: the lowest-ranked pair, leftmost on ties.
@@ -704,8 +719,3 @@ def _shift(x: tf.Tensor, k: int, fill) -> tf.Tensor:
     if k > 0:
         return tf.concat([pad, x], 0)[: tf.size(x)]
     return tf.concat([x, pad], 0)[-k:]
-
-
-def _re2_escape(text: str) -> str:
-    """`text` as an RE2 pattern matching it literally."""
-    return "".join("\\" + c if not (c.isalnum() or c == "_" or ord(c) > 127) else c for c in text)
