@@ -1,4 +1,4 @@
-"""Text: tokenizers (WordPiece, byte-level BPE, SentencePiece, characters), in-graph preprocessing."""
+"""Text: tokenizers (WordPiece, BPE, SentencePiece, characters) and in-graph preprocessing."""
 # ruff: noqa: F401
 
 from tfpretrain.text.bpe import BytePairTokenizer
