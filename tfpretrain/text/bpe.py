@@ -3,16 +3,18 @@
 The tokenizer reads either a tiktoken ranks file (`<base64 bytes> <rank>` per line) or the
 Hugging Face `vocab.json` + `merges.txt` pair, and encodes exactly as `tiktoken` does:
 
-1. Text is cut at special tokens (only those the caller allows), then into pieces with GPT-2's
-   pattern. RE2 has no lookahead, so `\\s+(?!\\S)` is emulated: the pattern matches a run of
-   whitespace together with the word after it, and the run's last character is split off again
-   (it starts the next piece) unless the run ends the text.
+1. Text is cut at special tokens (only those the caller allows), then into the pieces GPT-2's
+   pattern matches. TensorFlow's regular expressions (RE2) have no lookahead for `\\s+(?!\\S)`
+   and match slowly, so the pieces are found from each character's class (whitespace, letter,
+   number, other) with vectorised rules that give the pattern's matches exactly (`_pieces`).
 2. A piece that is a token is that token (one hash lookup); the others are merged from their
    bytes in a vectorised loop that joins, in every unfinished piece at once, the adjacent pair of
    lowest merge rank (leftmost on ties), and drops finished pieces from the loop as it goes.
 
 Everything is TensorFlow ops and lookup tables, so the tokenizer runs in `tf.data` maps, under
 `tf.function` and inside SavedModels that reload with only `tensorflow` + `tensorflow_text`.
+Letters and numbers are those of Python's `unicodedata`; characters assigned in later Unicode
+versions than it knows may split differently from tiktoken's (newer) tables.
 """
 
 from __future__ import annotations
@@ -232,7 +234,8 @@ class BytePairTokenizer(keras.layers.Layer):
             ordinary text; `detokenize` writes them out.
         allowed_special: the special tokens `tokenize` recognises inside text (tiktoken's
             `allowed_special`), a list or `"all"`. Others are encoded as ordinary text.
-        validate_utf8: fail with a clear error on input that is not valid UTF-8.
+        validate_utf8: fail (`InvalidArgumentError`) on input that is not valid UTF-8; if
+            False, invalid bytes are read as U+FFFD.
         **kwargs: standard `keras.layers.Layer` arguments.
 
     Call arguments:
