@@ -1,6 +1,7 @@
-"""Text: tokenizers (WordPiece, SentencePiece, characters) and in-graph preprocessing."""
+"""Text: tokenizers (WordPiece, BPE, SentencePiece, characters) and in-graph preprocessing."""
 # ruff: noqa: F401
 
+from tfpretrain.text.bpe import BytePairTokenizer
 from tfpretrain.text.char import CharTokenizer, UnknownCharacterError
 from tfpretrain.text.mlm import mask_tokens, mlm_dataset, pack_contiguous
 from tfpretrain.text.sentencepiece import SentencePieceTokenizer

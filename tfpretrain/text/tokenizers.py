@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tfpretrain.text.bpe import BPE_CONFIG_FILE, BytePairTokenizer
 from tfpretrain.text.char import CHAR_VOCAB_FILE, CharTokenizer
 from tfpretrain.text.sentencepiece import SENTENCEPIECE_MODEL_FILE, SentencePieceTokenizer
 
@@ -20,12 +21,16 @@ def train_tokenizer(kind: str, text: str, vocabulary_size: int = 1000):
 
 
 def load_tokenizer(directory):
-    """Loads whichever tokenizer `save(directory)` wrote there."""
+    """Loads whichever tokenizer `save(directory)` wrote there (char, sentencepiece or a
+    pre-trained byte-level BPE)."""
     directory = Path(directory)
     if (directory / CHAR_VOCAB_FILE).is_file():
         return CharTokenizer.load(directory)
     if (directory / SENTENCEPIECE_MODEL_FILE).is_file():
         return SentencePieceTokenizer.load(directory)
+    if (directory / BPE_CONFIG_FILE).is_file():
+        return BytePairTokenizer.load(directory)
     raise FileNotFoundError(
-        f"No tokenizer in {directory} (expected {CHAR_VOCAB_FILE} or {SENTENCEPIECE_MODEL_FILE})."
+        f"No tokenizer in {directory} (expected {CHAR_VOCAB_FILE}, {SENTENCEPIECE_MODEL_FILE} "
+        f"or {BPE_CONFIG_FILE})."
     )
