@@ -71,12 +71,13 @@ def test_generate_signature_reloads_in_a_fresh_process(tmp_path, data_dir):
         # No unknown characters for sentencepiece: byte fallback encodes anything.
         "sentencepiece": (SentencePieceTokenizer.train(text, vocabulary_size=320), ["ROMEO: what", "To be"], ""),
     }
-    models = {}
+    models, paths = {}, {}
     for kind, (tokenizer, _, _) in cases.items():
         models[kind] = _tiny_model(tokenizer.vocabulary_size)
-        export_generate(models[kind], tokenizer, tmp_path / kind)
+        paths[kind] = str(export_generate(models[kind], tokenizer, tmp_path / kind))  # its /1
     # One fresh interpreter for both exports (TensorFlow's start-up is the slow part).
-    results = _reload({kind: [str(tmp_path / kind), prompts, unknown] for kind, (_, prompts, unknown) in cases.items()})
+    results = _reload({kind: [paths[kind], prompts, unknown]
+                       for kind, (_, prompts, unknown) in cases.items()})
 
     for kind, (tokenizer, prompts, _) in cases.items():
         result, model = results[kind], models[kind]

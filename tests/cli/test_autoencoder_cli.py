@@ -24,7 +24,8 @@ def test_cli_trains_evaluates_exports_and_plots(tmp_path, data_dir):
     assert metrics["epochs"] == 3 and metrics["seconds_per_epoch"] > 0
     # Three short epochs already take the test BCE well below the untrained model's ~0.69.
     assert 0.0 < metrics["test_mse"] < metrics["test_loss"] < 0.2
-    for name in ("reconstructions.png", "loss.png", "model.keras", "config.json", "saved_model/saved_model.pb"):
+    for name in ("reconstructions.png", "loss.png", "model.keras", "config.json",
+                 "saved_model/1/saved_model.pb"):
         assert (out / name).exists(), name
     assert (out / "reconstructions.png").read_bytes()[:4] == b"\x89PNG"
 

@@ -36,7 +36,7 @@ def test_cli_trains_scores_probes_and_exports(tmp_path, data_dir):
     for key in ("linear_probe_accuracy", "random_init_probe_accuracy"):
         assert 0.1 < metrics[key] <= 1.0  # above chance for 10 classes
     for name in ("samples_1.png", "samples_2.png", "loss.png", "frechet_distance.png", "generator.keras",
-                 "feature_classifier.keras", "saved_model/saved_model.pb", "config.json"):
+                 "feature_classifier.keras", "saved_model/1/saved_model.pb", "config.json"):
         assert (out / name).exists(), name
     generator = keras.models.load_model(out / "generator.keras")
     assert generator.output_shape == (None, 28, 28, 1)

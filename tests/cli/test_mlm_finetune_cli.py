@@ -72,7 +72,8 @@ def test_finetune_from_mlm_run_reports_metrics_and_exports(corpus, mlm_run):
     assert metrics["init"] == "mlm" and metrics["dev_examples"] == 16
     history = json.loads((out / "history.json").read_text())
     assert history["loss"][-1] < history["loss"][0]
-    assert (out / "saved_model" / "saved_model.pb").exists() and (out / "classifier.keras").exists()
+    assert (out / "saved_model" / "1" / "saved_model.pb").exists()
+    assert (out / "classifier.keras").exists()
 
 
 def test_scratch_init_builds_a_fresh_preset_encoder_with_the_given_vocab(mlm_run):

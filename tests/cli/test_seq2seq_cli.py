@@ -98,7 +98,8 @@ def test_pretrain_finetune_generate_export(tmp_path, data_dir):
     assert again["cer"] == pytest.approx(metrics["cer"]) and again["exact_match"] == metrics["exact_match"]
     inputs = ["good night sweet", "love"]
     expected = [row[0] for row in Seq2SeqGenerator(model, config, tokenizer).generate(inputs, 10, greedy=True)]
-    result = subprocess.run([sys.executable, "-c", RELOAD, str(tmp_path / "ft" / "saved_model"), json.dumps(inputs)],
+    saved = tmp_path / "ft" / "saved_model" / "1"
+    result = subprocess.run([sys.executable, "-c", RELOAD, str(saved), json.dumps(inputs)],
                             capture_output=True, text=True, check=True)
     served = json.loads(result.stdout.strip().splitlines()[-1])
     assert served["tfpretrain"] == []

@@ -56,7 +56,8 @@ def test_simclr_then_evaluate_with_an_autoencoder_run(tmp_path, data_dir):
     # The SavedModel reloads without tfpretrain and computes the saved encoder's features.
     x = np.random.default_rng(0).uniform(size=(3, 28, 28, 1)).astype("float32")
     np.save(tmp_path / "x.npy", x)
-    result = subprocess.run([sys.executable, "-c", RELOAD, str(run_dir / "saved_model"), str(tmp_path / "x.npy"),
+    saved = run_dir / "saved_model" / "1"
+    result = subprocess.run([sys.executable, "-c", RELOAD, str(saved), str(tmp_path / "x.npy"),
                              str(tmp_path / "f.npy")], capture_output=True, text=True, check=True)
     assert result.stdout.strip().splitlines()[-1] == "[]"
     encoder = keras.models.load_model(run_dir / "encoder.keras")

@@ -12,7 +12,8 @@ import os
 import sys
 
 # Modules under tfpretrain.cli that define a command.
-COMMANDS = ["autoencoder", "mlm", "finetune", "clm", "generate", "simclr", "evaluate", "seq2seq", "gan", "distill", "report"]
+COMMANDS = ["autoencoder", "mlm", "finetune", "clm", "generate", "simclr", "evaluate", "seq2seq",
+            "gan", "distill", "report", "predict"]
 
 
 def _runtime_defaults() -> None:

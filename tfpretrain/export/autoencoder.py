@@ -7,28 +7,47 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
+from tfpretrain.export.checks import check_images
 from tfpretrain.export.core import export_saved_model
 
 
-def export_autoencoder(model: keras.Model, path) -> Path:
-    """Exports an autoencoder with signatures `encode` (images -> codes) and `reconstruct`.
+def export_autoencoder(model: keras.Model, path, version: int | str = 1) -> Path:
+    """Exports an autoencoder to `path/<version>/` with two signatures.
 
-    Both take `images`, float32 `[batch, H, W, C]` in [0, 1].
+    - `encode(images)` -> `codes` float32 `[batch, code_dim]` (the bottleneck).
+    - `reconstruct(images)` -> `reconstructions` float32 `[batch, H, W, C]` in [0, 1];
+      also `serving_default`.
+
+    Both take `images`, float32 `[batch, H, W, C]` (MNIST: `[batch, 28, 28, 1]`) in [0, 1].
+    A batch of another shape or rank, an empty batch, NaN/infinite values or pixels outside
+    [0, 1] (0-255 images not divided by 255) fail with `InvalidArgumentError` naming the
+    problem before the model runs; another dtype is refused by the signature itself. Runs in
+    inference mode, without XLA (any TF Serving build serves it).
+
+    Args:
+        model: a model from `build_autoencoder` (or loaded from its `.keras`).
+        path: the base folder, e.g. `OUT/saved_model`.
+        version: the version folder (an integer, or "next").
+
+    Returns:
+        The version folder written.
 
     Example:
 
-    >>> export_autoencoder(model, "out/saved_model")  # doctest: +SKIP
-    >>> tf.saved_model.load("out/saved_model").signatures["encode"](images=x)["codes"]  # doctest: +SKIP
+    >>> path = export_autoencoder(model, "out/saved_model")  # doctest: +SKIP
+    >>> tf.saved_model.load(str(path)).signatures["encode"](images=x)["codes"]  # doctest: +SKIP
     """
     from tfpretrain.models.autoencoder import autoencoder_layer
 
     encoder = autoencoder_layer(model).encoder
-    spec = [tf.TensorSpec((None,) + tuple(model.input_shape[1:]), tf.float32, name="images")]
+    image_shape = tuple(int(d) for d in model.input_shape[1:])
+    spec = [tf.TensorSpec((None, *image_shape), tf.float32, name="images")]
 
     def encode(images):
-        return {"codes": encoder(images, training=False)}
+        return {"codes": encoder(check_images(images, image_shape), training=False)}
 
     def reconstruct(images):
-        return {"reconstructions": model(images, training=False)}
+        return {"reconstructions": model(check_images(images, image_shape), training=False)}
 
-    return export_saved_model(path, {"encode": (encode, spec), "reconstruct": (reconstruct, spec)}, [model])
+    endpoints = {"encode": (encode, spec), "reconstruct": (reconstruct, spec)}
+    return export_saved_model(path, endpoints, [model], default="reconstruct", version=version)

@@ -2,39 +2,84 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import keras
 import tensorflow as tf
 
-from tfpretrain.export.core import export_saved_model
+from tfpretrain.export.checks import check_strings
+from tfpretrain.export.core import export_saved_model, jit, xla_variants
 
 
-def export_text_classifier(model: keras.Model, tokenizer, path, sequence_length: int | None = None) -> Path:
-    """Exports `serve`: a batch of raw strings -> `probabilities` `[batch, num_classes]`.
+def export_text_classifier(model: keras.Model, tokenizer, path,
+                           sequence_length: int | None = None, *,
+                           label_names: Sequence[str] | None = None,
+                           version: int | str = 1) -> Path:
+    """Exports a text classifier with its tokenizer to `path/<version>/`.
 
-    The tokenizer runs inside the graph, so the SavedModel needs only `tensorflow` and
-    `tensorflow_text` (imported before loading, for its ops) to serve.
+    Signatures:
+
+    - `serve(strings)` (also `serving_default`): `strings` string `[N >= 1]` ->
+      `probabilities` float32 `[N, num_classes]`, and with `label_names` also `labels`
+      string `[N]` (the most probable class's name). Without XLA.
+    - `serve_xla(strings)`: the same, the model XLA-compiled (the tokenizer cannot be); for
+      servers that JIT (TF Serving with `--xla_cpu_compilation_enabled`).
+    - `label_names()` (with `label_names` only): no inputs -> `label_names` string
+      `[num_classes]`, the class names in probability order.
+
+    Texts longer than `sequence_length` tokens are truncated; an empty text is allowed (it
+    classifies the special tokens alone). A scalar or empty batch fails with
+    `InvalidArgumentError` naming the problem. The tokenizer runs inside the graph, so serving
+    needs only `tensorflow` and `tensorflow_text` (imported before loading, for its ops).
 
     Args:
         model: a classifier taking the tokenizer's `pack` dict and returning logits.
         tokenizer: a tokenizer layer with `pack(strings, sequence_length)` (e.g.
             `WordPieceTokenizer`).
-        path: the SavedModel folder.
-        sequence_length: tokens per input (longer texts are truncated); default the
-            tokenizer's.
+        path: the base folder, e.g. `OUT/saved_model`.
+        sequence_length: tokens per input; default the tokenizer's.
+        label_names: one name per class (e.g. `["negative", "positive"]`), or None.
+        version: the version folder (an integer, or "next").
+
+    Returns:
+        The version folder written.
 
     Example:
 
-    >>> export_text_classifier(model, tokenizer, "out/saved_model")  # doctest: +SKIP
+    >>> path = export_text_classifier(model, tokenizer, "out/saved_model",
+    ...                               label_names=["negative", "positive"])  # doctest: +SKIP
     >>> import tensorflow_text  # doctest: +SKIP
-    >>> tf.saved_model.load("out/saved_model").signatures["serve"](strings=tf.constant(["great film"]))
+    >>> tf.saved_model.load(str(path)).signatures["serve"](strings=tf.constant(["great film"]))
+    ... # doctest: +SKIP
     """
     length = int(sequence_length or tokenizer.sequence_length)
+    num_classes = int(model.output_shape[-1])
+    names = None
+    if label_names is not None:
+        names = [str(n) for n in label_names]
+        if len(names) != num_classes:
+            raise ValueError(f"label_names has {len(names)} names for {num_classes} classes.")
 
-    def serve(strings):
-        logits = model(tokenizer.pack(strings, length), training=False)
-        return {"probabilities": tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)}
+    def build(jit_compile: bool):
+        def probabilities(inputs):
+            logits = model(inputs, training=False)
+            return tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
+
+        classify = jit(probabilities, jit_compile)
+
+        def serve(strings):
+            result = {"probabilities": classify(tokenizer.pack(check_strings(strings), length))}
+            if names is not None:
+                best = tf.argmax(result["probabilities"], axis=-1)
+                result["labels"] = tf.gather(tf.constant(names), best)
+            return result
+
+        return serve
 
     spec = [tf.TensorSpec((None,), tf.string, name="strings")]
-    return export_saved_model(path, {"serve": (serve, spec)}, [model, tokenizer])
+    endpoints = xla_variants("serve", build, spec, xla=False)
+    if names is not None:
+        endpoints["label_names"] = (lambda: {"label_names": tf.constant(names)}, [])
+    return export_saved_model(path, endpoints, [model, tokenizer], default="serve",
+                              version=version)
