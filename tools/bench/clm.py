@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from clock import matmul_peak_flops, timed_fit
+from clock import machine, matmul_peak_flops, timed_fit
 
 REPO = Path(__file__).resolve().parents[2]
 SHAPES = {
@@ -281,7 +281,9 @@ class TorchWorker:
 
 def worker_main(framework: str, preset: str) -> None:
     worker = TorchWorker(preset) if framework == "torch" else KerasWorker(framework, preset)
-    print(json.dumps({"ready": True}), flush=True)
+    # Each worker's own oneDNN state: the peers run under different environments.
+    about = machine() if framework != "torch" else {}
+    print(json.dumps({"ready": True, "machine": about}), flush=True)
     for line in sys.stdin:
         command = line.split()
         if not command:
@@ -331,9 +333,10 @@ def bench_preset(preset: str, rounds: int, generation: bool, names=tuple(PEERS))
     layers, heads, width, block, batch, steps = SHAPES[preset]
     _, vocab = shakespeare_chars()
     peers = []
+    machines = {}
     for name in names:  # start one at a time: compiling in parallel would only slow each down
         peer = Peer(name, preset)
-        peer.ask("")
+        machines[name] = peer.ask("").get("machine", {})
         peers.append(peer)
     times: dict[str, list[float]] = {p.name: [] for p in peers}
     for r in range(rounds):
@@ -346,11 +349,12 @@ def bench_preset(preset: str, rounds: int, generation: bool, names=tuple(PEERS))
     fpt = flops_per_token(layers, width, block, vocab)
     result = {"shape": dict(layers=layers, heads=heads, width=width, block=block, batch=batch, vocab=vocab),
               "matmul_peak_gflops": peak / 1e9, "peers": {}}
+    result["machine"] = next((m for m in machines.values() if m), {})
     for peer in peers:
         step = statistics.median(times[peer.name])
         tokens_per_s = batch * block / step
         result["peers"][peer.name] = {
-            "settings": peer.description, "ms_per_step": 1000 * step,
+            "settings": peer.description, "onednn": machines[peer.name].get("onednn"), "ms_per_step": 1000 * step,
             "ms_per_step_all": [1000 * t for t in times[peer.name]],
             "tokens_per_s": tokens_per_s, "mfu": tokens_per_s * fpt / peak,
         }
@@ -381,9 +385,15 @@ def bench_preset(preset: str, rounds: int, generation: bool, names=tuple(PEERS))
 def report(preset: str, result: dict) -> None:
     peers = result["peers"]
     print(f"\n## {preset}: {result['shape']}, matmul peak {result['matmul_peak_gflops']:.1f} GFLOP/s")
+    about = result.get("machine", {})
+    if about:
+        print(f"machine: {about['cpu']} ({about['vendor']}; {', '.join(about['isa'])}); tfpretrain "
+              "trains float32 with XLA (--xla auto)")
     print(f"{'peer':24s} {'ms/step':>9s} {'tokens/s':>10s} {'MFU':>6s}  settings")
     for name, r in peers.items():
-        print(f"{name:24s} {r['ms_per_step']:9.1f} {r['tokens_per_s']:10.0f} {100 * r['mfu']:5.1f}%  {r['settings']}")
+        onednn = {True: "oneDNN on", False: "oneDNN off"}.get(r.get("onednn"), "")
+        print(f"{name:24s} {r['ms_per_step']:9.1f} {r['tokens_per_s']:10.0f} {100 * r['mfu']:5.1f}%  "
+              f"{r['settings']} {onednn}")
     if "tfpretrain" not in peers:
         return
     ours = peers["tfpretrain"]["tokens_per_s"]
