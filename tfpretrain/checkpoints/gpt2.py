@@ -76,7 +76,8 @@ def _blocks(model: keras.Model) -> list[TransformerBlock]:
 def _slots(model: keras.Model) -> list[hf.Slot]:
     embedding = model.get_layer("embedding")
     rows = [
-        hf.Slot(embedding.token_embedding.embeddings, "wte.weight", vocabulary=True),
+        hf.Slot(embedding.token_embedding.embeddings, "wte.weight",
+                vocabulary=embedding.vocabulary_size),
         hf.Slot(embedding.position_embedding.embeddings, "wpe.weight"),
     ]
     for i, block in enumerate(_blocks(model)):

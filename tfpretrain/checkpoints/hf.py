@@ -241,14 +241,14 @@ class Slot:
         variable: the Keras variable.
         name: the tensor's name in the Hugging Face state dict.
         layout: how the arrays are laid out (`SAME`, `LINEAR`, `heads_in(...)`, ...).
-        vocabulary: a table with one row per token (its row count is the vocabulary size), so
-            that a mismatch is reported as a vocabulary mismatch.
+        vocabulary: for a table with one row per token, the model's vocabulary size, so that a
+            checkpoint with another row count is reported as a vocabulary mismatch.
     """
 
     variable: object
     name: str
     layout: Layout = SAME
-    vocabulary: bool = False
+    vocabulary: int | None = None
 
 
 def assign(slots: list[Slot], tensors: Tensors, what: str) -> None:
@@ -270,9 +270,9 @@ def assign(slots: list[Slot], tensors: Tensors, what: str) -> None:
             continue
         shape, target = tuple(tensors.shape(slot.name)), tuple(slot.variable.shape)
         source = tensors.source(slot.name)
-        if slot.vocabulary and shape and shape[0] != target[0]:
+        if slot.vocabulary is not None and shape and shape[0] != slot.vocabulary:
             vocabulary.append(
-                f"{source} has {shape[0]} rows but config.json's vocab_size is {target[0]}"
+                f"{source} has {shape[0]} rows but config.json's vocab_size is {slot.vocabulary}"
             )
             continue
         if int(np.prod(shape)) != int(np.prod(target)):
