@@ -215,6 +215,13 @@ SAME: Layout = (lambda a: a, lambda a: a)
 LINEAR: Layout = (lambda a: a.T, lambda a: a.T)
 
 
+def rows_from(offset: int) -> Layout:
+    """A table whose first `offset` rows the model does not use (RoBERTa's positions start at
+    `pad_token_id + 1`); they are written back as zeros."""
+    return (lambda a: a[offset:],
+            lambda a: np.concatenate([np.zeros((offset,) + a.shape[1:], a.dtype), a]))
+
+
 def heads_in(heads: int, head_dim: int, linear: bool = True) -> Layout:
     """A query/key/value projection: Linear `[H*K, D]` (Conv1D `[D, H*K]`) <-> `[D, H, K]`."""
     if linear:
@@ -243,12 +250,15 @@ class Slot:
         layout: how the arrays are laid out (`SAME`, `LINEAR`, `heads_in(...)`, ...).
         vocabulary: for a table with one row per token, the model's vocabulary size, so that a
             checkpoint with another row count is reported as a vocabulary mismatch.
+        optional: a checkpoint without the tensor keeps the variable as it is (e.g. BERT's
+            pooler, which `BertForMaskedLM` files lack).
     """
 
     variable: object
     name: str
     layout: Layout = SAME
     vocabulary: int | None = None
+    optional: bool = False
 
 
 def assign(slots: list[Slot], tensors: Tensors, what: str) -> None:
@@ -266,7 +276,8 @@ def assign(slots: list[Slot], tensors: Tensors, what: str) -> None:
     missing, mismatched, vocabulary, values = [], [], [], []
     for slot in slots:
         if slot.name not in tensors:
-            missing.append(slot.name)
+            if not slot.optional:
+                missing.append(slot.name)
             continue
         shape, target = tuple(tensors.shape(slot.name)), tuple(slot.variable.shape)
         source = tensors.source(slot.name)
@@ -275,11 +286,11 @@ def assign(slots: list[Slot], tensors: Tensors, what: str) -> None:
                 f"{source} has {shape[0]} rows but config.json's vocab_size is {slot.vocabulary}"
             )
             continue
-        if int(np.prod(shape)) != int(np.prod(target)):
-            mismatched.append(f"{source}: checkpoint {shape}, model {target}")
-            continue
-        value = slot.layout[0](tensors[slot.name])
-        if tuple(value.shape) != target:
+        try:
+            value = slot.layout[0](tensors[slot.name])
+        except ValueError:  # a reshape that cannot be done
+            value = None
+        if value is None or tuple(value.shape) != target:
             mismatched.append(f"{source}: checkpoint {shape}, model {target}")
             continue
         values.append((slot.variable, value))
