@@ -60,7 +60,8 @@ def test_logits_match_transformers_with_padding(tmp_path):
 def test_greedy_generation_matches_transformers_generate(tmp_path):
     reference = hf_gpt2(tmp_path)
     model = load_gpt2(tmp_path)
-    generator = TextGenerator(model, types.SimpleNamespace(vocabulary_size=VOCAB), jit_compile=False)
+    tokenizer = types.SimpleNamespace(vocabulary_size=VOCAB)  # ids in, ids out
+    generator = TextGenerator(model, tokenizer, jit_compile=False)
     prompts = [[5, 17, 3, 44], [9, 2]]
     ours = generator.generate_ids(prompts, max_length=20, greedy=True)
     for prompt, (row,) in zip(prompts, ours, strict=True):
@@ -129,8 +130,8 @@ def test_errors_name_the_file_and_tensor(tmp_path):
     with pytest.raises(ValueError) as err:
         load_gpt2(tmp_path)
     assert "missing tensors (1): ['h.1.mlp.c_fc.bias']" in str(err.value)
-    assert "model.safetensors: transformer.h.0.mlp.c_proj.weight: checkpoint (128, 31), model (128, 32)" in str(
-        err.value)
+    assert ("model.safetensors: transformer.h.0.mlp.c_proj.weight: checkpoint (128, 31), "
+            "model (128, 32)") in str(err.value)
 
     config["model_type"] = "llama"
     (tmp_path / "config.json").write_text(json.dumps(config))

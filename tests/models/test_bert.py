@@ -157,8 +157,8 @@ def test_from_pretrained_reports_missing_and_mismatched_tensors(tmp_path):
     with pytest.raises(ValueError, match=r"missing tensors \(1\): \['encoder.layer.1.output.dense.bias'\]"):
         BertEncoder.from_pretrained(tmp_path / "a")
     write_hf_checkpoint(tmp_path / "b", source, reshape="embeddings.word_embeddings.weight")
-    with pytest.raises(ValueError, match=r"embeddings.word_embeddings.weight has 49 rows but config.json's "
-                       r"vocab_size is 50"):
+    with pytest.raises(ValueError, match=r"embeddings.word_embeddings.weight has 49 rows but "
+                       r"config.json's vocab_size is 50"):
         BertEncoder.from_pretrained(tmp_path / "b")
     with pytest.raises(FileNotFoundError, match="No checkpoint folder at"):
         BertEncoder.from_pretrained(tmp_path / "nothing")

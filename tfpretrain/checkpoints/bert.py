@@ -34,7 +34,9 @@ def bert_config(config: dict, file: str = hf.CONFIG) -> BertConfig:
     """Reads a BERT, DistilBERT or RoBERTa `config.json` dict into a `BertConfig`."""
     kind = config.get("model_type", "bert")
     if kind not in _PREFIXES:
-        raise ValueError(f"{file} describes a {kind!r} model, not 'bert', 'distilbert' or 'roberta'.")
+        raise ValueError(
+            f"{file} describes a {kind!r} model, not 'bert', 'distilbert' or 'roberta'."
+        )
     if config.get("position_embedding_type", "absolute") != "absolute":
         raise ValueError(f"{file}: only absolute position embeddings are supported.")
     try:
@@ -268,7 +270,8 @@ def save_bert(model: keras.Model, path) -> None:
 
     Example:
 
-    >>> save_bert(TextClassifier(BertEncoder(BertConfig.preset("tiny")), 2), "out/hf")  # doctest: +SKIP
+    >>> classifier = TextClassifier(BertEncoder(BertConfig.preset("tiny")), 2)
+    >>> save_bert(classifier, "out/hf")  # doctest: +SKIP
     """
     if isinstance(model, BertEncoder):
         architecture, encoder = "encoder", model

@@ -182,7 +182,8 @@ def save_gpt2(model: keras.Model, path) -> None:
 
     Example:
 
-    >>> save_gpt2(build_gpt(GPTConfig.preset("nano", vocabulary_size=65)), "out/hf")  # doctest: +SKIP
+    >>> model = build_gpt(GPTConfig.preset("nano", vocabulary_size=65))
+    >>> save_gpt2(model, "out/hf")  # doctest: +SKIP
     """
     names = {layer.name for layer in model.layers}
     if not {"embedding", "final_norm"} <= names or not _blocks(model):

@@ -1,4 +1,4 @@
-"""Hugging Face checkpoint folders: finding them, reading and writing their tensors, mapping weights.
+"""Hugging Face checkpoint folders: finding them, reading and writing tensors, mapping weights.
 
 A folder holds `config.json` and the weights as `model.safetensors` (or shards listed in
 `model.safetensors.index.json`), or as PyTorch pickles (`pytorch_model.bin`, which needs
@@ -155,7 +155,7 @@ class Tensors(Mapping):
             if name == "__metadata__":
                 continue
             if info["dtype"] not in _DTYPES:
-                raise ValueError(f"{file}: tensor {name} has dtype {info['dtype']}, not readable here.")
+                raise ValueError(f"{file}: tensor {name} has unreadable dtype {info['dtype']}.")
             start, end = info["data_offsets"]
             shape, dtype = tuple(info["shape"]), info["dtype"]
 
@@ -236,7 +236,8 @@ def heads_bias(heads: int, head_dim: int) -> Layout:
 def heads_out(heads: int, head_dim: int, linear: bool = True) -> Layout:
     """The attention output projection: Linear `[D, H*K]` (Conv1D `[H*K, D]`) <-> `[H, K, D]`."""
     if linear:
-        return (lambda a: a.T.reshape(heads, head_dim, -1), lambda a: a.reshape(heads * head_dim, -1).T)
+        return (lambda a: a.T.reshape(heads, head_dim, -1),
+                lambda a: a.reshape(heads * head_dim, -1).T)
     return (lambda a: a.reshape(heads, head_dim, -1), lambda a: a.reshape(heads * head_dim, -1))
 
 
@@ -353,5 +354,7 @@ def activation_from_hf(name: str, file: str = CONFIG) -> str:
 def activation_to_hf(name: str) -> str:
     names = {"gelu": "gelu", "relu": "relu", "gelu_approximate": "gelu_new"}
     if name not in names:
-        raise ValueError(f"Activation {name!r} has no Hugging Face name here; use one of {sorted(names)}.")
+        raise ValueError(
+            f"Activation {name!r} has no Hugging Face name here; use one of {sorted(names)}."
+        )
     return names[name]

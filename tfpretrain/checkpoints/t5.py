@@ -121,8 +121,9 @@ def build_t5(config: Seq2SeqConfig, options: T5Options | None = None) -> keras.M
         c.vocabulary_size, c.encoder_length, c.hidden_dim, position_embedding=False,
         embeddings_initializer=keras.initializers.RandomNormal(stddev=1.0), name="token_embedding",
     )
-    common = dict(dropout=c.dropout, activation=c.activation, layer_norm_epsilon=c.layer_norm_epsilon,
-                  norm="rms", use_bias=False, scale_attention=c.scale_attention,
+    common = dict(dropout=c.dropout, activation=c.activation,
+                  layer_norm_epsilon=c.layer_norm_epsilon, norm="rms", use_bias=False,
+                  scale_attention=c.scale_attention,
                   head_dim=o.head_dim, gated_ffn=o.gated_ffn)
     encoder_mask = ops.not_equal(enc_ids, c.pad_id)
 
@@ -192,7 +193,8 @@ class T5Generator(Seq2SeqGenerator):
     Example:
 
     >>> model = load_t5("flan-t5-small")  # doctest: +SKIP
-    >>> T5Generator(model, seq2seq_config(model)).generate_ids([[13, 8, 1]], 5, greedy=True)  # doctest: +SKIP
+    >>> generator = T5Generator(model, seq2seq_config(model))  # doctest: +SKIP
+    >>> generator.generate_ids([[13, 8, 1]], 5, greedy=True)  # doctest: +SKIP
     """
 
     def __init__(self, model: keras.Model, config: Seq2SeqConfig, tokenizer=None,
@@ -219,7 +221,8 @@ def seq2seq_config(model: keras.Model, pad_id: int = 0, eos_id: int = 1) -> Seq2
         vocabulary_size=embedding.vocabulary_size, hidden_dim=block.hidden_dim,
         num_heads=1, intermediate_dim=block.intermediate_dim,
         num_encoder_layers=len(encoder), num_decoder_layers=len(decoder), dropout=block.dropout,
-        activation=serialize_activation(block.activation), layer_norm_epsilon=block.layer_norm_epsilon,
+        activation=serialize_activation(block.activation),
+        layer_norm_epsilon=block.layer_norm_epsilon,
         relative_buckets=bias.num_buckets, relative_max_distance=bias.max_distance,
         scale_attention=block.scale_attention, encoder_length=embedding.sequence_length,
         decoder_length=DEFAULT_LENGTH, pad_id=pad_id, eos_id=eos_id, num_sentinels=0,
@@ -256,23 +259,26 @@ def _slots(model: keras.Model) -> list[hf.Slot]:
     vocab = embedding.vocabulary_size
     rows = [hf.Slot(embedding.token_embedding.embeddings, "shared.weight", vocabulary=vocab)]
     for stack in ("encoder", "decoder"):
-        rows.append(hf.Slot(model.get_layer(f"{stack}_position_bias").embeddings,
-                            f"{stack}.block.0.layer.0.SelfAttention.relative_attention_bias.weight"))
+        bias = f"{stack}.block.0.layer.0.SelfAttention.relative_attention_bias.weight"
+        rows.append(hf.Slot(model.get_layer(f"{stack}_position_bias").embeddings, bias))
         for i, block in enumerate(_blocks(model, stack)):
             p = f"{stack}.block.{i}.layer."
             scale = block.scale_attention
             if stack == "encoder":
                 attention, ffn = [(block.attention, block.attention_norm, "0.SelfAttention.")], "1."
             else:
-                attention = [(block.self_attention, block.self_attention_norm, "0.SelfAttention."),
-                             (block.cross_attention, block.cross_attention_norm, "1.EncDecAttention.")]
+                attention = [
+                    (block.self_attention, block.self_attention_norm, "0.SelfAttention."),
+                    (block.cross_attention, block.cross_attention_norm, "1.EncDecAttention."),
+                ]
                 ffn = "2."
             for att, norm, name in attention:
                 rows += _attention_slots(att, p + name, scale)
                 rows.append(hf.Slot(norm.scale, p + name.split(".")[0] + ".layer_norm.weight"))
             rows += _ffn_slots(block, p + ffn + "DenseReluDense.")
             rows.append(hf.Slot(block.ffn_norm.scale, p + ffn + "layer_norm.weight"))
-        rows.append(hf.Slot(model.get_layer(f"{stack}_norm").scale, f"{stack}.final_layer_norm.weight"))
+        final = model.get_layer(f"{stack}_norm").scale
+        rows.append(hf.Slot(final, f"{stack}.final_layer_norm.weight"))
     head = _head(model)
     if head is not None:
         rows.append(hf.Slot(head.token_embedding.embeddings, "lm_head.weight", vocabulary=vocab))

@@ -114,7 +114,8 @@ class TransformerBlock(keras.layers.Layer):
         policy = self.dtype_policy
         init = lambda: clone_initializer(self.kernel_initializer)  # noqa: E731
         self.attention = MultiHeadSelfAttention(
-            num_heads, self.head_dim or hidden_dim // num_heads, dropout=self.dropout, causal=self.causal,
+            num_heads, self.head_dim or hidden_dim // num_heads, dropout=self.dropout,
+            causal=self.causal,
             kernel_initializer=init(), dtype=policy, name="attention", use_bias=self.use_bias,
             scale_scores=self.scale_attention,
         )
