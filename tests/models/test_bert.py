@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tests.checks import assert_close
-from tfpretrain.models.bert import BertConfig, BertEncoder, BertMaskedLM, _hf_weight_map
+from tfpretrain.models.bert import BertConfig, BertEncoder, BertMaskedLM
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -127,33 +127,18 @@ def test_encoder_config_roundtrip():
 
 
 def write_hf_checkpoint(path: Path, encoder: BertEncoder, drop=None, reshape=None) -> None:
-    """Writes `encoder` as a Hugging Face checkpoint (inverting our weight map)."""
-    from safetensors.numpy import save_file
+    """Writes `encoder` as a Hugging Face checkpoint, less tensor `drop`, `reshape` cut a row."""
+    from safetensors.numpy import load_file, save_file
 
-    c = encoder.config
-    tensors = {}
-    for variable, name, _ in _hf_weight_map(encoder):
-        value = variable.numpy()
-        if name.endswith(("query.weight", "key.weight", "value.weight")):
-            value = value.reshape(c.hidden_dim, c.hidden_dim).T
-        elif name.endswith("attention.output.dense.weight"):
-            value = value.reshape(c.hidden_dim, c.hidden_dim).T
-        elif name.endswith(("query.bias", "key.bias", "value.bias")):
-            value = value.reshape(-1)
-        elif value.ndim == 2 and "embeddings" not in name:
-            value = value.T
-        tensors[name] = np.ascontiguousarray(value)
+    from tfpretrain.checkpoints import save_pretrained
+
+    save_pretrained(encoder, path)
+    tensors = load_file(str(path / "model.safetensors"))
     if drop:
         del tensors[drop]
     if reshape:
         tensors[reshape] = tensors[reshape][:-1]
-    path.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(path / "model.safetensors"))
-    hf = {"model_type": "bert", "vocab_size": c.vocabulary_size, "hidden_size": c.hidden_dim,
-          "num_hidden_layers": c.num_layers, "num_attention_heads": c.num_heads,
-          "intermediate_size": c.intermediate_dim, "max_position_embeddings": c.max_sequence_length,
-          "type_vocab_size": 2, "hidden_act": "gelu", "layer_norm_eps": 1e-12}
-    (path / "config.json").write_text(json.dumps(hf))
 
 
 def test_from_pretrained_loads_a_checkpoint_written_from_our_weights(tmp_path):
@@ -172,8 +157,12 @@ def test_from_pretrained_reports_missing_and_mismatched_tensors(tmp_path):
     with pytest.raises(ValueError, match=r"missing tensors \(1\): \['encoder.layer.1.output.dense.bias'\]"):
         BertEncoder.from_pretrained(tmp_path / "a")
     write_hf_checkpoint(tmp_path / "b", source, reshape="embeddings.word_embeddings.weight")
-    with pytest.raises(ValueError, match=r"wrong shape .*embeddings.word_embeddings.weight: checkpoint \(49, 128\)"):
+    with pytest.raises(ValueError, match=r"embeddings.word_embeddings.weight has 49 rows but "
+                       r"config.json's vocab_size is 50"):
         BertEncoder.from_pretrained(tmp_path / "b")
+    with pytest.raises(FileNotFoundError, match="No checkpoint folder at"):
+        BertEncoder.from_pretrained(tmp_path / "nothing")
+    (tmp_path / "nothing").mkdir()
     with pytest.raises(FileNotFoundError, match="no config.json"):
         BertEncoder.from_pretrained(tmp_path / "nothing")
     (tmp_path / "c").mkdir()

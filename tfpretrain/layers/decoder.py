@@ -33,6 +33,8 @@ class DecoderBlock(keras.layers.Layer):
         use_bias: whether projections and feed-forward layers have biases (T5: no).
         scale_attention: scale attention scores by `1/sqrt(head size)` (T5: no).
         kernel_initializer: initializer for all kernels.
+        head_dim: size of each attention head; defaults to `hidden_dim // num_heads`.
+        gated_ffn: gate the feed-forward hidden layer, `act(x W) * (x V)` (T5 v1.1, FLAN-T5).
         **kwargs: standard `keras.layers.Layer` arguments.
 
     Call arguments:
@@ -68,13 +70,17 @@ class DecoderBlock(keras.layers.Layer):
         use_bias: bool = False,
         scale_attention: bool = False,
         kernel_initializer="glorot_uniform",
+        head_dim: int | None = None,
+        gated_ffn: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.num_heads = check_positive_int("num_heads", num_heads)
         self.hidden_dim = check_positive_int("hidden_dim", hidden_dim)
         self.intermediate_dim = check_positive_int("intermediate_dim", intermediate_dim)
-        if hidden_dim % num_heads:
+        self.head_dim = None if head_dim is None else check_positive_int("head_dim", head_dim)
+        self.gated_ffn = bool(gated_ffn)
+        if head_dim is None and hidden_dim % num_heads:
             raise ValueError(f"`hidden_dim` ({hidden_dim}) must be divisible by `num_heads` ({num_heads}).")
         self.dropout = check_fraction("dropout", dropout)
         self.activation = get_activation(activation)
@@ -86,7 +92,7 @@ class DecoderBlock(keras.layers.Layer):
 
         policy = self.dtype_policy
         init = lambda: clone_initializer(self.kernel_initializer)  # noqa: E731
-        head = hidden_dim // num_heads
+        head = self.head_dim or hidden_dim // num_heads
 
         def attention(causal: bool, name: str):
             return MultiHeadSelfAttention(
@@ -102,6 +108,12 @@ class DecoderBlock(keras.layers.Layer):
             intermediate_dim, activation=self.activation, use_bias=self.use_bias,
             kernel_initializer=init(), dtype=policy, name="ffn_inner",
         )
+        self.ffn_gate = None
+        if self.gated_ffn:
+            self.ffn_gate = keras.layers.Dense(
+                intermediate_dim, use_bias=self.use_bias, kernel_initializer=init(), dtype=policy,
+                name="ffn_gate",
+            )
         self.ffn_outer = keras.layers.Dense(
             hidden_dim, use_bias=self.use_bias, kernel_initializer=init(), dtype=policy, name="ffn_outer"
         )
@@ -119,6 +131,8 @@ class DecoderBlock(keras.layers.Layer):
         for norm in (self.self_attention_norm, self.cross_attention_norm, self.ffn_norm):
             norm.build(x_shape)
         self.ffn_inner.build(x_shape)
+        if self.ffn_gate is not None:
+            self.ffn_gate.build(x_shape)
         self.ffn_outer.build(tuple(x_shape[:-1]) + (self.intermediate_dim,))
         self.built = True
 
@@ -154,7 +168,11 @@ class DecoderBlock(keras.layers.Layer):
         )
         x = x + self.dropout_layer(h, training=training)
 
-        h = self.ffn_outer(self.dropout_layer(self.ffn_inner(self.ffn_norm(x)), training=training))
+        h = self.ffn_norm(x)
+        inner = self.ffn_inner(h)
+        if self.ffn_gate is not None:
+            inner = inner * self.ffn_gate(h)
+        h = self.ffn_outer(self.dropout_layer(inner, training=training))
         x = x + self.dropout_layer(h, training=training)
         return x if cache is None else (x, cache)
 
@@ -176,6 +194,8 @@ class DecoderBlock(keras.layers.Layer):
                 "use_bias": self.use_bias,
                 "scale_attention": self.scale_attention,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "head_dim": self.head_dim,
+                "gated_ffn": self.gated_ffn,
             }
         )
         return config

@@ -39,6 +39,10 @@ class TransformerBlock(keras.layers.Layer):
         use_bias: whether the attention projections, feed-forward layers and layer norms
             have biases (T5 and nanoGPT: no).
         scale_attention: scale attention scores by `1/sqrt(head size)` (T5: no).
+        head_dim: size of each attention head; defaults to `hidden_dim // num_heads` (T5 v1.1
+            small has 6 heads of 64 on a 512-wide stream).
+        gated_ffn: gate the feed-forward hidden layer, `act(x W) * (x V)` with `V` the
+            `ffn_gate` layer (GLU variants, Shazeer 2020; T5 v1.1 and FLAN-T5).
         **kwargs: standard `keras.layers.Layer` arguments.
 
     Call arguments:
@@ -82,13 +86,17 @@ class TransformerBlock(keras.layers.Layer):
         norm: str = "layer",
         use_bias: bool = True,
         scale_attention: bool = True,
+        head_dim: int | None = None,
+        gated_ffn: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.num_heads = check_positive_int("num_heads", num_heads)
         self.hidden_dim = check_positive_int("hidden_dim", hidden_dim)
         self.intermediate_dim = check_positive_int("intermediate_dim", intermediate_dim)
-        if hidden_dim % num_heads:
+        self.head_dim = None if head_dim is None else check_positive_int("head_dim", head_dim)
+        self.gated_ffn = bool(gated_ffn)
+        if head_dim is None and hidden_dim % num_heads:
             raise ValueError(
                 f"`hidden_dim` ({hidden_dim}) must be divisible by `num_heads` ({num_heads})."
             )
@@ -106,7 +114,8 @@ class TransformerBlock(keras.layers.Layer):
         policy = self.dtype_policy
         init = lambda: clone_initializer(self.kernel_initializer)  # noqa: E731
         self.attention = MultiHeadSelfAttention(
-            num_heads, hidden_dim // num_heads, dropout=self.dropout, causal=self.causal,
+            num_heads, self.head_dim or hidden_dim // num_heads, dropout=self.dropout,
+            causal=self.causal,
             kernel_initializer=init(), dtype=policy, name="attention", use_bias=self.use_bias,
             scale_scores=self.scale_attention,
         )
@@ -115,6 +124,12 @@ class TransformerBlock(keras.layers.Layer):
             intermediate_dim, activation=self.activation, kernel_initializer=init(), dtype=policy,
             name="ffn_inner", use_bias=self.use_bias,
         )
+        self.ffn_gate = None
+        if self.gated_ffn:
+            self.ffn_gate = keras.layers.Dense(
+                intermediate_dim, kernel_initializer=init(), dtype=policy, name="ffn_gate",
+                use_bias=self.use_bias,
+            )
         self.ffn_outer = keras.layers.Dense(
             hidden_dim, kernel_initializer=init(), dtype=policy, name="ffn_outer", use_bias=self.use_bias,
         )
@@ -130,6 +145,8 @@ class TransformerBlock(keras.layers.Layer):
         self.attention.build(x_shape)
         self.attention_norm.build(x_shape)
         self.ffn_inner.build(x_shape)
+        if self.ffn_gate is not None:
+            self.ffn_gate.build(x_shape)
         self.ffn_outer.build(tuple(x_shape[:-1]) + (self.intermediate_dim,))
         self.ffn_norm.build(x_shape)
         self.built = True
@@ -147,7 +164,10 @@ class TransformerBlock(keras.layers.Layer):
 
     def _feed_forward(self, x):
         h = self.ffn_norm(x) if self.norm_first else x
-        return self.ffn_outer(self.ffn_inner(h))
+        inner = self.ffn_inner(h)
+        if self.ffn_gate is not None:
+            inner = inner * self.ffn_gate(h)
+        return self.ffn_outer(inner)
 
     def _gather_queries(self, x, query_positions, attention_mask, cache, attention_bias):
         if cache is not None or self.causal or attention_bias is not None or (
@@ -217,6 +237,8 @@ class TransformerBlock(keras.layers.Layer):
                 "norm": self.norm,
                 "use_bias": self.use_bias,
                 "scale_attention": self.scale_attention,
+                "head_dim": self.head_dim,
+                "gated_ffn": self.gated_ffn,
             }
         )
         return config

@@ -1,13 +1,10 @@
-"""BERT (Devlin et al., 2019): the encoder, the masked-LM (+ NSP) pre-training model, HF loading."""
+"""BERT (Devlin et al., 2019): the encoder and the masked-LM (+ NSP) pre-training model."""
 
 from __future__ import annotations
 
 import dataclasses
-import json
-from pathlib import Path
 
 import keras
-import numpy as np
 from keras import ops
 
 from tfpretrain.layers import Dropout, TokenAndPositionEmbedding, TransformerBlock
@@ -35,6 +32,11 @@ class BertConfig:
     activation: str = "gelu"
     layer_norm_epsilon: float = 1e-12
     initializer_range: float = 0.02
+    # DistilBERT's classifier reads [CLS] through a ReLU layer where BERT's pooler has tanh.
+    pooler_activation: str = "tanh"
+    # The Hugging Face layout `tfpretrain.checkpoints.save_pretrained` writes: "bert",
+    # "distilbert" or "roberta"; loading a checkpoint sets it.
+    hf_model_type: str = "bert"
 
     PRESETS = {
         "tiny": {"num_layers": 2, "hidden_dim": 128, "num_heads": 2, "intermediate_dim": 512},
@@ -49,26 +51,6 @@ class BertConfig:
         if name not in cls.PRESETS:
             raise ValueError(f"Unknown BERT preset {name!r}; choose one of {sorted(cls.PRESETS)}.")
         return cls(**{**cls.PRESETS[name], **overrides})
-
-    @classmethod
-    def from_hf(cls, hf: dict) -> BertConfig:
-        """Reads a Hugging Face `config.json` dict of a BERT model."""
-        if hf.get("model_type", "bert") != "bert":
-            raise ValueError(f"config.json describes a {hf.get('model_type')!r} model, not 'bert'.")
-        if hf.get("position_embedding_type", "absolute") != "absolute":
-            raise ValueError("Only BERT checkpoints with absolute position embeddings are supported.")
-        act = hf.get("hidden_act", "gelu")
-        activations = {"gelu": "gelu", "relu": "relu", "gelu_new": "gelu_approximate", "gelu_pytorch_tanh": "gelu_approximate"}
-        if act not in activations:
-            raise ValueError(f"Unsupported hidden_act {act!r} in config.json; supported: {sorted(activations)}.")
-        return cls(
-            vocabulary_size=hf["vocab_size"], num_layers=hf["num_hidden_layers"], hidden_dim=hf["hidden_size"],
-            num_heads=hf["num_attention_heads"], intermediate_dim=hf["intermediate_size"],
-            max_sequence_length=hf.get("max_position_embeddings", 512),
-            type_vocabulary_size=hf.get("type_vocab_size", 2), dropout=hf.get("hidden_dropout_prob", 0.1),
-            activation=activations[act], layer_norm_epsilon=hf.get("layer_norm_eps", 1e-12),
-            initializer_range=hf.get("initializer_range", 0.02),
-        )
 
 
 @keras.saving.register_keras_serializable(package="tfpretrain")
@@ -120,7 +102,9 @@ class BertEncoder(keras.Model):
                 activation=c.activation, layer_norm_epsilon=c.layer_norm_epsilon,
                 kernel_initializer=init(), name=f"transformer_layer_{i}",
             )(x, attention_mask=inputs["padding_mask"])
-        pooled = keras.layers.Dense(c.hidden_dim, activation="tanh", kernel_initializer=init(), name="pooler")(
+        pooled = keras.layers.Dense(
+            c.hidden_dim, activation=c.pooler_activation, kernel_initializer=init(), name="pooler"
+        )(
             x[:, 0, :]
         )
         super().__init__(inputs=inputs, outputs={"sequence_output": x, "pooled_output": pooled}, **kwargs)
@@ -140,133 +124,27 @@ class BertEncoder(keras.Model):
 
     @classmethod
     def from_pretrained(cls, path, dropout: float | None = None) -> BertEncoder:
-        """Loads a Hugging Face–format BERT directory from local disk (no network).
+        """Loads the encoder of a local Hugging Face BERT, DistilBERT or RoBERTa folder.
 
-        The folder needs `config.json` and `model.safetensors` (or `pytorch_model.bin`, which
-        needs PyTorch). Pair it with `WordPieceTokenizer.from_pretrained(path)`.
+        Heads in the folder are skipped; `tfpretrain.checkpoints.load_bert` keeps them. Pair it
+        with `WordPieceTokenizer.from_pretrained(path)` (BERT, DistilBERT).
 
         Args:
-            path: the checkpoint directory.
+            path: the folder with `config.json` and `model.safetensors` or `pytorch_model.bin`.
             dropout: replaces the checkpoint's dropout rate (e.g. 0.0 for feature extraction).
 
         Raises:
-            FileNotFoundError: a file is missing.
-            ValueError: the config is not BERT's, or tensors are missing or have wrong shapes.
+            FileNotFoundError: a file is missing (or a hub name was given: nothing downloads).
+            ValueError: the config is not of the BERT family, or tensors are missing or have
+                the wrong shapes.
+
+        Example:
+
+        >>> encoder = BertEncoder.from_pretrained("checkpoints/bert-base-uncased")  # doctest: +SKIP
         """
-        path = Path(path)
-        config_file = path / "config.json"
-        if not config_file.is_file():
-            raise FileNotFoundError(f"{path} has no config.json; give a Hugging Face BERT checkpoint directory.")
-        config = BertConfig.from_hf(json.loads(config_file.read_text()))
-        if dropout is not None:
-            config.dropout = dropout
-        encoder = cls(config)
-        assign_hf_weights(encoder, load_hf_tensors(path))
-        return encoder
+        from tfpretrain.checkpoints.bert import load_bert
 
-
-def load_hf_tensors(path) -> dict[str, np.ndarray]:
-    """Reads `model.safetensors` (or `pytorch_model.bin`) of a checkpoint directory into NumPy arrays."""
-    path = Path(path)
-    safetensors_file, torch_file = path / "model.safetensors", path / "pytorch_model.bin"
-    if safetensors_file.is_file():
-        try:
-            from safetensors.numpy import load_file
-        except ImportError as err:
-            raise ImportError("Reading model.safetensors needs the `safetensors` package: pip install safetensors") from err
-        tensors = load_file(str(safetensors_file))
-    elif torch_file.is_file():
-        try:
-            import torch
-        except ImportError as err:
-            raise ImportError(
-                f"{torch_file} is a PyTorch pickle and needs PyTorch to read (pip install torch), "
-                "or convert the checkpoint to model.safetensors."
-            ) from err
-        state = torch.load(str(torch_file), map_location="cpu", weights_only=True)
-        tensors = {k: v.float().numpy() for k, v in state.items()}
-    else:
-        raise FileNotFoundError(f"{path} has neither model.safetensors nor pytorch_model.bin.")
-    # Old TF-converted checkpoints call the layer-norm weights gamma/beta; some prefix "bert.".
-    renamed = {}
-    for name, value in tensors.items():
-        name = name.removeprefix("bert.").replace("LayerNorm.gamma", "LayerNorm.weight")
-        renamed[name.replace("LayerNorm.beta", "LayerNorm.bias")] = value
-    return renamed
-
-
-def _hf_weight_map(encoder: BertEncoder) -> list[tuple[keras.Variable, str, callable]]:
-    """(our variable, HF tensor name, transform from the HF array to our variable's layout)."""
-    c = encoder.config
-    heads, head_dim = c.num_heads, c.hidden_dim // c.num_heads
-    same = lambda a: a  # noqa: E731
-    dense = lambda a: a.T  # noqa: E731  torch Linear stores [out, in]
-    qkv_kernel = lambda a: a.T.reshape(c.hidden_dim, heads, head_dim)  # noqa: E731
-    qkv_bias = lambda a: a.reshape(heads, head_dim)  # noqa: E731
-    out_kernel = lambda a: a.T.reshape(heads, head_dim, c.hidden_dim)  # noqa: E731
-    emb = encoder.token_embedding
-    rows = [
-        (emb.token_embedding.embeddings, "embeddings.word_embeddings.weight", same),
-        (emb.position_embedding.embeddings, "embeddings.position_embeddings.weight", same),
-        (encoder.get_layer("segment_embedding").embeddings, "embeddings.token_type_embeddings.weight", same),
-        (encoder.get_layer("embeddings_norm").gamma, "embeddings.LayerNorm.weight", same),
-        (encoder.get_layer("embeddings_norm").beta, "embeddings.LayerNorm.bias", same),
-    ]
-    for i, block in enumerate(encoder.transformer_layers):
-        p, att = f"encoder.layer.{i}.", block.attention
-        rows += [
-            (att.query_kernel, p + "attention.self.query.weight", qkv_kernel),
-            (att.query_bias, p + "attention.self.query.bias", qkv_bias),
-            (att.key_kernel, p + "attention.self.key.weight", qkv_kernel),
-            (att.key_bias, p + "attention.self.key.bias", qkv_bias),
-            (att.value_kernel, p + "attention.self.value.weight", qkv_kernel),
-            (att.value_bias, p + "attention.self.value.bias", qkv_bias),
-            (att.output_kernel, p + "attention.output.dense.weight", out_kernel),
-            (att.output_bias, p + "attention.output.dense.bias", same),
-            (block.attention_norm.gamma, p + "attention.output.LayerNorm.weight", same),
-            (block.attention_norm.beta, p + "attention.output.LayerNorm.bias", same),
-            (block.ffn_inner.kernel, p + "intermediate.dense.weight", dense),
-            (block.ffn_inner.bias, p + "intermediate.dense.bias", same),
-            (block.ffn_outer.kernel, p + "output.dense.weight", dense),
-            (block.ffn_outer.bias, p + "output.dense.bias", same),
-            (block.ffn_norm.gamma, p + "output.LayerNorm.weight", same),
-            (block.ffn_norm.beta, p + "output.LayerNorm.bias", same),
-        ]
-    pooler = encoder.get_layer("pooler")
-    rows += [(pooler.kernel, "pooler.dense.weight", dense), (pooler.bias, "pooler.dense.bias", same)]
-    return rows
-
-
-def assign_hf_weights(encoder: BertEncoder, tensors: dict[str, np.ndarray]) -> None:
-    """Copies Hugging Face BERT tensors into `encoder`; all problems are reported at once."""
-    rows = _hf_weight_map(encoder)
-    missing = [name for _, name, _ in rows if name not in tensors]
-    mismatched, values = [], []
-    for variable, name, transform in rows:
-        if name in missing:
-            continue
-        source = np.asarray(tensors[name])
-        expected = int(np.prod(variable.shape))
-        if source.size != expected:
-            mismatched.append(f"{name}: checkpoint {tuple(source.shape)}, model {tuple(variable.shape)}")
-            continue
-        value = transform(source)
-        if tuple(value.shape) != tuple(variable.shape):
-            mismatched.append(f"{name}: checkpoint {tuple(source.shape)}, model {tuple(variable.shape)}")
-            continue
-        values.append((variable, value))
-    if missing or mismatched:
-        problems = []
-        if missing:
-            problems.append(f"missing tensors ({len(missing)}): {missing[:8]}{' ...' if len(missing) > 8 else ''}")
-        if mismatched:
-            problems.append(f"tensors with the wrong shape ({len(mismatched)}): {mismatched[:8]}")
-        raise ValueError(
-            "The checkpoint does not fit this BERT encoder: " + "; ".join(problems)
-            + ". Check that config.json belongs to the weights file."
-        )
-    for variable, value in values:
-        variable.assign(value.astype(variable.dtype))
+        return load_bert(path, head="encoder", dropout=dropout)
 
 
 @keras.saving.register_keras_serializable(package="tfpretrain")

@@ -47,6 +47,7 @@ class TextClassifier(keras.Model):
         num_classes: number of classes, >= 2.
         pooling: "cls" or "mean" (masked mean over real tokens).
         dropout: dropout rate before the output layer.
+        label_names: optional name of each class (a fine-tuned checkpoint's `id2label`).
         **kwargs: standard `keras.Model` arguments.
 
     Call arguments:
@@ -65,13 +66,15 @@ class TextClassifier(keras.Model):
     """
 
     def __init__(self, encoder: keras.Model, num_classes: int, pooling: str = "cls", dropout: float = 0.1,
-                 **kwargs):
+                 label_names: list[str] | None = None, **kwargs):
         if int(num_classes) < 2:
             raise ValueError(f"num_classes must be >= 2; got {num_classes}.")
         if pooling not in ("cls", "mean"):
             raise ValueError(f"pooling must be 'cls' or 'mean'; got {pooling!r}.")
         if not 0 <= dropout < 1:
             raise ValueError(f"dropout must be in [0, 1); got {dropout}.")
+        if label_names is not None and len(label_names) != int(num_classes):
+            raise ValueError(f"{len(label_names)} label names for {num_classes} classes.")
         inputs = {name: keras.Input((None,), dtype=t.dtype, name=name) for name, t in encoder.input.items()}
         encoded = encoder(inputs)
         if pooling == "mean":
@@ -90,10 +93,12 @@ class TextClassifier(keras.Model):
         self.num_classes = int(num_classes)
         self.pooling = pooling
         self.dropout = float(dropout)
+        self.label_names = None if label_names is None else [str(name) for name in label_names]
 
     def get_config(self):
         return {"encoder": keras.saving.serialize_keras_object(self.encoder), "num_classes": self.num_classes,
-                "pooling": self.pooling, "dropout": self.dropout, "name": self.name}
+                "pooling": self.pooling, "dropout": self.dropout, "label_names": self.label_names,
+                "name": self.name}
 
     @classmethod
     def from_config(cls, config):
