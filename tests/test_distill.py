@@ -216,7 +216,7 @@ def test_cli_distils_and_reports(tmp_path):
     student = keras.models.load_model(out / "classifier.keras")
     assert student.encoder.config.num_layers == 1
     assert metrics["teacher_labelling_seconds"] > 0
-    assert (out / "saved_model" / "saved_model.pb").is_file()  # exported by default
+    assert (out / "saved_model" / "1" / "saved_model.pb").is_file()  # exported by default
 
 
 def test_bad_teacher_and_vocabulary_are_clear_errors(tmp_path):

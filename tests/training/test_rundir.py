@@ -210,7 +210,7 @@ def _steps(out: Path) -> list[int]:
 KILL_POINTS = {
     "mid_epoch": lambda out: any(15 <= s < STEPS_PER_EPOCH for s in _steps(out)),
     "after_last_checkpoint": lambda out: EPOCHS * STEPS_PER_EPOCH in _steps(out),
-    "during_export": lambda out: any(out.glob(".saved_model.*")),
+    "during_export": lambda out: any((out / "saved_model").glob(".1.*")),
 }
 
 
@@ -252,7 +252,7 @@ def test_sigkill_at_each_stage_then_rerun_finishes_like_an_uninterrupted_run(
     ref, got = (json.loads((d / "metrics.json").read_text()) for d in (uninterrupted, out))
     for key in ("test_loss", "test_mse", "final_loss", "final_val_loss", "epochs"):
         assert got[key] == ref[key], key
-    assert (out / "saved_model" / "saved_model.pb").exists() and not (out / LOCK).exists()
+    assert (out / "saved_model" / "1" / "saved_model.pb").exists() and not (out / LOCK).exists()
 
 
 @pytest.mark.slow
