@@ -139,5 +139,6 @@ class Seq2SeqTokenizer:
             raise FileNotFoundError(f"No {SEQ2SEQ_VOCAB_FILE} in {directory}; is it a seq2seq model directory?")
         values = json.loads(path.read_text())
         return cls(SentencePieceTokenizer.load(directory),
-                   num_sentinels=int(values["num_sentinels"]), pad_id=values.get("pad_id", PAD_ID), eos_id=values.get("eos_id", EOS_ID),
+                   num_sentinels=int(values["num_sentinels"]), pad_id=values.get("pad_id", PAD_ID),
+                   eos_id=values.get("eos_id", EOS_ID),
                    descending_sentinels=values.get("descending_sentinels", False))
