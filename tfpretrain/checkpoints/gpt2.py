@@ -142,6 +142,7 @@ def hf_config(model: keras.Model) -> dict:
     """The GPT-2 `config.json` of a `build_gpt` model (sizes read from its layers)."""
     embedding, blocks = model.get_layer("embedding"), _blocks(model)
     first = blocks[0]
+    end = 50256 if embedding.vocabulary_size == 50257 else None
     return {
         "model_type": "gpt2", "architectures": ["GPT2LMHeadModel"],
         "vocab_size": embedding.vocabulary_size, "n_positions": embedding.sequence_length,
@@ -151,6 +152,8 @@ def hf_config(model: keras.Model) -> dict:
         "layer_norm_epsilon": first.layer_norm_epsilon,
         "resid_pdrop": first.dropout, "embd_pdrop": first.dropout, "attn_pdrop": first.dropout,
         "tie_word_embeddings": True, "scale_attn_weights": True,
+        # GPT-2's <|endoftext|> is its last id; a vocabulary of another size names none.
+        "bos_token_id": end, "eos_token_id": end,
     }
 
 

@@ -157,7 +157,7 @@ def load_t5(path, dropout: float | None = None) -> keras.Model:
     return model
 
 
-def save_t5(model: keras.Model, path) -> None:
+def save_t5(model: keras.Model, path, pad_id: int = 0, eos_id: int = 1) -> None:
     """Writes a `build_seq2seq` model as a `T5ForConditionalGeneration` folder.
 
     A model trained here with scaled attention scores (`Seq2SeqConfig.scale_attention`) gets
@@ -167,7 +167,7 @@ def save_t5(model: keras.Model, path) -> None:
 
     >>> save_t5(build_seq2seq(Seq2SeqConfig.preset("t5-tiny")), "out/hf")  # doctest: +SKIP
     """
-    config = config_of(model)
+    config = config_of(model, pad_id, eos_id)
     head_dim = config.head_dim or config.hidden_dim // config.num_heads
     activation = hf.activation_to_hf(config.activation)
     tied, gated = config.tie_output, config.gated_ffn
@@ -182,7 +182,8 @@ def save_t5(model: keras.Model, path) -> None:
         "feed_forward_proj": ("gated-" if gated else "") + activation,
         "dense_act_fn": activation, "is_gated_act": gated,
         "tie_word_embeddings": tied, "scale_decoder_outputs": tied,
-        "pad_token_id": 0, "eos_token_id": 1, "decoder_start_token_id": 0,
+        # T5 starts decoding from the pad id, as `build_seq2seq` models do.
+        "pad_token_id": pad_id, "eos_token_id": eos_id, "decoder_start_token_id": pad_id,
         "is_encoder_decoder": True,
     }
     hf.write_folder(path, hf_config, hf.export(_slots(model)))

@@ -8,7 +8,7 @@ from pathlib import Path
 from tfpretrain.text.bpe import BPE_CONFIG_FILE, MERGES_FILE, VOCAB_FILE, BytePairTokenizer
 from tfpretrain.text.char import CHAR_VOCAB_FILE, CharTokenizer
 from tfpretrain.text.sentencepiece import SENTENCEPIECE_MODEL_FILE, SentencePieceTokenizer
-from tfpretrain.text.seq2seq import T5_SPIECE_FILE, Seq2SeqTokenizer
+from tfpretrain.text.seq2seq import SEQ2SEQ_VOCAB_FILE, T5_SPIECE_FILE, Seq2SeqTokenizer
 from tfpretrain.text.wordpiece import WordPieceTokenizer
 
 TOKENIZER_KINDS = ("char", "sentencepiece")
@@ -32,8 +32,8 @@ def train_tokenizer(kind: str, text: str, vocabulary_size: int = 1000):
 
 
 def load_tokenizer(directory):
-    """Loads the tokenizer of a folder: one `save(directory)` wrote (char, sentencepiece, BPE),
-    or a Hugging Face model folder's.
+    """Loads the tokenizer of a folder: one `save(directory)` wrote (char, sentencepiece, BPE,
+    seq2seq), or a Hugging Face model folder's.
 
     Hugging Face folders, by `model_type` in `config.json` (else by the files present): GPT-2
     (`vocab.json` + `merges.txt` -> `BytePairTokenizer`, `<|endoftext|>` special), RoBERTa (the
@@ -48,6 +48,8 @@ def load_tokenizer(directory):
             rows (`vocab_size`): the two do not belong together.
     """
     directory = Path(directory)
+    if (directory / SEQ2SEQ_VOCAB_FILE).is_file():
+        return Seq2SeqTokenizer.load(directory)
     if (directory / CHAR_VOCAB_FILE).is_file():
         return CharTokenizer.load(directory)
     if (directory / SENTENCEPIECE_MODEL_FILE).is_file():
