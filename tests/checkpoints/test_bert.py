@@ -180,3 +180,25 @@ def test_errors(tmp_path):
         checkpoints.save_pretrained(
             TextClassifier(BertEncoder(BertConfig.preset("tiny", vocabulary_size=VOCAB)), 2,
                            pooling="mean"), tmp_path / "out")
+
+
+@pytest.mark.parametrize("cls, head", [(BertMaskedLM, "pretraining"), (TextClassifier,
+                                                                      "classifier")])
+def test_model_classes_read_and_write_folders(tmp_path, cls, head):
+    reference = hf_model("bert", head, tmp_path / "a")
+    model = cls.from_pretrained(tmp_path / "a", dropout=0.0)
+    assert type(model) is cls
+    if cls is TextClassifier:
+        assert model.label_names == LABELS
+    else:  # a pre-training folder gives its masked LM; the NSP head is left out
+        assert not model.include_nsp
+    model.save_pretrained(tmp_path / "b")
+    saved = json.loads((tmp_path / "b" / "config.json").read_text())
+    expected = "BertForMaskedLM" if cls is BertMaskedLM else "BertForSequenceClassification"
+    assert saved["architectures"] == [expected]
+    again = getattr(transformers, expected).from_pretrained(tmp_path / "b").eval()
+    ids, segments, mask = batch("bert")
+    ours, theirs = (hf_outputs(m, "bert", ids, segments, mask) for m in (again, reference))
+    theirs = theirs["logits" if cls is TextClassifier else "mlm"]
+    rows = mask.astype(bool) if cls is BertMaskedLM else slice(None)
+    assert np.abs(ours["logits"] - theirs)[rows].max() <= 1e-5

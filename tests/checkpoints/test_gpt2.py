@@ -10,8 +10,8 @@ import pytest
 
 from tfpretrain import checkpoints
 from tfpretrain.checkpoints.gpt2 import load_gpt2
-from tfpretrain.generation import TextGenerator
-from tfpretrain.models.gpt import GPTConfig, build_gpt
+from tfpretrain.models import gpt
+from tfpretrain.models.gpt import GPTConfig, TextGenerator, build_gpt
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -80,6 +80,25 @@ def test_pytorch_bin_folder_loads_the_same(tmp_path):
     ids, mask = batch()
     model = load_gpt2(tmp_path)
     assert max_diff(model(ids), hf_logits(reference, ids, mask), mask) <= 1e-4
+
+
+def test_gpt2_activation_is_a_config_field(tmp_path):
+    import dataclasses
+
+    config = GPTConfig(vocabulary_size=VOCAB, sequence_length=CONTEXT, num_layers=1, num_heads=4,
+                       hidden_dim=32, activation="gelu_approximate")
+    assert GPTConfig.from_dict(dataclasses.asdict(config)) == config
+    legacy = dataclasses.asdict(GPTConfig())
+    legacy.pop("activation")  # a config.json written before the field
+    assert GPTConfig.from_dict(legacy).activation == "gelu"
+    model = build_gpt(config)
+    assert model.get_layer("block_0").get_config()["activation"] == "gelu_approximate"
+    hf_gpt2(tmp_path)
+    loaded = gpt.from_pretrained(tmp_path)
+    assert loaded.get_layer("block_1").get_config()["activation"] == "gelu_approximate"
+    gpt.save_pretrained(loaded, tmp_path / "again")
+    saved = json.loads((tmp_path / "again" / "config.json").read_text())
+    assert saved["activation_function"] == "gelu_new"
 
 
 @pytest.mark.parametrize("use_bias", [True, False])

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from tfpretrain import checkpoints
-from tfpretrain.checkpoints.t5 import T5Generator, load_t5, seq2seq_config
-from tfpretrain.models.t5 import Seq2SeqConfig, build_seq2seq
+from tfpretrain.checkpoints.t5 import load_t5
+from tfpretrain.models import t5
+from tfpretrain.models.t5 import Seq2SeqConfig, Seq2SeqGenerator, build_seq2seq
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -89,8 +90,9 @@ def test_logits_match_transformers_with_padding(tmp_path, variant):
 def test_greedy_generation_matches_transformers_generate(tmp_path, variant):
     options, untied = VARIANTS[variant]
     reference = hf_t5(tmp_path, untied, **options)
-    model = load_t5(tmp_path)
-    generator = T5Generator(model, seq2seq_config(model), jit_compile=False)
+    model, config = t5.from_pretrained(tmp_path)
+    assert (config.gated_ffn, config.tie_output) == (variant != "v1.0", variant == "v1.0")
+    generator = Seq2SeqGenerator(model, config, jit_compile=False)
     inputs = [[5, 17, 3, 44, 9, 1], [9, 2, 1]]
     ours = generator.generate_ids(inputs, max_length=10, greedy=True)
     for source, (row,) in zip(inputs, ours, strict=True):
@@ -111,7 +113,7 @@ def test_round_trip_of_a_model_trained_here(tmp_path):
     rng = np.random.RandomState(1)
     for w in model.weights:
         w.assign(w.numpy() + rng.normal(0, 0.1, w.shape).astype("float32"))
-    checkpoints.save_pretrained(model, tmp_path)
+    t5.save_pretrained(model, tmp_path)
     reference = transformers.T5ForConditionalGeneration.from_pretrained(tmp_path).eval()
     assert max_diff(model, reference) <= 1e-4
     again = checkpoints.load(tmp_path)
@@ -145,3 +147,36 @@ def test_errors_name_the_file_and_tensor(tmp_path):
             "(24, 31), model (32, 3, 8)") in message
     with pytest.raises(FileNotFoundError, match="hf download google-t5/t5-small"):
         load_t5("google-t5/t5-small")
+
+
+def test_v11_choices_are_config_fields_that_round_trip(tmp_path):
+    """head_dim, gated_ffn, tie_output: a model built here from them saves and reloads."""
+    config = Seq2SeqConfig(vocabulary_size=VOCAB, hidden_dim=32, num_heads=3, head_dim=8,
+                           gated_ffn=True, tie_output=False, intermediate_dim=48,
+                           num_encoder_layers=1, num_decoder_layers=2, relative_buckets=8,
+                           relative_max_distance=20, num_sentinels=0, dropout=0.0,
+                           activation="gelu_approximate", scale_attention=False)
+    import dataclasses
+
+    assert Seq2SeqConfig.from_dict(dataclasses.asdict(config)) == config
+    legacy = dataclasses.asdict(Seq2SeqConfig())
+    for key in ("head_dim", "gated_ffn", "tie_output"):  # configs saved before these fields
+        legacy.pop(key)
+    assert Seq2SeqConfig.from_dict(legacy) == Seq2SeqConfig()
+    with pytest.raises(ValueError, match="divisible by num_heads .*or head_dim set"):
+        Seq2SeqConfig(hidden_dim=32, num_heads=3)
+    model = build_seq2seq(config)
+    assert "lm_head" in {layer.name for layer in model.layers}
+    rng = np.random.RandomState(2)
+    for w in model.weights:
+        w.assign(w.numpy() + rng.normal(0, 0.1, w.shape).astype("float32"))
+    t5.save_pretrained(model, tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert (saved["d_kv"], saved["feed_forward_proj"], saved["tie_word_embeddings"]) == (
+        8, "gated-gelu_new", False)
+    reference = transformers.T5ForConditionalGeneration.from_pretrained(tmp_path).eval()
+    assert max_diff(model, reference) <= 1e-4
+    again, again_config = t5.from_pretrained(tmp_path)
+    assert (again_config.head_dim, again_config.gated_ffn, again_config.tie_output) == (8, True,
+                                                                                      False)
+    assert max_diff(again, reference) <= 1e-4

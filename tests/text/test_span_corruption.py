@@ -64,3 +64,17 @@ def test_sentinel_clash_and_bad_settings():
         span_corruption(data, sentinel_start=SENTINEL, eos_id=EOS, noise_density=1.5)
     with pytest.raises(ValueError, match="eos_id"):
         span_corruption(data, sentinel_start=SENTINEL, eos_id=SENTINEL)
+
+
+def test_descending_sentinels_count_down_from_the_top_as_t5s():
+    ids = tf.data.Dataset.from_tensor_slices(np.arange(2, 66, dtype=np.int32)).batch(
+        64, drop_remainder=True)
+    kwargs = dict(sentinel_start=100, eos_id=1, num_sentinels=10, seed=3)
+    up = next(iter(span_corruption(ids, **kwargs)))
+    down = next(iter(span_corruption(ids, descending_sentinels=True, **kwargs)))
+    for key in ("inputs", "targets"):
+        a, b = up[key].numpy(), down[key].numpy()
+        sentinels = a >= 100
+        assert sentinels.sum() >= 2
+        np.testing.assert_array_equal(b[sentinels], 100 + 10 - 1 - (a[sentinels] - 100))
+        np.testing.assert_array_equal(a[~sentinels], b[~sentinels])

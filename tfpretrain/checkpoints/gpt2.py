@@ -3,8 +3,8 @@
 Hugging Face's GPT-2 keeps its projections as `Conv1D` (`[in, out]`, Keras' own layout) and
 fuses queries, keys and values into one `c_attn`; positions are learned (`wpe`), the output
 head is tied to `wte`, and the feed-forward activation is GELU's tanh approximation
-(`activation_function="gelu_new"`). Every size from gpt2 (124M) to gpt2-xl (1.5B) is the same
-layout with other numbers in `config.json`.
+(`activation_function="gelu_new"`: `GPTConfig.activation="gelu_approximate"`). Every size from
+gpt2 (124M) to gpt2-xl (1.5B) is the same layout with other numbers in `config.json`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import keras
 import numpy as np
 
 from tfpretrain.checkpoints import hf
-from tfpretrain.layers.activations import get_activation, serialize_activation
+from tfpretrain.layers.activations import serialize_activation
 from tfpretrain.layers.transformer import TransformerBlock
 from tfpretrain.models.gpt import GPTConfig, build_gpt
 
@@ -23,8 +23,8 @@ _PREFIX = "transformer."
 _PARTS = ("query", "key", "value")
 
 
-def gpt2_config(config: dict, file: str = hf.CONFIG) -> tuple[GPTConfig, str]:
-    """Reads a GPT-2 `config.json` dict: (`GPTConfig`, feed-forward activation name).
+def gpt2_config(config: dict, file: str = hf.CONFIG) -> GPTConfig:
+    """Reads a GPT-2 `config.json` dict into a `GPTConfig`.
 
     Raises:
         ValueError: not GPT-2, or a variant the package's GPT does not compute.
@@ -42,31 +42,11 @@ def gpt2_config(config: dict, file: str = hf.CONFIG) -> tuple[GPTConfig, str]:
             num_layers=config["n_layer"], num_heads=config["n_head"], hidden_dim=config["n_embd"],
             intermediate_dim=config.get("n_inner"), dropout=0.0,
             layer_norm_epsilon=config.get("layer_norm_epsilon", 1e-5), use_bias=True,
+            activation=hf.activation_from_hf(config.get("activation_function", "gelu_new"), file),
         )
     except KeyError as err:
         raise ValueError(f"{file} lacks {err.args[0]!r}, which a GPT-2 config needs.") from err
-    return gpt, hf.activation_from_hf(config.get("activation_function", "gelu_new"), file)
-
-
-def build_gpt2(config: GPTConfig, activation: str = "gelu_approximate") -> keras.Model:
-    """`build_gpt(config)` with another feed-forward activation (GPT-2's is tanh GELU).
-
-    `GPTConfig` has no activation field yet, so the blocks' activation is replaced after the
-    build; the blocks' configs carry it, so `.keras` files reload with it.
-
-    Example:
-
-    >>> model = build_gpt2(GPTConfig(vocabulary_size=100, sequence_length=32, num_layers=2,
-    ...                              num_heads=2, hidden_dim=32))
-    >>> model.output_shape
-    (None, None, 100)
-    """
-    model = build_gpt(config)
-    fn = get_activation(activation)
-    for block in _blocks(model):
-        block.activation = fn
-        block.ffn_inner.activation = fn
-    return model
+    return gpt
 
 
 def _blocks(model: keras.Model) -> list[TransformerBlock]:
@@ -147,10 +127,10 @@ def load_gpt2(path, dropout: float | None = None) -> keras.Model:
     >>> model = load_gpt2("checkpoints/gpt2")  # doctest: +SKIP
     """
     folder = hf.checkpoint_folder(path)
-    config, activation = gpt2_config(hf.read_config(folder), str(folder / hf.CONFIG))
+    config = gpt2_config(hf.read_config(folder), str(folder / hf.CONFIG))
     if dropout is not None:
         config = dataclasses.replace(config, dropout=dropout)
-    model = build_gpt2(config, activation)
+    model = build_gpt(config)
     tensors = hf.Tensors(folder)
     tensors.rename(lambda name: name.removeprefix(_PREFIX))
     _split_fused(tensors, config.num_layers)
@@ -162,6 +142,7 @@ def hf_config(model: keras.Model) -> dict:
     """The GPT-2 `config.json` of a `build_gpt` model (sizes read from its layers)."""
     embedding, blocks = model.get_layer("embedding"), _blocks(model)
     first = blocks[0]
+    end = 50256 if embedding.vocabulary_size == 50257 else None
     return {
         "model_type": "gpt2", "architectures": ["GPT2LMHeadModel"],
         "vocab_size": embedding.vocabulary_size, "n_positions": embedding.sequence_length,
@@ -171,6 +152,8 @@ def hf_config(model: keras.Model) -> dict:
         "layer_norm_epsilon": first.layer_norm_epsilon,
         "resid_pdrop": first.dropout, "embd_pdrop": first.dropout, "attn_pdrop": first.dropout,
         "tie_word_embeddings": True, "scale_attn_weights": True,
+        # GPT-2's <|endoftext|> is its last id; a vocabulary of another size names none.
+        "bos_token_id": end, "eos_token_id": end,
     }
 
 

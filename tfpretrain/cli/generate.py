@@ -1,4 +1,4 @@
-"""`tfpretrain generate`: continue a prompt with a model trained by `tfpretrain clm`."""
+"""`tfpretrain generate`: continue a prompt with a trained or downloaded model."""
 
 from __future__ import annotations
 
@@ -11,27 +11,26 @@ from tfpretrain.settings.generate import GenerateRun
 def add_parser(subparsers) -> None:
     add_command(
         subparsers, "generate", GenerateRun, run=run,
-        help="generate text with a trained causal language model",
+        help="generate text with a trained or downloaded language model",
         description=(
-            "Load the model and tokenizer of a `tfpretrain clm` run and print completions of "
-            "--prompt (prompt included), separated by lines of dashes. Sampling uses a key/value "
-            "cache and XLA."
+            "Load the model and tokenizer of a `tfpretrain clm`, `seq2seq` or text-to-text "
+            "`finetune` run, or of a local Hugging Face GPT-2 or T5 folder, and print "
+            "completions of --prompt (a GPT's include the prompt), separated by lines of dashes. "
+            "Decoding uses a key/value cache and XLA."
         ),
     )
 
 
 def run(args: argparse.Namespace) -> int:
     cfg = GenerateRun.from_args(args)  # checks every flag before the model loads
-    from tfpretrain.models.gpt import TextGenerator
-    from tfpretrain.recipes.clm import load_run
+    from tfpretrain.recipes.load import generate_text, load_generator
 
-    model, tokenizer = load_run(cfg.model)
-    generator = TextGenerator(model, tokenizer)
+    generator = load_generator(cfg.model)
     stop = cfg.stop.encode().decode("unicode_escape") if cfg.stop else None
-    completions = generator.generate(
-        cfg.prompt, max_length=cfg.max_length or generator.context_length,
-        num_return_sequences=cfg.num_return_sequences, temperature=cfg.temperature,
-        top_k=cfg.top_k, top_p=cfg.top_p, greedy=cfg.greedy, seed=cfg.seed, stop_token=stop,
+    completions = generate_text(
+        generator, cfg.prompt, cfg.max_length, cfg.num_return_sequences, stop=stop,
+        temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p, greedy=cfg.greedy,
+        seed=cfg.seed, num_beams=cfg.num_beams,
     )
     print("\n----\n".join(completions))
     return 0

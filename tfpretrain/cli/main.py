@@ -11,9 +11,9 @@ import importlib
 import os
 import sys
 
-# Modules under tfpretrain.cli that define a command.
+# The commands; each is defined by the module of its name under tfpretrain.cli ("-" as "_").
 COMMANDS = ["autoencoder", "mlm", "finetune", "clm", "generate", "simclr", "evaluate", "seq2seq",
-            "gan", "distill", "report", "predict"]
+            "gan", "distill", "report", "predict", "export-hf"]
 
 
 def _runtime_defaults() -> None:
@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
-        importlib.import_module(f"tfpretrain.cli.{name}").add_parser(subparsers)
+        importlib.import_module(f"tfpretrain.cli.{name.replace('-', '_')}").add_parser(subparsers)
     return parser
 
 

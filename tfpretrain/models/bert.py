@@ -53,8 +53,37 @@ class BertConfig:
         return cls(**{**cls.PRESETS[name], **overrides})
 
 
+class HuggingFaceFolders:
+    """`from_pretrained(path)` / `save_pretrained(path)` for the BERT family's models.
+
+    A class reads a local Hugging Face BERT, DistilBERT or RoBERTa folder as itself (`hf_head`
+    is the head `checkpoints.load_bert` keeps) and writes itself back as one.
+    """
+
+    hf_head = "encoder"
+
+    @classmethod
+    def from_pretrained(cls, path, dropout: float | None = None):
+        """Loads a local Hugging Face folder as this class (see `checkpoints.load_bert`).
+
+        Raises:
+            FileNotFoundError: a file is missing (or a hub name was given: nothing downloads).
+            ValueError: the config is not of the BERT family, or tensors are missing or have
+                the wrong shapes.
+        """
+        from tfpretrain.checkpoints.bert import load_bert
+
+        return load_bert(path, head=cls.hf_head, dropout=dropout)
+
+    def save_pretrained(self, path) -> None:
+        """Writes the model as a Hugging Face folder (`checkpoints.save_pretrained`)."""
+        from tfpretrain.checkpoints.bert import save_bert
+
+        save_bert(self, path)
+
+
 @keras.saving.register_keras_serializable(package="tfpretrain")
-class BertEncoder(keras.Model):
+class BertEncoder(HuggingFaceFolders, keras.Model):
     """BERT's encoder as a functional model: embeddings, N post-norm transformer blocks, a pooler.
 
     Token + learned position embeddings (`TokenAndPositionEmbedding`) plus segment embeddings,
@@ -122,30 +151,6 @@ class BertEncoder(keras.Model):
     def from_config(cls, config):
         return cls(**config)
 
-    @classmethod
-    def from_pretrained(cls, path, dropout: float | None = None) -> BertEncoder:
-        """Loads the encoder of a local Hugging Face BERT, DistilBERT or RoBERTa folder.
-
-        Heads in the folder are skipped; `tfpretrain.checkpoints.load_bert` keeps them. Pair it
-        with `WordPieceTokenizer.from_pretrained(path)` (BERT, DistilBERT).
-
-        Args:
-            path: the folder with `config.json` and `model.safetensors` or `pytorch_model.bin`.
-            dropout: replaces the checkpoint's dropout rate (e.g. 0.0 for feature extraction).
-
-        Raises:
-            FileNotFoundError: a file is missing (or a hub name was given: nothing downloads).
-            ValueError: the config is not of the BERT family, or tensors are missing or have
-                the wrong shapes.
-
-        Example:
-
-        >>> encoder = BertEncoder.from_pretrained("checkpoints/bert-base-uncased")  # doctest: +SKIP
-        """
-        from tfpretrain.checkpoints.bert import load_bert
-
-        return load_bert(path, head="encoder", dropout=dropout)
-
 
 @keras.saving.register_keras_serializable(package="tfpretrain")
 class MaskedLMHead(keras.layers.Layer):
@@ -203,7 +208,7 @@ class MaskedLMHead(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="tfpretrain")
-class BertMaskedLM(keras.Model):
+class BertMaskedLM(HuggingFaceFolders, keras.Model):
     """BERT pre-training model: masked-LM logits at given positions, and optionally NSP logits.
 
     The encoder's last block runs only at the masked positions (and [CLS] with NSP): its keys
@@ -229,6 +234,8 @@ class BertMaskedLM(keras.Model):
     >>> sorted(model.input)
     ['mask_positions', 'padding_mask', 'segment_ids', 'token_ids']
     """
+
+    hf_head = "mlm"  # a BertForPreTraining folder loads too, without its NSP head
 
     def __init__(self, encoder: BertEncoder, include_nsp: bool = False, **kwargs):
         c = encoder.config

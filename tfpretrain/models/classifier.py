@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from tfpretrain.layers.dropout import Dropout
+from tfpretrain.models.bert import HuggingFaceFolders
 
 
 @keras.saving.register_keras_serializable(package="tfpretrain")
@@ -35,7 +36,7 @@ class MaskedMeanPooling(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="tfpretrain")
-class TextClassifier(keras.Model):
+class TextClassifier(HuggingFaceFolders, keras.Model):
     """Encoder + pooling + dropout + a dense layer giving class logits.
 
     Works with any encoder model whose input is a dict of `[B, T]` tensors (including
@@ -64,6 +65,8 @@ class TextClassifier(keras.Model):
     >>> model({"token_ids": ids, "segment_ids": ids * 0, "padding_mask": ids}).shape
     TensorShape([3, 2])
     """
+
+    hf_head = "classifier"  # `*ForSequenceClassification` folders, their id2label kept
 
     def __init__(self, encoder: keras.Model, num_classes: int, pooling: str = "cls", dropout: float = 0.1,
                  label_names: list[str] | None = None, **kwargs):

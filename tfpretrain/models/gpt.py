@@ -31,7 +31,9 @@ class GPTConfig:
 
     `intermediate_dim` defaults to 4 × `hidden_dim`; `sequence_length` is the context size.
     `use_bias=False` drops the biases of every projection and layer norm, as nanoGPT does by
-    default (GPT-2 has them). `scaled_residual_init` initialises the two projections that write
+    default (GPT-2 has them). `activation` names the feed-forward activation
+    (`layers.activations`: "gelu" is the exact GELU, GPT-2's checkpoints use "gelu_approximate",
+    its tanh form). `scaled_residual_init` initialises the two projections that write
     into the residual stream of each block with GPT-2's N(0, 0.02 / sqrt(2 * num_layers)), so
     that its variance does not grow with depth; without it they get N(0, 0.02) like the rest.
     """
@@ -46,6 +48,7 @@ class GPTConfig:
     layer_norm_epsilon: float = 1e-5
     use_bias: bool = True
     scaled_residual_init: bool = True
+    activation: str = "gelu"
 
     def __post_init__(self):
         if self.intermediate_dim is None:
@@ -104,7 +107,8 @@ def build_gpt(config: GPTConfig) -> keras.Model:
     for i in range(config.num_layers):
         block = TransformerBlock(
             config.num_heads, config.hidden_dim, config.intermediate_dim, dropout=config.dropout,
-            norm_first=True, causal=True, activation="gelu", layer_norm_epsilon=config.layer_norm_epsilon,
+            norm_first=True, causal=True, activation=config.activation,
+            layer_norm_epsilon=config.layer_norm_epsilon,
             kernel_initializer=init(), use_bias=config.use_bias, name=f"block_{i}",
         )
         x = block(x)
@@ -245,6 +249,28 @@ class TextGenerator(Generator):
         ids = [self.tokenizer.encode(text) for text in texts]
         decoded = self._texts(self.generate_ids(ids, max_length, num_return_sequences, **kwargs))
         return decoded[0] if single else decoded
+
+
+def from_pretrained(path, dropout: float | None = None) -> keras.Model:
+    """Loads a local Hugging Face GPT-2 folder as a `build_gpt` model (`checkpoints.load_gpt2`).
+
+    Pair it with `text.load_tokenizer(path)` (its `vocab.json` + `merges.txt`).
+
+    Example:
+
+    >>> model = from_pretrained("checkpoints/gpt2")  # doctest: +SKIP
+    >>> generate(model, load_tokenizer("checkpoints/gpt2"), "Hello", 20)  # doctest: +SKIP
+    """
+    from tfpretrain.checkpoints.gpt2 import load_gpt2
+
+    return load_gpt2(path, dropout=dropout)
+
+
+def save_pretrained(model: keras.Model, path) -> None:
+    """Writes a `build_gpt` model as a Hugging Face `GPT2LMHeadModel` folder (`save_gpt2`)."""
+    from tfpretrain.checkpoints.gpt2 import save_gpt2
+
+    save_gpt2(model, path)
 
 
 def generate(model: keras.Model, tokenizer, prompts, max_length: int, **kwargs):

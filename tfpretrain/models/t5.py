@@ -10,6 +10,7 @@ import numpy as np
 from keras import ops
 
 from tfpretrain.generation import Generator, bucket, require
+from tfpretrain.layers.activations import serialize_activation
 from tfpretrain.layers.decoder import DecoderBlock
 from tfpretrain.layers.dropout import Dropout
 from tfpretrain.layers.embedding import TokenAndPositionEmbedding
@@ -29,6 +30,11 @@ class Seq2SeqConfig:
     `pad_id` pads encoder inputs (masked out) and also starts every decoder input, as in T5;
     `eos_id` ends every target. Token ids at or above `vocabulary_size - num_sentinels` are the
     span-corruption sentinels.
+
+    T5 v1.1 / FLAN-T5 checkpoints need three more choices: `head_dim` (heads need not split
+    `hidden_dim`: 6 heads of 64 on 512), `gated_ffn` (gated-GELU feed-forward) and
+    `tie_output=False`, an output head of its own (`lm_head`) whose logits are not scaled; a
+    tied head (T5 v1.0, models trained here) is the embedding, scaled by `hidden_dim ** -0.5`.
     """
 
     vocabulary_size: int = 32128
@@ -50,6 +56,9 @@ class Seq2SeqConfig:
     pad_id: int = 0
     eos_id: int = 1
     num_sentinels: int = 100
+    head_dim: int | None = None
+    gated_ffn: bool = False
+    tie_output: bool = True
 
     def __post_init__(self):
         for name in ("vocabulary_size", "hidden_dim", "num_heads", "intermediate_dim",
@@ -57,8 +66,12 @@ class Seq2SeqConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
                 raise ValueError(f"Seq2SeqConfig.{name} must be a positive integer; got {value!r}.")
-        if self.hidden_dim % self.num_heads:
-            raise ValueError(f"hidden_dim ({self.hidden_dim}) must be divisible by num_heads ({self.num_heads}).")
+        if self.head_dim is not None and (not isinstance(self.head_dim, int) or self.head_dim <= 0):
+            raise ValueError(f"Seq2SeqConfig.head_dim must be a positive integer or None; got "
+                             f"{self.head_dim!r}.")
+        if self.head_dim is None and self.hidden_dim % self.num_heads:
+            raise ValueError(f"hidden_dim ({self.hidden_dim}) must be divisible by num_heads "
+                             f"({self.num_heads}), or head_dim set.")
         if self.num_sentinels < 0 or self.num_sentinels >= self.vocabulary_size:
             raise ValueError(f"num_sentinels must be in [0, vocabulary_size); got {self.num_sentinels}.")
         for name in ("pad_id", "eos_id"):
@@ -93,7 +106,8 @@ def build_seq2seq(config: Seq2SeqConfig) -> keras.Model:
     """Builds `Seq2SeqLM`: `{encoder_token_ids [B, S], decoder_token_ids [B, T]} -> logits [B, T, V]`.
 
     A shared token embedding feeds the encoder and the decoder; the output head is the same
-    matrix transposed (logits float32, scaled by `hidden_dim ** -0.5` as in T5). Encoder
+    matrix transposed (logits float32, scaled by `hidden_dim ** -0.5` as in T5), or with
+    `tie_output=False` a table of its own named `lm_head`, unscaled (T5 v1.1). Encoder
     positions equal to `pad_id` are masked out of both attentions; the decoder is causal.
     Layers are named `token_embedding`, `encoder_position_bias`, `encoder_block_{i}`,
     `encoder_norm`, `decoder_position_bias`, `decoder_block_{i}` and `decoder_norm`, which is
@@ -115,7 +129,8 @@ def build_seq2seq(config: Seq2SeqConfig) -> keras.Model:
     # Kernels keep Keras' Glorot rule. T5's own N(0, 1 / fan_in) (queries and keys six times
     # larger at 256 wide) trained worse with the AdamW recipes here: see BENCHMARKS.md.
     common = dict(dropout=c.dropout, activation=c.activation, layer_norm_epsilon=c.layer_norm_epsilon,
-                  norm="rms", use_bias=False, scale_attention=c.scale_attention)
+                  norm="rms", use_bias=False, scale_attention=c.scale_attention,
+                  head_dim=c.head_dim, gated_ffn=c.gated_ffn)
     encoder_mask = ops.not_equal(enc_ids, c.pad_id)
 
     x = Dropout(c.dropout, name="encoder_dropout")(embedding(enc_ids))
@@ -136,9 +151,19 @@ def build_seq2seq(config: Seq2SeqConfig) -> keras.Model:
                          **common)(y, encoded, encoder_mask=encoder_mask, self_attention_bias=bias)
     y = Dropout(c.dropout, name="decoder_output_dropout")(
         make_norm("rms", c.layer_norm_epsilon, name="decoder_norm")(y))
-    y = y * (c.hidden_dim**-0.5)
-    logits = embedding(y, reverse=True)
+    head = None if c.tie_output else TokenAndPositionEmbedding(
+        c.vocabulary_size, c.encoder_length, c.hidden_dim, position_embedding=False,
+        embeddings_initializer=keras.initializers.RandomNormal(stddev=1.0), name="lm_head",
+    )
+    logits = _logits(y, embedding, head, c.hidden_dim)
     return keras.Model({ENCODER_IDS: enc_ids, DECODER_IDS: dec_ids}, logits, name="seq2seq_lm")
+
+
+def _logits(y, embedding: TokenAndPositionEmbedding, head, hidden_dim: int):
+    """Decoder outputs `[B, T, D]` -> logits: the scaled, tied embedding, or `head` unscaled."""
+    if head is None:
+        return embedding(y * (hidden_dim**-0.5), reverse=True)
+    return head(y, reverse=True)
 
 
 class Seq2SeqDecoder:
@@ -164,6 +189,7 @@ class Seq2SeqDecoder:
         self.decoder_bias = model.get_layer("decoder_position_bias")
         self.decoder_blocks = [model.get_layer(f"decoder_block_{i}") for i in range(config.num_decoder_layers)]
         self.decoder_norm = model.get_layer("decoder_norm")
+        self.head = None if config.tie_output else model.get_layer("lm_head")
 
     @property
     def vocabulary_size(self) -> int:
@@ -200,8 +226,8 @@ class Seq2SeqDecoder:
                 cache=layer_cache, cache_index=index, training=False,
             )
             new_self.append(layer_cache)
-        y = self.decoder_norm(y) * (self.config.hidden_dim**-0.5)
-        logits = self.embedding(y, reverse=True)[:, -1, :]
+        logits = _logits(self.decoder_norm(y), self.embedding, self.head, self.config.hidden_dim)
+        logits = logits[:, -1, :]
         return logits, {**cache, "self": new_self}
 
 
@@ -235,9 +261,10 @@ class Seq2SeqGenerator(Generator):
 
     def __init__(self, model: keras.Model, config: Seq2SeqConfig, tokenizer=None,
                  jit_compile: bool = True):
-        if tokenizer is not None and tokenizer.vocabulary_size != config.vocabulary_size:
+        # A model may have spare rows (T5's 32128 for 32100 tokens), never fewer than its ids.
+        if tokenizer is not None and tokenizer.vocabulary_size > config.vocabulary_size:
             raise ValueError(
-                f"The tokenizer has {tokenizer.vocabulary_size} ids but the model "
+                f"The tokenizer has {tokenizer.vocabulary_size} ids but the model only "
                 f"{config.vocabulary_size}; they do not belong together."
             )
         super().__init__(Seq2SeqDecoder(model, config), tokenizer,
@@ -291,3 +318,55 @@ class Seq2SeqGenerator(Generator):
             raise ValueError("Seq2SeqGenerator needs a tokenizer to generate from text.")
         texts = [inputs] if isinstance(inputs, str) else list(inputs)
         return self._texts(self.generate_ids(self._encode(texts), max_length, **kwargs))
+
+
+def from_pretrained(path, dropout: float | None = None) -> tuple[keras.Model, Seq2SeqConfig]:
+    """Loads a local Hugging Face T5 folder (T5, T5 v1.1, FLAN-T5): `(model, config)`.
+
+    Pair it with `text.load_tokenizer(path)` (its `spiece.model`) in a `Seq2SeqGenerator`.
+
+    Example:
+
+    >>> model, config = from_pretrained("checkpoints/flan-t5-small")  # doctest: +SKIP
+    >>> tokenizer = load_tokenizer("checkpoints/flan-t5-small")  # doctest: +SKIP
+    >>> Seq2SeqGenerator(model, config, tokenizer).generate("translate English to German: "
+    ...     "Hello", max_length=20, greedy=True)  # doctest: +SKIP
+    """
+    from tfpretrain.checkpoints.t5 import load_t5
+
+    model = load_t5(path, dropout=dropout)
+    return model, config_of(model)
+
+
+def save_pretrained(model: keras.Model, path) -> None:
+    """Writes a `build_seq2seq` model as a `T5ForConditionalGeneration` folder (`save_t5`)."""
+    from tfpretrain.checkpoints.t5 import save_t5
+
+    save_t5(model, path)
+
+
+def config_of(model: keras.Model, pad_id: int = 0, eos_id: int = 1) -> Seq2SeqConfig:
+    """The `Seq2SeqConfig` of a `build_seq2seq` model, read from its layers.
+
+    Layers do not hold the decoder's context, the special ids or the sentinel count: the
+    decoder's context is taken as the encoder's, `pad_id` / `eos_id` as T5's and no sentinels
+    (a Hugging Face vocabulary keeps them in its tokenizer).
+    """
+    embedding = model.get_layer("token_embedding")
+    names = [layer.name for layer in model.layers]
+    encoder = [model.get_layer(n) for n in names if n.startswith("encoder_block_")]
+    decoder = [n for n in names if n.startswith("decoder_block_")]
+    block, bias = encoder[0], model.get_layer("encoder_position_bias")
+    default_heads = block.head_dim is None or block.head_dim * block.num_heads == block.hidden_dim
+    return Seq2SeqConfig(
+        vocabulary_size=embedding.vocabulary_size, hidden_dim=block.hidden_dim,
+        num_heads=block.num_heads, intermediate_dim=block.intermediate_dim,
+        num_encoder_layers=len(encoder), num_decoder_layers=len(decoder), dropout=block.dropout,
+        activation=serialize_activation(block.activation),
+        layer_norm_epsilon=block.layer_norm_epsilon,
+        relative_buckets=bias.num_buckets, relative_max_distance=bias.max_distance,
+        scale_attention=block.scale_attention, encoder_length=embedding.sequence_length,
+        decoder_length=embedding.sequence_length, pad_id=pad_id, eos_id=eos_id,
+        num_sentinels=0, head_dim=None if default_heads else block.head_dim,
+        gated_ffn=block.gated_ffn, tie_output="lm_head" not in names,
+    )

@@ -55,14 +55,17 @@ def run(cfg: CLMRun) -> dict:
     strategy = get_strategy(cfg.strategy)
     keras.utils.set_random_seed(cfg.seed)
 
-    tokenizer = train_tokenizer(cfg.tokenizer, text, cfg.vocab_size)
+    if cfg.init:  # a Hugging Face GPT-2: its tokenizer and shape
+        tokenizer, model_config = _init_gpt(cfg)
+    else:
+        tokenizer = train_tokenizer(cfg.tokenizer, text, cfg.vocab_size)
+        model_config = GPTConfig.preset(
+            cfg.preset, vocabulary_size=tokenizer.vocabulary_size, sequence_length=cfg.seq_len,
+            dropout=cfg.dropout, use_bias=cfg.bias,
+        )
     tokens = tokenizer.encode(text)
     train_tokens, val_tokens = split_tokens(tokens, 0.1)
-    model_config = GPTConfig.preset(
-        cfg.preset, vocabulary_size=tokenizer.vocabulary_size, sequence_length=cfg.seq_len,
-        dropout=cfg.dropout, use_bias=cfg.bias,
-    )
-    block = model_config.sequence_length
+    block = min(cfg.seq_len or model_config.sequence_length, model_config.sequence_length)
     train = lm_train_dataset(train_tokens, block, cfg.batch_size, seed=cfg.seed)
     val = lm_eval_dataset(val_tokens, block, cfg.eval_batch_size)
 
@@ -71,7 +74,7 @@ def run(cfg: CLMRun) -> dict:
     total_steps = cfg.steps
     steps_per_execution = math.gcd(eval_interval, cfg.steps_per_execution)
     with strategy.scope():
-        model = build_gpt(model_config)
+        model = _init_model(cfg) if cfg.init else build_gpt(model_config)
         compile_gpt(model, cfg, total_steps, steps_per_execution)
 
     out.mkdir(parents=True, exist_ok=True)
@@ -109,6 +112,22 @@ def run(cfg: CLMRun) -> dict:
     }
     write_json(out / "metrics.json", metrics)
     return metrics
+
+
+def _init_gpt(cfg: CLMRun) -> tuple[object, GPTConfig]:
+    """The tokenizer and `GPTConfig` of `--init`, a Hugging Face GPT-2 folder."""
+    from tfpretrain.checkpoints import read_config
+    from tfpretrain.checkpoints.gpt2 import gpt2_config
+    from tfpretrain.text import load_tokenizer
+
+    config = gpt2_config(read_config(cfg.init))
+    return load_tokenizer(cfg.init), dataclasses.replace(config, dropout=cfg.dropout)
+
+
+def _init_model(cfg: CLMRun) -> keras.Model:
+    from tfpretrain.models.gpt import from_pretrained
+
+    return from_pretrained(cfg.init, dropout=cfg.dropout)
 
 
 def _evaluations(history: keras.callbacks.History, eval_interval: int) -> list[dict]:

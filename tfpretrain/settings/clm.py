@@ -34,6 +34,9 @@ class CLMRun(TrainingSettings):
                              help="character vocabulary, or a BPE vocabulary trained on the corpus "
                                   "with sentencepiece")
     vocab_size: int = setting(1000, check=positive, help="sentencepiece vocabulary size")
+    init: str | None = setting(
+        None, help="continue training a local Hugging Face GPT-2 folder (its BPE tokenizer and "
+                   "context; --preset, --tokenizer and --bias are then its own)")
     seq_len: int | None = setting(None, check=positive, aliases=("--block-size",),
                                   help="context length in tokens (default: the preset's)")
     batch_size: int = setting(12, check=positive, help="global batch size")

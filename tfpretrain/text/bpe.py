@@ -473,6 +473,33 @@ class BytePairTokenizer(keras.layers.Layer):
     def call(self, inputs):
         return self.tokenize(inputs)
 
+    def pack(self, strings, sequence_length: int) -> dict[str, tf.Tensor]:
+        """Single texts -> RoBERTa's encoder inputs `<s> tokens </s>`, `<pad>`ded to a length.
+
+        Longer texts are cut to `sequence_length - 2` tokens. Needs `<s>`, `</s>` and `<pad>`
+        among the special tokens (a RoBERTa `vocab.json` has them).
+
+        Returns:
+            A dict of int32 `[B, sequence_length]` tensors: `token_ids`, `segment_ids`
+            (zeros) and `padding_mask` (1 for real tokens), as `WordPieceTokenizer.pack`.
+        """
+        missing = [t for t in ("<s>", "</s>", "<pad>") if t not in self.special_tokens]
+        if missing:
+            raise ValueError(f"pack needs the special tokens {missing}, which this vocabulary "
+                             "lacks (a RoBERTa vocab.json has <s>, </s> and <pad>).")
+        length = int(sequence_length)
+        if length < 2:
+            raise ValueError(f"sequence_length must be >= 2 (<s> and </s>); got {length}.")
+        ids = self.tokenize(strings)[:, : length - 2]
+        rows = ids.nrows()
+        start, end = (tf.fill([rows, 1], tf.constant(self.special_tokens[t], tf.int32))
+                      for t in ("<s>", "</s>"))
+        ids = tf.concat([start, ids, end], axis=1)
+        token_ids = ids.to_tensor(default_value=self.special_tokens["<pad>"], shape=[None, length])
+        mask = tf.sequence_mask(ids.row_lengths(), length, dtype=tf.int32)
+        return {"token_ids": token_ids, "segment_ids": tf.zeros_like(token_ids),
+                "padding_mask": mask}
+
     def detokenize(self, ids) -> tf.Tensor:
         """Ids `[B, None]` (ragged or dense) -> `[B]` strings of their bytes, special tokens
         written out. Rows that end inside a character give its bytes as they are."""

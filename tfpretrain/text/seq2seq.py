@@ -12,6 +12,10 @@ import tensorflow as tf
 from tfpretrain.text.sentencepiece import SentencePieceTokenizer
 
 SEQ2SEQ_VOCAB_FILE = "seq2seq_vocab.json"
+# A Hugging Face T5 folder's tokenizer: sentencepiece with pad 0, eos 1, unk 2, and the
+# sentinels <extra_id_0> ... <extra_id_99> above the pieces, <extra_id_0> the highest id.
+T5_SPIECE_FILE = "spiece.model"
+T5_SENTINELS = 100
 # sentencepiece's default control pieces: <unk>=0, <s>=1, </s>=2. Encoding never emits <s> or
 # </s>, and decoding renders them as nothing, so <s> serves as T5's pad / decoder-start token.
 PAD_ID = 1
@@ -23,11 +27,16 @@ class Seq2SeqTokenizer:
 
     Model ids are the tokenizer's pieces `[0, N)` followed by `num_sentinels` sentinel ids
     `[N, N + num_sentinels)` for span corruption; `pad_id` (also the decoder start) and
-    `eos_id` are the tokenizer's `<s>` and `</s>` control pieces.
+    `eos_id` are by default the tokenizer's `<s>` and `</s>` control pieces. T5's own
+    vocabulary (`from_hf`) has pad 0 and eos 1, and numbers its sentinels down from the top:
+    sentinel k (`<extra_id_k>`) is `N + num_sentinels - 1 - k` (`sentinel_id`).
 
     Args:
         tokenizer: a trained `SentencePieceTokenizer` (cased, so text keeps its casing).
         num_sentinels: sentinel ids appended after the pieces.
+        pad_id: the padding / decoder start id.
+        eos_id: the end id.
+        descending_sentinels: sentinel 0 is the highest id (T5's order).
 
     Example:
 
@@ -36,16 +45,42 @@ class Seq2SeqTokenizer:
     'To be, or not'
     """
 
-    pad_id = PAD_ID
-    eos_id = EOS_ID
-
-    def __init__(self, tokenizer: SentencePieceTokenizer, num_sentinels: int = 100):
+    def __init__(self, tokenizer: SentencePieceTokenizer, num_sentinels: int = 100,
+                 pad_id: int = PAD_ID, eos_id: int = EOS_ID, descending_sentinels: bool = False):
         if not isinstance(tokenizer, SentencePieceTokenizer):
             raise ValueError("Seq2SeqTokenizer needs a SentencePieceTokenizer.")
         if num_sentinels < 1:
             raise ValueError(f"num_sentinels must be >= 1; got {num_sentinels}.")
+        for name, value in (("pad_id", pad_id), ("eos_id", eos_id)):
+            if not 0 <= value < tokenizer.vocabulary_size:
+                raise ValueError(f"{name} {value} is not a piece of the sentencepiece model.")
         self.tokenizer = tokenizer
         self.num_sentinels = int(num_sentinels)
+        self.pad_id, self.eos_id = int(pad_id), int(eos_id)
+        self.descending_sentinels = bool(descending_sentinels)
+
+    @classmethod
+    def from_hf(cls, directory) -> Seq2SeqTokenizer:
+        """T5's tokenizer from a Hugging Face folder: `spiece.model`, and the sentinel count
+        (`extra_ids` in `tokenizer_config.json`, default 100)."""
+        directory = Path(directory)
+        path = directory / T5_SPIECE_FILE
+        if not path.is_file():
+            raise FileNotFoundError(f"No {T5_SPIECE_FILE} in {directory}: a T5 folder's "
+                                    "tokenizer is that sentencepiece model.")
+        config = directory / "tokenizer_config.json"
+        extra = json.loads(config.read_text()).get("extra_ids") if config.is_file() else None
+        pieces = SentencePieceTokenizer(path.read_bytes())
+        processor = pieces._processor
+        return cls(pieces, num_sentinels=extra or T5_SENTINELS, pad_id=processor.pad_id(),
+                   eos_id=processor.eos_id(), descending_sentinels=True)
+
+    def sentinel_id(self, k: int) -> int:
+        """The id of sentinel `k` (`<extra_id_k>` in T5)."""
+        if not 0 <= k < self.num_sentinels:
+            raise ValueError(f"Sentinel {k} is not in [0, {self.num_sentinels}).")
+        return self.sentinel_start + (self.num_sentinels - 1 - k if self.descending_sentinels
+                                      else k)
 
     @property
     def sentinel_start(self) -> int:
@@ -92,7 +127,8 @@ class Seq2SeqTokenizer:
         self.tokenizer.save(directory)
         path = directory / SEQ2SEQ_VOCAB_FILE
         path.write_text(json.dumps({"num_sentinels": self.num_sentinels, "pad_id": self.pad_id,
-                                    "eos_id": self.eos_id}) + "\n")
+                                    "eos_id": self.eos_id,
+                                    "descending_sentinels": self.descending_sentinels}) + "\n")
         return path
 
     @classmethod
@@ -102,4 +138,7 @@ class Seq2SeqTokenizer:
         if not path.is_file():
             raise FileNotFoundError(f"No {SEQ2SEQ_VOCAB_FILE} in {directory}; is it a seq2seq model directory?")
         values = json.loads(path.read_text())
-        return cls(SentencePieceTokenizer.load(directory), num_sentinels=int(values["num_sentinels"]))
+        return cls(SentencePieceTokenizer.load(directory),
+                   num_sentinels=int(values["num_sentinels"]), pad_id=values.get("pad_id", PAD_ID),
+                   eos_id=values.get("eos_id", EOS_ID),
+                   descending_sentinels=values.get("descending_sentinels", False))

@@ -8,7 +8,8 @@ lists the sentinels, each followed by the span it replaced (Raffel et al., 2020,
     inputs  a b <S0> e f <S1> h </s>
     targets <S0> c d <S1> g <S2> </s>
 
-Sentinel k is token id `sentinel_start + k`; the spans are drawn anew every epoch.
+Sentinel k is token id `sentinel_start + k` (with `descending_sentinels`, T5's order,
+`sentinel_start + num_sentinels - 1 - k`); the spans are drawn anew every epoch.
 """
 
 from __future__ import annotations
@@ -54,17 +55,19 @@ def noise_mask(length, num_noise, num_spans, seed):
     return tf.equal(span_number % 2, 1)
 
 
-def _replace_spans(token_ids, mask, sentinel_start):
+def _replace_spans(token_ids, mask, sentinel_start, num_sentinels: int, descending: bool):
     """Replaces each run of True in `mask` by one sentinel, numbered in order of the runs."""
     previous = tf.concat([[False], mask[:-1]], axis=0)
     first = tf.logical_and(mask, tf.logical_not(previous))
-    sentinels = sentinel_start + tf.cumsum(tf.cast(first, tf.int32)) - 1
+    k = tf.cumsum(tf.cast(first, tf.int32)) - 1
+    sentinels = sentinel_start + (num_sentinels - 1 - k if descending else k)
     ids = tf.where(first, sentinels, token_ids)
     return tf.boolean_mask(ids, tf.logical_or(first, tf.logical_not(mask)))
 
 
 def corrupt_spans(token_ids, seed, *, sentinel_start: int, eos_id: int, noise_density: float = 0.15,
-                  mean_span_length: float = 3.0, num_sentinels: int = 100):
+                  mean_span_length: float = 3.0, num_sentinels: int = 100,
+                  descending_sentinels: bool = False):
     """Span corruption of one int32 sequence `[L]` (L >= 2, static) with a stateless `[2]` seed.
 
     Returns:
@@ -88,8 +91,9 @@ def corrupt_spans(token_ids, seed, *, sentinel_start: int, eos_id: int, noise_de
     with tf.control_dependencies([check]):
         mask = noise_mask(length, num_noise, num_spans, seed)
     eos = tf.constant([eos_id], tf.int32)
-    inputs = _replace_spans(token_ids, mask, sentinel_start)
-    targets = _replace_spans(token_ids, tf.logical_not(mask), sentinel_start)
+    order = (num_sentinels, descending_sentinels)
+    inputs = _replace_spans(token_ids, mask, sentinel_start, *order)
+    targets = _replace_spans(token_ids, tf.logical_not(mask), sentinel_start, *order)
     in_len, out_len = corrupted_lengths(length, noise_density, mean_span_length, num_sentinels)
     inputs = tf.ensure_shape(tf.concat([inputs, eos], 0), [in_len])
     targets = tf.ensure_shape(tf.concat([targets, eos], 0), [out_len])
@@ -106,6 +110,7 @@ def span_corruption(
     num_sentinels: int = 100,
     seed: int = 0,
     rerandomize_each_iteration: bool = True,
+    descending_sentinels: bool = False,
 ) -> tf.data.Dataset:
     """Maps a data set of fixed-length int token sequences to `{"inputs", "targets"}` pairs.
 
@@ -122,6 +127,7 @@ def span_corruption(
         num_sentinels: sentinel ids available; caps the number of spans per sequence.
         seed: seed of the span draws.
         rerandomize_each_iteration: new spans every epoch.
+        descending_sentinels: sentinel 0 is the highest id (T5's `<extra_id_0>`).
 
     Returns:
         A data set of `{"inputs": int32 [I], "targets": int32 [J]}`.
@@ -143,6 +149,7 @@ def span_corruption(
     def corrupt(ids, s):
         return corrupt_spans(ids, s, sentinel_start=sentinel_start, eos_id=eos_id,
                              noise_density=noise_density, mean_span_length=mean_span_length,
-                             num_sentinels=num_sentinels)
+                             num_sentinels=num_sentinels,
+                             descending_sentinels=descending_sentinels)
 
     return tf.data.Dataset.zip(dataset, seed_stream(seed, rerandomize_each_iteration)).map(corrupt, num_parallel_calls=tf.data.AUTOTUNE)

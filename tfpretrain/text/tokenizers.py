@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from tfpretrain.text.bpe import BPE_CONFIG_FILE, BytePairTokenizer
+from tfpretrain.text.bpe import BPE_CONFIG_FILE, MERGES_FILE, VOCAB_FILE, BytePairTokenizer
 from tfpretrain.text.char import CHAR_VOCAB_FILE, CharTokenizer
 from tfpretrain.text.sentencepiece import SENTENCEPIECE_MODEL_FILE, SentencePieceTokenizer
+from tfpretrain.text.seq2seq import SEQ2SEQ_VOCAB_FILE, T5_SPIECE_FILE, Seq2SeqTokenizer
+from tfpretrain.text.wordpiece import WordPieceTokenizer
 
 TOKENIZER_KINDS = ("char", "sentencepiece")
+# The tokenizer files of each Hugging Face model_type the package loads.
+HF_TOKENIZER_FILES = {
+    "gpt2": (VOCAB_FILE, MERGES_FILE),
+    "roberta": (VOCAB_FILE, MERGES_FILE),
+    "t5": (T5_SPIECE_FILE,),
+    "bert": ("vocab.txt",),
+    "distilbert": ("vocab.txt",),
+}
 
 
 def train_tokenizer(kind: str, text: str, vocabulary_size: int = 1000):
@@ -21,16 +32,59 @@ def train_tokenizer(kind: str, text: str, vocabulary_size: int = 1000):
 
 
 def load_tokenizer(directory):
-    """Loads whichever tokenizer `save(directory)` wrote there (char, sentencepiece or a
-    pre-trained byte-level BPE)."""
+    """Loads the tokenizer of a folder: one `save(directory)` wrote (char, sentencepiece, BPE,
+    seq2seq), or a Hugging Face model folder's.
+
+    Hugging Face folders, by `model_type` in `config.json` (else by the files present): GPT-2
+    (`vocab.json` + `merges.txt` -> `BytePairTokenizer`, `<|endoftext|>` special), RoBERTa (the
+    same with `<s>`, `<pad>`, `</s>`, `<mask>`; `pack` gives its `<s> ... </s>` inputs), T5
+    (`spiece.model` -> `Seq2SeqTokenizer.from_hf`: pad 0, eos 1, `<extra_id_N>` sentinels at
+    the top), BERT and DistilBERT (`vocab.txt` -> `WordPieceTokenizer.from_pretrained`).
+
+    Raises:
+        FileNotFoundError: no tokenizer there, or a Hugging Face folder without the tokenizer
+            files of its `model_type` (named).
+        ValueError: a tokenizer with more ids than the folder's `config.json` has embedding
+            rows (`vocab_size`): the two do not belong together.
+    """
     directory = Path(directory)
+    if (directory / SEQ2SEQ_VOCAB_FILE).is_file():
+        return Seq2SeqTokenizer.load(directory)
     if (directory / CHAR_VOCAB_FILE).is_file():
         return CharTokenizer.load(directory)
     if (directory / SENTENCEPIECE_MODEL_FILE).is_file():
         return SentencePieceTokenizer.load(directory)
     if (directory / BPE_CONFIG_FILE).is_file():
         return BytePairTokenizer.load(directory)
-    raise FileNotFoundError(
-        f"No tokenizer in {directory} (expected {CHAR_VOCAB_FILE}, {SENTENCEPIECE_MODEL_FILE} "
-        f"or {BPE_CONFIG_FILE})."
-    )
+    config_file = directory / "config.json"
+    config = json.loads(config_file.read_text()) if config_file.is_file() else {}
+    model_type = config.get("model_type")
+    if model_type not in HF_TOKENIZER_FILES:  # no config: recognise the files themselves
+        model_type = next((kind for kind in ("t5", "bert", "gpt2")
+                           if (directory / HF_TOKENIZER_FILES[kind][0]).is_file()), None)
+    if model_type is None:
+        raise FileNotFoundError(
+            f"No tokenizer in {directory} (expected {CHAR_VOCAB_FILE}, "
+            f"{SENTENCEPIECE_MODEL_FILE} or {BPE_CONFIG_FILE}, or a Hugging Face folder's "
+            f"{VOCAB_FILE} + {MERGES_FILE}, {T5_SPIECE_FILE} or vocab.txt)."
+        )
+    missing = [f for f in HF_TOKENIZER_FILES[model_type] if not (directory / f).is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{directory} holds a {model_type} model but not its tokenizer: {', '.join(missing)} "
+            "missing. Download the tokenizer files beside config.json."
+        )
+    if model_type == "t5":
+        tokenizer = Seq2SeqTokenizer.from_hf(directory)
+    elif model_type in ("bert", "distilbert"):
+        tokenizer = WordPieceTokenizer.from_pretrained(directory)
+    else:
+        tokenizer = BytePairTokenizer.from_hf(directory)
+    rows = config.get("vocab_size")
+    if rows is not None and tokenizer.vocabulary_size > rows:
+        raise ValueError(
+            f"The tokenizer in {directory} has {tokenizer.vocabulary_size} ids but config.json's "
+            f"vocab_size (the embedding's rows) is {rows}; the tokenizer and the model do not "
+            "belong together."
+        )
+    return tokenizer

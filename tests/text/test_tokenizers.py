@@ -1,0 +1,113 @@
+"""`load_tokenizer` on Hugging Face folders, token for token against `transformers`."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tests.hf_folders import (
+    GPT2_VOCAB,
+    bert_vocab,
+    data_path,
+    roberta_files,
+    shakespeare,
+    t5_spiece,
+)
+from tfpretrain.text import load_tokenizer
+from tfpretrain.text.bpe import ENDOFTEXT, BytePairTokenizer, read_tiktoken_ranks, write_hf_files
+from tfpretrain.text.seq2seq import Seq2SeqTokenizer
+from tfpretrain.text.wordpiece import WordPieceTokenizer
+
+transformers = pytest.importorskip("transformers")
+
+TEXTS = ["Hello world, it's a test.", "  spaces\tand\nnew lines ", "naïve café — 東京", "x"]
+
+
+def config(path, model_type: str, vocab_size: int) -> None:
+    (path / "config.json").write_text(json.dumps({"model_type": model_type,
+                                                  "vocab_size": vocab_size}))
+
+
+def test_gpt2_folder(tmp_path):
+    write_hf_files(read_tiktoken_ranks(data_path("gpt2", "gpt2.tiktoken")), tmp_path,
+                   {ENDOFTEXT: GPT2_VOCAB - 1})
+    config(tmp_path, "gpt2", GPT2_VOCAB)
+    ours = load_tokenizer(tmp_path)
+    assert isinstance(ours, BytePairTokenizer) and ours.vocabulary_size == GPT2_VOCAB
+    assert ours.special_tokens == {ENDOFTEXT: GPT2_VOCAB - 1}
+    theirs = transformers.GPT2Tokenizer(str(tmp_path / "vocab.json"),
+                                        str(tmp_path / "merges.txt"))
+    for text in TEXTS:
+        assert ours.encode(text).tolist() == theirs.encode(text)
+        assert ours.decode(ours.encode(text)) == text
+
+
+def test_roberta_folder_packs_like_transformers(tmp_path):
+    vocab = roberta_files(tmp_path)
+    config(tmp_path, "roberta", vocab)
+    ours = load_tokenizer(tmp_path)
+    assert [ours.token_to_id(t) for t in ("<s>", "<pad>", "</s>", "<mask>")] == [0, 1, 2,
+                                                                                  vocab - 1]
+    theirs = transformers.RobertaTokenizer(str(tmp_path / "vocab.json"),
+                                           str(tmp_path / "merges.txt"))
+    packed = ours.pack(TEXTS, 12)
+    expected = theirs(TEXTS, padding="max_length", truncation=True, max_length=12)
+    np.testing.assert_array_equal(packed["token_ids"].numpy(), expected["input_ids"])
+    np.testing.assert_array_equal(packed["padding_mask"].numpy(), expected["attention_mask"])
+    assert not packed["segment_ids"].numpy().any()
+    gpt2 = BytePairTokenizer.from_tiktoken(data_path("gpt2", "gpt2.tiktoken"))
+    with pytest.raises(ValueError, match=r"pack needs the special tokens \['<s>', '</s>', "
+                                         r"'<pad>'\]"):
+        gpt2.pack(TEXTS, 12)
+
+
+def test_t5_folder_ids_and_sentinels(tmp_path):
+    t5_spiece(tmp_path)
+    reference = transformers.T5Tokenizer.from_pretrained(tmp_path, extra_ids=100)
+    reference.save_pretrained(tmp_path)
+    config(tmp_path, "t5", len(reference) + 28)  # spare rows, as t5-small's 32128
+    ours = load_tokenizer(tmp_path)
+    assert isinstance(ours, Seq2SeqTokenizer)
+    assert (ours.pad_id, ours.eos_id, ours.vocabulary_size) == (0, 1, len(reference))
+    for k in (0, 1, 99):
+        assert ours.sentinel_id(k) == reference.convert_tokens_to_ids(f"<extra_id_{k}>")
+    for text in shakespeare(400).split("\n")[:6] + ["Unseen wörds 123"]:
+        ids = reference(text)["input_ids"]  # the text's pieces and </s>
+        assert [*ours.encode(text).tolist(), ours.eos_id] == ids
+        if 2 not in ids:  # sentencepiece writes <unk> as " ⁇ ", transformers drops it
+            assert ours.decode(ids) == reference.decode(ids, skip_special_tokens=True)
+    again = Seq2SeqTokenizer.load(ours.save(tmp_path / "saved").parent)
+    assert (again.pad_id, again.eos_id, again.sentinel_id(0)) == (0, 1, ours.sentinel_id(0))
+
+
+@pytest.mark.parametrize("model_type", ["bert", "distilbert"])
+def test_bert_folders(tmp_path, model_type):
+    bert_vocab(tmp_path)
+    transformers.BertTokenizer(str(tmp_path / "vocab.txt")).save_pretrained(tmp_path)
+    config(tmp_path, model_type, 2000)
+    ours = load_tokenizer(tmp_path)
+    assert isinstance(ours, WordPieceTokenizer)
+    theirs = transformers.BertTokenizer.from_pretrained(tmp_path)
+    text = ["a gorgeous , witty , seductive movie .", "the film is UNBELIEVABLY bad"]
+    expected = theirs(text, padding="max_length", truncation=True, max_length=16)["input_ids"]
+    np.testing.assert_array_equal(ours.pack(text, 16)["token_ids"].numpy(), expected)
+
+
+def test_errors_name_the_file_and_the_sizes(tmp_path):
+    write_hf_files(read_tiktoken_ranks(data_path("gpt2", "gpt2.tiktoken")), tmp_path,
+                   {ENDOFTEXT: GPT2_VOCAB - 1})
+    config(tmp_path, "gpt2", 50000)
+    with pytest.raises(ValueError, match=f"has {GPT2_VOCAB} ids but config.json's vocab_size "
+                                         r"\(the embedding's rows\) is 50000"):
+        load_tokenizer(tmp_path)
+    (tmp_path / "merges.txt").unlink()
+    with pytest.raises(FileNotFoundError, match="holds a gpt2 model but not its tokenizer: "
+                                                "merges.txt missing"):
+        load_tokenizer(tmp_path)
+    config(tmp_path, "t5", 400)
+    with pytest.raises(FileNotFoundError, match="spiece.model missing"):
+        load_tokenizer(tmp_path)
+    with pytest.raises(FileNotFoundError, match="No tokenizer in"):
+        load_tokenizer(tmp_path / "nothing")
