@@ -131,6 +131,43 @@ def read_corpus(corpus: str, text_column: str | int | None = None, data_dir=None
     return lines
 
 
+def corpus_text(corpus: str, text_column: str | int | None = None, data_dir=None) -> str:
+    """The corpus as one string, for models that read text whole (character and BPE language
+    models, span corruption), where blank lines and layout are part of the text.
+
+    A text file is kept exactly as stored (a single file gives its text unchanged); a table
+    gives its text column and a TFDS part its texts, one per line; parts are joined by a newline.
+
+    Args:
+        corpus: the `--corpus` value (see `corpus_files`).
+        text_column: the text column of table files.
+        data_dir: the TFDS data directory for `tfds:` parts.
+
+    Raises:
+        ValueError: the corpus holds only whitespace, or a file is not valid UTF-8.
+
+    Example:
+        >>> corpus_text("tinyshakespeare")[:14]
+        'First Citizen:'
+    """
+    pieces = []
+    for source in corpus_files(corpus):
+        if isinstance(source, TfdsSpec):
+            texts = tfds_texts(source.spec, data_dir).as_numpy_iterator()
+            pieces.append("\n".join(text.decode("utf-8") for text in texts))
+        elif source.suffix.lower() in TABLE_SUFFIXES:
+            pieces.append("\n".join(read_table(source, text_column=text_column,
+                                               labelled=False).texts))
+        else:
+            pieces.append(_decode(source))
+    # A newline between parts unless the earlier one ends with one.
+    text = "".join(piece if i == len(pieces) - 1 or piece.endswith("\n") else piece + "\n"
+                   for i, piece in enumerate(pieces))
+    if not text.strip():
+        raise ValueError(f"The corpus {corpus!r} is empty; it needs text to train on.")
+    return text
+
+
 def _lines_of(texts):
     """Splits a dataset of strings into stripped, non-blank lines (no WikiText headings)."""
     import tensorflow as tf

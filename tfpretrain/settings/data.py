@@ -35,7 +35,36 @@ def image_spec(value: str) -> str | None:
 
 
 @dataclasses.dataclass(kw_only=True)
-class ImageData(Settings):
+class TfdsData(Settings):
+    """Where `tfds:` specs are read from."""
+
+    data_dir: str | None = setting(None, defines_run=False, metavar="DIR",
+                                   help="TensorFlow Datasets directory for tfds: specs "
+                                        "(default: $TFDS_DATA_DIR, else ~/tensorflow_datasets)")
+
+
+@dataclasses.dataclass(kw_only=True)
+class TextColumn(Settings):
+    """The text column of table files (corpora and tasks)."""
+
+    text_column: str | None = setting(
+        None, metavar="COLUMN",
+        help="the text column of .csv/.tsv/.jsonl tables (a header name or a 0-based index; "
+             "default: text/sentence/review/..., else column 0)")
+
+
+@dataclasses.dataclass(kw_only=True)
+class CorpusData(TfdsData, TextColumn):
+    """`--corpus`: everything `tfpretrain.data.text_files.corpus_files` resolves."""
+
+    corpus: str = setting(
+        help="text to train on: a file, a folder of .txt files, a glob ('books/**/*.txt'), a "
+             ".csv/.tsv/.jsonl table (see --text-column), tfds:NAME[:SPLIT][:FEATURE], or a name "
+             "in the data directory (wikitext-2, sst2, tinyshakespeare); comma-separate several")
+
+
+@dataclasses.dataclass(kw_only=True)
+class ImageData(TfdsData):
     """`--dataset` and how its images are read: size, fit, TFDS data directory."""
 
     dataset: str = setting(
@@ -48,9 +77,6 @@ class ImageData(Settings):
     fit: str = setting("resize", choices=IMAGE_FITS,
                        help="how --image-size is reached: resize (stretch) or crop (centre crop "
                             "to the aspect, then resize)")
-    data_dir: str | None = setting(None, defines_run=False, metavar="DIR",
-                                   help="TensorFlow Datasets directory for tfds: specs "
-                                        "(default: $TFDS_DATA_DIR, else ~/tensorflow_datasets)")
 
     def __post_init__(self) -> None:
         if self.image_size is not None:
@@ -61,13 +87,9 @@ class ImageData(Settings):
 
 
 @dataclasses.dataclass(kw_only=True)
-class LabelledText(Settings):
+class LabelledText(TfdsData, TextColumn):
     """How `--task` tables are read: columns, declared label names, a dev file."""
 
-    text_column: str | None = setting(
-        None, metavar="COLUMN",
-        help="the text column of a table task (a header name or a 0-based index; default: "
-             "text/sentence/review/..., else column 0)")
     text_pair_column: str | None = setting(
         None, metavar="COLUMN",
         help="the second sentence of sentence-pair tasks (default: sentence2 beside sentence1, "
@@ -84,13 +106,9 @@ class LabelledText(Settings):
         help="dev file of a table task (default: X.dev.EXT or dev.EXT beside it, else a seeded, "
              "stratified 10%% of the training rows)")
 
-    def columns(self) -> dict:
-        """The column flags as `labelled_task` keywords (index strings become ints)."""
-        def column(value: str | None):
-            return int(value) if value is not None and value.isdigit() else value
-
-        return {"text_column": column(self.text_column),
-                "text_pair_column": column(self.text_pair_column),
-                "label_column": column(self.label_column),
+    def task_options(self) -> dict:
+        """The flags as `tfpretrain.data.text_files.labelled_task` keywords."""
+        return {"text_column": self.text_column, "text_pair_column": self.text_pair_column,
+                "label_column": self.label_column,
                 "label_names": list(self.label_names) if self.label_names else None,
-                "dev": self.dev}
+                "dev": self.dev, "data_dir": self.data_dir}
