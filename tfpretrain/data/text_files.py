@@ -79,9 +79,9 @@ def corpus_files(corpus: str) -> list[Path | TfdsSpec]:
         elif any(c in part for c in "*?["):
             files += _glob(part)
         else:
-            raise FileNotFoundError(
-                f"Corpus {part!r} is neither a file, a folder, a glob, a tfds:NAME spec nor one "
-                f"of {sorted(NAMED_CORPORA)}."
+            raise DataNotFoundError(
+                f"Corpus {part!r} not found: it does not exist as a file or folder, and it is "
+                f"neither a glob, a tfds:NAME spec nor one of {sorted(NAMED_CORPORA)}."
             )
     if not files:
         raise ValueError("No corpus given; pass --corpus PATH.")
@@ -274,7 +274,7 @@ def read_labelled_tsv(path, num_classes: int | None = None) -> tuple[list[str], 
 SST2_CLASSES = ["negative", "positive"]
 
 
-def _dev_file(path: Path) -> Path | None:
+def dev_file_beside(path: Path) -> Path | None:
     """`X.dev.EXT` or `dev.EXT` beside a training file `X.EXT`, if one exists."""
     candidates = (path.with_suffix(".dev" + path.suffix), path.parent / ("dev" + path.suffix))
     return next((p for p in candidates if p.is_file() and p != path), None)
@@ -358,7 +358,7 @@ def labelled_task(
         columns = dict(text_column=text_column, text_pair_column=text_pair_column,
                        label_column=label_column, labelled=True)
         train = read_table(path, **columns, label_names=label_names, num_classes=num_classes)
-        dev_path = Path(dev).expanduser() if dev is not None else _dev_file(path)
+        dev_path = Path(dev).expanduser() if dev is not None else dev_file_beside(path)
         dev_table = None
         if dev_path is not None:
             dev_table = _read_dev(dev_path, columns, train)
