@@ -126,7 +126,8 @@ def test_unlabelled_npy_trains_the_autoencoder_but_not_evaluate(tmp_path):
 def test_dataset_form_is_checked_in_the_settings(tmp_path):
     with pytest.raises(ValueError, match="--dataset names an array file that does not exist"):
         AutoencoderRun(out_dir="x", dataset=str(tmp_path / "missing.npz"))
-    with pytest.raises(ValueError, match="--dataset must be one of mnist, fashion_mnist, tfds:NAME"):
+    with pytest.raises(ValueError,
+                       match="--dataset must be one of mnist, fashion_mnist, tfds:NAME"):
         GanRun(out_dir="x", dataset="cifar10")
     with pytest.raises(ValueError, match="--dataset needs a name after tfds:"):
         SimCLRRun(out_dir="x", dataset="tfds:")

@@ -19,12 +19,14 @@ TOPICS = {
 def tables(tmp_path_factory):
     root = tmp_path_factory.mktemp("tables")
     rng = np.random.default_rng(0)
-    rows = [(f"{rng.choice(texts)} {i}", topic) for i in range(30) for topic, texts in TOPICS.items()]
+    rows = [(f"{rng.choice(texts)} {i}", topic)
+            for i in range(30) for topic, texts in TOPICS.items()]
     (root / "topics.csv").write_text("body,topic\n" + "".join(f'"{t}",{c}\n' for t, c in rows))
     pairs = ["premise\thypothesis\tlabel\n"]
     for i in range(60):
         a = str(rng.choice(TOPICS["sport"]))
-        b, label = (a, "entailment") if i % 2 else (str(rng.choice(TOPICS["food"])), "contradiction")
+        other = str(rng.choice(TOPICS["food"]))
+        b, label = (a, "entailment") if i % 2 else (other, "contradiction")
         pairs.append(f"{a} {i}\t{b}\t{label}\n")
     (root / "nli.tsv").write_text("".join(pairs))
     return root
@@ -45,7 +47,8 @@ def test_three_string_classes_from_a_csv(tables, tmp_path):
     assert metrics["class_names"] == ["food", "music", "sport"]  # sorted string labels
     assert metrics["train_examples"] == 40 and metrics["dev_examples"] == 9
     confusion = np.array(metrics["confusion_matrix"])
-    assert confusion.shape == (3, 3) and confusion.sum() == 9 and confusion.sum(1).tolist() == [3] * 3
+    assert confusion.shape == (3, 3) and confusion.sum() == 9
+    assert confusion.sum(1).tolist() == [3] * 3
     assert set(metrics["per_class"]) == {"food", "music", "sport"}
     assert metrics["per_class"]["food"]["support"] == 3
     assert json.loads((out / "config.json").read_text())["class_names"] == metrics["class_names"]
@@ -98,7 +101,8 @@ def test_t5_reads_pairs_and_target_tables_as_text(tables, tmp_path):
 @pytest.mark.slow
 def test_clm_on_a_jsonl_corpus_and_mlm_on_a_glob(tmp_path):
     (tmp_path / "notes.jsonl").write_text("".join(
-        json.dumps({"id": i, "body": f"note number {i} says hello world"}) + "\n" for i in range(200)))
+        json.dumps({"id": i, "body": f"note number {i} says hello world"}) + "\n"
+        for i in range(200)))
     assert main(["clm", "--corpus", str(tmp_path / "notes.jsonl"), "--text-column", "body",
                  "--seq-len", "16", "--batch-size", "4", "--steps", "4", "--eval-interval", "4",
                  "--num-samples", "0", "--no-export", "--out", str(tmp_path / "clm")]) == 0
@@ -109,7 +113,8 @@ def test_clm_on_a_jsonl_corpus_and_mlm_on_a_glob(tmp_path):
             "".join(f"the cat {j} sat on mat {i}\n" for j in range(60)))
     assert main(["mlm", "--corpus", str(tmp_path / "books" / "**" / "*.txt"), "--preset", "tiny",
                  "--vocab-size", "60", "--steps", "4", "--epochs", "1", "--batch-size", "8",
-                 "--seq-len", "16", "--steps-per-execution", "2", "--out", str(tmp_path / "mlm")]) == 0
+                 "--seq-len", "16", "--steps-per-execution", "2",
+                 "--out", str(tmp_path / "mlm")]) == 0
     assert json.loads((tmp_path / "mlm" / "metrics.json").read_text())["steps"] == 4
 
 

@@ -1,4 +1,5 @@
-"""Train a DCGAN on any labelled image set (MNIST by default), watch it, score its samples, probe its discriminator.
+"""Train a DCGAN on any labelled image set (MNIST by default), watch it, score its samples,
+probe its discriminator.
 
 Per epoch the `GANMonitor` callback draws a fixed grid of samples (`samples_EPOCH.png`), scores
 `fd_samples` generated images by their Fréchet distance to the real test images in the feature

@@ -11,7 +11,9 @@
   10% for evaluation), scored by `exact_match` and character error rate `cer`, beside the CER
   of copying the input unchanged;
 * a TSV file of `input<TAB>target` lines (dev set: `X.dev.tsv` or `dev.tsv` beside it, else
-  the last 10% of lines), scored by `exact_match` and `cer`.
+  the last 10% of lines), or any table with `--target-column`, scored by `exact_match` and `cer`;
+* any other labelled task (tables, `tfds:`, sentence pairs): `sentence: <text>` or
+  `premise: <a> hypothesis: <b>` -> the class name, scored as SST-2 is.
 """
 
 from __future__ import annotations
@@ -135,8 +137,11 @@ def text_to_text_task(task: str, cfg: FinetuneRun | None = None) -> dict:
 
         def as_text(split):
             (sentences, labels), pairs = data[split], data[f"{split}_pair"]
-            inputs = ([f"sentence: {s}" for s in sentences] if pairs is None else
-                      [f"premise: {a} hypothesis: {b}" for a, b in zip(sentences, pairs, strict=True)])
+            if pairs is None:
+                inputs = [f"sentence: {s}" for s in sentences]
+            else:
+                inputs = [f"premise: {a} hypothesis: {b}"
+                          for a, b in zip(sentences, pairs, strict=True)]
             return inputs, [names[int(y)] for y in labels]
 
         return {"name": "classification", "train": as_text("train"), "dev": as_text("dev"),
@@ -166,7 +171,8 @@ def _target_table(task: str, cfg: FinetuneRun) -> dict:
     X.dev.EXT / dev.EXT beside it), else a seeded 10% of the rows."""
     path = Path(task).expanduser()
     if not path.is_file():
-        raise FileNotFoundError(f"--target-column needs a table file as --task; {task!r} is not one.")
+        raise FileNotFoundError(
+            f"--target-column needs a table file as --task; {task!r} is not one.")
 
     def read(file: Path) -> tuple[list[str], list[str]]:
         table = read_table(file, text_column=cfg.text_column, target_column=cfg.target_column,
