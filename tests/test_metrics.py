@@ -29,3 +29,27 @@ def test_multiclass_macro_average():
 def test_bad_input():
     with pytest.raises(ValueError, match="equally long"):
         classification_metrics([0, 1], [0])
+
+
+def test_class_report_by_hand():
+    from tfpretrain.metrics import class_report
+
+    # 3 classes: true  a a a b b c c c c
+    #            pred  a b a b c c c a c
+    y_true = [0, 0, 0, 1, 1, 2, 2, 2, 2]
+    y_pred = [0, 1, 0, 1, 2, 2, 2, 0, 2]
+    report = class_report(y_true, y_pred, ["ant", "bee", "cat"])
+    assert report["class_names"] == ["ant", "bee", "cat"]
+    assert report["confusion_matrix"] == [[2, 1, 0], [0, 1, 1], [1, 0, 3]]
+    ant, bee, cat = (report["per_class"][n] for n in ("ant", "bee", "cat"))
+    assert ant == pytest.approx({"precision": 2 / 3, "recall": 2 / 3, "f1": 2 / 3, "support": 3})
+    assert bee == pytest.approx({"precision": 1 / 2, "recall": 1 / 2, "f1": 1 / 2, "support": 2})
+    assert cat["precision"] == pytest.approx(3 / 4) and cat["recall"] == pytest.approx(3 / 4)
+    # The macro averages of classification_metrics are these per-class figures' means.
+    macro = classification_metrics(y_true, y_pred, 3)
+    assert macro["f1"] == pytest.approx((2 / 3 + 1 / 2 + 3 / 4) / 3)
+    assert macro["accuracy"] == pytest.approx(6 / 9)
+    # A class that never occurs and is never predicted scores 0, with support 0.
+    sparse = class_report([0, 1], [0, 1], ["x", "y", "z"])
+    assert sparse["per_class"]["z"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
+    assert sparse["confusion_matrix"][2] == [0, 0, 0]

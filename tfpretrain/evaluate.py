@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfpretrain.data.augment import AugmentConfig, augment
-from tfpretrain.data.pipeline import AUTOTUNE, as_image_array, image_dataset
+from tfpretrain.data.pipeline import AUTOTUNE, as_image_array, image_dataset, image_shape
 from tfpretrain.metrics import classification_metrics
 
 Split = tuple[np.ndarray, np.ndarray]
@@ -42,7 +42,7 @@ def _check_split(split, name: str) -> Split:
 
 
 def _image_shape(encoder: keras.Model, images: np.ndarray) -> tuple[int, ...]:
-    shape = tuple(images.shape[1:]) if images.ndim == 4 else tuple(images.shape[1:]) + (1,)
+    shape = image_shape(images)
     expected = getattr(encoder, "input_shape", None)
     if isinstance(expected, tuple) and len(expected) == 4 and None not in expected[1:] and expected[1:] != shape:
         raise ValueError(f"The encoder expects images of shape {expected[1:]}; the data has {shape}.")

@@ -87,7 +87,7 @@ def train_feature_classifier(images, labels, *, path=None, epochs: int = 2, batc
     """Trains (or loads, when `path` exists) the classifier that defines the Fréchet features.
 
     Args:
-        images: `[N, 28, 28]` uint8 or `[N, 28, 28, 1]` float images of the real data.
+        images: `[N, H, W]` / `[N, H, W, C]` uint8 or float images of the real data.
         labels: `[N]` integer class labels.
         path: `.keras` file to cache the classifier in; loaded instead of training when present.
         epochs, batch_size, seed: training settings.
@@ -95,12 +95,12 @@ def train_feature_classifier(images, labels, *, path=None, epochs: int = 2, batc
     Returns:
         The trained classifier (`images -> logits`).
     """
-    from tfpretrain.data import image_dataset
+    from tfpretrain.data import image_dataset, image_shape
 
     if path is not None and Path(path).exists():
         return keras.models.load_model(path)
     num_classes = int(np.max(labels)) + 1
-    model = build_feature_classifier(num_classes=num_classes)
+    model = build_feature_classifier(image_shape=image_shape(images), num_classes=num_classes)
     model.compile(
         optimizer=keras.optimizers.Adam(1e-3),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from tfpretrain.cli.main import build_parser, main
-from tfpretrain.data import CorruptDataError, DataNotFoundError
+from tfpretrain.data import DataNotFoundError
 from tfpretrain.recipes.clm import CLMRun, run
 from tfpretrain.settings.clm import GPT_PRESETS
 from tfpretrain.settings.generate import GenerateRun
@@ -88,7 +88,7 @@ def test_bad_corpus_and_settings(tmp_path):
         run(CLMRun(corpus=str(empty), out_dir=str(tmp_path / "o")))
     binary = tmp_path / "binary.txt"
     binary.write_bytes(b"abc\xff\xfe")
-    with pytest.raises(CorruptDataError, match="UTF-8"):
+    with pytest.raises(ValueError, match=r"binary.txt, line 1, column 4 \(byte 3\): invalid UTF-8"):
         run(CLMRun(corpus=str(binary), out_dir=str(tmp_path / "o")))
     short = tmp_path / "short.txt"
     short.write_text("tiny corpus")

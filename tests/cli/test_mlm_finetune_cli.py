@@ -92,13 +92,15 @@ def test_scratch_init_builds_a_fresh_preset_encoder_with_the_given_vocab(mlm_run
     "argv, message",
     [
         (["finetune", "--task", "{root}/bad_labels.tsv", "--num-classes", "2", "--init", "scratch"],
-         "line 2, column 1: label 5 is out of range"),
+         "bad_labels.tsv, line 2, column 1: label 5 is out of range"),
         (["finetune", "--task", "{root}/task.tsv", "--init", "{root}/nowhere"], "is not 'scratch'"),
-        (["finetune", "--task", "{root}/missing.tsv", "--init", "scratch"], "is none of these"),
+        (["finetune", "--task", "{root}/missing.tsv", "--init", "scratch"],
+         "missing.tsv' is none of these"),
         (["finetune", "--task", "{root}/task.tsv", "--init", "scratch", "--batch-size", "1000"],
          "fewer than one batch of 1000; lower --batch-size"),
         (["mlm", "--corpus", "{root}/empty.txt"], "is empty"),
-        (["mlm", "--corpus", "{root}/latin1.txt"], "line 2, column 4 \\(byte 9\\): invalid UTF-8"),
+        (["mlm", "--corpus", "{root}/latin1.txt"],
+         "latin1.txt, line 2, column 4 \\(byte 9\\): invalid UTF-8"),
     ],
 )
 def test_user_errors_exit_2_with_a_message(corpus, capsys, argv, message):

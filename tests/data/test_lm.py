@@ -1,26 +1,7 @@
 import numpy as np
 import pytest
 
-from tfpretrain.data import CorruptDataError, DataNotFoundError
-from tfpretrain.data.lm import lm_eval_dataset, lm_train_dataset, read_corpus, split_tokens
-
-
-def test_read_corpus_errors(tmp_path):
-    with pytest.raises(DataNotFoundError, match="not found"):
-        read_corpus(tmp_path / "missing.txt")
-    with pytest.raises(DataNotFoundError, match="folder"):
-        read_corpus(tmp_path)
-    empty = tmp_path / "empty.txt"
-    empty.write_text(" \n")
-    with pytest.raises(ValueError, match="empty"):
-        read_corpus(empty)
-    latin1 = tmp_path / "latin1.txt"
-    latin1.write_bytes("café au lait".encode("latin-1"))
-    with pytest.raises(CorruptDataError, match="offset 3"):
-        read_corpus(latin1)
-    good = tmp_path / "good.txt"
-    good.write_text("naïve\n", encoding="utf-8")
-    assert read_corpus(good) == "naïve\n"
+from tfpretrain.data.lm import lm_eval_dataset, lm_train_dataset, split_tokens
 
 
 def test_split_is_first_90_and_last_10_percent():

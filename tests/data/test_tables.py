@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tfpretrain.data.tables import TableError, read_table
-from tfpretrain.data.text_files import corpus_dataset, labelled_task, read_corpus
+from tfpretrain.data.text_files import corpus_dataset, corpus_text, labelled_task, read_corpus
 
 
 def _csv(path, text):
@@ -139,3 +139,23 @@ def test_corpus_from_tables_globs_and_streamed(tmp_path):
     (tmp_path / "bad.txt").write_bytes(b"ok\nbad \xff here\n")
     with pytest.raises(ValueError, match=r"line 2, column 5"):
         corpus_dataset(str(tmp_path / "bad.txt"))
+
+
+def test_corpus_text_keeps_a_file_whole_and_joins_parts(tmp_path):
+    good = tmp_path / "good.txt"
+    good.write_text("naïve\n\n = Kept = \nlast", encoding="utf-8")
+    assert corpus_text(str(good)) == "naïve\n\n = Kept = \nlast"  # exactly as stored
+    _csv(tmp_path / "r.jsonl", '{"body": "four"}\n{"body": "five"}\n')
+    joined = corpus_text(f"{good},{tmp_path / 'r.jsonl'},{good}", text_column="body")
+    assert joined == "naïve\n\n = Kept = \nlast\nfour\nfive\nnaïve\n\n = Kept = \nlast"
+    with pytest.raises(FileNotFoundError, match="'missing.txt' not found: it does not exist"):
+        corpus_text("missing.txt")
+    with pytest.raises(FileNotFoundError, match="has no .txt files"):
+        (tmp_path / "none").mkdir()
+        corpus_text(str(tmp_path / "none"))
+    (tmp_path / "empty.txt").write_text(" \n")
+    with pytest.raises(ValueError, match="empty"):
+        corpus_text(str(tmp_path / "empty.txt"))
+    (tmp_path / "latin1.txt").write_bytes("café au lait".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"latin1.txt, line 1, column 4 \(byte 3\): invalid UTF-8"):
+        corpus_text(str(tmp_path / "latin1.txt"))

@@ -38,8 +38,10 @@ def test_shapes_and_feature_size():
 
 
 def test_config_and_argument_errors():
-    with pytest.raises(ValueError, match="28x28"):
-        GANConfig(image_shape=(32, 32, 3))
+    with pytest.raises(ValueError, match="divisible by 4"):
+        GANConfig(image_shape=(30, 32, 3))
+    with pytest.raises(ValueError, match="divisible by 4"):
+        GANConfig(image_shape=(32, 32))
     with pytest.raises(ValueError, match="two channel counts"):
         GANConfig(generator_filters=(8,))
     with pytest.raises(ValueError, match="preset"):

@@ -62,6 +62,22 @@ def test_pack_adds_cls_sep_padding_and_truncates():
     np.testing.assert_array_equal(out["segment_ids"].numpy(), np.zeros((2, 6)))
 
 
+
+def test_pack_pairs_segments_and_round_robin_trimming():
+    tok = WordPieceTokenizer(VOCAB)
+    v = {t: i for i, t in enumerate(VOCAB)}
+    cls, sep = v["[CLS]"], v["[SEP]"]
+    out = tok.pack(tf.constant(["the cat", "the cat sat on the mat"]),
+                   8, pairs=tf.constant(["a mat", "cat"]))
+    np.testing.assert_array_equal(out["token_ids"].numpy(), [
+        [cls, v["the"], v["cat"], sep, v["a"], v["mat"], sep, 0],
+        # 5 places for 6 + 1 tokens: the longer sentence gives way, the short one is kept.
+        [cls, v["the"], v["cat"], v["sat"], v["on"], sep, v["cat"], sep],
+    ])
+    np.testing.assert_array_equal(out["segment_ids"].numpy(),
+                                  [[0, 0, 0, 0, 1, 1, 1, 0], [0, 0, 0, 0, 0, 0, 1, 1]])
+    np.testing.assert_array_equal(out["padding_mask"].numpy(), [[1] * 7 + [0], [1] * 8])
+
 def test_tokenizer_runs_in_tf_data_and_tf_function():
     tok = WordPieceTokenizer(VOCAB)
     ds = tf.data.Dataset.from_tensor_slices(["the cat", "a mat"]).batch(2).map(lambda s: tok.pack(s, 5))

@@ -12,7 +12,7 @@ from tfpretrain.data.datasets import (
     mnist,
     read_idx,
 )
-from tfpretrain.data.pipeline import as_image_array, image_dataset, scale_images
+from tfpretrain.data.pipeline import as_image_array, image_dataset, image_shape, scale_images
 
 __all__ = [
     "DATA_DIR_ENV",
@@ -23,6 +23,7 @@ __all__ = [
     "data_dir",
     "fashion_mnist",
     "image_dataset",
+    "image_shape",
     "load_image_dataset",
     "load_images",
     "mnist",

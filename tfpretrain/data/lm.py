@@ -2,39 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import tensorflow as tf
-
-from tfpretrain.data.datasets import CorruptDataError, DataNotFoundError
-
-
-def read_corpus(path) -> str:
-    """Reads a UTF-8 text corpus.
-
-    Raises:
-        DataNotFoundError: the file does not exist (or is a folder).
-        CorruptDataError: the file is not valid UTF-8 (the message gives the byte offset).
-        ValueError: the file is empty or holds only whitespace.
-    """
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise DataNotFoundError(
-            f"Corpus {path} not found{' (it is a folder)' if path.is_dir() else ''}; "
-            "pass --corpus with the path of a UTF-8 text file."
-        )
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise CorruptDataError(
-            f"Corpus {path} is not valid UTF-8 (bad byte {raw[err.start]:#04x} at offset {err.start}); "
-            "convert it with e.g. `iconv -t UTF-8` first."
-        ) from err
-    if not text.strip():
-        raise ValueError(f"Corpus {path} is empty; it needs text to train on.")
-    return text
 
 
 def split_tokens(tokens: np.ndarray, validation_fraction: float = 0.1) -> tuple[np.ndarray, np.ndarray]:

@@ -27,6 +27,13 @@ def as_image_array(x, name: str = "images") -> np.ndarray:
     return array
 
 
+def image_shape(images) -> tuple[int, int, int]:
+    """`(height, width, channels)` of `[N, H, W]` (one channel) or `[N, H, W, C]` images: the
+    input shape of a model for them."""
+    images = as_image_array(images)
+    return (*images.shape[1:3], images.shape[3] if images.ndim == 4 else 1)
+
+
 def scale_images(images: tf.Tensor) -> tf.Tensor:
     """uint8 pixels -> float32 in [0, 1] with a channel axis; float input is only given a channel axis."""
     images = tf.convert_to_tensor(images)

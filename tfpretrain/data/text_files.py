@@ -79,9 +79,9 @@ def corpus_files(corpus: str) -> list[Path | TfdsSpec]:
         elif any(c in part for c in "*?["):
             files += _glob(part)
         else:
-            raise FileNotFoundError(
-                f"Corpus {part!r} is neither a file, a folder, a glob, a tfds:NAME spec nor one "
-                f"of {sorted(NAMED_CORPORA)}."
+            raise DataNotFoundError(
+                f"Corpus {part!r} not found: it does not exist as a file or folder, and it is "
+                f"neither a glob, a tfds:NAME spec nor one of {sorted(NAMED_CORPORA)}."
             )
     if not files:
         raise ValueError("No corpus given; pass --corpus PATH.")
@@ -129,6 +129,43 @@ def read_corpus(corpus: str, text_column: str | int | None = None, data_dir=None
     if not lines:
         raise ValueError(f"The corpus {corpus!r} is empty (no non-blank lines).")
     return lines
+
+
+def corpus_text(corpus: str, text_column: str | int | None = None, data_dir=None) -> str:
+    """The corpus as one string, for models that read text whole (character and BPE language
+    models, span corruption), where blank lines and layout are part of the text.
+
+    A text file is kept exactly as stored (a single file gives its text unchanged); a table
+    gives its text column and a TFDS part its texts, one per line; parts are joined by a newline.
+
+    Args:
+        corpus: the `--corpus` value (see `corpus_files`).
+        text_column: the text column of table files.
+        data_dir: the TFDS data directory for `tfds:` parts.
+
+    Raises:
+        ValueError: the corpus holds only whitespace, or a file is not valid UTF-8.
+
+    Example:
+        >>> corpus_text("tinyshakespeare")[:14]
+        'First Citizen:'
+    """
+    pieces = []
+    for source in corpus_files(corpus):
+        if isinstance(source, TfdsSpec):
+            texts = tfds_texts(source.spec, data_dir).as_numpy_iterator()
+            pieces.append("\n".join(text.decode("utf-8") for text in texts))
+        elif source.suffix.lower() in TABLE_SUFFIXES:
+            pieces.append("\n".join(read_table(source, text_column=text_column,
+                                               labelled=False).texts))
+        else:
+            pieces.append(_decode(source))
+    # A newline between parts unless the earlier one ends with one.
+    text = "".join(piece if i == len(pieces) - 1 or piece.endswith("\n") else piece + "\n"
+                   for i, piece in enumerate(pieces))
+    if not text.strip():
+        raise ValueError(f"The corpus {corpus!r} is empty; it needs text to train on.")
+    return text
 
 
 def _lines_of(texts):
@@ -237,7 +274,7 @@ def read_labelled_tsv(path, num_classes: int | None = None) -> tuple[list[str], 
 SST2_CLASSES = ["negative", "positive"]
 
 
-def _dev_file(path: Path) -> Path | None:
+def dev_file_beside(path: Path) -> Path | None:
     """`X.dev.EXT` or `dev.EXT` beside a training file `X.EXT`, if one exists."""
     candidates = (path.with_suffix(".dev" + path.suffix), path.parent / ("dev" + path.suffix))
     return next((p for p in candidates if p.is_file() and p != path), None)
@@ -321,7 +358,7 @@ def labelled_task(
         columns = dict(text_column=text_column, text_pair_column=text_pair_column,
                        label_column=label_column, labelled=True)
         train = read_table(path, **columns, label_names=label_names, num_classes=num_classes)
-        dev_path = Path(dev).expanduser() if dev is not None else _dev_file(path)
+        dev_path = Path(dev).expanduser() if dev is not None else dev_file_beside(path)
         dev_table = None
         if dev_path is not None:
             dev_table = _read_dev(dev_path, columns, train)

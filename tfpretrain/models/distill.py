@@ -185,7 +185,7 @@ class Distiller(keras.Model):
 
 
 def teacher_logits(teacher: TextClassifier, pack, sentences, sequence_length: int,
-                   batch_size: int = 128, progress: bool = False) -> np.ndarray:
+                   batch_size: int = 128, progress: bool = False, pairs=None) -> np.ndarray:
     """The teacher's logits for every sentence, in order, computed once.
 
     Sentences run shortest first and each batch is cut to its longest sentence (rounded up to a
@@ -200,6 +200,7 @@ def teacher_logits(teacher: TextClassifier, pack, sentences, sequence_length: in
         sequence_length: the padded length `pack` produces.
         batch_size: sentences per teacher call.
         progress: show a progress bar.
+        pairs: the second sentences of a sentence-pair task (`pack(..., pairs=)`), or None.
 
     Returns:
         A float32 array `[len(sentences), num_classes]`.
@@ -207,12 +208,18 @@ def teacher_logits(teacher: TextClassifier, pack, sentences, sequence_length: in
     if len(sentences) == 0:
         raise ValueError("No sentences to label: the training set is empty.")
     call = tf.function(lambda x: teacher(x, training=False), jit_compile=True)
-    order = np.argsort([len(s) for s in sentences], kind="stable")
+    lengths = [len(s) + (len(pairs[i]) if pairs is not None else 0)
+               for i, s in enumerate(sentences)]
+    order = np.argsort(lengths, kind="stable")
     logits = np.zeros((len(sentences), teacher.num_classes), np.float32)
     bar = keras.utils.Progbar(len(sentences), unit_name="sentence") if progress else None
     for start in range(0, len(order), batch_size):
         index = order[start:start + batch_size]
-        x = pack(tf.constant([sentences[i] for i in index]), sequence_length)
+        batch = tf.constant([sentences[i] for i in index])
+        if pairs is None:
+            x = pack(batch, sequence_length)
+        else:
+            x = pack(batch, sequence_length, pairs=tf.constant([pairs[i] for i in index]))
         longest = int(tf.reduce_max(tf.reduce_sum(x["padding_mask"], axis=1)))
         width = min(sequence_length, -(-longest // 16) * 16)
         logits[index] = np.asarray(call({k: v[:, :width] for k, v in x.items()}), np.float32)

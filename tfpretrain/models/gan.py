@@ -1,4 +1,5 @@
-"""The GAN family: a DCGAN generator and discriminator for 28x28 images, trained with `model.fit`.
+"""The GAN family: a DCGAN generator and discriminator (28x28, 32x32, any H x W divisible by 4),
+trained with `model.fit`.
 
 `GAN` is a `keras.Model` whose overridden `train_step` plays the two-player game of Goodfellow et
 al. (2014), min_G max_D E[log D(x)] + E[log(1 - D(G(z)))]: one discriminator step on a real and
@@ -28,10 +29,12 @@ class GANConfig:
     """Everything needed to rebuild a generator/discriminator pair.
 
     Attributes:
-        image_shape: `(28, 28, channels)`; the generator upsamples 7 -> 14 -> 28.
+        image_shape: `(height, width, channels)`, height and width divisible by 4; the
+            generator upsamples a quarter-size seed map twice (7 -> 14 -> 28 for MNIST,
+            8 -> 16 -> 32 for CIFAR-sized images). Layer names keep MNIST's sizes.
         latent_dim: size of the Gaussian noise vector z.
-        generator_filters: channels of the 7x7 seed map and of the 14x14 map.
-        discriminator_filters: channels of the two stride-2 convolutions (14x14, 7x7).
+        generator_filters: channels of the quarter-size seed map and of the half-size map.
+        discriminator_filters: channels of the two stride-2 convolutions (half, quarter size).
         leaky_slope: negative slope of the discriminator's LeakyReLU.
         dropout: dropout after each discriminator convolution.
     """
@@ -44,8 +47,11 @@ class GANConfig:
     dropout: float = 0.3
 
     def __post_init__(self):
-        if tuple(self.image_shape[:2]) != (28, 28) or len(self.image_shape) != 3:
-            raise ValueError(f"The DCGAN here makes 28x28 images; got image_shape {self.image_shape}.")
+        if len(self.image_shape) != 3 or any(d % 4 for d in self.image_shape[:2]):
+            raise ValueError(
+                "The DCGAN here makes (height, width, channels) images with height and width "
+                f"divisible by 4 (28x28, 32x32, ...); got image_shape {tuple(self.image_shape)}. "
+                "Pass --image-size H W to bring the images to such a size.")
         check_positive_int("latent_dim", self.latent_dim)
         for name in ("generator_filters", "discriminator_filters"):
             values = tuple(getattr(self, name))
@@ -79,10 +85,11 @@ def gan_config(preset: str, **overrides) -> GANConfig:
 
 
 def build_generator(config: GANConfig | None = None) -> keras.Model:
-    """The generator `z [B, latent_dim] -> images [B, 28, 28, C]` in [0, 1] (sigmoid output).
+    """The generator `z [B, latent_dim] -> images [B, H, W, C]` in [0, 1] (sigmoid output).
 
-    Dense seed map 7x7, then two 5x5 stride-2 transposed convolutions, batch norm and ReLU in
-    between (DCGAN). The images are float32 under any mixed-precision policy.
+    Dense seed map of a quarter of the image size (7x7 for MNIST), then two 5x5 stride-2
+    transposed convolutions, batch norm and ReLU in between (DCGAN). The images are float32
+    under any mixed-precision policy.
 
     Example:
 
@@ -91,11 +98,12 @@ def build_generator(config: GANConfig | None = None) -> keras.Model:
     """
     config = config or GANConfig()
     f0, f1 = config.generator_filters
+    seed_height, seed_width = config.image_shape[0] // 4, config.image_shape[1] // 4
     z = keras.Input(shape=(config.latent_dim,), name="z")
-    x = layers.Dense(7 * 7 * f0, use_bias=False, name="project")(z)
+    x = layers.Dense(seed_height * seed_width * f0, use_bias=False, name="project")(z)
     x = layers.BatchNormalization(name="project_norm")(x)
     x = layers.ReLU()(x)
-    x = layers.Reshape((7, 7, f0))(x)
+    x = layers.Reshape((seed_height, seed_width, f0))(x)
     x = layers.Conv2DTranspose(f1, 5, strides=2, padding="same", use_bias=False, name="up_14")(x)
     x = layers.BatchNormalization(name="up_14_norm")(x)
     x = layers.ReLU()(x)
@@ -105,11 +113,11 @@ def build_generator(config: GANConfig | None = None) -> keras.Model:
 
 
 def build_discriminator(config: GANConfig | None = None) -> keras.Model:
-    """The discriminator `images [B, 28, 28, C] -> logits [B, 1]` (float32; > 0 means "real").
+    """The discriminator `images [B, H, W, C] -> logits [B, 1]` (float32; > 0 means "real").
 
-    Two 5x5 stride-2 convolutions (LeakyReLU activations named `"act_14"` and `"act_7"`, then
-    dropout) and one logit on the flattened 7x7 map. `discriminator_features` reads the
-    activations of both blocks.
+    Two 5x5 stride-2 convolutions (LeakyReLU activations named `"act_14"` and `"act_7"` after
+    MNIST's sizes, then dropout) and one logit on the flattened quarter-size map.
+    `discriminator_features` reads the activations of both blocks.
 
     Example:
 
@@ -132,9 +140,9 @@ def build_discriminator(config: GANConfig | None = None) -> keras.Model:
 def discriminator_features(discriminator: keras.Model) -> keras.Model:
     """`images -> features [B, 16 * (d0 + d1)]` sharing the discriminator's weights.
 
-    Both blocks' activations are max-pooled to a 4x4 grid and concatenated (3,072 values with
-    the default widths), so that a probe sees low- and mid-level features, as in DCGAN's
-    feature-extractor experiments. Float32 output.
+    Both blocks' activations are max-pooled to a 4x4 grid (for 28x28 or 32x32 images) and
+    concatenated (3,072 values with the default widths), so that a probe sees low- and
+    mid-level features, as in DCGAN's feature-extractor experiments. Float32 output.
     """
     try:
         blocks = [discriminator.get_layer(name).output for name in ("act_14", "act_7")]

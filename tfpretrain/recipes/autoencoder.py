@@ -9,11 +9,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfpretrain.data import image_dataset, load_images, scale_images
+from tfpretrain.data import image_dataset, image_shape, scale_images
 from tfpretrain.distribute import get_strategy, is_chief, set_precision, xla_for_training
 from tfpretrain.export import export_autoencoder
 from tfpretrain.models.autoencoder import AutoencoderConfig, build_autoencoder
 from tfpretrain.plots import image_rows, loss_curves
+from tfpretrain.recipes.image_data import load_run_images
 from tfpretrain.settings.autoencoder import AutoencoderRun
 from tfpretrain.training import fit, record_config, run_directory, write_json
 
@@ -46,7 +47,8 @@ def run(cfg: AutoencoderRun) -> dict:
     strategy = get_strategy(cfg.strategy)
     chief = is_chief(strategy)
 
-    (x_train, _), (x_test, _) = load_images(cfg.dataset)
+    data = load_run_images(cfg)
+    x_train, x_test = data.x_train, data.x_test
     if cfg.limit_train:
         x_train = x_train[: cfg.limit_train]
     if cfg.validation_size >= len(x_train):
@@ -63,7 +65,8 @@ def run(cfg: AutoencoderRun) -> dict:
         val = image_dataset(x_val, batch_size=1024, targets="images", shuffle=False)
     test = image_dataset(x_test, batch_size=1024, targets="images", shuffle=False)
 
-    model_config = AutoencoderConfig(conv=cfg.conv)
+    # The dense variant's input and output layers follow the images' size (784 for MNIST).
+    model_config = AutoencoderConfig(image_shape=image_shape(x_train), conv=cfg.conv)
     with strategy.scope():
         model = compile_autoencoder(build_autoencoder(model_config), cfg.learning_rate,
                                     cfg.steps_per_execution, cfg.gradient_accumulation_steps, cfg.xla)
@@ -85,7 +88,7 @@ def run(cfg: AutoencoderRun) -> dict:
     record_config(out, model=dataclasses.asdict(model_config))
 
     image_rows([sample, reconstructions], out / "reconstructions.png",
-               titles=["test digits", "reconstructions"])
+               titles=["test images", "reconstructions"])
     loss_curves(history.history, out / "loss.png")
 
     seconds = history.epoch_seconds  # every epoch's, those before a resume included

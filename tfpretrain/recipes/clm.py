@@ -9,7 +9,8 @@ from pathlib import Path
 
 import keras
 
-from tfpretrain.data.lm import lm_eval_dataset, lm_train_dataset, read_corpus, split_tokens
+from tfpretrain.data.lm import lm_eval_dataset, lm_train_dataset, split_tokens
+from tfpretrain.data.text_files import corpus_text
 from tfpretrain.distribute import xla_for_training
 from tfpretrain.models.gpt import GPTConfig, build_gpt
 from tfpretrain.settings.clm import CLMRun
@@ -50,7 +51,7 @@ def run(cfg: CLMRun) -> dict:
     from tfpretrain.text import train_tokenizer
 
     out = Path(cfg.out_dir)
-    text = read_corpus(cfg.corpus)
+    text = corpus_text(cfg.corpus, cfg.text_column, cfg.data_dir)
     set_precision(cfg.precision)
     strategy = get_strategy(cfg.strategy)
     keras.utils.set_random_seed(cfg.seed)

@@ -23,9 +23,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfpretrain.data.text_files import labelled_task
 from tfpretrain.distribute import get_strategy, set_precision, xla_for_training
-from tfpretrain.metrics import classification_metrics
+from tfpretrain.metrics import class_report, classification_metrics
 from tfpretrain.models.bert import BertEncoder
 from tfpretrain.models.classifier import TextClassifier
 from tfpretrain.models.distill import (
@@ -35,14 +34,15 @@ from tfpretrain.models.distill import (
     student_config,
     teacher_logits,
 )
-from tfpretrain.recipes.finetune import _dataset
+from tfpretrain.recipes.finetune import _dataset, load_task
 from tfpretrain.settings.distill import DistillRun
 from tfpretrain.text.wordpiece import WordPieceTokenizer, read_vocab, write_vocab
 from tfpretrain.training import WarmupSchedule, adamw, fit, record_config, run_directory, write_json
 
 
-def load_teacher(directory) -> tuple[TextClassifier, Path, dict]:
-    """The classifier, vocab path and run settings of a `tfpretrain finetune` run directory."""
+def load_teacher(directory) -> tuple[TextClassifier, Path, dict, list[str] | None]:
+    """The classifier, vocab path, run settings and class names (None when the run predates
+    them) of a `tfpretrain finetune` run directory."""
     directory = Path(directory)
     needed = [directory / n for n in ("classifier.keras", "vocab.txt")]
     missing = [p.name for p in needed if not p.is_file()]
@@ -52,11 +52,21 @@ def load_teacher(directory) -> tuple[TextClassifier, Path, dict]:
             "(it holds classifier.keras and vocab.txt)."
         )
     config_file = directory / "config.json"
-    run = json.loads(config_file.read_text()).get("run", {}) if config_file.is_file() else {}
+    config = json.loads(config_file.read_text()) if config_file.is_file() else {}
     teacher = keras.models.load_model(needed[0])
     if not isinstance(teacher, TextClassifier) or not isinstance(teacher.encoder, BertEncoder):
         raise ValueError(f"{needed[0]} is a {type(teacher).__name__}, not a BERT TextClassifier.")
-    return teacher, needed[1], run
+    return teacher, needed[1], config.get("run", {}), config.get("class_names")
+
+
+def check_teacher_classes(teacher_classes: list[str] | None, task_classes: list[str],
+                          teacher: str) -> None:
+    """The task's classes must be the teacher's, in its order: its logits are read by class id."""
+    if teacher_classes is not None and list(teacher_classes) != list(task_classes):
+        raise ValueError(
+            f"--teacher {teacher} was trained on the classes {teacher_classes}, but the task has "
+            f"{task_classes}; pass --label-names in the teacher's order (or distil on the "
+            "teacher's task).")
 
 
 def _latency(model: keras.Model, batch: dict, repeats: int) -> float:
@@ -71,7 +81,7 @@ def _latency(model: keras.Model, batch: dict, repeats: int) -> float:
     return float(np.median(times))
 
 
-def _labels_key(teacher_dir, sentences, sequence_length: int) -> str:
+def _labels_key(teacher_dir, sentences, sequence_length: int, pairs=None) -> str:
     """Fingerprint of what the teacher's labels depend on: its weights, the sentences, the length."""
     digest = hashlib.sha256()
     with open(Path(teacher_dir) / "classifier.keras", "rb") as f:
@@ -80,13 +90,16 @@ def _labels_key(teacher_dir, sentences, sequence_length: int) -> str:
     digest.update(f"{sequence_length}\n".encode())
     for sentence in sentences:
         digest.update(sentence.encode() + b"\n")
+    for sentence in pairs or []:  # none for single sentences: their keys stay as they were
+        digest.update(b"\t" + sentence.encode() + b"\n")
     return digest.hexdigest()
 
 
-def _teacher_labels(cfg: DistillRun, teacher, tokenizer, sentences, seq_len: int, metrics: dict) -> np.ndarray:
+def _teacher_labels(cfg: DistillRun, teacher, tokenizer, sentences, seq_len: int, metrics: dict,
+                    pairs=None) -> np.ndarray:
     """The teacher's logits on the training sentences: from `cfg.teacher_logits` when it was written
     for this teacher and training set, else computed and saved to `out_dir/teacher_logits.npz`."""
-    key = _labels_key(cfg.teacher, sentences, seq_len)
+    key = _labels_key(cfg.teacher, sentences, seq_len, pairs)
     if cfg.teacher_logits:
         path = Path(cfg.teacher_logits)
         try:
@@ -102,7 +115,8 @@ def _teacher_labels(cfg: DistillRun, teacher, tokenizer, sentences, seq_len: int
         metrics.update(teacher_labelling_seconds=seconds, teacher_logits_from=str(path))
         return logits
     start = time.perf_counter()
-    logits = teacher_logits(teacher, tokenizer.pack, sentences, seq_len, progress=cfg.verbose != 0)
+    logits = teacher_logits(teacher, tokenizer.pack, sentences, seq_len,
+                            progress=cfg.verbose != 0, pairs=pairs)
     seconds = time.perf_counter() - start
     np.savez(Path(cfg.out_dir) / "teacher_logits.npz", logits=logits, key=key, seconds=seconds)
     metrics["teacher_labelling_seconds"] = seconds
@@ -140,7 +154,7 @@ def run(cfg: DistillRun) -> dict:
     strategy = get_strategy(cfg.strategy)
     keras.utils.set_random_seed(cfg.seed)
 
-    teacher, vocab_path, teacher_run = load_teacher(cfg.teacher)
+    teacher, vocab_path, teacher_run, teacher_classes = load_teacher(cfg.teacher)
     vocabulary = read_vocab(vocab_path)
     if cfg.vocab is not None and read_vocab(cfg.vocab) != vocabulary:
         raise ValueError(
@@ -150,15 +164,16 @@ def run(cfg: DistillRun) -> dict:
         )
     seq_len = int(teacher_run.get("seq_len", 64))
     tokenizer = WordPieceTokenizer(vocabulary, sequence_length=seq_len)
-    data = labelled_task(cfg.task, teacher.num_classes)
+    data = load_task(cfg, teacher.num_classes)
     (train_x, train_y), (dev_x, dev_y) = data["train"], data["dev"]
-    if cfg.limit_train:
-        train_x, train_y = train_x[: cfg.limit_train], train_y[: cfg.limit_train]
+    train_pair, dev_pair = data["train_pair"], data["dev_pair"]
+    check_teacher_classes(teacher_classes, data["class_names"], cfg.teacher)
     if len(train_x) < cfg.batch_size:
         raise ValueError(f"{len(train_x)} training examples are fewer than one batch of "
                          f"{cfg.batch_size}; lower --batch-size.")
-    train = _dataset(tokenizer, train_x, train_y, cfg.batch_size, seq_len, shuffle=True, seed=cfg.seed)
-    dev = _dataset(tokenizer, dev_x, dev_y, 256, seq_len, shuffle=False)
+    train = _dataset(tokenizer, train_x, train_y, cfg.batch_size, seq_len, shuffle=True,
+                     seed=cfg.seed, pairs=train_pair)
+    dev = _dataset(tokenizer, dev_x, dev_y, 256, seq_len, shuffle=False, pairs=dev_pair)
     num_classes = data["num_classes"]
     metrics: dict = {"student_preset": cfg.student_preset, "student_embeddings": cfg.student_embeddings,
                      "temperature": cfg.temperature, "alpha": cfg.alpha,
@@ -166,9 +181,10 @@ def run(cfg: DistillRun) -> dict:
 
     distill_train = train
     if not cfg.hidden_weight:  # the frozen teacher labels the training set once, not every epoch
-        cached = _teacher_labels(cfg, teacher, tokenizer, list(train_x), seq_len, metrics)
+        cached = _teacher_labels(cfg, teacher, tokenizer, list(train_x), seq_len, metrics,
+                                 train_pair)
         distill_train = _dataset(tokenizer, train_x, train_y, cfg.batch_size, seq_len, shuffle=True,
-                                 seed=cfg.seed, extra={"teacher_logits": cached})
+                                 seed=cfg.seed, extra={"teacher_logits": cached}, pairs=train_pair)
 
     with strategy.scope():
         student = _build_student(cfg, teacher)
@@ -182,9 +198,12 @@ def run(cfg: DistillRun) -> dict:
                   checkpoint_every=cfg.checkpoint_every)
     metrics["distill_seconds"] = history.training_seconds
     teacher_scores = _dev_metrics(teacher, dev, dev_y, num_classes)
-    student_scores = _dev_metrics(student, dev, dev_y, num_classes)
+    student_predictions = np.argmax(student.predict(dev, verbose=0), -1)
+    student_scores = classification_metrics(dev_y, student_predictions, num_classes)
     for prefix, scores in (("teacher", teacher_scores), ("student", student_scores)):
         metrics.update({f"{prefix}_{k}": v for k, v in scores.items()})
+    # The student is this run's classifier: its class names, per-class scores, confusion matrix.
+    metrics.update(class_report(dev_y, student_predictions, data["class_names"]))
     metrics["teacher_params"] = teacher.encoder.count_params()
     metrics["student_params"] = student.encoder.count_params()
     metrics["param_ratio"] = metrics["student_params"] / metrics["teacher_params"]
@@ -213,10 +232,10 @@ def run(cfg: DistillRun) -> dict:
 
     student.save(out / "classifier.keras")
     write_vocab(vocabulary, out / "vocab.txt")
-    if cfg.export:
+    if cfg.export and train_pair is None:  # the export serves single strings, not pairs
         from tfpretrain.export.text import export_text_classifier
 
         export_text_classifier(student, tokenizer, out / "saved_model", seq_len)
-    record_config(out, derived={"seq_len": seq_len})
+    record_config(out, derived={"seq_len": seq_len}, class_names=data["class_names"])
     write_json(out / "metrics.json", metrics)
     return metrics

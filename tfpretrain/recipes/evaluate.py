@@ -7,9 +7,9 @@ from pathlib import Path
 
 import keras
 
-from tfpretrain.data import load_images
 from tfpretrain.distribute import get_strategy, set_precision, xla_for_training
 from tfpretrain.evaluate import compare, load_encoder, markdown_table
+from tfpretrain.recipes.image_data import load_run_images
 from tfpretrain.settings.evaluate import EvaluateRun
 from tfpretrain.training import run_directory, write_json
 
@@ -22,7 +22,8 @@ def run(cfg: EvaluateRun) -> dict:
     set_precision(cfg.precision)
     strategy = get_strategy(cfg.strategy)
     keras.utils.set_random_seed(cfg.seed)
-    (x, y), (x_test, y_test) = load_images(cfg.dataset)
+    data = load_run_images(cfg, labels_for="evaluate (fine-tuning and probes)")
+    (x, y), (x_test, y_test) = data.as_tuples()
     if cfg.limit_train:
         x, y = x[: cfg.limit_train], y[: cfg.limit_train]
     if cfg.limit_test:
@@ -44,6 +45,7 @@ def run(cfg: EvaluateRun) -> dict:
                        batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
                        probe_first=not cfg.random_head, jit_compile=xla_for_training(cfg.xla))
     write_json(out / "metrics.json", {"results": rows, "encoders": {n: str(p) for n, p in zip(encoders, cfg.encoders, strict=True)},
+                                      "class_names": data.class_names,
                                       "run": dataclasses.asdict(cfg)})
     (out / "table.md").write_text(markdown_table(rows))
     return rows

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import tensorflow as tf
 
 from tfpretrain.data.text_files import labelled_task
 from tfpretrain.distribute import get_strategy, set_precision, xla_for_training
-from tfpretrain.metrics import classification_metrics
+from tfpretrain.metrics import class_report, classification_metrics
 from tfpretrain.models.bert import BertConfig, BertEncoder
 from tfpretrain.models.classifier import TextClassifier, freeze_encoder
 from tfpretrain.settings.finetune import FinetuneRun
@@ -29,6 +30,7 @@ from tfpretrain.training import (
     WarmupSchedule,
     adamw,
     fit,
+    record_config,
     run_directory,
     warmup_steps,
     write_json,
@@ -94,15 +96,36 @@ def resolve_init(cfg: FinetuneRun) -> InitKind:
     )
 
 
-def _dataset(tokenizer, sentences, labels, batch_size, seq_len, shuffle, seed=0, extra=None):
-    """Batches of `(packed inputs, labels)`; `extra` = `{name: [N, ...] array}` joins the inputs."""
+def _dataset(tokenizer, sentences, labels, batch_size, seq_len, shuffle, seed=0, extra=None,
+             pairs=None):
+    """Batches of `(packed inputs, labels)`; `extra` = `{name: [N, ...] array}` joins the inputs;
+    `pairs` (second sentences) are packed as segment B after each sentence."""
     extra = dict(extra or {})
-    ds = tf.data.Dataset.from_tensor_slices((tf.constant(sentences), tf.constant(labels, tf.int32), extra))
+    texts = (tf.constant(sentences), tf.constant(pairs if pairs is not None else sentences))
+    ds = tf.data.Dataset.from_tensor_slices((texts, tf.constant(labels, tf.int32), extra))
     if shuffle:
         ds = ds.shuffle(len(sentences), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size, drop_remainder=shuffle)
-    return ds.map(lambda s, y, e: ({**tokenizer.pack(s, seq_len), **e}, y),
-                  num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+    def pack(text, y, e):
+        second = text[1] if pairs is not None else None
+        return {**tokenizer.pack(text[0], seq_len, pairs=second), **e}, y
+
+    return ds.map(pack, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def load_task(cfg, num_classes: int | None = None) -> dict:
+    """`labelled_task` with the command's flags: columns, label names, dev file, and a seeded,
+    stratified `--limit-train` sample."""
+    return labelled_task(cfg.task, num_classes, **cfg.task_options(), limit=cfg.limit_train,
+                         seed=cfg.seed)
+
+
+def label_metrics(y_true, y_pred, class_names: list[str]) -> dict:
+    """The dev metrics every classifier command writes: accuracy, precision, recall, F1, then
+    the class names, per-class scores and the confusion matrix."""
+    return {**classification_metrics(y_true, y_pred, len(class_names)),
+            **class_report(y_true, y_pred, class_names)}
 
 
 @run_directory
@@ -126,20 +149,20 @@ def run(cfg: FinetuneRun) -> dict:
     set_precision(cfg.precision)
     strategy = get_strategy(cfg.strategy)
 
-    data = labelled_task(cfg.task, cfg.num_classes)
+    data = load_task(cfg, cfg.num_classes)
     (train_x, train_y), (dev_x, dev_y) = data["train"], data["dev"]
-    if cfg.limit_train:
-        train_x, train_y = train_x[: cfg.limit_train], train_y[: cfg.limit_train]
+    train_pair, dev_pair = data["train_pair"], data["dev_pair"]
     if len(train_x) < cfg.batch_size:
         raise ValueError(f"{len(train_x)} training examples are fewer than one batch of "
                          f"{cfg.batch_size}; lower --batch-size (or raise --limit-train).")
     kind = resolve_init(cfg)
 
     with strategy.scope():
-        tokenizer, encoder = kind.build(cfg, train_x)
+        tokenizer, encoder = kind.build(cfg, train_x + (train_pair or []))
         freeze = cfg.freeze if cfg.freeze == "all" else int(cfg.freeze)
         freeze_encoder(encoder, freeze)
-        model = TextClassifier(encoder, data["num_classes"], pooling=cfg.pooling, dropout=cfg.dropout)
+        model = TextClassifier(encoder, data["num_classes"], pooling=cfg.pooling,
+                               dropout=cfg.dropout)
         steps = (len(train_x) // cfg.batch_size) * cfg.epochs
         warmup = warmup_steps(steps, cfg.warmup_fraction)
         schedule = WarmupSchedule(cfg.learning_rate, steps, warmup, decay="linear")
@@ -149,8 +172,9 @@ def run(cfg: FinetuneRun) -> dict:
             metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
             jit_compile=xla_for_training(cfg.xla), steps_per_execution=cfg.steps_per_execution,
         )
-    train = _dataset(tokenizer, train_x, train_y, cfg.batch_size, cfg.seq_len, shuffle=True, seed=cfg.seed)
-    dev = _dataset(tokenizer, dev_x, dev_y, 256, cfg.seq_len, shuffle=False)
+    train = _dataset(tokenizer, train_x, train_y, cfg.batch_size, cfg.seq_len, shuffle=True,
+                     seed=cfg.seed, pairs=train_pair)
+    dev = _dataset(tokenizer, dev_x, dev_y, 256, cfg.seq_len, shuffle=False, pairs=dev_pair)
 
     timer = EpochTimer()
     history = fit(model, train, epochs=cfg.epochs, validation_data=dev, out_dir=out,
@@ -159,7 +183,7 @@ def run(cfg: FinetuneRun) -> dict:
     train_seconds = history.training_seconds
 
     logits = model.predict(dev, verbose=0)
-    metrics = classification_metrics(dev_y, np.argmax(logits, -1), data["num_classes"])
+    metrics = label_metrics(dev_y, np.argmax(logits, -1), data["class_names"])
     metrics.update({
         "init": kind.name,
         "train_examples": len(train_x),
@@ -175,10 +199,15 @@ def run(cfg: FinetuneRun) -> dict:
     model.save(out / "classifier.keras")
     if hasattr(tokenizer, "vocabulary"):
         write_vocab(tokenizer.vocabulary, out / "vocab.txt")
-    if cfg.export:
+    if cfg.export and train_pair is not None:
+        # The export's signature takes single strings; a pair classifier would read them wrong.
+        print("tfpretrain: no saved_model/ for a sentence-pair task (the export serves single "
+              "strings).", file=sys.stderr)
+    elif cfg.export:
         from tfpretrain.export.text import export_text_classifier
 
         export_text_classifier(model, tokenizer, out / "saved_model", cfg.seq_len)
     write_json(out / "history.json", history.history)
+    record_config(out, class_names=data["class_names"])
     write_json(out / "metrics.json", metrics)
     return metrics

@@ -1,4 +1,5 @@
-"""Train a DCGAN on MNIST (or Fashion-MNIST), watch it, score its samples, probe its discriminator.
+"""Train a DCGAN on any labelled image set (MNIST by default), watch it, score its samples,
+probe its discriminator.
 
 Per epoch the `GANMonitor` callback draws a fixed grid of samples (`samples_EPOCH.png`), scores
 `fd_samples` generated images by their Fréchet distance to the real test images in the feature
@@ -20,7 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfpretrain.data import image_dataset, load_images
+from tfpretrain.data import image_dataset, image_shape
 from tfpretrain.distribute import get_strategy, set_precision, xla_for_training
 from tfpretrain.evaluate import fine_tune, linear_probe
 from tfpretrain.export import export_gan
@@ -33,6 +34,7 @@ from tfpretrain.models.gan import (
     sample_noise,
 )
 from tfpretrain.plots import image_rows, loss_curves
+from tfpretrain.recipes.image_data import load_run_images
 from tfpretrain.settings.gan import GanRun
 from tfpretrain.training import (
     EpochTimer,
@@ -168,9 +170,10 @@ def run(cfg: GanRun) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     set_precision(cfg.precision)
     keras.utils.set_random_seed(cfg.seed)
-    config = gan_config(cfg.preset)
-
-    (x_train, y_train), (x_test, y_test) = load_images(cfg.dataset)
+    data = load_run_images(cfg, labels_for="the Fréchet distance's feature classifier")
+    (x_train, y_train), (x_test, y_test) = data.as_tuples()
+    # The preset's widths at the images' size and channels.
+    config = gan_config(cfg.preset, image_shape=image_shape(x_train))
     if cfg.limit_train:
         x_train, y_train = x_train[: cfg.limit_train], y_train[: cfg.limit_train]
     if cfg.limit_test:

@@ -62,7 +62,7 @@ def run(cfg: MlmRun) -> dict:
     set_precision(cfg.precision)
     strategy = get_strategy(cfg.strategy)
 
-    lines = read_corpus(cfg.corpus)
+    lines = read_corpus(cfg.corpus, cfg.text_column, cfg.data_dir)
     if cfg.limit_train:
         lines = lines[: cfg.limit_train]
     train_lines, val_lines = _split(lines, cfg.validation_fraction)

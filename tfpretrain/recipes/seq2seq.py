@@ -10,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfpretrain.data.seq2seq import seq2seq_batches
+from tfpretrain.data.text_files import corpus_text
 from tfpretrain.distribute import get_strategy, is_chief, set_precision, xla_for_training
 from tfpretrain.models.t5 import Seq2SeqConfig, build_seq2seq
 from tfpretrain.settings.seq2seq import Seq2SeqRun
@@ -77,19 +78,6 @@ def load_seq2seq(path) -> tuple[keras.Model, Seq2SeqConfig, Seq2SeqTokenizer]:
     return model, config, Seq2SeqTokenizer.load(path)
 
 
-def read_corpus(path) -> str:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"Corpus {path} does not exist.")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        raise ValueError(f"Corpus {path} is not valid UTF-8 text: {err}") from err
-    if not text.strip():
-        raise ValueError(f"Corpus {path} is empty.")
-    return text
-
-
 @run_directory
 def run(cfg: Seq2SeqRun) -> dict:
     """Trains a tokenizer and a `Seq2SeqLM` by span corruption; returns the metrics written."""
@@ -99,7 +87,7 @@ def run(cfg: Seq2SeqRun) -> dict:
     set_precision(cfg.precision)
     strategy = get_strategy(cfg.strategy)
 
-    text = read_corpus(cfg.corpus)
+    text = corpus_text(cfg.corpus, cfg.text_column, cfg.data_dir)
     split = int(len(text) * (1 - cfg.eval_fraction))
     tokenizer = Seq2SeqTokenizer(SentencePieceTokenizer.train(text[:split], cfg.vocab_size),
                                  num_sentinels=cfg.num_sentinels)

@@ -11,7 +11,9 @@
   10% for evaluation), scored by `exact_match` and character error rate `cer`, beside the CER
   of copying the input unchanged;
 * a TSV file of `input<TAB>target` lines (dev set: `X.dev.tsv` or `dev.tsv` beside it, else
-  the last 10% of lines), scored by `exact_match` and `cer`.
+  the last 10% of lines), or any table with `--target-column`, scored by `exact_match` and `cer`;
+* any other labelled task (tables, `tfds:`, sentence pairs): `sentence: <text>` or
+  `premise: <a> hypothesis: <b>` -> the class name, scored as SST-2 is.
 """
 
 from __future__ import annotations
@@ -25,11 +27,14 @@ import keras
 import numpy as np
 
 from tfpretrain.data.seq2seq import seq2seq_batches, text_pairs
-from tfpretrain.data.text_files import _decode, _in_data_dir, labelled_task
+from tfpretrain.data.splits import stratified_holdout, stratified_sample
+from tfpretrain.data.tables import read_table
+from tfpretrain.data.text_files import _decode, _in_data_dir, dev_file_beside, labelled_task
+from tfpretrain.data.tfds_source import is_tfds_spec
 from tfpretrain.distribute import get_strategy, set_precision
 from tfpretrain.export.seq2seq import export_seq2seq
-from tfpretrain.metrics import classification_metrics
 from tfpretrain.models.t5 import PRESETS, Seq2SeqConfig, Seq2SeqGenerator, build_seq2seq
+from tfpretrain.recipes.finetune import label_metrics
 from tfpretrain.recipes.seq2seq import compile_seq2seq, is_seq2seq_dir, load_seq2seq, save_seq2seq
 from tfpretrain.settings.finetune import REINIT_PARTS, FinetuneRun
 from tfpretrain.text.sentencepiece import SentencePieceTokenizer
@@ -79,16 +84,41 @@ def read_tsv_pairs(path) -> tuple[list[str], list[str]]:
     return inputs, targets
 
 
-def text_to_text_task(task: str) -> dict:
-    """`{"name", "train": (inputs, targets), "dev": (inputs, targets)}` for `--task`."""
+def _sample(pairs: tuple[list[str], list[str]], limit: int | None, seed: int):
+    """A seeded sample of `limit` (input, target) pairs, not the first ones."""
+    if not limit or limit >= len(pairs[0]):
+        return pairs
+    rows = stratified_sample(None, len(pairs[0]), limit, seed)
+    return [pairs[0][i] for i in rows], [pairs[1][i] for i in rows]
+
+
+def _is_classification(task: str, cfg) -> bool:
+    """A labelled task read by `labelled_task`: any table or tfds: task, except a `.tsv` of
+    input<TAB>target lines (the original text-to-text form: no label flags given)."""
+    if cfg is None:
+        return False
+    flags = (cfg.label_column, cfg.text_pair_column, cfg.label_names)
+    return is_tfds_spec(task) or Path(task).suffix.lower() != ".tsv" or any(flags)
+
+
+def text_to_text_task(task: str, cfg: FinetuneRun | None = None) -> dict:
+    """`{"name", "train": (inputs, targets), "dev": (inputs, targets), "class_names"}` for
+    `--task` (class names for classification tasks, else None).
+
+    Classification tasks become text to text: `sentence: <text>` (sentence pairs:
+    `premise: <a> hypothesis: <b>`) -> the class name. `cfg` supplies the task flags
+    (columns, label names, dev file, `--target-column`, a seeded `--limit-train` sample).
+    """
+    limit, seed = (cfg.limit_train, cfg.seed) if cfg is not None else (None, 0)
     if task == "sst2":
-        data = labelled_task("sst2", 2)
+        data = labelled_task("sst2", 2, limit=limit, seed=seed)
 
         def words(split):
             sentences, labels = data[split]
             return [f"sst2 sentence: {s}" for s in sentences], [SST2_WORDS[int(y)] for y in labels]
 
-        return {"name": "sst2", "train": words("train"), "dev": words("dev")}
+        return {"name": "sst2", "train": words("train"), "dev": words("dev"),
+                "class_names": list(SST2_WORDS)}
     if task == "punctuation":
         text = _decode(_in_data_dir("tinyshakespeare/input.txt"))
         cut = text.rfind("\n", 0, int(len(text) * 0.9))
@@ -96,11 +126,30 @@ def text_to_text_task(task: str) -> dict:
         for name, part in (("train", text[:cut]), ("dev", text[cut:])):
             passages = punctuation_passages(part)
             split[name] = ([strip_punctuation(p) for p in passages], passages)
-        return {"name": "punctuation", **split}
+        split["train"] = _sample(split["train"], limit, seed)
+        return {"name": "punctuation", **split, "class_names": None}
+    if cfg is not None and cfg.target_column is not None:
+        return _target_table(task, cfg)
+    if _is_classification(task, cfg):
+        data = labelled_task(task, cfg.num_classes, **cfg.task_options(), limit=limit, seed=seed)
+        names = data["class_names"]
+
+        def as_text(split):
+            (sentences, labels), pairs = data[split], data[f"{split}_pair"]
+            if pairs is None:
+                inputs = [f"sentence: {s}" for s in sentences]
+            else:
+                inputs = [f"premise: {a} hypothesis: {b}"
+                          for a, b in zip(sentences, pairs, strict=True)]
+            return inputs, [names[int(y)] for y in labels]
+
+        return {"name": "classification", "train": as_text("train"), "dev": as_text("dev"),
+                "class_names": names}
     path = Path(task)
     if not path.is_file():
         raise FileNotFoundError(
-            f"--task must be 'sst2', 'punctuation' or an input<TAB>target file; {task!r} is none of them."
+            f"--task must be 'sst2', 'punctuation', a table or a tfds:NAME spec; {task!r} is none "
+            "of them."
         )
     train = read_tsv_pairs(path)
     dev_file = next((p for p in (path.with_suffix(".dev.tsv"), path.parent / "dev.tsv")
@@ -113,7 +162,32 @@ def text_to_text_task(task: str) -> dict:
             raise ValueError(f"{path} has too few lines ({len(train[0])}) to hold out a dev set.")
         dev = (train[0][cut:], train[1][cut:])
         train = (train[0][:cut], train[1][:cut])
-    return {"name": "tsv", "train": train, "dev": dev}
+    return {"name": "tsv", "train": _sample(train, limit, seed), "dev": dev, "class_names": None}
+
+
+def _target_table(task: str, cfg: FinetuneRun) -> dict:
+    """A text-to-text table: `--text-column` -> `--target-column`; its dev file (`--dev`, or
+    X.dev.EXT / dev.EXT beside it), else a seeded 10% of the rows."""
+    path = Path(task).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"--target-column needs a table file as --task; {task!r} is not one.")
+
+    def read(file: Path) -> tuple[list[str], list[str]]:
+        table = read_table(file, text_column=cfg.text_column, target_column=cfg.target_column,
+                           labelled=False)
+        return list(table.texts), list(table.targets)
+
+    train = read(path)
+    dev_path = Path(cfg.dev).expanduser() if cfg.dev else dev_file_beside(path)
+    if dev_path is not None:
+        dev = read(dev_path)
+    else:
+        rows, held = stratified_holdout(None, len(train[0]), 0.1, cfg.seed)
+        dev = ([train[0][i] for i in held], [train[1][i] for i in held])
+        train = ([train[0][i] for i in rows], [train[1][i] for i in rows])
+    return {"name": "table", "train": _sample(train, cfg.limit_train, cfg.seed), "dev": dev,
+            "class_names": None}
 
 
 def edit_distance(a: str, b: str) -> int:
@@ -137,12 +211,14 @@ def character_error_rate(predictions: list[str], references: list[str]) -> float
 
 def score_dev(model: keras.Model, config: Seq2SeqConfig, tokenizer: Seq2SeqTokenizer, task_name: str,
               dev: tuple[list[str], list[str]], max_new: int, num_beams: int = 1,
-              batch_size: int = 64) -> tuple[list[str], dict]:
+              batch_size: int = 64, class_names: list[str] | None = None
+              ) -> tuple[list[str], dict]:
     """Decodes every dev input (greedy, or beam search when `num_beams > 1`) and scores it.
 
-    Returns the predicted strings and `{"exact_match", "generate_seconds"}` plus, for SST-2, the
-    classifier's `accuracy`, `precision`, `recall` and `f1` (an output that is neither word counts
-    as the wrong class), else `cer` beside `copy_input_cer`, the CER of copying the input.
+    Returns the predicted strings and `{"exact_match", "generate_seconds"}` plus, for SST-2 and
+    other classification tasks (`class_names`), the classifier's `accuracy`, `precision`,
+    `recall`, `f1`, per-class scores and confusion matrix (an output that is no class name
+    counts as a wrong class), else `cer` beside `copy_input_cer`, the CER of copying the input.
     """
     dev_in, dev_out = dev
     generator = Seq2SeqGenerator(model, config, tokenizer)
@@ -155,9 +231,13 @@ def score_dev(model: keras.Model, config: Seq2SeqConfig, tokenizer: Seq2SeqToken
     scores = {"exact_match": float(np.mean([p == t for p, t in zip(predictions, dev_out, strict=True)])),
               "generate_seconds": time.perf_counter() - start}
     if task_name == "sst2":
-        truth = np.array([SST2_WORDS.index(t) for t in dev_out])
-        guess = np.array([SST2_WORDS.index(p) if p in SST2_WORDS else 1 - y for p, y in zip(predictions, truth, strict=True)])
-        scores.update(classification_metrics(truth, guess, 2))
+        class_names = list(SST2_WORDS)
+    if class_names:
+        truth = np.array([class_names.index(t) for t in dev_out])
+        k = len(class_names)
+        guess = np.array([class_names.index(p) if p in class_names else (y + 1) % k
+                          for p, y in zip(predictions, truth, strict=True)])
+        scores.update(label_metrics(truth, guess, class_names))
     else:
         scores["cer"] = character_error_rate(predictions, dev_out)
         scores["copy_input_cer"] = character_error_rate(list(dev_in), dev_out)
@@ -225,10 +305,8 @@ def run_seq2seq(cfg: FinetuneRun) -> dict:
         raise ValueError(f"--reinit {cfg.reinit} needs a pre-trained seq2seq directory as --init, "
                          f"not {cfg.init!r}.")
 
-    task = text_to_text_task(cfg.task)
+    task = text_to_text_task(cfg.task, cfg)
     train_in, train_out = task["train"]
-    if cfg.limit_train:
-        train_in, train_out = train_in[: cfg.limit_train], train_out[: cfg.limit_train]
     dev_in, dev_out = task["dev"]
     if cfg.limit_eval:
         dev_in, dev_out = dev_in[: cfg.limit_eval], dev_out[: cfg.limit_eval]
@@ -263,7 +341,7 @@ def run_seq2seq(cfg: FinetuneRun) -> dict:
 
     max_new = min(longest_out + 8, config.decoder_length - 1)  # a little past the longest target
     predictions, scores = score_dev(model, config, tokenizer, task["name"], (dev_in, dev_out),
-                                    max_new, cfg.num_beams)
+                                    max_new, cfg.num_beams, class_names=task["class_names"])
     metrics = {
         "task": task["name"], "init": init, "reinit": cfg.reinit, **scores,
         "train_examples": len(train_in), "dev_examples": len(dev_in), "epochs": cfg.epochs, "steps": steps,
@@ -272,7 +350,7 @@ def run_seq2seq(cfg: FinetuneRun) -> dict:
         "val_token_accuracy": float(history.history["val_token_accuracy"][-1]),
     }
 
-    save_seq2seq(model, config, tokenizer, out)
+    save_seq2seq(model, config, tokenizer, out, {"class_names": task["class_names"]})
     write_json(out / "samples.json", [{"input": a, "target": b, "output": c}
                                       for a, b, c in list(zip(dev_in, dev_out, predictions, strict=True))[:50]])
     write_json(out / "history.json", history.history)

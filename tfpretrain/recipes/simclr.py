@@ -9,13 +9,14 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from tfpretrain.data import load_images
+from tfpretrain.data import image_shape
 from tfpretrain.data.augment import AugmentConfig, example_views, two_view_dataset
 from tfpretrain.distribute import get_strategy, is_chief, set_precision, xla_for_training
 from tfpretrain.evaluate import KNNAccuracy, encode, linear_probe
 from tfpretrain.export.encoder import export_encoder
 from tfpretrain.models.simclr import SimCLRConfig, build_simclr
 from tfpretrain.plots import embedding_scatter, image_rows, loss_curves
+from tfpretrain.recipes.image_data import load_run_images
 from tfpretrain.settings.simclr import SimCLRRun
 from tfpretrain.training import (
     EpochTimer,
@@ -50,7 +51,8 @@ def run(cfg: SimCLRRun) -> dict:
     strategy = get_strategy(cfg.strategy)
     keras.utils.set_random_seed(cfg.seed)
 
-    (x_train, y_train), (x_test, y_test) = load_images(cfg.dataset)
+    data = load_run_images(cfg, labels_for="the linear probe and the k-NN monitor")
+    (x_train, y_train), (x_test, y_test) = data.as_tuples()
     if cfg.limit_train:
         x_train, y_train = x_train[: cfg.limit_train], y_train[: cfg.limit_train]
     if cfg.batch_size > len(x_train):
@@ -60,7 +62,8 @@ def run(cfg: SimCLRRun) -> dict:
     steps_per_epoch = len(x_train) // cfg.batch_size
     views = two_view_dataset(x_train, batch_size=cfg.batch_size, config=augment_config, seed=cfg.seed, repeat=True)
 
-    model_config = SimCLRConfig.preset(cfg.preset, image_shape=(*x_train.shape[1:3], 1), temperature=cfg.temperature)
+    model_config = SimCLRConfig.preset(cfg.preset, image_shape=image_shape(x_train),
+                                       temperature=cfg.temperature)
     with strategy.scope():
         model = build_simclr(model_config)
         model.compile(optimizer=make_optimizer(cfg, model, steps_per_epoch),

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from tfpretrain.data.text_files import labelled_task
-from tfpretrain.metrics import classification_metrics
+from tfpretrain.recipes.finetune import label_metrics, load_task
 from tfpretrain.text.vsm import VectorSpaceModel, predict_classes, train_document_classifier
-from tfpretrain.training import write_json
+from tfpretrain.training import record_config, write_json
 
 # Logistic regression on L2-normalised TF-IDF rows wants a far larger step than BERT's 5e-5.
 VSM_LEARNING_RATE = 5e-3
@@ -26,15 +25,16 @@ def run(cfg) -> dict:
     """Runs the baseline for a `FinetuneRun` whose `init` is `"vsm"`; returns the metrics written.
 
     Uses `task`, `out_dir`, `epochs`, `batch_size`, `vocab_size` (the vocabulary's maximum size),
-    `num_classes`, `limit_train` and `seed`; writes `metrics.json`, `vocab.txt`,
+    `num_classes`, the task flags, `limit_train` and `seed`; writes `metrics.json`, `vocab.txt`,
     `classifier.weights.h5` and `neighbours.json` (nearest words of a few probe words).
     """
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    data = labelled_task(cfg.task, cfg.num_classes)
+    data = load_task(cfg, cfg.num_classes)
     (train_x, train_y), (dev_x, dev_y) = data["train"], data["dev"]
-    if cfg.limit_train:
-        train_x, train_y = train_x[: cfg.limit_train], train_y[: cfg.limit_train]
+    if data["train_pair"] is not None:  # a bag of words: one bag for both sentences
+        train_x = [f"{a} {b}" for a, b in zip(train_x, data["train_pair"], strict=True)]
+        dev_x = [f"{a} {b}" for a, b in zip(dev_x, data["dev_pair"], strict=True)]
 
     start = time.perf_counter()
     vsm = VectorSpaceModel.from_corpus(list(train_x), max_vocabulary=cfg.vocab_size, tfidf=True)
@@ -44,7 +44,7 @@ def run(cfg) -> dict:
                                       learning_rate=VSM_LEARNING_RATE, seed=cfg.seed)
     train_seconds = time.perf_counter() - start
 
-    metrics = classification_metrics(dev_y, predict_classes(model, vsm, list(dev_x)), data["num_classes"])
+    metrics = label_metrics(dev_y, predict_classes(model, vsm, list(dev_x)), data["class_names"])
     metrics.update({
         "init": "vsm",
         "train_examples": len(train_x),
@@ -59,5 +59,6 @@ def run(cfg) -> dict:
     (out / "vocab.txt").write_text("\n".join(vsm.vocabulary) + "\n", encoding="utf-8")
     model.save_weights(out / "classifier.weights.h5")
     write_json(out / "neighbours.json", neighbours)
+    record_config(out, class_names=data["class_names"])
     write_json(out / "metrics.json", metrics)
     return metrics

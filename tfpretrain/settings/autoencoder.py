@@ -5,12 +5,11 @@ from __future__ import annotations
 import dataclasses
 
 from tfpretrain.settings import TrainingSettings, at_least, non_negative, positive, setting
-
-IMAGE_DATASETS = ("mnist", "fashion_mnist")
+from tfpretrain.settings.data import ImageData
 
 
 @dataclasses.dataclass(kw_only=True)
-class AutoencoderRun(TrainingSettings):
+class AutoencoderRun(TrainingSettings, ImageData):
     """Settings of `tfpretrain autoencoder`: the dense 784-128-64-64-784 autoencoder (or the
     convolutional one) trained with Adam and binary cross-entropy."""
 
@@ -18,7 +17,6 @@ class AutoencoderRun(TrainingSettings):
     batch_size: int = setting(256, check=positive, help="examples per batch")
     learning_rate: float = setting(1e-3, check=positive, help="Adam learning rate")
     conv: bool = setting(False, help="use the convolutional autoencoder")
-    dataset: str = setting("mnist", choices=IMAGE_DATASETS, help="image data set")
     validation_size: int = setting(5000, check=non_negative,
                                    help="training images held out for validation curves (0: none)")
     early_stopping_patience: int | None = setting(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from tfpretrain.settings import TrainingSettings, in_range, non_negative, positive, setting
+from tfpretrain.settings.data import CorpusData
 from tfpretrain.settings.steps import WARMUP_STEPS_HELP, evaluation_period, warmup_steps_to_fraction
 
 # The names of `tfpretrain.models.gpt.PRESETS` (a test keeps them equal), here so that flags
@@ -19,14 +20,13 @@ DEFAULT_WEIGHT_DECAY = {"nano": 0.01}
 
 
 @dataclasses.dataclass(kw_only=True)
-class CLMRun(TrainingSettings):
+class CLMRun(TrainingSettings, CorpusData):
     """Settings of `tfpretrain clm`. The defaults are nanoGPT's CPU recipe for Tiny Shakespeare
     (nano preset, context 64, batch 12, 2000 steps, 100 of them warm-up, peak lr 1e-3 decaying to
     1e-4, AdamW with beta2 0.99, gradient clipping at 1.0) with a lighter weight decay:
     `weight_decay=None` means the preset's (`DEFAULT_WEIGHT_DECAY`: 0.01 for `nano`, GPT-2's 0.1
     otherwise)."""
 
-    corpus: str = setting(help="UTF-8 text file to train on")
     preset: str = setting("nano", choices=GPT_PRESETS,
                           help="model size: nano (4 layers, 4 heads, 128), shakespeare (6, 6, 384), "
                                "gpt2-small (12, 12, 768)")

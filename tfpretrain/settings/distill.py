@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from tfpretrain.settings import TrainingSettings, in_range, non_negative, positive, setting
+from tfpretrain.settings.data import LabelledText
 
 # 'half' plus the names of `BertConfig.PRESETS` (tests assert they agree; the model module loads
 # Keras).
@@ -13,7 +14,7 @@ STUDENT_EMBEDDINGS = ("teacher", "random")
 
 
 @dataclasses.dataclass(kw_only=True)
-class DistillRun(TrainingSettings):
+class DistillRun(TrainingSettings, LabelledText):
     """Settings of `tfpretrain distill`. `student_preset="half"` = the teacher's widths, half its
     layers, initialised from every other teacher layer; other names are `BertConfig` presets,
     whose embeddings start from the teacher's projected to their width
@@ -30,7 +31,8 @@ class DistillRun(TrainingSettings):
         help="start a preset student's embeddings from the teacher's, projected onto their top "
              "principal directions, or at random ('half' students copy the teacher's anyway)")
     task: str = setting("sst2",
-                        help="'sst2' or a sentence<TAB>label file (as for finetune)")
+                        help="'sst2', a .csv/.tsv/.jsonl table or tfds:NAME (as for finetune); "
+                             "its classes must be the teacher's")
     vocab: str | None = setting(None,
                                 help="the student's vocab.txt; must equal the teacher's")
     epochs: int = setting(3, check=positive, resumable=True,
@@ -52,8 +54,9 @@ class DistillRun(TrainingSettings):
         help="teacher_logits.npz of an earlier distill run with the same teacher and training "
              "set: reuse its labels instead of running the teacher again")
     baseline: bool = setting(True, help="also train the student without the teacher")
-    limit_train: int | None = setting(None, check=positive,
-                                      help="use only the first N training examples")
+    limit_train: int | None = setting(
+        None, check=positive,
+        help="train on N examples sampled class by class (seeded by --seed), not the first N")
     latency_batches: int = 20
     steps_per_execution: int = setting(
         1, check=positive, defines_run=False,

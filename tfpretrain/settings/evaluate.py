@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 
 from tfpretrain.settings import RunSettings, positive, setting
-from tfpretrain.settings.autoencoder import IMAGE_DATASETS
+from tfpretrain.settings.data import ImageData
 
 
 def label_count(value: str) -> int | None:
@@ -23,7 +23,7 @@ def label_count(value: str) -> int | None:
 # Not `TrainingSettings`: the fine-tunings are many short fits without checkpoints, logs or
 # exports, so only the seed, strategy, precision and XLA apply.
 @dataclasses.dataclass(kw_only=True)
-class EvaluateRun(RunSettings):
+class EvaluateRun(RunSettings, ImageData):
     """Settings of `tfpretrain evaluate`.
 
     `labels` lists the labelled-subset sizes to fine-tune with (None = all labels); `per_class`
@@ -39,7 +39,6 @@ class EvaluateRun(RunSettings):
         help="labelled examples for fine-tuning, in total (or per class with --per-class); "
              "'all' for all")
     per_class: bool = setting(False, help="count --labels per class")
-    dataset: str = setting("mnist", choices=IMAGE_DATASETS, help="image data set")
     scratch: bool = setting(True, help="add the from-scratch baseline")
     probe: bool = setting(True, help="add the linear probe")
     epochs: int = setting(3, check=positive,

@@ -13,6 +13,7 @@ from tfpretrain.settings import (
     positive,
     setting,
 )
+from tfpretrain.settings.data import LabelledText
 from tfpretrain.settings.mlm import BERT_PRESETS
 from tfpretrain.settings.seq2seq import T5_PRESETS
 
@@ -25,14 +26,15 @@ def _layers_or_all(value: str) -> str | None:
 
 
 @dataclasses.dataclass(kw_only=True)
-class FinetuneRun(TrainingSettings):
+class FinetuneRun(TrainingSettings, LabelledText):
     """Settings of `tfpretrain finetune`: AdamW with linear warm-up and decay on a labelled
     text task, from the encoder (or encoder-decoder) named by `init`."""
 
     task: str = setting(
-        help="'sst2' (data directory) or a sentence<TAB>label file (dev: X.dev.tsv or dev.tsv "
-             "beside it, else the last 10%% of lines); for an encoder-decoder also 'punctuation' "
-             "(restore casing and punctuation of Tiny Shakespeare) or an input<TAB>target file")
+        help="'sst2' (data directory), a .csv/.tsv/.jsonl table (see --text-column, "
+             "--label-column, --dev) or tfds:NAME[:TRAIN[:DEV]]; for an encoder-decoder also "
+             "'punctuation' (restore casing and punctuation of Tiny Shakespeare) or a "
+             "text-to-text table (--target-column)")
     init: str = setting(
         help="'scratch', an mlm run directory, a HF BERT directory, a `tfpretrain seq2seq` "
              "directory, or 'vsm' (the count-based baseline: TF-IDF bag of words + logistic "
@@ -59,8 +61,13 @@ class FinetuneRun(TrainingSettings):
                            help="tokens per sentence (longer ones are cut)")
     num_classes: int | None = setting(None, check=at_least(2),
                                       help="number of classes (default: from labels)")
-    limit_train: int | None = setting(None, check=positive,
-                                      help="use only the first N training examples")
+    limit_train: int | None = setting(
+        None, check=positive,
+        help="train on N examples sampled class by class (seeded by --seed), not the first N")
+    target_column: str | None = setting(
+        None, metavar="COLUMN",
+        help="encoder-decoder only: the output text column of a text-to-text table (default for "
+             "a 2-column input<TAB>target .tsv without a label: column 1)")
     num_beams: int = setting(1, check=positive, defines_run=False,
                              help="encoder-decoder only: beams for generating the dev outputs "
                                   "(1: greedy)")

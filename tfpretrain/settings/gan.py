@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from tfpretrain.settings import TrainingSettings, at_least, non_negative, positive, setting
-from tfpretrain.settings.autoencoder import IMAGE_DATASETS
+from tfpretrain.settings.data import ImageData
 
 # The names of `tfpretrain.models.gan.GAN_PRESETS` and `GAN_LOSSES` (tests assert they agree; the
 # model module loads Keras).
@@ -14,11 +14,10 @@ GAN_LOSSES = ("non_saturating", "minimax")
 
 
 @dataclasses.dataclass(kw_only=True)
-class GanRun(TrainingSettings):
+class GanRun(TrainingSettings, ImageData):
     """Settings of `tfpretrain gan`: a DCGAN trained with `model.fit`, watched per epoch (sample
     grid, Fréchet distance, break-down checks), then its discriminator probed."""
 
-    dataset: str = setting("mnist", choices=IMAGE_DATASETS, help="image data set")
     epochs: int = setting(20, check=positive, resumable=True, help="training epochs")
     steps_per_epoch: int | None = setting(
         None, check=positive,

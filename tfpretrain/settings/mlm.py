@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from tfpretrain.settings import TrainingSettings, in_range, non_negative, positive, setting
+from tfpretrain.settings.data import CorpusData
 
 # The names of `tfpretrain.models.bert.BertConfig.PRESETS` (a test keeps them equal), here so
 # that flags are checked without importing TensorFlow.
@@ -12,12 +13,10 @@ BERT_PRESETS = ("tiny", "mini", "small", "base")
 
 
 @dataclasses.dataclass(kw_only=True)
-class MlmRun(TrainingSettings):
+class MlmRun(TrainingSettings, CorpusData):
     """Settings of `tfpretrain mlm`: masked-LM (and optionally NSP) pre-training of a BERT
     preset with AdamW, linear warm-up and decay."""
 
-    corpus: str = setting(help="text file, folder of .txt files, comma-separated list, or a name "
-                               "in the data directory: wikitext-2, sst2, tinyshakespeare")
     preset: str = setting("mini", choices=BERT_PRESETS, help="model size")
     vocab: str | None = setting(None, help="use this vocab.txt instead of learning one")
     vocab_size: int = setting(8000, check=positive, help="size of the learned vocabulary")

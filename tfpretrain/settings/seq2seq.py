@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from tfpretrain.settings import TrainingSettings, in_range, non_negative, positive, setting
+from tfpretrain.settings.data import CorpusData
 from tfpretrain.settings.steps import WARMUP_STEPS_HELP, evaluation_period, warmup_steps_to_fraction
 
 # The names of `tfpretrain.models.t5.PRESETS` (a test keeps them equal), here so that flags are
@@ -13,11 +14,10 @@ T5_PRESETS = ("t5-tiny", "t5-small")
 
 
 @dataclasses.dataclass(kw_only=True)
-class Seq2SeqRun(TrainingSettings):
+class Seq2SeqRun(TrainingSettings, CorpusData):
     """Settings of `tfpretrain seq2seq`: a SentencePiece vocabulary and a T5-style
     encoder-decoder trained by span corruption with AdamW, warm-up and cosine decay."""
 
-    corpus: str = setting(help="UTF-8 text file to pre-train on")
     preset: str = setting("t5-tiny", choices=T5_PRESETS, help="model shape")
     steps: int = setting(2000, check=positive, resumable=True, help="training steps")
     batch_size: int = setting(16, check=positive, help="global batch size (sequences)")

@@ -13,7 +13,7 @@ from tfpretrain.settings import (
     positive,
     setting,
 )
-from tfpretrain.settings.autoencoder import IMAGE_DATASETS
+from tfpretrain.settings.data import ImageData
 
 # The names of `SimCLRConfig.PRESETS` (tests assert they agree; the model module loads Keras).
 SIMCLR_PRESETS = ("mnist", "small", "tiny")
@@ -21,7 +21,7 @@ OPTIMIZERS = ("lars", "adamw")
 
 
 @dataclasses.dataclass(kw_only=True)
-class SimCLRRun(TrainingSettings):
+class SimCLRRun(TrainingSettings, ImageData):
     """Settings of `tfpretrain simclr`.
 
     `learning_rate` None picks SimCLR's LARS rule `0.3 x batch_size / 256`, or `1e-3 x
@@ -29,7 +29,6 @@ class SimCLRRun(TrainingSettings):
     decays (cosine).
     """
 
-    dataset: str = setting("mnist", choices=IMAGE_DATASETS, help="image data set")
     preset: str = setting("mnist", choices=SIMCLR_PRESETS, help="encoder size")
     epochs: int = setting(20, check=positive, resumable=True, help="pre-training epochs")
     batch_size: int = setting(

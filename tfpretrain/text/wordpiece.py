@@ -223,17 +223,27 @@ class WordPieceTokenizer(keras.layers.Layer):
         text = tf.strings.reduce_join(tokens, axis=-1, separator=" ")
         return tf.strings.regex_replace(text, " ##", "")
 
-    def pack(self, strings, sequence_length: int | None = None) -> dict[str, tf.Tensor]:
-        """Single sentences -> BERT inputs `[CLS] tokens [SEP]` padded to a fixed length.
+    def pack(self, strings, sequence_length: int | None = None,
+             pairs=None) -> dict[str, tf.Tensor]:
+        """Sentences -> BERT inputs `[CLS] a [SEP]` padded to a fixed length; with `pairs`,
+        sentence pairs `[CLS] a [SEP] b [SEP]`, segment 1 for `b` (as BERT's NSP pre-training
+        and GLUE pair tasks).
+
+        Too long inputs are cut: a single sentence at the end; a pair round-robin, one token
+        from the longer side at a time (tf_text's `RoundRobinTrimmer`), so both keep a share.
 
         Returns:
-            A dict of int32 `[B, L]` tensors: `token_ids`, `segment_ids` (zeros) and
-            `padding_mask` (1 for real tokens).
+            A dict of int32 `[B, L]` tensors: `token_ids`, `segment_ids` (0 for the first
+            sentence, 1 for the second) and `padding_mask` (1 for real tokens).
         """
         length = int(sequence_length or self.sequence_length)
-        ids = self.tokenize(strings)[:, : length - 2]
+        if pairs is None:
+            segments = [self.tokenize(strings)[:, : length - 2]]
+        else:
+            trimmer = tf_text.RoundRobinTrimmer(max_seq_length=length - 3)
+            segments = trimmer.trim([self.tokenize(strings), self.tokenize(pairs)])
         ids, segments = tf_text.combine_segments(
-            [ids], start_of_sequence_id=self.cls_id, end_of_segment_id=self.sep_id
+            segments, start_of_sequence_id=self.cls_id, end_of_segment_id=self.sep_id
         )
         token_ids, mask = tf_text.pad_model_inputs(ids, length, pad_value=self.pad_id)
         segment_ids, _ = tf_text.pad_model_inputs(segments, length, pad_value=0)
