@@ -230,8 +230,13 @@ class WordPieceTokenizer(keras.layers.Layer):
             A dict of int32 `[B, L]` tensors: `token_ids`, `segment_ids` (zeros) and
             `padding_mask` (1 for real tokens).
         """
+        return self.pack_ids(self.tokenize(strings), sequence_length)
+
+    def pack_ids(self, ids: tf.RaggedTensor, sequence_length: int | None = None
+                 ) -> dict[str, tf.Tensor]:
+        """`pack` from ragged token ids `[B, None]` (e.g. with `[MASK]` ids put in by hand)."""
         length = int(sequence_length or self.sequence_length)
-        ids = self.tokenize(strings)[:, : length - 2]
+        ids = ids[:, : length - 2]
         ids, segments = tf_text.combine_segments(
             [ids], start_of_sequence_id=self.cls_id, end_of_segment_id=self.sep_id
         )
