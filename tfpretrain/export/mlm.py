@@ -89,7 +89,7 @@ def export_mlm(model: keras.Model, tokenizer, path, sequence_length: int | None 
         with tf.control_dependencies(checks):
             where = tf.cast(tf.where(found), tf.int32)
         positions = tf.RaggedTensor.from_value_rowids(
-            where[:, 1], where[:, 0], nrows=tf.shape(strings, out_type=tf.int64)[0]).to_tensor()
+            where[:, 1], where[:, 0], nrows=tf.shape(strings)[0]).to_tensor()
         return {**inputs, "mask_positions": positions}, counts
 
     def fill(strings, k):
@@ -102,13 +102,16 @@ def export_mlm(model: keras.Model, tokenizer, path, sequence_length: int | None 
                 "probabilities": tf.where(valid, probabilities, 0.0),
                 "num_masks": counts}
 
+    def fill_mask(strings):
+        return fill(strings, int(top_k))
+
     def fill_mask_top_k(strings, k):
         return fill(strings, check_scalar(k, "k", low=1, high=vocabulary_size))
 
     strings_spec = tf.TensorSpec((None,), tf.string, name="strings")
     endpoints = {
         "encode": (encode, [strings_spec]),
-        "fill_mask": (lambda strings: fill(strings, int(top_k)), [strings_spec]),
+        "fill_mask": (fill_mask, [strings_spec]),
         "fill_mask_top_k": (fill_mask_top_k, [strings_spec, tf.TensorSpec([], tf.int32, name="k")]),
     }
     return export_saved_model(path, endpoints, [model, tokenizer], default="encode",
