@@ -61,8 +61,8 @@ MESSAGES = {
 }
 
 
-@pytest.fixture(scope="module")
-def t5():
+def tiny_t5():
+    """A tiny untrained T5 whose greedy outputs differ by input, its config and tokenizer."""
     text = (Path(os.environ["TFPRETRAIN_DATA_DIR"]) / "tinyshakespeare" / "input.txt").read_text()
     tokenizer = Seq2SeqTokenizer(SentencePieceTokenizer.train(text[:20000], 320), num_sentinels=4)
     config = Seq2SeqConfig(vocabulary_size=tokenizer.vocabulary_size, hidden_dim=16, num_heads=2,
@@ -78,6 +78,11 @@ def t5():
     values[[config.pad_id, config.eos_id]] = 0.0
     table.assign(values)
     return model, config, tokenizer
+
+
+@pytest.fixture(scope="module")
+def t5():
+    return tiny_t5()
 
 
 def test_seq2seq_signatures_reload_in_a_fresh_process(t5, tmp_path):

@@ -136,16 +136,21 @@ def _write_samples(model, tokenizer, text: str, cfg: CLMRun, path: Path) -> list
     return samples
 
 
-def load_run(directory) -> tuple[keras.Model, object]:
-    """The model and tokenizer a `tfpretrain clm` run wrote to `directory`."""
+def load_run(directory):
+    """The generator of a run directory: a `TextGenerator` for a `tfpretrain clm` run, a
+    `Seq2SeqGenerator` for a `tfpretrain seq2seq` or text-to-text `tfpretrain finetune` run."""
+    from tfpretrain.models.gpt import TextGenerator
+    from tfpretrain.models.t5 import Seq2SeqGenerator
+    from tfpretrain.recipes.seq2seq import is_seq2seq_dir, load_seq2seq
     from tfpretrain.text import load_tokenizer
 
     directory = Path(directory)
+    if is_seq2seq_dir(directory):
+        return Seq2SeqGenerator(*load_seq2seq(directory))
     if not (directory / "model.keras").is_file():
         raise FileNotFoundError(
-            f"No model.keras in {directory}; pass --model with the --out folder of a finished `tfpretrain clm` run."
+            f"No model.keras in {directory}; pass --model with the --out folder of a finished "
+            "`tfpretrain clm`, `tfpretrain seq2seq` or text-to-text `tfpretrain finetune` run."
         )
     model = keras.models.load_model(directory / "model.keras")
-    tokenizer = load_tokenizer(directory / "tokenizer")
-    return model, tokenizer
-
+    return TextGenerator(model, load_tokenizer(directory / "tokenizer"))

@@ -176,9 +176,10 @@ def run(cfg: FinetuneRun) -> dict:
     if hasattr(tokenizer, "vocabulary"):
         write_vocab(tokenizer.vocabulary, out / "vocab.txt")
     if cfg.export:
-        from tfpretrain.export.text import export_text_classifier
+        from tfpretrain.export.text import export_text_classifier, task_label_names
 
-        export_text_classifier(model, tokenizer, out / "saved_model", cfg.seq_len)
+        export_text_classifier(model, tokenizer, out / "saved_model", cfg.seq_len,
+                               label_names=task_label_names(data, model.output_shape[-1]))
     write_json(out / "history.json", history.history)
     write_json(out / "metrics.json", metrics)
     return metrics

@@ -9,14 +9,18 @@ from tfpretrain.settings import Settings, in_range, non_negative, positive, sett
 
 @dataclasses.dataclass(kw_only=True)
 class GenerateRun(Settings):
-    """Settings of `tfpretrain generate`: sampling from a `tfpretrain clm` run."""
+    """Settings of `tfpretrain generate`: decoding with a GPT or T5 run."""
 
-    model: str = setting(help="the --out folder of a `tfpretrain clm` run")
-    prompt: str = setting(help="text to continue")
+    model: str = setting(help="the --out folder of a `tfpretrain clm`, `tfpretrain seq2seq` or "
+                              "text-to-text `tfpretrain finetune` run")
+    prompt: str = setting(help="text to continue (GPT) or the input (T5)")
     max_length: int | None = setting(
         None, check=positive,
-        help="tokens per completion, prompt included (default: the model's context)")
+        help="tokens per completion, GPT: prompt included (default: the model's context); "
+             "T5: output tokens (default: the decoder's context less one)")
     num_return_sequences: int = setting(1, check=positive, help="completions to print")
+    num_beams: int = setting(1, check=positive,
+                             help="beam search with this many beams (1: sample or greedy)")
     temperature: float = setting(1.0, check=non_negative, help="sampling temperature (0: greedy)")
     top_k: int | None = setting(None, check=positive,
                                 help="sample among the k most likely tokens")
