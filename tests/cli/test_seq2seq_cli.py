@@ -75,7 +75,8 @@ def test_pretrain_finetune_generate_export(tmp_path, data_dir):
     # Held-out span-corruption loss well below guessing, and falling.
     assert pre["val_loss"] < 0.8 * math.log(vocabulary)
     assert pre["val_loss_curve"][-1] < pre["val_loss_curve"][0]
-    for name in ("model.keras", "config.json", "metrics.json", "sentencepiece.model", "checkpoints"):
+    for name in ("model.keras", "config.json", "metrics.json", "sentencepiece.model", "checkpoints",
+                 "saved_model/1/saved_model.pb"):
         assert (tmp_path / "pre" / name).exists(), name
 
     task = tmp_path / "copy.tsv"
