@@ -217,6 +217,11 @@ def test_cli_distils_and_reports(tmp_path):
     assert student.encoder.config.num_layers == 1
     assert metrics["teacher_labelling_seconds"] > 0
     assert (out / "saved_model" / "1" / "saved_model.pb").is_file()  # exported by default
+    # The task's integer labels are the export's label names.
+    import tensorflow_text  # noqa: F401  (the tokenizer's ops)
+
+    names = tf.saved_model.load(str(out / "saved_model" / "1")).signatures["label_names"]()
+    assert names["label_names"].numpy().tolist() == [b"0", b"1"]
 
 
 def test_bad_teacher_and_vocabulary_are_clear_errors(tmp_path):

@@ -104,11 +104,11 @@ def test_bad_requests():
     generator = Seq2SeqGenerator(model, config)
     with pytest.raises(ValueError, match="num_beams"):
         generator.generate_ids(INPUTS, 5, num_beams=0)
-    with pytest.raises(ValueError, match="decoder's context"):
+    with pytest.raises(ValueError, match="decoder context"):
         generator.generate_ids(INPUTS, 16)
     with pytest.raises(ValueError, match="tokenizes to nothing"):
         generator.generate_ids([[]], 5)
-    with pytest.raises(ValueError, match="encoder's context"):
+    with pytest.raises(ValueError, match="encoder context"):
         generator.generate_ids([list(range(3, 20))], 5)
     with pytest.raises(ValueError, match="exceed num_beams"):
         generator.generate_ids(INPUTS, 5, num_beams=2, num_return_sequences=3)

@@ -432,7 +432,7 @@ class Generator:
     """
 
     prompt_name = "prompt"  # what a request's rows are called in error messages
-    prompt_context = "the model's context"  # what limits their length
+    prompt_context = "the context of the model"  # what limits their length
     output_start = 0  # the first position of a sequence that is output
 
     def __init__(
@@ -518,7 +518,7 @@ class Generator:
         return [
             (count > 0, f"Give at least one {name}."),
             self.empty_check(lengths),
-            (lengths <= limit, f"Every {name} must fit {self.prompt_context} of {limit} tokens; "
+            (lengths <= limit, f"Every {name} must fit {self.prompt_context} ({limit} tokens); "
                                "shorten the longer ones."),
             ((ids >= 0) & (ids < vocabulary),
              f"Every {name} must hold token ids in [0, {vocabulary}); one holds others."),

@@ -52,7 +52,8 @@ def mlm_run(corpus):
 def test_mlm_writes_run_directory_and_its_loss_falls(mlm_run):
     metrics = json.loads((mlm_run / "metrics.json").read_text())
     history = json.loads((mlm_run / "history.json").read_text())
-    for name in ("vocab.txt", "encoder.keras", "mlm.keras", "loss.png", "checkpoints/best.weights.h5"):
+    for name in ("vocab.txt", "encoder.keras", "mlm.keras", "loss.png", "checkpoints/best.weights.h5",
+                 "saved_model/1/saved_model.pb"):
         assert (mlm_run / name).exists(), name
     assert metrics["steps"] == 45 and 0 <= metrics["masked_accuracy"] <= 1
     assert history["loss"][-1] < history["loss"][0] - 0.5
@@ -61,7 +62,7 @@ def test_mlm_writes_run_directory_and_its_loss_falls(mlm_run):
     assert vocab[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
-def test_finetune_from_mlm_run_reports_metrics_and_exports(corpus, mlm_run):
+def test_finetune_from_mlm_run_reports_metrics_and_exports(corpus, mlm_run, capsys):
     out = corpus / "ft"
     # In-process (the mlm run above covers the subprocess path) to save a TensorFlow start-up.
     assert main(["finetune", "--task", str(corpus / "task.tsv"), "--init", str(mlm_run), "--out", str(out),
@@ -74,6 +75,12 @@ def test_finetune_from_mlm_run_reports_metrics_and_exports(corpus, mlm_run):
     assert history["loss"][-1] < history["loss"][0]
     assert (out / "saved_model" / "1" / "saved_model.pb").exists()
     assert (out / "classifier.keras").exists()
+    # The task's integer labels are the export's label names.
+    (out / "texts.txt").write_text("the cat is great and a ball is great .\n")
+    capsys.readouterr()
+    assert main(["predict", "--model", str(out), "--input", str(out / "texts.txt")]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["label"] in ("0", "1") and set(row["probabilities"]) == {"0", "1"}
 
 
 def test_scratch_init_builds_a_fresh_preset_encoder_with_the_given_vocab(mlm_run):

@@ -83,3 +83,61 @@ def test_predict_settings_are_checked():
         PredictRun(model="m", input="-", batch_size=0)
     with pytest.raises(ValueError, match=r"--top-p must be in \(0.0, 1.0\]"):
         PredictRun(model="m", input="-", top_p=0.0)
+
+
+def test_predict_runs_a_masked_lm_export(tmp_path, capsys):
+    from tfpretrain.export.mlm import export_mlm
+    from tfpretrain.models.bert import BertMaskedLM
+
+    vocab = list(RESERVED_TOKENS) + ["a", "great", "film", "dull", "plot", "##s", "not", "!"]
+    tokenizer = WordPieceTokenizer(vocab)
+    model = BertMaskedLM(BertEncoder(BertConfig.preset("tiny", vocabulary_size=len(vocab),
+                                                       max_sequence_length=16)))
+    export_mlm(model, tokenizer, tmp_path / "saved_model", 12)
+    texts = ["a great film!", "dull [MASK] plots"]
+    (tmp_path / "texts.txt").write_text("\n".join(texts) + "\n")
+    code, rows, _ = _predict(capsys, "--model", str(tmp_path), "--input",
+                             str(tmp_path / "texts.txt"))
+    pooled = model.encoder(tokenizer.pack(tf.constant(texts), 12))["pooled_output"].numpy()
+    assert code == 0 and [r["text"] for r in rows] == texts
+    np.testing.assert_allclose([r["pooled"] for r in rows], pooled, atol=1e-5)
+
+    code, rows, _ = _predict(capsys, "--model", str(tmp_path), "--input",
+                             str(tmp_path / "texts.txt"), "--signature", "fill_mask",
+                             "--top-k", "2")
+    assert code == 2 and "Every text needs at least one [MASK]" in _  # the first has none
+    (tmp_path / "masked.txt").write_text("dull [MASK] plots\n[MASK] film [MASK]\n")
+    code, rows, _ = _predict(capsys, "--model", str(tmp_path), "--input",
+                             str(tmp_path / "masked.txt"), "--signature", "fill_mask",
+                             "--top-k", "2")
+    assert code == 0 and [len(r["masks"]) for r in rows] == [1, 2]
+    pieces = [tokenizer.cls_id, *tokenizer.tokenize("dull").numpy(), tokenizer.mask_id,
+              *tokenizer.tokenize("plots").numpy(), tokenizer.sep_id]
+    ids = np.array([pieces + [0] * (12 - len(pieces))], "int32")
+    position = 2  # [CLS] dull [MASK]
+    inputs = {"token_ids": ids, "segment_ids": 0 * ids, "padding_mask": (ids > 0).astype("int32"),
+              "mask_positions": np.array([[position]], "int32")}
+    probabilities = tf.nn.softmax(model(inputs)["mlm"])[0, 0].numpy()
+    best = np.argsort(-probabilities)[:2]
+    assert rows[0]["masks"][0]["tokens"] == [vocab[i] for i in best]
+    np.testing.assert_allclose(rows[0]["masks"][0]["probabilities"], probabilities[best],
+                               atol=1e-5)
+
+
+def test_predict_runs_a_gpt_export(tmp_path, capsys):
+    from tfpretrain.export.generate import export_generate
+    from tfpretrain.models.gpt import GPTConfig, TextGenerator, build_gpt
+    from tfpretrain.text import CharTokenizer
+
+    tokenizer = CharTokenizer.from_text("ROMEO: JULIET what light")
+    model = build_gpt(GPTConfig(vocabulary_size=tokenizer.vocabulary_size, sequence_length=32,
+                                num_layers=1, num_heads=2, hidden_dim=16))
+    export_generate(model, tokenizer, tmp_path / "saved_model")
+    (tmp_path / "prompts.txt").write_text("ROMEO:\nJULIET\n")
+    code, rows, _ = _predict(capsys, "--model", str(tmp_path), "--input",
+                             str(tmp_path / "prompts.txt"), "--max-length", "12")
+    expected = TextGenerator(model, tokenizer).generate(["ROMEO:", "JULIET"], 12, greedy=True)
+    assert code == 0 and [r["completions"] for r in rows] == expected
+    code, rows, err = _predict(capsys, "--model", str(tmp_path), "--input",
+                               str(tmp_path / "prompts.txt"), "--max-length", "40")
+    assert code == 2 and "must be at most the context of the model, 32 tokens" in err

@@ -75,7 +75,8 @@ def test_pretrain_finetune_generate_export(tmp_path, data_dir):
     # Held-out span-corruption loss well below guessing, and falling.
     assert pre["val_loss"] < 0.8 * math.log(vocabulary)
     assert pre["val_loss_curve"][-1] < pre["val_loss_curve"][0]
-    for name in ("model.keras", "config.json", "metrics.json", "sentencepiece.model", "checkpoints"):
+    for name in ("model.keras", "config.json", "metrics.json", "sentencepiece.model", "checkpoints",
+                 "saved_model/1/saved_model.pb"):
         assert (tmp_path / "pre" / name).exists(), name
 
     task = tmp_path / "copy.tsv"
@@ -186,3 +187,24 @@ def test_bad_settings_are_refused_before_the_corpus_is_read(tmp_path, values, me
         pretrain(Seq2SeqRun(corpus=str(tmp_path / "missing.txt"), out_dir=str(tmp_path / "o"),
                             **values))
     assert not (tmp_path / "o").exists()
+
+
+def test_generate_command_decodes_with_a_t5_run(tmp_path, capsys):
+    from tests.test_export_seq2seq import tiny_t5
+    from tfpretrain.cli.main import main
+    from tfpretrain.recipes.seq2seq import save_seq2seq
+
+    model, config, tokenizer = tiny_t5()
+    save_seq2seq(model, config, tokenizer, tmp_path / "run")
+    generator = Seq2SeqGenerator(model, config, tokenizer)
+    prompt = "good night sweet prince"
+    runs = {("--greedy",): dict(greedy=True),
+            ("--num-beams", "2", "--num-return-sequences", "2"): dict(num_beams=2,
+                                                                      num_return_sequences=2),
+            ("--temperature", "0.8", "--top-k", "5", "--seed", "3"): dict(temperature=0.8,
+                                                                          top_k=5, seed=3)}
+    for flags, options in runs.items():
+        assert main(["generate", "--model", str(tmp_path / "run"), "--prompt", prompt,
+                     "--max-length", "8", *flags]) == 0
+        printed = capsys.readouterr().out.rstrip("\n").split("\n----\n")
+        assert printed == generator.generate(prompt, 8, **options)[0], flags

@@ -15,7 +15,7 @@ def add_parser(subparsers) -> None:
         description=(
             "Train the dense (784-128-64-64-784) or convolutional autoencoder with Adam and binary "
             "cross-entropy, evaluate it on the test set, and write metrics.json, "
-            "reconstructions.png, loss.png, model.keras and saved_model/ (signatures 'encode' and "
+            "reconstructions.png, loss.png, model.keras and saved_model/1/ (signatures 'encode' and "
             "'reconstruct') to --out."
         ),
     )
@@ -24,7 +24,7 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     metrics = run_recipe(args, "tfpretrain.recipes.autoencoder:run")
     print_metrics(metrics)
-    written = "reconstructions.png, loss.png and saved_model/" if args.export else (
+    written = "reconstructions.png, loss.png and saved_model/1/" if args.export else (
         "reconstructions.png and loss.png")
     print(f"Wrote {args.out_dir}/metrics.json, {written}")
     return 0

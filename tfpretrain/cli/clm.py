@@ -17,7 +17,7 @@ def add_parser(subparsers) -> None:
             "(first 90% for training, last 10% for validation) with AdamW, warm-up and cosine "
             "decay and gradient clipping, XLA-compiled. Writes checkpoints/, model.keras, "
             "tokenizer/, samples.txt, metrics.json (train and validation loss per evaluation, "
-            "final val_loss) and saved_model/ (signature 'generate') to --out. The defaults are "
+            "final val_loss) and saved_model/1/ (signature 'generate') to --out. The defaults are "
             "nanoGPT's CPU recipe for character-level Tiny Shakespeare."
         ),
     )
@@ -30,6 +30,6 @@ def run(args: argparse.Namespace) -> int:
     if args.num_samples:
         written.append("samples.txt")
     if args.export:
-        written.append("saved_model/")
+        written.append("saved_model/1/")
     print(f"Wrote {args.out_dir}/{', '.join(written[:-1])} and {written[-1]}")
     return 0

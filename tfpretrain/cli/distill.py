@@ -15,7 +15,7 @@ def add_parser(subparsers) -> None:
         description=(
             "Train a student TextClassifier on --task with the teacher's softened predictions "
             "(temperature T, T^2-scaled KL) plus the labels, optionally aligning the last hidden "
-            "states (DistilBERT). Writes the student (classifier.keras, vocab.txt, saved_model/ "
+            "states (DistilBERT). Writes the student (classifier.keras, vocab.txt, saved_model/1/ "
             "with signature 'serve': strings -> probabilities) and metrics.json: teacher and "
             "student dev accuracy/F1, encoder parameter counts, the same student trained without "
             "the teacher (baseline_student_*), and the teacher/student latency per batch "
@@ -26,6 +26,6 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     print_metrics(run_recipe(args, "tfpretrain.recipes.distill:run"))
-    exported = " and saved_model/" if args.export else ""
+    exported = " and saved_model/1/" if args.export else ""
     print(f"Wrote {args.out_dir}/metrics.json, classifier.keras, vocab.txt{exported}")
     return 0

@@ -17,11 +17,11 @@ def add_parser(subparsers) -> None:
             "Build a TextClassifier on the encoder given by --init (a `tfpretrain mlm` run "
             "directory, a Hugging Face BERT directory, or 'scratch' for random weights of "
             "--preset), train it with AdamW and linear warm-up/decay, and write dev-set accuracy, "
-            "precision, recall and F1 to OUT/metrics.json, plus classifier.keras and saved_model/ "
+            "precision, recall and F1 to OUT/metrics.json, plus classifier.keras and saved_model/1/ "
             "(signature 'serve': strings -> probabilities). With a `tfpretrain seq2seq` directory "
             "(or scratch with a t5-* preset) the encoder-decoder is trained text to text instead: "
             "metrics.json then holds exact_match (and accuracy/precision/recall/F1 for sst2, cer "
-            "for other tasks) and saved_model/ has signature 'generate' (strings -> strings)."
+            "for other tasks) and saved_model/1/ has signature 'generate' (strings -> strings)."
         ),
     )
 
@@ -31,6 +31,6 @@ def run(args: argparse.Namespace) -> int:
     if args.init == "vsm":
         written = "vocab.txt and classifier.weights.h5"
     else:
-        written = "saved_model/" if args.export else "the model"
+        written = "saved_model/1/" if args.export else "the model"
     print(f"Wrote {args.out_dir}/metrics.json and {written}")
     return 0

@@ -17,7 +17,7 @@ def add_parser(subparsers) -> None:
             "samples_EPOCH.png every epoch, the Fréchet distance of --fd-samples generated images "
             "to the test images (features of a classifier trained on the real data, cached in "
             "--out), loss.png, frechet_distance.png, generator.keras, discriminator.keras, "
-            "saved_model/ (signatures 'sample'(seed, count) and 'features'(images)) and "
+            "saved_model/1/ (signatures 'sample'(seed, count) and 'features'(images)) and "
             "metrics.json with the linear-probe accuracy of the trained and of the untrained "
             "discriminator. Stops with an error naming the epoch when the discriminator loss "
             "falls to ~0, a loss becomes NaN or the generator collapses onto few classes."
@@ -27,7 +27,7 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     print_metrics(run_recipe(args, "tfpretrain.recipes.gan:run"))
-    exported = " and saved_model/" if args.export else ""
+    exported = " and saved_model/1/" if args.export else ""
     print(f"Wrote {args.out_dir}/metrics.json, samples_*.png, loss.png, "
           f"frechet_distance.png{exported}")
     return 0

@@ -16,12 +16,15 @@ def add_parser(subparsers) -> None:
             "Learn a WordPiece vocabulary from --corpus (or use --vocab), pack the text into "
             "[CLS] ... [SEP] sequences, and pre-train a BERT preset with dynamic 80/10/10 masking "
             "(and next-sentence prediction with --nsp). Writes vocab.txt, encoder.keras, "
-            "mlm.keras, checkpoints/, history.json, loss.png and metrics.json to --out."
+            "mlm.keras, checkpoints/, history.json, loss.png, metrics.json and saved_model/1/ "
+            "(signatures 'encode': strings -> pooled and per-token features, and 'fill_mask': "
+            "texts with [MASK] -> the likeliest tokens; unless --no-export) to --out."
         ),
     )
 
 
 def run(args: argparse.Namespace) -> int:
     print_metrics(run_recipe(args, "tfpretrain.recipes.mlm:run"))
-    print(f"Wrote {args.out_dir}/metrics.json, vocab.txt, encoder.keras and loss.png")
+    exported = ", loss.png and saved_model/1/" if args.export else " and loss.png"
+    print(f"Wrote {args.out_dir}/metrics.json, vocab.txt, encoder.keras{exported}")
     return 0

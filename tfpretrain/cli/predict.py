@@ -15,7 +15,8 @@ def add_parser(subparsers) -> None:
         description=(
             "Load a SavedModel (from a run directory or on its own), find its kind from its "
             "signatures and print one JSON object per input: label and probabilities "
-            "(classifiers), completions (GPT), outputs (T5), codes and a reconstruction "
+            "(classifiers), completions (GPT), outputs (T5), pooled features or the top tokens of "
+            "each [MASK] (masked LMs), codes and a reconstruction "
             "summary (autoencoders), features (encoders, GAN discriminators)."
         ),
     )

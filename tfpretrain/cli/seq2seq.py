@@ -16,8 +16,10 @@ def add_parser(subparsers) -> None:
             "Train a cased SentencePiece vocabulary on the corpus (first 90%), then a T5-style "
             "encoder-decoder on span corruption (15% of tokens dropped in spans of mean length "
             "3, new spans every epoch) with model.fit and XLA. Writes checkpoints/, model.keras, "
-            "the tokenizer, config.json and metrics.json (loss and token accuracy on the held-out "
-            "10%) to --out; fine-tune it with `tfpretrain finetune --init OUT`."
+            "the tokenizer, config.json, metrics.json (loss and token accuracy on the held-out "
+            "10%) and saved_model/1/ (signatures 'generate' and 'beam_search': strings -> "
+            "strings; unless --no-export) to --out; fine-tune it with "
+            "`tfpretrain finetune --init OUT`."
         ),
     )
 
@@ -25,5 +27,6 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     metrics = run_recipe(args, "tfpretrain.recipes.seq2seq:run")
     print_metrics(metrics, skip=tuple(k for k, v in metrics.items() if isinstance(v, list)))
-    print(f"Wrote {args.out_dir}/model.keras, metrics.json and the tokenizer")
+    exported = ", the tokenizer and saved_model/1/" if args.export else " and the tokenizer"
+    print(f"Wrote {args.out_dir}/model.keras, metrics.json{exported}")
     return 0

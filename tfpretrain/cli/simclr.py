@@ -17,14 +17,14 @@ def add_parser(subparsers) -> None:
             "loss, LARS or AdamW with warm-up and cosine decay), track k-NN accuracy, train a "
             "linear probe on the frozen features, and write metrics.json "
             "(linear_probe_accuracy), views.png, embeddings.png (PCA of test features), "
-            "loss.png, model.keras, encoder.keras and saved_model/ (signature 'encode') to --out."
+            "loss.png, model.keras, encoder.keras and saved_model/1/ (signature 'encode') to --out."
         ),
     )
 
 
 def run(args: argparse.Namespace) -> int:
     print_metrics(run_recipe(args, "tfpretrain.recipes.simclr:run"))
-    exported = " and saved_model/" if args.export else ""
+    exported = " and saved_model/1/" if args.export else ""
     print(f"Wrote {args.out_dir}/metrics.json, views.png, embeddings.png, loss.png, "
           f"encoder.keras{exported}")
     return 0

@@ -102,3 +102,30 @@ def check_scalar(value: tf.Tensor, name: str, low: int | None = None,
                 value <= high, [f"{name} must be <= {high}; got", value]))
     with tf.control_dependencies(checks):
         return tf.identity(value)
+
+
+def check_text_request(strings: tf.Tensor, name: str, **scalars: tf.Tensor
+                       ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+    """Checks a generation request's texts, then each scalar's rank, one after the other.
+
+    Chained so that a request with several faults always names the same one, and the texts
+    come back only once every check has passed: whatever uses them (tokenizer, decoding loop)
+    runs after the checks.
+
+    Returns:
+        `(strings, scalars)`, checked.
+
+    Example:
+
+    >>> texts, values = check_text_request(tf.constant(["hi"]), "prompts",
+    ...                                    max_length=tf.constant(8))
+    >>> int(values["max_length"])
+    8
+    """
+    previous = check_strings(strings, name)
+    checked = {}
+    for key, value in scalars.items():
+        with tf.control_dependencies([previous]):
+            previous = checked[key] = check_scalar(value, key)
+    with tf.control_dependencies([previous]):
+        return tf.identity(strings), checked

@@ -10,7 +10,8 @@ autoencoder     encode, reconstruct                     codes, reconstruction er
 gan             sample, features                        features (of the discriminator)
 encoder         encode                                  features
 classifier      serve (+ serve_xla, label_names)        label, probabilities
-gpt             generate (prompts in)                   completions
+mlm             encode, fill_mask (+ fill_mask_top_k)   pooled features / masks' top tokens
+gpt             generate (prompts in), generate_no_xla  completions
 seq2seq         generate, beam_search (inputs in)       output
 =============== ====================================== =====================================
 """
@@ -30,7 +31,9 @@ from tfpretrain.export.core import find_saved_model
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 DEFAULT_SIGNATURE = {"autoencoder": "reconstruct", "gan": "features", "encoder": "encode",
-                     "classifier": "serve", "gpt": "generate", "seq2seq": "generate"}
+                     "classifier": "serve", "mlm": "encode", "gpt": "generate",
+                     "seq2seq": "generate"}
+TEXT_INPUT = {"classifier": "strings", "mlm": "strings", "gpt": "prompts", "seq2seq": "inputs"}
 
 
 def detect_kind(signatures: Iterable[str], inputs: Iterable[str] = ()) -> str:
@@ -48,6 +51,8 @@ def detect_kind(signatures: Iterable[str], inputs: Iterable[str] = ()) -> str:
         return "gan"
     if "serve" in names:
         return "classifier"
+    if {"encode", "fill_mask"} <= names:
+        return "mlm"
     if "generate" in names:
         return "gpt" if "prompts" in set(inputs) else "seq2seq"
     if "encode" in names:
@@ -143,6 +148,8 @@ def predict(settings, stdin: TextIO | None = None) -> Iterator[dict]:
     generate_inputs = _input_names(signatures["generate"]) if "generate" in signatures else []
     kind = detect_kind(signatures, generate_inputs)
     name = settings.signature or DEFAULT_SIGNATURE[kind]
+    if name == "fill_mask" and settings.top_k > 0:
+        name = "fill_mask_top_k"  # the same with k as an input
     if name not in signatures:
         raise ValueError(f"--signature {name}: the export has {sorted(signatures)}.")
     function = signatures[name]
@@ -153,7 +160,7 @@ def predict(settings, stdin: TextIO | None = None) -> Iterator[dict]:
         if "label_names" in signatures:
             label_names = [n.decode() for n in _call(signatures["label_names"])["label_names"]]
         yield from _predict_texts(settings, _lines(settings.input, stdin), function, kind,
-                                  label_names)
+                                  name, label_names)
 
 
 def _predict_images(settings, stdin: TextIO, function, kind: str) -> Iterator[dict]:
@@ -178,7 +185,9 @@ def _predict_images(settings, stdin: TextIO, function, kind: str) -> Iterator[di
 
 
 def _text_arguments(settings, kind: str, name: str) -> dict[str, tf.Tensor]:
-    if kind == "classifier":
+    if name == "fill_mask_top_k":
+        return {"k": tf.constant(settings.top_k, tf.int32)}
+    if kind in ("classifier", "mlm"):
         return {}
     extra = {"max_length": tf.constant(settings.max_length, tf.int32)}
     if name == "beam_search":
@@ -191,12 +200,11 @@ def _text_arguments(settings, kind: str, name: str) -> dict[str, tf.Tensor]:
     return extra
 
 
-def _predict_texts(settings, lines: list[str], function, kind: str,
+def _predict_texts(settings, lines: list[str], function, kind: str, name: str,
                    label_names: list[str] | None) -> Iterator[dict]:
-    text_input = {"classifier": "strings", "gpt": "prompts", "seq2seq": "inputs"}[kind]
-    extra = _text_arguments(settings, kind, settings.signature or DEFAULT_SIGNATURE[kind])
+    extra = _text_arguments(settings, kind, name)
     for _, batch in _batches(lines, settings.batch_size):
-        outputs = _call(function, **{text_input: tf.constant(batch, tf.string)}, **extra)
+        outputs = _call(function, **{TEXT_INPUT[kind]: tf.constant(batch, tf.string)}, **extra)
         for i, text in enumerate(batch):
             if kind == "classifier":
                 p = outputs["probabilities"][i]
@@ -205,6 +213,14 @@ def _predict_texts(settings, lines: list[str], function, kind: str,
                        "label": label_names[best] if label_names else best,
                        "probabilities": (dict(zip(label_names, _round(p), strict=True))
                                          if label_names else _round(p))}
+            elif kind == "mlm" and "pooled" in outputs:
+                yield {"text": text, "pooled": _round(outputs["pooled"][i])}
+            elif kind == "mlm":
+                masks = outputs["num_masks"][i]
+                yield {"text": text, "masks": [
+                    {"tokens": [t.decode() for t in outputs["tokens"][i, m]],
+                     "probabilities": _round(outputs["probabilities"][i, m])}
+                    for m in range(masks)]}
             elif kind == "gpt":
                 yield {"prompt": text,
                        "completions": [c.decode() for c in outputs["completions"][i]]}

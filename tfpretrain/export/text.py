@@ -12,6 +12,20 @@ from tfpretrain.export.checks import check_strings
 from tfpretrain.export.core import export_saved_model, jit, xla_variants
 
 
+def task_label_names(task: dict, num_classes: int) -> list[str]:
+    """The class names of a `labelled_task` result, else the class ids as names.
+
+    Example:
+
+    >>> task_label_names({"num_classes": 3}, 3)
+    ['0', '1', '2']
+    """
+    names = task.get("class_names")
+    if names is None or len(names) != num_classes:
+        return [str(i) for i in range(num_classes)]
+    return [str(name) for name in names]
+
+
 def export_text_classifier(model: keras.Model, tokenizer, path,
                            sequence_length: int | None = None, *,
                            label_names: Sequence[str] | None = None,

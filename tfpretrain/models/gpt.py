@@ -215,7 +215,7 @@ class TextGenerator(Generator):
         context = self.context_length
         return [
             (max_length <= context, "max_length (prompt plus new tokens) must be at most the "
-                                    f"model's context of {context}."),
+                                    f"context of the model, {context} tokens."),
             (lengths <= max_length, "max_length counts the prompt too and is shorter than the "
                                     "longest prompt; raise it."),
         ]

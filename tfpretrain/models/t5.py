@@ -256,7 +256,7 @@ class Seq2SeqGenerator(Generator):
     """
 
     prompt_name = "input"
-    prompt_context = "the encoder's context"
+    prompt_context = "the encoder context"
     output_start = 1  # the start token
 
     def __init__(self, model: keras.Model, config: Seq2SeqConfig, tokenizer=None,
@@ -286,7 +286,7 @@ class Seq2SeqGenerator(Generator):
         most = self.config.decoder_length - 1  # the start token takes one position
         return [
             (max_length > 0, "max_length (output tokens) must be >= 1."),
-            (max_length <= most, "max_length plus the start token must fit the decoder's "
+            (max_length <= most, "max_length plus the start token must fit the decoder "
                                  f"context of {most + 1}; ask for at most {most} tokens."),
         ]
 

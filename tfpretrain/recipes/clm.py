@@ -168,4 +168,3 @@ def load_run(directory) -> tuple[keras.Model, object]:
     model = keras.models.load_model(directory / "model.keras")
     tokenizer = load_tokenizer(directory / "tokenizer")
     return model, tokenizer
-

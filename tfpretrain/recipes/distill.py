@@ -233,9 +233,10 @@ def run(cfg: DistillRun) -> dict:
     student.save(out / "classifier.keras")
     write_vocab(vocabulary, out / "vocab.txt")
     if cfg.export and train_pair is None:  # the export serves single strings, not pairs
-        from tfpretrain.export.text import export_text_classifier
+        from tfpretrain.export.text import export_text_classifier, task_label_names
 
-        export_text_classifier(student, tokenizer, out / "saved_model", seq_len)
+        export_text_classifier(student, tokenizer, out / "saved_model", seq_len,
+                               label_names=task_label_names(data, student.output_shape[-1]))
     record_config(out, derived={"seq_len": seq_len}, class_names=data["class_names"])
     write_json(out / "metrics.json", metrics)
     return metrics

@@ -204,9 +204,10 @@ def run(cfg: FinetuneRun) -> dict:
         print("tfpretrain: no saved_model/ for a sentence-pair task (the export serves single "
               "strings).", file=sys.stderr)
     elif cfg.export:
-        from tfpretrain.export.text import export_text_classifier
+        from tfpretrain.export.text import export_text_classifier, task_label_names
 
-        export_text_classifier(model, tokenizer, out / "saved_model", cfg.seq_len)
+        export_text_classifier(model, tokenizer, out / "saved_model", cfg.seq_len,
+                               label_names=task_label_names(data, model.output_shape[-1]))
     write_json(out / "history.json", history.history)
     record_config(out, class_names=data["class_names"])
     write_json(out / "metrics.json", metrics)

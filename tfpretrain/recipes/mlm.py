@@ -113,6 +113,10 @@ def run(cfg: MlmRun) -> dict:
 
     model.encoder.save(out / "encoder.keras")
     model.save(out / "mlm.keras")
+    if cfg.export:
+        from tfpretrain.export.mlm import export_mlm
+
+        export_mlm(model, tokenizer, out / "saved_model", cfg.seq_len)
     record_config(out, model=dataclasses.asdict(model_config))
     write_json(out / "history.json", history.history)
     from tfpretrain.plots import loss_curves

@@ -141,6 +141,10 @@ def run(cfg: Seq2SeqRun) -> dict:
         return history.history
 
     save_seq2seq(model, config, tokenizer, out)
+    if cfg.export:
+        from tfpretrain.export.seq2seq import export_seq2seq
+
+        export_seq2seq(model, config, tokenizer, out / "saved_model")
     metrics = {
         "val_loss": float(val_loss),
         "val_token_accuracy": float(val_accuracy),

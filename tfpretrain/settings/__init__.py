@@ -354,5 +354,5 @@ class TrainingSettings(RunSettings):
     steps_per_execution: int = setting(
         16, check=positive, defines_run=False,
         help="training steps run per compiled call (fewer Python round trips)")
-    export: bool = setting(True, defines_run=False, help="export a SavedModel to OUT/saved_model")
+    export: bool = setting(True, defines_run=False, help="export a SavedModel to OUT/saved_model/1/")
     verbose: str | int = dataclasses.field(default="auto", metadata={"defines_run": False})

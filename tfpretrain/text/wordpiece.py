@@ -236,12 +236,18 @@ class WordPieceTokenizer(keras.layers.Layer):
             A dict of int32 `[B, L]` tensors: `token_ids`, `segment_ids` (0 for the first
             sentence, 1 for the second) and `padding_mask` (1 for real tokens).
         """
+        pair_ids = None if pairs is None else self.tokenize(pairs)
+        return self.pack_ids(self.tokenize(strings), sequence_length, pair_ids)
+
+    def pack_ids(self, ids: tf.RaggedTensor, sequence_length: int | None = None,
+                 pair_ids: tf.RaggedTensor | None = None) -> dict[str, tf.Tensor]:
+        """`pack` from ragged token ids `[B, None]` (e.g. with `[MASK]` ids put in by hand)."""
         length = int(sequence_length or self.sequence_length)
-        if pairs is None:
-            segments = [self.tokenize(strings)[:, : length - 2]]
+        if pair_ids is None:
+            segments = [ids[:, : length - 2]]
         else:
             trimmer = tf_text.RoundRobinTrimmer(max_seq_length=length - 3)
-            segments = trimmer.trim([self.tokenize(strings), self.tokenize(pairs)])
+            segments = trimmer.trim([ids, pair_ids])
         ids, segments = tf_text.combine_segments(
             segments, start_of_sequence_id=self.cls_id, end_of_segment_id=self.sep_id
         )
