@@ -136,17 +136,23 @@ def _base_type(annotation) -> tuple[type | None, bool]:
     return (annotation if isinstance(annotation, type) else None), False
 
 
-class _Deprecating(argparse.Action):
-    """Stores a value; says so when the flag was given under an old spelling."""
+class _OldSpellings:
+    """An argparse action that says so when its flag was given under an old spelling."""
 
     def __init__(self, option_strings, dest, deprecated=(), new_name="", **kwargs):
         self.deprecated = set(deprecated)
         self.new_name = new_name
         super().__init__(option_strings, dest, **kwargs)
 
-    def __call__(self, parser, namespace, values, option_string=None):
+    def notice(self, option_string) -> None:
         if option_string in self.deprecated:
-            deprecated(option_string, self.new_name)
+            negative = option_string.startswith("--no-")
+            deprecated(option_string, "--no-" + self.new_name[2:] if negative else self.new_name)
+
+
+class _Deprecating(_OldSpellings, argparse.Action):
+    def __call__(self, parser, namespace, values, option_string=None):
+        self.notice(option_string)
         setattr(namespace, self.dest, values)
 
 
@@ -160,16 +166,9 @@ class _Repeating(_Deprecating):
         namespace._repeated = seen | {self.dest}
 
 
-class _DeprecatingBool(argparse.BooleanOptionalAction):
-    def __init__(self, option_strings, dest, deprecated=(), new_name="", **kwargs):
-        self.deprecated = set(deprecated)
-        self.new_name = new_name
-        super().__init__(option_strings, dest, **kwargs)
-
+class _DeprecatingBool(_OldSpellings, argparse.BooleanOptionalAction):
     def __call__(self, parser, namespace, values, option_string=None):
-        if option_string in self.deprecated:
-            negative = option_string.startswith("--no-")
-            deprecated(option_string, "--no-" + self.new_name[2:] if negative else self.new_name)
+        self.notice(option_string)
         super().__call__(parser, namespace, values, option_string)
 
 
