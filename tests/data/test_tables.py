@@ -124,6 +124,15 @@ def test_a_class_seen_once_is_warned_with_its_count(tmp_path):
     assert data["class_names"] == ["common", "rare"] and 1 in data["train"][1]
 
 
+def test_a_stray_integer_label_is_warned_with_the_empty_classes(tmp_path):
+    rows = "".join(f"text {i},{i % 2}\n" for i in range(40)) + "odd one,7\n"
+    path = _csv(tmp_path / "stray.csv", "text,label\n" + rows)
+    with pytest.warns(UserWarning, match=r"5 of 8 class\(es\) have no examples \('2', '3', '4', '5', "
+                                         r"'6'\)"):
+        data = labelled_task(str(path))
+    assert data["num_classes"] == 8
+
+
 def test_corpus_from_tables_globs_and_streamed(tmp_path):
     (tmp_path / "a.txt").write_text("one\n\n = Heading = \ntwo\n", encoding="utf-8")
     (tmp_path / "b.txt").write_text("three\n", encoding="utf-8")

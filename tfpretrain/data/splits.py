@@ -31,6 +31,16 @@ def warn_rare_classes(labels: np.ndarray, class_names: list[str], source: str) -
             "merge the class.",
             stacklevel=3,
         )
+    # Integer labels make every id below the largest a class: a stray `7` among 0/1 labels
+    # trains an 8-way model whose empty classes drag precision, recall and F1 down.
+    never = [class_names[i] for i in np.flatnonzero(counts == 0)]
+    if never:
+        warnings.warn(
+            f"{source}: {len(never)} of {len(class_names)} class(es) have no examples "
+            f"({', '.join(map(repr, never[:10]))}), yet the model gets an output for each. "
+            "Check for a stray label, or declare the classes (--label-names).",
+            stacklevel=3,
+        )
 
 
 def stratified_holdout(
