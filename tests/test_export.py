@@ -8,8 +8,9 @@ from tfpretrain.export import export_autoencoder
 from tfpretrain.models import AutoencoderConfig, autoencoder_layer, build_autoencoder
 
 RELOAD = """
-import sys, json, numpy as np, tensorflow as tf
-assert 'keras' not in sys.modules or True
+import sys
+sys.modules["keras"] = None  # serving must not need Keras: any import of it now fails
+import json, numpy as np, tensorflow as tf
 loaded = tf.saved_model.load(sys.argv[1])
 x = np.load(sys.argv[2])
 out = {name: loaded.signatures[name](images=tf.constant(x)) for name in ("encode", "reconstruct")}
