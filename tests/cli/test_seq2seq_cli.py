@@ -2,6 +2,7 @@ import json
 import math
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -59,6 +60,50 @@ def test_cer_and_punctuation_stripping():
     assert edit_distance("kitten", "sitting") == 3 and edit_distance("", "abc") == 3
     assert character_error_rate(["abc", "xy"], ["abd", "xy"]) == pytest.approx(1 / 5)
     assert strip_punctuation("Nay, 'tis so--\nROMEO: Go!") == "nay tis so\nromeo go"
+
+
+class _CharTokenizer:
+    def encode(self, text):
+        return [ord(c) for c in text]
+
+    def decode(self, ids):
+        return "".join(chr(i) for i in ids)
+
+
+class _ChosenOutputs:
+    """Stands in for `Seq2SeqGenerator`: decodes each input to the output the test chose."""
+
+    outputs: dict[str, str] = {}
+
+    def __init__(self, model, config, tokenizer):
+        self.tokenizer, self.eos_id = tokenizer, config.eos_id
+
+    def generate_ids(self, rows, max_new, num_beams=1, greedy=True):
+        assert all(row[-1] == self.eos_id for row in rows)
+        decode, encode = self.tokenizer.decode, self.tokenizer.encode
+        return [[encode(self.outputs[decode(row[:-1])])] for row in rows]
+
+
+def test_score_dev_scores_the_decoded_strings_against_the_targets(monkeypatch):
+    from tfpretrain.recipes import seq2seq_finetune
+
+    monkeypatch.setattr(seq2seq_finetune, "Seq2SeqGenerator", _ChosenOutputs)
+    config, tokenizer = SimpleNamespace(eos_id=0), _CharTokenizer()
+    _ChosenOutputs.outputs = {"good night": "GOOD NIGHT", "love": "LOV", "king": "king"}
+    dev = (["good night", "love", "king"], ["GOOD NIGHT", "LOVE", "KING"])
+    predictions, scores = score_dev(None, config, tokenizer, "tsv", dev, 20)
+    assert predictions == ["GOOD NIGHT", "LOV", "king"]
+    # One of three exact; 0 + 1 + 4 edits over 10 + 4 + 4 target characters; copying the
+    # inputs gets their 9 + 4 + 4 letters wrong.
+    assert scores["exact_match"] == pytest.approx(1 / 3)
+    assert scores["cer"] == pytest.approx(5 / 18)
+    assert scores["copy_input_cer"] == pytest.approx(17 / 18)
+    # SST-2: class 1 is "positive"; a word that is neither label counts as the wrong class.
+    _ChosenOutputs.outputs = {"a": "positive", "b": "positive", "c": "maybe", "d": "negative"}
+    dev = (["a", "b", "c", "d"], ["positive", "negative", "positive", "negative"])
+    _, scores = score_dev(None, config, tokenizer, "sst2", dev, 20)
+    assert scores["exact_match"] == 0.5  # truth 1 0 1 0, read as 1 1 0 0
+    assert scores["accuracy"] == 0.5 and scores["precision"] == 0.5 and scores["recall"] == 0.5
 
 
 @pytest.mark.slow
