@@ -6,6 +6,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from safetensors.numpy import save_file
 
 from tests.checks import assert_close
 from tfpretrain.models.bert import BertConfig, BertEncoder, BertMaskedLM, _hf_weight_map
@@ -128,8 +129,6 @@ def test_encoder_config_roundtrip():
 
 def write_hf_checkpoint(path: Path, encoder: BertEncoder, drop=None, reshape=None) -> None:
     """Writes `encoder` as a Hugging Face checkpoint (inverting our weight map)."""
-    from safetensors.numpy import save_file
-
     c = encoder.config
     tensors = {}
     for variable, name, _ in _hf_weight_map(encoder):
@@ -157,7 +156,6 @@ def write_hf_checkpoint(path: Path, encoder: BertEncoder, drop=None, reshape=Non
 
 
 def test_from_pretrained_loads_a_checkpoint_written_from_our_weights(tmp_path):
-    pytest.importorskip("safetensors")
     source = BertEncoder(tiny(dropout=0.0))
     write_hf_checkpoint(tmp_path / "ckpt", source)
     loaded = BertEncoder.from_pretrained(tmp_path / "ckpt", dropout=0.0)
@@ -166,7 +164,6 @@ def test_from_pretrained_loads_a_checkpoint_written_from_our_weights(tmp_path):
 
 
 def test_from_pretrained_reports_missing_and_mismatched_tensors(tmp_path):
-    pytest.importorskip("safetensors")
     source = BertEncoder(tiny())
     write_hf_checkpoint(tmp_path / "a", source, drop="encoder.layer.1.output.dense.bias")
     with pytest.raises(ValueError, match=r"missing tensors \(1\): \['encoder.layer.1.output.dense.bias'\]"):
