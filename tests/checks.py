@@ -49,7 +49,12 @@ def check_xla(fn, *args, atol=1e-5):
 
 def check_mixed_precision(make_layer, inputs, policy: str, rtol=5e-2, atol=5e-2):
     """Under `policy` the layer computes in the low precision, keeps float32 weights, and stays
-    close to the float32 result given the same weights."""
+    close to the float32 result given the same weights.
+
+    A layer that ignores the policy fails: one that computes in float32 returns float32, and one
+    that computes in float32 and casts only its result returns exactly the float32 result
+    rounded, where a real low-precision computation rounds its inputs and weights first.
+    """
     keras.mixed_precision.set_global_policy("float32")
     reference_layer = make_layer()
     reference = reference_layer(inputs)
@@ -61,9 +66,14 @@ def check_mixed_precision(make_layer, inputs, policy: str, rtol=5e-2, atol=5e-2)
         out = layer(inputs)
         assert all(w.dtype == "float32" for w in layer.weights)
         compute = keras.mixed_precision.DTypePolicy(policy).compute_dtype
-        for o in _as_list(out):
-            assert o.dtype in (compute, "float32")
-            assert np.all(np.isfinite(np.asarray(tf.cast(o, tf.float32))))
+        for o, r in zip(_as_list(out), _as_list(reference), strict=True):
+            assert o.dtype == compute, f"output in {o.dtype.name}, not the policy's {compute}"
+            rounded = np.asarray(tf.cast(tf.cast(r, compute), tf.float32))
+            low = np.asarray(tf.cast(o, tf.float32))
+            assert np.all(np.isfinite(low))
+            assert not np.array_equal(low, rounded), (
+                f"the output is the float32 result cast to {compute}: the layer computes in float32"
+            )
         assert_close([tf.cast(o, tf.float32) for o in _as_list(out)], reference, atol=atol, rtol=rtol)
     finally:
         keras.mixed_precision.set_global_policy("float32")

@@ -49,7 +49,9 @@ def test_clm_trains_then_generate_prints_completions(tmp_path, data_dir):
     assert metrics["val_loss"] == evaluations[-1]["val_loss"]
     # Below the uniform guess over the vocabulary, and falling.
     assert evaluations[-1]["val_loss"] < evaluations[0]["val_loss"] < math.log(metrics["vocabulary_size"])
-    assert all(math.isfinite(e["train_loss"]) for e in evaluations)
+    # The training loss too (measured 3.40 then 2.88, against log 58 = 4.06).
+    train = [e["train_loss"] for e in evaluations]
+    assert train[-1] < train[0] < math.log(metrics["vocabulary_size"])
     assert json.loads((out / "config.json").read_text())["run"]["weight_decay"] == 0.01  # nano's default
     for name in ("model.keras", "tokenizer/char_vocabulary.json", "config.json",
                  "checkpoints/best.weights.h5"):

@@ -55,7 +55,10 @@ def test_mlm_writes_run_directory_and_its_loss_falls(mlm_run):
     for name in ("vocab.txt", "encoder.keras", "mlm.keras", "loss.png", "checkpoints/best.weights.h5",
                  "saved_model/1/saved_model.pb"):
         assert (mlm_run / name).exists(), name
-    assert metrics["steps"] == 45 and 0 <= metrics["masked_accuracy"] <= 1
+    assert metrics["steps"] == 45 and metrics["masked_accuracy"] == history["accuracy"][-1]
+    # Guessing the commonest token ("the" or ".", 1 in 6) is right about 0.17 of the time;
+    # the last epoch measured 0.45.
+    assert metrics["masked_accuracy"] > 0.3
     assert history["loss"][-1] < history["loss"][0] - 0.5
     assert metrics["val_masked_accuracy"] > 0.2  # the corpus is highly predictable
     vocab = (mlm_run / "vocab.txt").read_text().split("\n")

@@ -2,6 +2,7 @@ import json
 import math
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -61,6 +62,50 @@ def test_cer_and_punctuation_stripping():
     assert strip_punctuation("Nay, 'tis so--\nROMEO: Go!") == "nay tis so\nromeo go"
 
 
+class _CharTokenizer:
+    def encode(self, text):
+        return [ord(c) for c in text]
+
+    def decode(self, ids):
+        return "".join(chr(i) for i in ids)
+
+
+class _ChosenOutputs:
+    """Stands in for `Seq2SeqGenerator`: decodes each input to the output the test chose."""
+
+    outputs: dict[str, str] = {}
+
+    def __init__(self, model, config, tokenizer):
+        self.tokenizer, self.eos_id = tokenizer, config.eos_id
+
+    def generate_ids(self, rows, max_new, num_beams=1, greedy=True):
+        assert all(row[-1] == self.eos_id for row in rows)
+        decode, encode = self.tokenizer.decode, self.tokenizer.encode
+        return [[encode(self.outputs[decode(row[:-1])])] for row in rows]
+
+
+def test_score_dev_scores_the_decoded_strings_against_the_targets(monkeypatch):
+    from tfpretrain.recipes import seq2seq_finetune
+
+    monkeypatch.setattr(seq2seq_finetune, "Seq2SeqGenerator", _ChosenOutputs)
+    config, tokenizer = SimpleNamespace(eos_id=0), _CharTokenizer()
+    _ChosenOutputs.outputs = {"good night": "GOOD NIGHT", "love": "LOV", "king": "king"}
+    dev = (["good night", "love", "king"], ["GOOD NIGHT", "LOVE", "KING"])
+    predictions, scores = score_dev(None, config, tokenizer, "tsv", dev, 20)
+    assert predictions == ["GOOD NIGHT", "LOV", "king"]
+    # One of three exact; 0 + 1 + 4 edits over 10 + 4 + 4 target characters; copying the
+    # inputs gets their 9 + 4 + 4 letters wrong.
+    assert scores["exact_match"] == pytest.approx(1 / 3)
+    assert scores["cer"] == pytest.approx(5 / 18)
+    assert scores["copy_input_cer"] == pytest.approx(17 / 18)
+    # SST-2: class 1 is "positive"; a word that is neither label counts as the wrong class.
+    _ChosenOutputs.outputs = {"a": "positive", "b": "positive", "c": "maybe", "d": "negative"}
+    dev = (["a", "b", "c", "d"], ["positive", "negative", "positive", "negative"])
+    _, scores = score_dev(None, config, tokenizer, "sst2", dev, 20)
+    assert scores["exact_match"] == 0.5  # truth 1 0 1 0, read as 1 1 0 0
+    assert scores["accuracy"] == 0.5 and scores["precision"] == 0.5 and scores["recall"] == 0.5
+
+
 @pytest.mark.slow
 def test_pretrain_finetune_generate_export(tmp_path, data_dir):
     corpus = tmp_path / "corpus.txt"
@@ -87,16 +132,24 @@ def test_pretrain_finetune_generate_export(tmp_path, data_dir):
     metrics = finetune(FinetuneRun(task=str(task), init=str(tmp_path / "pre"), out_dir=str(tmp_path / "ft"),
                                    epochs=2, batch_size=16, learning_rate=3e-3, verbose=0, limit_eval=8))
     assert metrics["init"] == "seq2seq" and metrics["dev_examples"] == 8
-    assert 0.0 <= metrics["exact_match"] <= 1.0 and metrics["cer"] >= 0.0 and metrics["copy_input_cer"] > 0.5
+    # Copying a line gets every letter's case wrong and every space right.
+    dev_in, dev_out = (part[:8] for part in text_to_text_task(str(task))["dev"])
+    letters = sum(c.isalpha() for line in dev_out for c in line)
+    assert metrics["copy_input_cer"] == pytest.approx(letters / sum(len(t) for t in dev_out))
     written = json.loads((tmp_path / "ft" / "metrics.json").read_text())
     assert written["cer"] == pytest.approx(metrics["cer"])
 
     # The SavedModel, reloaded with TensorFlow and tensorflow_text only, generates what Python does.
     model, config, tokenizer = load_seq2seq(tmp_path / "ft")
     # Scoring the reloaded model again (as tools/score_seq2seq.py does) reproduces the run's scores.
-    dev = tuple(part[:8] for part in text_to_text_task(str(task))["dev"])
-    _, again = score_dev(model, config, tokenizer, "tsv", dev, written["max_new_tokens"])
+    predictions, again = score_dev(model, config, tokenizer, "tsv", (dev_in, dev_out),
+                                   written["max_new_tokens"])
     assert again["cer"] == pytest.approx(metrics["cer"]) and again["exact_match"] == metrics["exact_match"]
+    # Both scores are those of the decoded strings against the dev targets.
+    pairs = list(zip(predictions, dev_out, strict=True))
+    assert again["exact_match"] == np.mean([p == t for p, t in pairs])
+    distance = sum(edit_distance(p, t) for p, t in pairs)
+    assert again["cer"] == pytest.approx(distance / sum(len(t) for t in dev_out))
     inputs = ["good night sweet", "love"]
     expected = [row[0] for row in Seq2SeqGenerator(model, config, tokenizer).generate(inputs, 10, greedy=True)]
     saved = tmp_path / "ft" / "saved_model" / "1"

@@ -7,6 +7,8 @@ import keras
 import numpy as np
 import pytest
 
+from tfpretrain.data import load_images
+from tfpretrain.evaluate import KNNAccuracy
 from tfpretrain.models import build_autoencoder
 from tfpretrain.recipes.evaluate import EvaluateRun
 from tfpretrain.recipes.evaluate import run as run_evaluate
@@ -47,7 +49,9 @@ def test_simclr_then_evaluate_with_an_autoencoder_run(tmp_path, data_dir):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["epochs"] == 2 and metrics["steps_per_epoch"] == 8 and len(metrics["knn_accuracy"]) == 2
     assert metrics["linear_probe_accuracy"] == metrics["linear_probe"]["accuracy"] and metrics["images_per_second"] > 0
-    assert 0.0 < metrics["linear_probe_accuracy"] <= 1.0 and all(0.0 < a <= 1.0 for a in metrics["knn_accuracy"])
+    # Chance is 0.11 (the commonest test digit); these settings gave k-NN 0.35 and a (2-epoch,
+    # underfitted) probe 0.22 on the frozen features: features without class information fail.
+    assert metrics["knn_accuracy"][-1] > 0.25 and metrics["linear_probe_accuracy"] > 0.16
     assert set(metrics["linear_probe"]) == {"accuracy", "precision", "recall", "f1"}
     for name in ("views.png", "embeddings.png", "loss.png", "model.keras", "encoder.keras", "config.json"):
         assert (run_dir / name).read_bytes(), name
@@ -62,6 +66,10 @@ def test_simclr_then_evaluate_with_an_autoencoder_run(tmp_path, data_dir):
     assert result.stdout.strip().splitlines()[-1] == "[]"
     encoder = keras.models.load_model(run_dir / "encoder.keras")
     np.testing.assert_allclose(np.load(tmp_path / "f.npy"), encoder(x, training=False), atol=1e-5)
+    # The last k-NN accuracy logged is the saved encoder's, on the run's bank and queries.
+    (x_train, y_train), (x_test, y_test) = load_images("mnist")
+    knn = KNNAccuracy((x_train[:1024], y_train[:1024]), (x_test[:2000], y_test[:2000]))
+    assert knn.accuracy(encoder) == pytest.approx(metrics["knn_accuracy"][-1], abs=1e-3)
 
     # `evaluate` takes the SimCLR run and an autoencoder run side by side.
     ae_dir = tmp_path / "autoencoder"
@@ -79,7 +87,12 @@ def test_simclr_then_evaluate_with_an_autoencoder_run(tmp_path, data_dir):
     assert set(results) == {"scratch", "simclr", "autoencoder"} and written["run"]["random_head"] is True
     for row in results.values():
         assert set(row) == {"50", "linear_probe"} and row["50"]["labels"] == 50
-        assert 0.0 <= row["50"]["accuracy"] <= 1.0
+        assert row["50"]["steps"] == 10
+        # Chance is about 0.12 on these 300 digits; the probes gave 0.28 to 0.60.
+        assert row["linear_probe"]["accuracy"] > 0.2
+    # Ten steps from a random head lift even the untrained autoencoder's encoder well above
+    # chance (0.39 measured); the scratch and SimCLR encoders still predict one class after them.
+    assert results["autoencoder"]["50"]["accuracy"] > 0.25
     assert "| simclr |" in (out / "table.md").read_text()
 
 

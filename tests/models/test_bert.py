@@ -6,6 +6,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from safetensors.numpy import save_file
 
 from tests.checks import assert_close
 from tfpretrain.models.bert import BertConfig, BertEncoder, BertMaskedLM
@@ -128,7 +129,7 @@ def test_encoder_config_roundtrip():
 
 def write_hf_checkpoint(path: Path, encoder: BertEncoder, drop=None, reshape=None) -> None:
     """Writes `encoder` as a Hugging Face checkpoint, less tensor `drop`, `reshape` cut a row."""
-    from safetensors.numpy import load_file, save_file
+    from safetensors.numpy import load_file
 
     from tfpretrain.checkpoints import save_pretrained
 
@@ -142,7 +143,6 @@ def write_hf_checkpoint(path: Path, encoder: BertEncoder, drop=None, reshape=Non
 
 
 def test_from_pretrained_loads_a_checkpoint_written_from_our_weights(tmp_path):
-    pytest.importorskip("safetensors")
     source = BertEncoder(tiny(dropout=0.0))
     write_hf_checkpoint(tmp_path / "ckpt", source)
     loaded = BertEncoder.from_pretrained(tmp_path / "ckpt", dropout=0.0)
@@ -151,7 +151,6 @@ def test_from_pretrained_loads_a_checkpoint_written_from_our_weights(tmp_path):
 
 
 def test_from_pretrained_reports_missing_and_mismatched_tensors(tmp_path):
-    pytest.importorskip("safetensors")
     source = BertEncoder(tiny())
     write_hf_checkpoint(tmp_path / "a", source, drop="encoder.layer.1.output.dense.bias")
     with pytest.raises(ValueError, match=r"missing tensors \(1\): \['encoder.layer.1.output.dense.bias'\]"):

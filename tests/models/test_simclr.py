@@ -1,4 +1,5 @@
 import json
+import math
 import subprocess
 import sys
 
@@ -64,8 +65,13 @@ def test_on_augmented_mnist_like_pipeline():
     images = (np.random.default_rng(0).uniform(size=(64, 12, 12)) * 255).astype("uint8")
     model = build_simclr(SMALL)
     model.compile(optimizer="adam")
-    history = model.fit(two_view_dataset(images, batch_size=16, seed=0), epochs=1, verbose=0)
-    assert np.isfinite(history.history["loss"][0])
+    views = two_view_dataset(images, batch_size=16, seed=0)
+    history = model.fit(views, epochs=1, verbose=0).history
+    # Noise images leave one epoch nothing to learn: the loss stays near its chance value
+    # log(2N - 1) for N = 16 pairs (3.43; measured 3.62), and the augmented views of an image are
+    # rarely each other's nearest (measured 0.05). Unaugmented pairs give 2.28 and 1.0.
+    assert abs(history["loss"][0] - math.log(2 * 16 - 1)) < 0.5
+    assert history["contrastive_accuracy"][0] < 0.5
 
 
 def test_bad_input():
