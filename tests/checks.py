@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -77,3 +80,19 @@ def check_mixed_precision(make_layer, inputs, policy: str, rtol=5e-2, atol=5e-2)
         assert_close([tf.cast(o, tf.float32) for o in _as_list(out)], reference, atol=atol, rtol=rtol)
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+# `saved_model_cli` with the tensorflow-text ops registered first (it does not import them).
+_SAVED_MODEL_CLI = """
+import sys
+import tensorflow_text  # noqa: F401
+from tensorflow.python.tools.saved_model_cli import main
+sys.argv[0] = "saved_model_cli"
+sys.exit(main())
+"""
+
+
+def saved_model_cli(*args: str) -> subprocess.CompletedProcess:
+    """Runs `saved_model_cli ARGS` in a fresh process that can load string-in text models."""
+    return subprocess.run([sys.executable, "-c", _SAVED_MODEL_CLI, *args],
+                          capture_output=True, text=True)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.checks import saved_model_cli
 from tfpretrain.export.mlm import export_mlm
 from tfpretrain.models.bert import BertConfig, BertEncoder, BertMaskedLM
 from tfpretrain.text import RESERVED_TOKENS, WordPieceTokenizer
@@ -36,14 +37,6 @@ reply = {"encode": run("encode", strings=texts), "default": run("serving_default
          "k": run("fill_mask_top_k", strings=texts, k=tf.constant(0))}
 reply["modules"] = sorted(m for m in sys.modules if m.split(".")[0] == "tfpretrain")
 print(json.dumps(reply, default=lambda b: b.decode()))
-"""
-
-SAVED_MODEL_CLI = """
-import sys
-import tensorflow_text  # noqa: F401
-from tensorflow.python.tools.saved_model_cli import main
-sys.argv[0] = "saved_model_cli"
-sys.exit(main())
 """
 
 
@@ -114,15 +107,10 @@ def test_mlm_signatures_in_a_fresh_process(mlm):
 
 def test_saved_model_cli_runs_fill_mask(mlm, tmp_path):
     model, tokenizer, path = mlm
-    show = subprocess.run([sys.executable, "-c", SAVED_MODEL_CLI, "show", "--dir", str(path),
-                           "--tag_set", "serve", "--signature_def", "serving_default"],
-                          capture_output=True, text=True)
+    show = saved_model_cli("show", "--dir", str(path), "--tag_set", "serve", "--signature_def", "serving_default")
     assert show.returncode == 0, show.stderr[-3000:]
     assert "outputs['pooled']" in show.stdout and "outputs['sequence']" in show.stdout
-    run = subprocess.run([sys.executable, "-c", SAVED_MODEL_CLI, "run", "--dir", str(path),
-                          "--tag_set", "serve", "--signature_def", "fill_mask",
-                          "--input_exprs", f"strings={TEXTS!r}", "--outdir", str(tmp_path),
-                          "--overwrite"], capture_output=True, text=True)
+    run = saved_model_cli("run", "--dir", str(path), "--tag_set", "serve", "--signature_def", "fill_mask", "--input_exprs", f"strings={TEXTS!r}", "--outdir", str(tmp_path), "--overwrite")
     assert run.returncode == 0, run.stderr[-3000:]
     _, probabilities, _ = _expected_fill(model, tokenizer, TEXTS, 3)
     np.testing.assert_allclose(np.load(tmp_path / "probabilities.npy"), probabilities, atol=1e-5)

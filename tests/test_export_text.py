@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.checks import saved_model_cli
 from tfpretrain.export.text import export_text_classifier
 from tfpretrain.models.bert import BertConfig, BertEncoder
 from tfpretrain.models.classifier import TextClassifier
@@ -27,15 +28,6 @@ reply = {name: {k: v.numpy().tolist() for k, v in signatures[name](strings=strin
 reply["label_names"] = signatures["label_names"]()["label_names"].numpy().tolist()
 reply["modules"] = sorted(m for m in sys.modules if m.split(".")[0] == "tfpretrain")
 print(json.dumps(reply, default=lambda b: b.decode()))
-"""
-
-# `saved_model_cli` with the tensorflow-text ops registered first (it does not import them).
-SAVED_MODEL_CLI = """
-import sys
-import tensorflow_text  # noqa: F401
-from tensorflow.python.tools.saved_model_cli import main
-sys.argv[0] = "saved_model_cli"
-sys.exit(main())
 """
 
 
@@ -71,16 +63,11 @@ def test_serve_signatures_take_raw_strings_in_a_fresh_process(classifier, tmp_pa
 def test_saved_model_cli_runs_the_classifier(classifier, tmp_path):
     model, tokenizer, expected = classifier
     path = export_text_classifier(model, tokenizer, tmp_path / "saved", sequence_length=LENGTH)
-    show = subprocess.run([sys.executable, "-c", SAVED_MODEL_CLI, "show", "--dir", str(path),
-                           "--tag_set", "serve", "--signature_def", "serving_default"],
-                          capture_output=True, text=True)
+    show = saved_model_cli("show", "--dir", str(path), "--tag_set", "serve", "--signature_def", "serving_default")
     assert show.returncode == 0, show.stderr[-3000:]
     assert "inputs['strings'] tensor_info:" in show.stdout and "DT_STRING" in show.stdout
     assert "outputs['probabilities']" in show.stdout and "labels" not in show.stdout
-    run = subprocess.run([sys.executable, "-c", SAVED_MODEL_CLI, "run", "--dir", str(path),
-                          "--tag_set", "serve", "--signature_def", "serve",
-                          "--input_exprs", f"strings={SENTENCES!r}", "--outdir", str(tmp_path),
-                          "--overwrite"], capture_output=True, text=True)
+    run = saved_model_cli("run", "--dir", str(path), "--tag_set", "serve", "--signature_def", "serve", "--input_exprs", f"strings={SENTENCES!r}", "--outdir", str(tmp_path), "--overwrite")
     assert run.returncode == 0, run.stderr[-3000:]
     np.testing.assert_allclose(np.load(tmp_path / "probabilities.npy"), expected, atol=1e-5)
 
