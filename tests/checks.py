@@ -77,7 +77,9 @@ def check_mixed_precision(make_layer, inputs, policy: str, rtol=5e-2, atol=5e-2)
             assert not np.array_equal(low, rounded), (
                 f"the output is the float32 result cast to {compute}: the layer computes in float32"
             )
-        assert_close([tf.cast(o, tf.float32) for o in _as_list(out)], reference, atol=atol, rtol=rtol)
+        assert_close(
+            [tf.cast(o, tf.float32) for o in _as_list(out)], reference, atol=atol, rtol=rtol
+        )
     finally:
         keras.mixed_precision.set_global_policy("float32")
 
@@ -94,5 +96,6 @@ sys.exit(main())
 
 def saved_model_cli(*args: str) -> subprocess.CompletedProcess:
     """Runs `saved_model_cli ARGS` in a fresh process that can load string-in text models."""
-    return subprocess.run([sys.executable, "-c", _SAVED_MODEL_CLI, *args],
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-c", _SAVED_MODEL_CLI, *args], capture_output=True, text=True
+    )

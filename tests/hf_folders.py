@@ -36,12 +36,19 @@ def gpt2_folder(path, context: int = 64):
     import torch
     import transformers
 
-    write_hf_files(read_tiktoken_ranks(data_path("gpt2", "gpt2.tiktoken")), path,
-                   {ENDOFTEXT: GPT2_VOCAB - 1})
+    write_hf_files(
+        read_tiktoken_ranks(data_path("gpt2", "gpt2.tiktoken")), path, {ENDOFTEXT: GPT2_VOCAB - 1}
+    )
     torch.manual_seed(0)
-    config = transformers.GPT2Config(vocab_size=GPT2_VOCAB, n_positions=context, n_embd=32,
-                                     n_layer=2, n_head=2, bos_token_id=GPT2_VOCAB - 1,
-                                     eos_token_id=GPT2_VOCAB - 1)
+    config = transformers.GPT2Config(
+        vocab_size=GPT2_VOCAB,
+        n_positions=context,
+        n_embd=32,
+        n_layer=2,
+        n_head=2,
+        bos_token_id=GPT2_VOCAB - 1,
+        eos_token_id=GPT2_VOCAB - 1,
+    )
     model = transformers.GPT2LMHeadModel(config).eval()
     model.save_pretrained(path)
     return model
@@ -51,8 +58,11 @@ def roberta_files(path) -> int:
     """RoBERTa's tokenizer files: `<s>` 0, `<pad>` 1, `</s>` 2, `<unk>` 3, GPT-2's tokens
     after them and `<mask>` last. Returns the vocabulary size."""
     ranks = read_tiktoken_ranks(data_path("gpt2", "gpt2.tiktoken"))
-    write_hf_files({t: r + len(ROBERTA_SPECIALS) for t, r in ranks.items()}, path,
-                   {**ROBERTA_SPECIALS, "<mask>": len(ranks) + len(ROBERTA_SPECIALS)})
+    write_hf_files(
+        {t: r + len(ROBERTA_SPECIALS) for t, r in ranks.items()},
+        path,
+        {**ROBERTA_SPECIALS, "<mask>": len(ranks) + len(ROBERTA_SPECIALS)},
+    )
     return len(ranks) + len(ROBERTA_SPECIALS) + 1
 
 
@@ -64,9 +74,18 @@ def roberta_folder(path, num_labels: int = 2):
     vocab = roberta_files(path)
     torch.manual_seed(0)
     config = transformers.RobertaConfig(
-        vocab_size=vocab, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=48, max_position_embeddings=66, type_vocab_size=1, pad_token_id=1,
-        bos_token_id=0, eos_token_id=2, num_labels=num_labels)
+        vocab_size=vocab,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=48,
+        max_position_embeddings=66,
+        type_vocab_size=1,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
+        num_labels=num_labels,
+    )
     model = transformers.RobertaForSequenceClassification(config).eval()
     model.save_pretrained(path)
     return model
@@ -81,8 +100,16 @@ def t5_spiece(path, vocabulary_size: int = 300) -> Path:
     writer = io.BytesIO()
     lines = [line for line in shakespeare().split("\n") if line.strip()]
     spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(lines), model_writer=writer, vocab_size=vocabulary_size,
-        model_type="unigram", pad_id=0, eos_id=1, unk_id=2, bos_id=-1, minloglevel=2)
+        sentence_iterator=iter(lines),
+        model_writer=writer,
+        vocab_size=vocabulary_size,
+        model_type="unigram",
+        pad_id=0,
+        eos_id=1,
+        unk_id=2,
+        bos_id=-1,
+        minloglevel=2,
+    )
     Path(path).mkdir(parents=True, exist_ok=True)
     target = Path(path) / "spiece.model"
     target.write_bytes(writer.getvalue())
@@ -99,13 +126,26 @@ def t5_folder(path, untied: bool = True, extra_rows: int = 4):
     tokenizer = transformers.T5Tokenizer.from_pretrained(path, extra_ids=100)
     tokenizer.save_pretrained(path)
     torch.manual_seed(0)
-    variant = (dict(feed_forward_proj="gated-gelu", tie_word_embeddings=False) if untied
-               else dict(feed_forward_proj="relu"))
+    variant = (
+        dict(feed_forward_proj="gated-gelu", tie_word_embeddings=False)
+        if untied
+        else dict(feed_forward_proj="relu")
+    )
     config = transformers.T5Config(
-        vocab_size=len(tokenizer) + extra_rows, d_model=32, d_ff=48, num_layers=2,
-        num_decoder_layers=2, num_heads=2, d_kv=16, relative_attention_num_buckets=8,
-        relative_attention_max_distance=20, decoder_start_token_id=0, pad_token_id=0,
-        eos_token_id=1, **variant)
+        vocab_size=len(tokenizer) + extra_rows,
+        d_model=32,
+        d_ff=48,
+        num_layers=2,
+        num_decoder_layers=2,
+        num_heads=2,
+        d_kv=16,
+        relative_attention_num_buckets=8,
+        relative_attention_max_distance=20,
+        decoder_start_token_id=0,
+        pad_token_id=0,
+        eos_token_id=1,
+        **variant,
+    )
     model = transformers.T5ForConditionalGeneration(config).eval()
     _perturb(model, torch)
     model.save_pretrained(path)
@@ -119,8 +159,7 @@ def bert_vocab(path, words: int = 400) -> Path:
     text = data_path("sst2", "train.tsv").read_text().lower()
     counts = Counter(w for w in text.split() if w.isalpha())
     letters = sorted({c for c in text if c.isalpha() and c.isascii()})
-    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *letters,
-              *(f"##{c}" for c in letters)]
+    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *letters, *(f"##{c}" for c in letters)]
     tokens += [w for w, _ in counts.most_common(words) if w not in tokens]
     Path(path).mkdir(parents=True, exist_ok=True)
     target = Path(path) / "vocab.txt"
@@ -138,12 +177,25 @@ def bert_folder(path, kind: str = "bert", head: str = "ForMaskedLM", labels=None
     torch.manual_seed(0)
     extra = {"id2label": dict(enumerate(labels))} if labels else {}
     if kind == "distilbert":
-        config = transformers.DistilBertConfig(vocab_size=vocab, dim=32, n_layers=2, n_heads=2,
-                                               hidden_dim=48, max_position_embeddings=64, **extra)
+        config = transformers.DistilBertConfig(
+            vocab_size=vocab,
+            dim=32,
+            n_layers=2,
+            n_heads=2,
+            hidden_dim=48,
+            max_position_embeddings=64,
+            **extra,
+        )
     else:
-        config = transformers.BertConfig(vocab_size=vocab, hidden_size=32, num_hidden_layers=2,
-                                         num_attention_heads=2, intermediate_size=48,
-                                         max_position_embeddings=64, **extra)
+        config = transformers.BertConfig(
+            vocab_size=vocab,
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=48,
+            max_position_embeddings=64,
+            **extra,
+        )
     name = ("DistilBert" if kind == "distilbert" else "Bert") + head
     model = getattr(transformers, name)(config).eval()
     model.save_pretrained(path)

@@ -21,8 +21,9 @@ def run_notebook(name: str, env: dict[str, str], tmp_path) -> nbformat.NotebookN
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)  # the kernel inherits this process's environment
     try:
-        NotebookClient(nb, timeout=600, kernel_name="python3",
-                       resources={"metadata": {"path": str(tmp_path)}}).execute()
+        NotebookClient(
+            nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+        ).execute()
     finally:
         for k, v in old.items():
             if v is None:
@@ -35,6 +36,8 @@ def run_notebook(name: str, env: dict[str, str], tmp_path) -> nbformat.NotebookN
 def outputs(nb: nbformat.NotebookNode) -> str:
     """The text the notebook's code cells printed."""
     return "\n".join(
-        o.get("text", "") for cell in nb.cells if cell.cell_type == "code"
+        o.get("text", "")
+        for cell in nb.cells
+        if cell.cell_type == "code"
         for o in cell.get("outputs", [])
     )

@@ -37,8 +37,9 @@ class CastsAtTheEnd(keras.layers.Layer):
         super().__init__(autocast=False, **kwargs)
 
     def build(self, input_shape):
-        self.kernel = self.add_weight(shape=(input_shape[-1], 8), initializer="glorot_uniform",
-                                      autocast=False)
+        self.kernel = self.add_weight(
+            shape=(input_shape[-1], 8), initializer="glorot_uniform", autocast=False
+        )
 
     def call(self, x):
         return keras.ops.cast(keras.ops.matmul(x, self.kernel), self.compute_dtype)

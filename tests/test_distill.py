@@ -55,8 +55,15 @@ def test_distillation_loss_matches_numpy():
 
 
 def _classifier(layers=4, hidden=32, name=None, max_length=16):
-    config = BertConfig(vocabulary_size=len(VOCAB), num_layers=layers, hidden_dim=hidden, num_heads=2,
-                        intermediate_dim=2 * hidden, max_sequence_length=max_length, dropout=0.0)
+    config = BertConfig(
+        vocabulary_size=len(VOCAB),
+        num_layers=layers,
+        hidden_dim=hidden,
+        num_heads=2,
+        intermediate_dim=2 * hidden,
+        max_sequence_length=max_length,
+        dropout=0.0,
+    )
     return TextClassifier(BertEncoder(config), 2, dropout=0.0, name=name)
 
 
@@ -70,7 +77,11 @@ def test_half_depth_student_copies_every_other_layer():
     student = half_depth_student(teacher)
     assert student.encoder.config.num_layers == 2
     for i, block in enumerate(student.encoder.transformer_layers):
-        for a, b in zip(block.get_weights(), teacher.encoder.transformer_layers[2 * i].get_weights(), strict=True):
+        for a, b in zip(
+            block.get_weights(),
+            teacher.encoder.transformer_layers[2 * i].get_weights(),
+            strict=True,
+        ):
             np.testing.assert_array_equal(a, b)
     assert student.encoder.count_params() < teacher.encoder.count_params()
     with pytest.raises(ValueError, match="equal widths"):
@@ -100,8 +111,19 @@ def test_narrow_student_embeddings_keep_the_teachers_geometry():
     assert_close(distances(s_token[:16] + s_position), distances(token[:16] + position), atol=1e-4)
     with pytest.raises(ValueError, match="no wider"):
         init_embeddings_from_teacher(teacher, student)
-    other = TextClassifier(BertEncoder(BertConfig(vocabulary_size=40, num_layers=1, hidden_dim=16, num_heads=2,
-                                                  intermediate_dim=32, max_sequence_length=16)), 2)
+    other = TextClassifier(
+        BertEncoder(
+            BertConfig(
+                vocabulary_size=40,
+                num_layers=1,
+                hidden_dim=16,
+                num_heads=2,
+                intermediate_dim=32,
+                max_sequence_length=16,
+            )
+        ),
+        2,
+    )
     with pytest.raises(ValueError, match="vocabulary"):
         init_embeddings_from_teacher(other, teacher)
 
@@ -120,8 +142,10 @@ def test_preset_students_start_from_the_teachers_embeddings_unless_told():
     built = _build_student(DistillRun(teacher="", out_dir="", student_preset="tiny"), teacher)
     assert built.encoder.config.num_layers == 2
     assert_close(token_distances(built), reference, atol=1e-5)
-    scratch = _build_student(DistillRun(teacher="", out_dir="", student_preset="tiny", student_embeddings="random"),
-                             teacher)
+    scratch = _build_student(
+        DistillRun(teacher="", out_dir="", student_preset="tiny", student_embeddings="random"),
+        teacher,
+    )
     assert not np.allclose(token_distances(scratch), reference, atol=1e-3)
 
 
@@ -132,7 +156,9 @@ def test_student_learns_to_imitate_the_teacher():
     kernel, bias = teacher.get_layer("logits").get_weights()
     teacher.get_layer("logits").set_weights([kernel * 50, bias])
     logits = teacher.predict(x, verbose=0)
-    teacher.get_layer("logits").set_weights([kernel * 50, bias - [0.0, np.median(logits[:, 1] - logits[:, 0])]])
+    teacher.get_layer("logits").set_weights(
+        [kernel * 50, bias - [0.0, np.median(logits[:, 1] - logits[:, 0])]]
+    )
     teacher_classes = np.argmax(teacher.predict(x, verbose=0), -1)
     assert 0.2 < teacher_classes.mean() < 0.8  # the teacher's function is not constant
     # Soft targets only (alpha = 1) with the labels set to noise: only the teacher can be learnt.
@@ -142,7 +168,9 @@ def test_student_learns_to_imitate_the_teacher():
     distiller = Distiller(student, teacher, temperature=2.0, alpha=1.0, hidden_weight=0.5)
     distiller.compile(optimizer=keras.optimizers.Adam(3e-3), jit_compile=True)
     teacher_weights = [w.copy() for w in teacher.get_weights()]
-    history = distiller.fit(tf.data.Dataset.from_tensor_slices((x, noise)).batch(32), epochs=6, verbose=0).history
+    history = distiller.fit(
+        tf.data.Dataset.from_tensor_slices((x, noise)).batch(32), epochs=6, verbose=0
+    ).history
     assert history["loss"][-1] < 0.6 * history["loss"][0]
     assert history["hidden_loss"][-1] < history["hidden_loss"][0]
     after = np.mean(np.argmax(student.predict(x, verbose=0), -1) == teacher_classes)
@@ -204,13 +232,34 @@ def test_cli_distils_and_reports(tmp_path):
     teacher, task = _teacher_dir(tmp_path)
     out = tmp_path / "student"
     env = dict(os.environ)
-    cmd = [sys.executable, "-m", "tfpretrain.cli.main", "distill", "--teacher", str(teacher), "--task", str(task),
-           "--out", str(out), "--epochs", "1", "--batch-size", "16"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "tfpretrain.cli.main",
+        "distill",
+        "--teacher",
+        str(teacher),
+        "--task",
+        str(task),
+        "--out",
+        str(out),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = json.loads((out / "metrics.json").read_text())
-    for key in ("teacher_accuracy", "student_accuracy", "student_f1", "teacher_params", "student_params",
-                "baseline_student_accuracy", "speedup"):
+    for key in (
+        "teacher_accuracy",
+        "student_accuracy",
+        "student_f1",
+        "teacher_params",
+        "student_params",
+        "baseline_student_accuracy",
+        "speedup",
+    ):
         assert key in metrics, key
     assert metrics["student_params"] < metrics["teacher_params"] and metrics["speedup"] > 0
     student = keras.models.load_model(out / "classifier.keras")
@@ -231,11 +280,22 @@ def test_bad_teacher_and_vocabulary_are_clear_errors(tmp_path):
     other = tmp_path / "other_vocab.txt"
     other.write_text("\n".join(VOCAB[:-1]) + "\n")
     with pytest.raises(ValueError, match="differs from the teacher's"):
-        run(DistillRun(teacher=str(teacher), task=str(task), out_dir=str(tmp_path / "x"), vocab=str(other)))
+        run(
+            DistillRun(
+                teacher=str(teacher), task=str(task), out_dir=str(tmp_path / "x"), vocab=str(other)
+            )
+        )
     with pytest.raises(FileNotFoundError, match="classifier.keras"):
         run(DistillRun(teacher=str(tmp_path), task=str(task), out_dir=str(tmp_path / "y")))
     with pytest.raises(ValueError, match="--student-preset must be one of"):
-        run(DistillRun(teacher=str(teacher), task=str(task), out_dir=str(tmp_path / "z"), student_preset="huge"))
+        run(
+            DistillRun(
+                teacher=str(teacher),
+                task=str(task),
+                out_dir=str(tmp_path / "z"),
+                student_preset="huge",
+            )
+        )
 
 
 def test_a_second_run_reuses_the_teachers_labels_and_refuses_foreign_ones(tmp_path, monkeypatch):
@@ -243,8 +303,16 @@ def test_a_second_run_reuses_the_teachers_labels_and_refuses_foreign_ones(tmp_pa
     from tfpretrain.recipes import distill as recipe
 
     teacher, task = _teacher_dir(tmp_path)
-    settings = dict(teacher=str(teacher), task=str(task), epochs=1, batch_size=16, baseline=False,
-                    latency_batches=1, verbose=0, export=False)
+    settings = dict(
+        teacher=str(teacher),
+        task=str(task),
+        epochs=1,
+        batch_size=16,
+        baseline=False,
+        latency_batches=1,
+        verbose=0,
+        export=False,
+    )
     first = recipe.run(recipe.DistillRun(out_dir=str(tmp_path / "first"), **settings))
     assert not (tmp_path / "first" / "saved_model").exists()
     saved = tmp_path / "first" / "teacher_logits.npz"
@@ -252,47 +320,80 @@ def test_a_second_run_reuses_the_teachers_labels_and_refuses_foreign_ones(tmp_pa
         logits = f["logits"]
     model = keras.models.load_model(teacher / "classifier.keras")
     sentences = list(labelled_task(str(task), 2)["train"][0])
-    expected = teacher_logits(model, WordPieceTokenizer(VOCAB, sequence_length=12).pack, sentences, 12)
+    expected = teacher_logits(
+        model, WordPieceTokenizer(VOCAB, sequence_length=12).pack, sentences, 12
+    )
     assert_close(logits, expected, atol=1e-5)
 
     def must_not_run(*args, **kwargs):
         raise AssertionError("the teacher ran again")
 
     monkeypatch.setattr(recipe, "teacher_logits", must_not_run)
-    second = recipe.run(recipe.DistillRun(out_dir=str(tmp_path / "second"), teacher_logits=str(saved), **settings))
+    second = recipe.run(
+        recipe.DistillRun(out_dir=str(tmp_path / "second"), teacher_logits=str(saved), **settings)
+    )
     assert second["teacher_logits_from"] == str(saved)
     assert second["teacher_labelling_seconds"] == pytest.approx(first["teacher_labelling_seconds"])
     assert second["student_accuracy"] == pytest.approx(first["student_accuracy"])
 
     with pytest.raises(ValueError, match="another teacher, training set"):
-        recipe.run(recipe.DistillRun(out_dir=str(tmp_path / "x"), teacher_logits=str(saved),
-                                     **{**settings, "limit_train": 100}))
+        recipe.run(
+            recipe.DistillRun(
+                out_dir=str(tmp_path / "x"),
+                teacher_logits=str(saved),
+                **{**settings, "limit_train": 100},
+            )
+        )
     broken = tmp_path / "broken.npz"
     broken.write_bytes(b"not an archive")
     with pytest.raises(ValueError, match="is not a teacher_logits.npz"):
-        recipe.run(recipe.DistillRun(out_dir=str(tmp_path / "y"), teacher_logits=str(broken), **settings))
+        recipe.run(
+            recipe.DistillRun(out_dir=str(tmp_path / "y"), teacher_logits=str(broken), **settings)
+        )
     with pytest.raises(ValueError, match="hidden-state alignment"):
-        recipe.run(recipe.DistillRun(out_dir=str(tmp_path / "z"), teacher_logits=str(saved),
-                                     **{**settings, "hidden_weight": 1.0}))
+        recipe.run(
+            recipe.DistillRun(
+                out_dir=str(tmp_path / "z"),
+                teacher_logits=str(saved),
+                **{**settings, "hidden_weight": 1.0},
+            )
+        )
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--temperature", "0"], "--temperature must be > 0; got 0.0"),
-    (["--alpha", "1.5"], "--alpha must be in [0, 1]; got 1.5"),
-    (["--warmup-fraction", "-0.1"], "--warmup-fraction must be in [0, 1]"),
-    (["--epochs", "0"], "--epochs must be > 0"),
-    (["--hidden-weight", "-1"], "--hidden-weight must be >= 0"),
-    (["--teacher-logits", "labels.npz", "--hidden-weight", "1"], "drop --teacher-logits"),
-])
-def test_bad_settings_are_refused_before_the_teacher_runs(argv, message, tmp_path, monkeypatch,
-                                                         capsys):
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--temperature", "0"], "--temperature must be > 0; got 0.0"),
+        (["--alpha", "1.5"], "--alpha must be in [0, 1]; got 1.5"),
+        (["--warmup-fraction", "-0.1"], "--warmup-fraction must be in [0, 1]"),
+        (["--epochs", "0"], "--epochs must be > 0"),
+        (["--hidden-weight", "-1"], "--hidden-weight must be >= 0"),
+        (["--teacher-logits", "labels.npz", "--hidden-weight", "1"], "drop --teacher-logits"),
+    ],
+)
+def test_bad_settings_are_refused_before_the_teacher_runs(
+    argv, message, tmp_path, monkeypatch, capsys
+):
     from tfpretrain.cli.main import main
     from tfpretrain.recipes import distill
 
     monkeypatch.setattr(distill, "run", lambda cfg: pytest.fail(f"the recipe ran with {cfg}"))
     # The teacher and task do not exist: the settings error comes first.
-    assert main(["distill", "--teacher", str(tmp_path / "nowhere"), "--task", str(tmp_path / "no.tsv"),
-                 *argv, "--out", str(tmp_path / "out")]) == 2
+    assert (
+        main(
+            [
+                "distill",
+                "--teacher",
+                str(tmp_path / "nowhere"),
+                "--task",
+                str(tmp_path / "no.tsv"),
+                *argv,
+                "--out",
+                str(tmp_path / "out"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert message in err and "nowhere" not in err
 

@@ -60,7 +60,12 @@ def test_linear_probe_on_pixels_is_a_real_classifier(digits):
     """A flatten 'encoder' makes the probe multinomial logistic regression on pixels (~85-90%)."""
     flatten = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten()])
     scores = linear_probe(flatten, *digits, epochs=10)
-    assert 0.8 < scores["accuracy"] < 0.97 and set(scores) == {"accuracy", "precision", "recall", "f1"}
+    assert 0.8 < scores["accuracy"] < 0.97 and set(scores) == {
+        "accuracy",
+        "precision",
+        "recall",
+        "f1",
+    }
     # The scores are the macro averages of the same probe's predictions, counted here by hand.
     (x, y), (x_test, y_test) = digits
     pixels = (x.reshape(len(x), -1) / 255.0).astype("float32")
@@ -77,7 +82,9 @@ def test_linear_probe_on_pixels_is_a_real_classifier(digits):
 
 
 def test_fine_tune_learns_and_leaves_encoder_untouched(digits):
-    encoder = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(64, "relu")])
+    encoder = keras.Sequential(
+        [keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(64, "relu")]
+    )
     before = [w.copy() for w in encoder.get_weights()]
     scores = fine_tune(encoder, *digits, labels=200, steps=120, batch_size=64)
     assert scores["labels"] == 200 and scores["accuracy"] > 0.6
@@ -107,7 +114,9 @@ def test_fit_linear_weights_apply_to_the_raw_features():
 
 def test_fine_tune_starts_its_head_from_a_probe(digits):
     """With a learning rate of ~0 only the starting head decides: a probe's, or a random one."""
-    encoder = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(64, "relu")])
+    encoder = keras.Sequential(
+        [keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(64, "relu")]
+    )
     kwargs = dict(labels=200, steps=2, batch_size=64, learning_rate=1e-12)
     warm = fine_tune(encoder, *digits, **kwargs)
     cold = fine_tune(encoder, *digits, probe_first=False, **kwargs)
@@ -129,7 +138,12 @@ def test_knn_callback_and_compare_table(digits):
     import tensorflow as tf
 
     ds = tf.data.Dataset.from_tensor_slices((views, views)).batch(32, drop_remainder=True)
-    logs = model.fit(ds, epochs=2, verbose=0, callbacks=[KNNAccuracy((x[:500], y[:500]), (x_test[:100], y_test[:100]), k=5)])
+    logs = model.fit(
+        ds,
+        epochs=2,
+        verbose=0,
+        callbacks=[KNNAccuracy((x[:500], y[:500]), (x_test[:100], y_test[:100]), k=5)],
+    )
     assert len(logs.history["knn_accuracy"]) == 2
     # The value logged is the k-NN accuracy of the trained encoder's features.
     images = np.concatenate([x[:500], x_test[:100]])[..., None] / 255.0
@@ -137,8 +151,14 @@ def test_knn_callback_and_compare_table(digits):
     expected = knn_numpy(features[:500], y[:500], features[500:], y_test[:100], k=5)
     assert logs.history["knn_accuracy"][-1] == pytest.approx(expected, abs=0.011)  # one query's tie
 
-    rows = compare({"pixels": build_cnn_encoder((28, 28, 1), (4,))}, (x[:500], y[:500]), (x_test[:200], y_test[:200]),
-                   label_counts=(50,), steps=20, batch_size=25)
+    rows = compare(
+        {"pixels": build_cnn_encoder((28, 28, 1), (4,))},
+        (x[:500], y[:500]),
+        (x_test[:200], y_test[:200]),
+        label_counts=(50,),
+        steps=20,
+        batch_size=25,
+    )
     assert set(rows) == {"scratch", "pixels"} and set(rows["pixels"]) == {"50", "linear_probe"}
     table = markdown_table(rows)
     assert "| 50 labels | linear probe |" in table and table.count("\n") == 4

@@ -36,8 +36,9 @@ def _images(n: int = 3, shape=(28, 28, 1)) -> np.ndarray:
 
 
 def _reload(tmp_path, jobs) -> list[dict]:
-    result = subprocess.run([sys.executable, "-c", RELOAD, json.dumps(jobs)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-c", RELOAD, json.dumps(jobs)], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads(result.stdout.strip().splitlines()[-1]) == []  # no tfpretrain, no keras
     return [dict(np.load(out)) for *_, out in jobs]
@@ -55,24 +56,34 @@ def test_image_kinds_reload_in_fresh_process_without_keras(tmp_path):
         model = build_autoencoder(AutoencoderConfig(conv=conv))
         path = str(export_autoencoder(model, tmp_path / f"ae{conv}"))
         x_file = {"images": str(tmp_path / "x.npy")}
-        jobs += [(path, "encode", x_file, str(tmp_path / f"e{conv}.npz")),
-                 (path, "serving_default", x_file, str(tmp_path / f"r{conv}.npz"))]
-        expected += [{"codes": autoencoder_layer(model).encoder(x)},
-                     {"reconstructions": model(x)}]
+        jobs += [
+            (path, "encode", x_file, str(tmp_path / f"e{conv}.npz")),
+            (path, "serving_default", x_file, str(tmp_path / f"r{conv}.npz")),
+        ]
+        expected += [{"codes": autoencoder_layer(model).encoder(x)}, {"reconstructions": model(x)}]
     encoder = build_simclr(SimCLRConfig.preset("tiny")).encoder
-    jobs.append((str(export_encoder(encoder, tmp_path / "enc")), "serving_default",
-                 {"images": str(tmp_path / "x.npy")}, str(tmp_path / "f.npz")))
+    jobs.append(
+        (
+            str(export_encoder(encoder, tmp_path / "enc")),
+            "serving_default",
+            {"images": str(tmp_path / "x.npy")},
+            str(tmp_path / "f.npz"),
+        )
+    )
     expected.append({"features": encoder(x, training=False)})
     gan = _tiny_gan()
     gan_path = str(export_gan(gan.generator, gan.discriminator, tmp_path / "gan"))
     latent = int(gan.generator.input_shape[-1])
     fakes = gan.generator(sample_noise(11, 5, latent), training=False)
     np.save(tmp_path / "fakes.npy", np.asarray(fakes))
-    jobs += [(gan_path, "serving_default", {"seed": 11, "count": 5}, str(tmp_path / "s.npz")),
-             (gan_path, "features", {"images": str(tmp_path / "fakes.npy")},
-              str(tmp_path / "d.npz"))]
-    expected += [{"images": fakes},
-                 {"features": discriminator_features(gan.discriminator)(fakes, training=False)}]
+    jobs += [
+        (gan_path, "serving_default", {"seed": 11, "count": 5}, str(tmp_path / "s.npz")),
+        (gan_path, "features", {"images": str(tmp_path / "fakes.npy")}, str(tmp_path / "d.npz")),
+    ]
+    expected += [
+        {"images": fakes},
+        {"features": discriminator_features(gan.discriminator)(fakes, training=False)},
+    ]
     for got, want in zip(_reload(tmp_path, jobs), expected, strict=True):
         assert sorted(got) == sorted(want)
         for key in want:
@@ -85,8 +96,19 @@ def _cli_run(path, signature: str, tmp_path, **inputs) -> dict:
     files = {k: v for k, v in inputs.items() if isinstance(v, np.ndarray)}
     for key, value in files.items():
         np.save(tmp_path / f"{key}.npy", value)
-    args = [SAVED_MODEL_CLI, "run", "--dir", str(path), "--tag_set", "serve",
-            "--signature_def", signature, "--outdir", str(out), "--overwrite"]
+    args = [
+        SAVED_MODEL_CLI,
+        "run",
+        "--dir",
+        str(path),
+        "--tag_set",
+        "serve",
+        "--signature_def",
+        signature,
+        "--outdir",
+        str(out),
+        "--overwrite",
+    ]
     if files:
         args += ["--inputs", ";".join(f"{k}={tmp_path / k}.npy" for k in files)]
     exprs = {k: v for k, v in inputs.items() if k not in files}
@@ -103,8 +125,13 @@ def test_saved_model_cli_runs_image_kinds(tmp_path):
     got = _cli_run(export_autoencoder(model, tmp_path / "ae"), "encode", tmp_path, images=x)
     assert_close(got["codes"], autoencoder_layer(model).encoder(x), atol=1e-5)
     gan = _tiny_gan()
-    got = _cli_run(export_gan(gan.generator, gan.discriminator, tmp_path / "gan"), "sample",
-                   tmp_path, seed=3, count=2)
+    got = _cli_run(
+        export_gan(gan.generator, gan.discriminator, tmp_path / "gan"),
+        "sample",
+        tmp_path,
+        seed=3,
+        count=2,
+    )
     latent = int(gan.generator.input_shape[-1])
     assert_close(got["images"], gan.generator(sample_noise(3, 2, latent)), atol=1e-5)
 
@@ -171,7 +198,8 @@ def test_bad_dtype_and_gan_requests(autoencoder_export, tmp_path):
         autoencoder_export.signatures["encode"](images=tf.zeros((1, 28, 28, 1), tf.uint8))
     gan = _tiny_gan()
     sample = tf.saved_model.load(
-        str(export_gan(gan.generator, gan.discriminator, tmp_path / "g"))).signatures["sample"]
+        str(export_gan(gan.generator, gan.discriminator, tmp_path / "g"))
+    ).signatures["sample"]
     for count, message in ((0, r"count must be >= 1"), (5000, r"count must be <= 1024")):
         with pytest.raises(tf.errors.InvalidArgumentError, match=message):
             sample(seed=tf.constant(0), count=tf.constant(count))

@@ -54,19 +54,26 @@ print(json.dumps({kind: check(*args) for kind, args in json.loads(sys.argv[1]).i
 MESSAGES = {
     "top_p": "top_p must be in (0, 1] (1 or None: off).",
     "max_length": "max_length counts the prompt too and is shorter than the longest prompt; "
-                  "raise it.",
+    "raise it.",
     "context": "max_length (prompt plus new tokens) must be at most the context of the model, "
-               "32 tokens.",
+    "32 tokens.",
     "empty": "Every prompt needs at least one token; one is empty (it tokenizes to nothing): "
-             "give some text.",
+    "give some text.",
     "batch": "prompts must be a non-empty 1-D batch of texts [N >= 1]; got shape] [0",
 }
 
 
 def _tiny_model(vocabulary_size: int) -> keras.Model:
     keras.utils.set_random_seed(0)
-    model = build_gpt(GPTConfig(vocabulary_size=vocabulary_size, sequence_length=32, num_layers=2,
-                                num_heads=2, hidden_dim=16))
+    model = build_gpt(
+        GPTConfig(
+            vocabulary_size=vocabulary_size,
+            sequence_length=32,
+            num_layers=2,
+            num_heads=2,
+            hidden_dim=16,
+        )
+    )
     table = model.get_layer("embedding").token_embedding.embeddings
     table.assign(np.random.default_rng(0).normal(size=table.shape).astype("float32"))
     return model
@@ -80,7 +87,9 @@ def _full_pass_greedy(model, ids, length):
 
 
 def _reload(cases: dict) -> dict:
-    result = subprocess.run([sys.executable, "-c", RELOAD, json.dumps(cases)], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-c", RELOAD, json.dumps(cases)], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -90,7 +99,11 @@ def test_generate_signatures_reload_in_a_fresh_process(tmp_path, data_dir):
     cases = {
         "char": (CharTokenizer.from_text(text), ["ROMEO:", "To be"], "caf\u00e9 \u20ac"),
         # No unknown characters for sentencepiece: byte fallback encodes anything.
-        "sentencepiece": (SentencePieceTokenizer.train(text, vocabulary_size=320), ["ROMEO: what", "To be"], ""),
+        "sentencepiece": (
+            SentencePieceTokenizer.train(text, vocabulary_size=320),
+            ["ROMEO: what", "To be"],
+            "",
+        ),
     }
     models, paths = {}, {}
     for kind, (tokenizer, _, _) in cases.items():
@@ -98,17 +111,26 @@ def test_generate_signatures_reload_in_a_fresh_process(tmp_path, data_dir):
         paths[kind] = str(export_generate(models[kind], tokenizer, tmp_path / kind, version=3))
         assert paths[kind] == str(tmp_path / kind / "3")
     # One fresh interpreter for both exports (TensorFlow's start-up is the slow part).
-    results = _reload({kind: [paths[kind], prompts, unknown]
-                       for kind, (_, prompts, unknown) in cases.items()})
+    results = _reload(
+        {kind: [paths[kind], prompts, unknown] for kind, (_, prompts, unknown) in cases.items()}
+    )
 
     for kind, (tokenizer, prompts, _) in cases.items():
         result, model = results[kind], models[kind]
-        assert result["modules"] == []  # neither tfpretrain nor the sentencepiece package was imported
+        assert (
+            result["modules"] == []
+        )  # neither tfpretrain nor the sentencepiece package was imported
         # Greedy output equals the Python generator's and the argmax of full forward passes of
         # the Keras model, step by step, with and without XLA and as serving_default.
-        expected = [[tokenizer.decode(_full_pass_greedy(model, tokenizer.encode(p), 20))] * 3 for p in prompts]
+        expected = [
+            [tokenizer.decode(_full_pass_greedy(model, tokenizer.encode(p), 20))] * 3
+            for p in prompts
+        ]
         if kind == "char":  # one compilation of the Python generator is enough
-            assert TextGenerator(model, tokenizer).generate(prompts, 20, 3, temperature=0.0) == expected
+            assert (
+                TextGenerator(model, tokenizer).generate(prompts, 20, 3, temperature=0.0)
+                == expected
+            )
         for name in ("generate", "generate_no_xla", "serving_default"):
             assert result[name] == expected, name
         assert [len(row) for row in result["sampled"]] == [3, 3]

@@ -43,11 +43,13 @@ print(json.dumps(reply, default=lambda b: b.decode()))
 @pytest.fixture(scope="module")
 def mlm(tmp_path_factory):
     tokenizer = WordPieceTokenizer(VOCAB)
-    encoder = BertEncoder(BertConfig.preset("tiny", vocabulary_size=len(VOCAB),
-                                            max_sequence_length=16))
+    encoder = BertEncoder(
+        BertConfig.preset("tiny", vocabulary_size=len(VOCAB), max_sequence_length=16)
+    )
     model = BertMaskedLM(encoder)
-    path = export_mlm(model, tokenizer, tmp_path_factory.mktemp("mlm") / "saved_model", LENGTH,
-                      top_k=3)
+    path = export_mlm(
+        model, tokenizer, tmp_path_factory.mktemp("mlm") / "saved_model", LENGTH, top_k=3
+    )
     return model, tokenizer, path
 
 
@@ -63,13 +65,18 @@ def _expected_fill(model, tokenizer, texts, k):
         positions.append([i for i, t in enumerate(ids) if t == tokenizer.mask_id])
     masks = max(len(p) for p in positions)
     ids = np.array(rows, "int32")
-    inputs = {"token_ids": ids, "segment_ids": np.zeros_like(ids),
-              "padding_mask": (ids != 0).astype("int32"),
-              "mask_positions": np.array([p + [0] * (masks - len(p)) for p in positions], "int32")}
+    inputs = {
+        "token_ids": ids,
+        "segment_ids": np.zeros_like(ids),
+        "padding_mask": (ids != 0).astype("int32"),
+        "mask_positions": np.array([p + [0] * (masks - len(p)) for p in positions], "int32"),
+    }
     probabilities = tf.nn.softmax(model(inputs)["mlm"]).numpy()
     best = np.argsort(-probabilities, axis=-1)[..., :k]
-    tokens = [[[VOCAB[i] if m < len(p) else "" for i in best[r, m]] for m in range(masks)]
-              for r, p in enumerate(positions)]
+    tokens = [
+        [[VOCAB[i] if m < len(p) else "" for i in best[r, m]] for m in range(masks)]
+        for r, p in enumerate(positions)
+    ]
     top = np.take_along_axis(probabilities, best, -1)
     valid = np.array([[m < len(p) for m in range(masks)] for p in positions])[..., None]
     return tokens, np.where(valid, top, 0.0), [len(p) for p in positions]
@@ -77,8 +84,9 @@ def _expected_fill(model, tokenizer, texts, k):
 
 def test_mlm_signatures_in_a_fresh_process(mlm):
     model, tokenizer, path = mlm
-    result = subprocess.run([sys.executable, "-c", RELOAD, str(path), json.dumps(TEXTS)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-c", RELOAD, str(path), json.dumps(TEXTS)], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     reply = json.loads(result.stdout.strip().splitlines()[-1])
     assert reply["modules"] == []
@@ -87,8 +95,7 @@ def test_mlm_signatures_in_a_fresh_process(mlm):
     features = model.encoder(packed)
     for name in ("encode", "default"):
         np.testing.assert_allclose(reply[name]["pooled"], features["pooled_output"], atol=1e-5)
-        np.testing.assert_allclose(reply[name]["sequence"], features["sequence_output"],
-                                   atol=1e-5)
+        np.testing.assert_allclose(reply[name]["sequence"], features["sequence_output"], atol=1e-5)
         assert reply[name]["padding_mask"] == packed["padding_mask"].numpy().tolist()
     for name, k in (("fill_mask", 3), ("top_k", 2)):
         tokens, probabilities, counts = _expected_fill(model, tokenizer, TEXTS, k)
@@ -96,21 +103,37 @@ def test_mlm_signatures_in_a_fresh_process(mlm):
         assert reply[name]["tokens"] == tokens
         np.testing.assert_allclose(reply[name]["probabilities"], probabilities, atol=1e-5)
 
-    assert reply["no_mask"] == ["assertion failed: [Every text needs at least one [MASK] to "
-                                "fill.]"]
-    assert reply["late_mask"] == ["assertion failed: [Every [MASK] must be within the first 8 "
-                                  "tokens; shorten the texts.]"]
-    assert reply["empty"] == ["assertion failed: [strings must be a non-empty 1-D batch of "
-                              "texts [N >= 1]; got shape] [0]"]
+    assert reply["no_mask"] == ["assertion failed: [Every text needs at least one [MASK] to fill.]"]
+    assert reply["late_mask"] == [
+        "assertion failed: [Every [MASK] must be within the first 8 tokens; shorten the texts.]"
+    ]
+    assert reply["empty"] == [
+        "assertion failed: [strings must be a non-empty 1-D batch of texts [N >= 1]; got shape] [0]"
+    ]
     assert reply["k"] == ["assertion failed: [k must be >= 1; got] [0]"]
 
 
 def test_saved_model_cli_runs_fill_mask(mlm, tmp_path):
     model, tokenizer, path = mlm
-    show = saved_model_cli("show", "--dir", str(path), "--tag_set", "serve", "--signature_def", "serving_default")
+    show = saved_model_cli(
+        "show", "--dir", str(path), "--tag_set", "serve", "--signature_def", "serving_default"
+    )
     assert show.returncode == 0, show.stderr[-3000:]
     assert "outputs['pooled']" in show.stdout and "outputs['sequence']" in show.stdout
-    run = saved_model_cli("run", "--dir", str(path), "--tag_set", "serve", "--signature_def", "fill_mask", "--input_exprs", f"strings={TEXTS!r}", "--outdir", str(tmp_path), "--overwrite")
+    run = saved_model_cli(
+        "run",
+        "--dir",
+        str(path),
+        "--tag_set",
+        "serve",
+        "--signature_def",
+        "fill_mask",
+        "--input_exprs",
+        f"strings={TEXTS!r}",
+        "--outdir",
+        str(tmp_path),
+        "--overwrite",
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     _, probabilities, _ = _expected_fill(model, tokenizer, TEXTS, 3)
     np.testing.assert_allclose(np.load(tmp_path / "probabilities.npy"), probabilities, atol=1e-5)

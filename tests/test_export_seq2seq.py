@@ -53,9 +53,9 @@ print(json.dumps(reply))
 
 MESSAGES = {
     "decoder": "max_length plus the start token must fit the decoder context of 16; ask for at "
-               "most 15 tokens.",
+    "most 15 tokens.",
     "empty": "Every input needs at least one token; one is empty (it tokenizes to nothing): "
-             "give some text.",
+    "give some text.",
     "batch": "inputs must be a non-empty 1-D batch of texts [N >= 1]; got shape] [0",
     "top_p": "top_p must be in (0, 1] (1 or None: off).",
 }
@@ -65,10 +65,20 @@ def tiny_t5():
     """A tiny untrained T5 whose greedy outputs differ by input, its config and tokenizer."""
     text = (Path(os.environ["TFPRETRAIN_DATA_DIR"]) / "tinyshakespeare" / "input.txt").read_text()
     tokenizer = Seq2SeqTokenizer(SentencePieceTokenizer.train(text[:20000], 320), num_sentinels=4)
-    config = Seq2SeqConfig(vocabulary_size=tokenizer.vocabulary_size, hidden_dim=16, num_heads=2,
-                           intermediate_dim=32, num_encoder_layers=1, num_decoder_layers=1,
-                           dropout=0.0, encoder_length=32, decoder_length=16, num_sentinels=4,
-                           pad_id=tokenizer.pad_id, eos_id=tokenizer.eos_id)
+    config = Seq2SeqConfig(
+        vocabulary_size=tokenizer.vocabulary_size,
+        hidden_dim=16,
+        num_heads=2,
+        intermediate_dim=32,
+        num_encoder_layers=1,
+        num_decoder_layers=1,
+        dropout=0.0,
+        encoder_length=32,
+        decoder_length=16,
+        num_sentinels=4,
+        pad_id=tokenizer.pad_id,
+        eos_id=tokenizer.eos_id,
+    )
     keras.utils.set_random_seed(0)
     model = build_seq2seq(config)
     # Random embeddings, the tied output's rows for the start and end tokens zero: untrained,
@@ -87,11 +97,15 @@ def t5():
 
 def test_seq2seq_signatures_reload_in_a_fresh_process(t5, tmp_path):
     model, config, tokenizer = t5
-    path = export_seq2seq(model, config, tokenizer, tmp_path / "saved_model", num_beams=2,
-                          version=2)
+    path = export_seq2seq(
+        model, config, tokenizer, tmp_path / "saved_model", num_beams=2, version=2
+    )
     assert path == tmp_path / "saved_model" / "2"
-    result = subprocess.run([sys.executable, "-c", RELOAD, str(path), json.dumps(INPUTS),
-                             str(MAX_LENGTH)], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-c", RELOAD, str(path), json.dumps(INPUTS), str(MAX_LENGTH)],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     reply = json.loads(result.stdout.strip().splitlines()[-1])
     assert reply["modules"] == []

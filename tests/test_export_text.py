@@ -34,8 +34,9 @@ print(json.dumps(reply, default=lambda b: b.decode()))
 @pytest.fixture(scope="module")
 def classifier():
     tokenizer = WordPieceTokenizer(VOCAB)
-    encoder = BertEncoder(BertConfig.preset("tiny", vocabulary_size=len(VOCAB),
-                                            max_sequence_length=16))
+    encoder = BertEncoder(
+        BertConfig.preset("tiny", vocabulary_size=len(VOCAB), max_sequence_length=16)
+    )
     model = TextClassifier(encoder, num_classes=3, pooling="mean")
     logits = model(tokenizer.pack(tf.constant(SENTENCES), LENGTH), training=False)
     return model, tokenizer, tf.nn.softmax(logits).numpy()
@@ -43,11 +44,15 @@ def classifier():
 
 def test_serve_signatures_take_raw_strings_in_a_fresh_process(classifier, tmp_path):
     model, tokenizer, expected = classifier
-    path = export_text_classifier(model, tokenizer, tmp_path / "saved", sequence_length=LENGTH,
-                                  label_names=LABELS)
+    path = export_text_classifier(
+        model, tokenizer, tmp_path / "saved", sequence_length=LENGTH, label_names=LABELS
+    )
     assert path == tmp_path / "saved" / "1"
-    result = subprocess.run([sys.executable, "-c", RELOAD, str(path), json.dumps(SENTENCES)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-c", RELOAD, str(path), json.dumps(SENTENCES)],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     reply = json.loads(result.stdout.strip().splitlines()[-1])
     assert reply["modules"] == []
@@ -63,11 +68,26 @@ def test_serve_signatures_take_raw_strings_in_a_fresh_process(classifier, tmp_pa
 def test_saved_model_cli_runs_the_classifier(classifier, tmp_path):
     model, tokenizer, expected = classifier
     path = export_text_classifier(model, tokenizer, tmp_path / "saved", sequence_length=LENGTH)
-    show = saved_model_cli("show", "--dir", str(path), "--tag_set", "serve", "--signature_def", "serving_default")
+    show = saved_model_cli(
+        "show", "--dir", str(path), "--tag_set", "serve", "--signature_def", "serving_default"
+    )
     assert show.returncode == 0, show.stderr[-3000:]
     assert "inputs['strings'] tensor_info:" in show.stdout and "DT_STRING" in show.stdout
     assert "outputs['probabilities']" in show.stdout and "labels" not in show.stdout
-    run = saved_model_cli("run", "--dir", str(path), "--tag_set", "serve", "--signature_def", "serve", "--input_exprs", f"strings={SENTENCES!r}", "--outdir", str(tmp_path), "--overwrite")
+    run = saved_model_cli(
+        "run",
+        "--dir",
+        str(path),
+        "--tag_set",
+        "serve",
+        "--signature_def",
+        "serve",
+        "--input_exprs",
+        f"strings={SENTENCES!r}",
+        "--outdir",
+        str(tmp_path),
+        "--overwrite",
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     np.testing.assert_allclose(np.load(tmp_path / "probabilities.npy"), expected, atol=1e-5)
 
@@ -76,10 +96,11 @@ def test_bad_text_requests_fail_with_readable_messages(classifier, tmp_path):
     model, tokenizer, _ = classifier
     path = export_text_classifier(model, tokenizer, tmp_path / "saved", sequence_length=LENGTH)
     serve = tf.saved_model.load(str(path)).signatures["serve"]
-    bad = {"must be a non-empty 1-D batch of texts .*got shape\\] \\[0\\]":
-           tf.constant([], tf.string),
-           "1-D batch of texts .*got shape\\] \\[\\]": tf.constant("one text"),
-           "1-D batch of texts .*got shape\\] \\[2 1\\]": tf.constant([["a"], ["b"]])}
+    bad = {
+        "must be a non-empty 1-D batch of texts .*got shape\\] \\[0\\]": tf.constant([], tf.string),
+        "1-D batch of texts .*got shape\\] \\[\\]": tf.constant("one text"),
+        "1-D batch of texts .*got shape\\] \\[2 1\\]": tf.constant([["a"], ["b"]]),
+    }
     for message, strings in bad.items():
         with pytest.raises(tf.errors.InvalidArgumentError, match=message):
             serve(strings=strings)

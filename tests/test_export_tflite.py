@@ -48,15 +48,20 @@ def test_simclr_encoder_tflite_matches_the_saved_model(tmp_path):
 def test_ids_in_classifier_tflite_matches_the_strings_in_saved_model(tmp_path):
     vocab = list(RESERVED_TOKENS) + ["a", "great", "film", "dull", "plot", "##s", "not", "!"]
     tokenizer = WordPieceTokenizer(vocab)
-    encoder = BertEncoder(BertConfig.preset("tiny", vocabulary_size=len(vocab),
-                                            max_sequence_length=16))
+    encoder = BertEncoder(
+        BertConfig.preset("tiny", vocabulary_size=len(vocab), max_sequence_length=16)
+    )
     model = TextClassifier(encoder, num_classes=2)
     texts = tf.constant(["A great film!", "dull plots", "", "not a plot plot plot plot plot"])
     saved = tf.saved_model.load(str(export_text_classifier(model, tokenizer, tmp_path / "sm", 10)))
     path = text_classifier_to_tflite(model, tmp_path / "classifier.tflite", 10)
     packed = tokenizer.pack(texts, 10)
-    got = run_tflite(path, "classify", token_ids=packed["token_ids"].numpy(),
-                     padding_mask=packed["padding_mask"].numpy())
+    got = run_tflite(
+        path,
+        "classify",
+        token_ids=packed["token_ids"].numpy(),
+        padding_mask=packed["padding_mask"].numpy(),
+    )
     expected = saved.signatures["serve"](strings=texts)
     _assert_equal_outputs(got, expected)
     with pytest.raises(ValueError, match="must take token_ids and padding_mask"):

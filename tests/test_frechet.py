@@ -56,7 +56,9 @@ def test_general_covariances_match_an_iterative_reference():
     for d in (2, 7):
         s1, s2 = _random_psd(rng, d), _random_psd(rng, d)
         m1, m2 = rng.normal(size=d), rng.normal(size=d)
-        reference = np.sum((m1 - m2) ** 2) + np.trace(s1 + s2) - 2 * _denman_beavers_trace_sqrt(s1, s2)
+        reference = (
+            np.sum((m1 - m2) ** 2) + np.trace(s1 + s2) - 2 * _denman_beavers_trace_sqrt(s1, s2)
+        )
         assert frechet_distance(m1, s1, m2, s2) == pytest.approx(reference, rel=1e-8)
         # Symmetric in its two arguments.
         assert frechet_distance(m2, s2, m1, s1) == pytest.approx(reference, rel=1e-8)

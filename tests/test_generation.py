@@ -8,7 +8,9 @@ from tfpretrain.models.gpt import GPTConfig, GPTDecoder, TextGenerator, build_gp
 from tfpretrain.text import CharTokenizer
 
 ALPHABET = "abcdefghijklmnopqrstuvw"
-CONFIG = GPTConfig(vocabulary_size=len(ALPHABET), sequence_length=24, num_layers=2, num_heads=2, hidden_dim=16)
+CONFIG = GPTConfig(
+    vocabulary_size=len(ALPHABET), sequence_length=24, num_layers=2, num_heads=2, hidden_dim=16
+)
 # Every call below uses 2 rows and max_length <= 16: one compilation serves the whole file.
 PROMPTS = ["abc", "hello"]
 
@@ -80,7 +82,9 @@ def test_stop_token_ends_a_sequence(generator):
     (greedy,) = generator.generate("abc", max_length=16, num_return_sequences=2, greedy=True)[:1]
     stop = greedy[5]  # a character the greedy continuation produces
     first = greedy.index(stop, 3)
-    out = generator.generate("abc", max_length=16, num_return_sequences=2, greedy=True, stop_token=stop)
+    out = generator.generate(
+        "abc", max_length=16, num_return_sequences=2, greedy=True, stop_token=stop
+    )
     assert out == [greedy[:first]] * 2
 
 
@@ -89,8 +93,9 @@ def test_beam_search_through_the_generator_finds_the_best_continuation(generator
     # continuations must come out first.
     prompt = list(generator.tokenizer.encode("abc"))
     vocabulary = len(ALPHABET)
-    (best, _), = generator.generate_ids([prompt], max_length=5, num_return_sequences=2,
-                                        num_beams=vocabulary, length_penalty=0.0)
+    ((best, _),) = generator.generate_ids(
+        [prompt], max_length=5, num_return_sequences=2, num_beams=vocabulary, length_penalty=0.0
+    )
     pairs = np.array([(a, b) for a in range(vocabulary) for b in range(vocabulary)], "int32")
     candidates = np.concatenate([np.tile(prompt, (len(pairs), 1)), pairs], 1).astype("int32")
     logits = np.asarray(generator.decoder.model(candidates), "float64")
@@ -127,8 +132,20 @@ def test_top_k_and_top_p_keep_only_the_allowed_tokens():
     seed = tf.constant([1, 2])
 
     def draw(temperature=1.0, top_k=0, top_p=1.0, greedy=False):
-        return np.bincount(sample_next(logits, seed, tf.constant(temperature), tf.constant(top_k),
-                                       tf.constant(top_p), tf.constant(greedy)).numpy(), minlength=4) / 4000
+        return (
+            np.bincount(
+                sample_next(
+                    logits,
+                    seed,
+                    tf.constant(temperature),
+                    tf.constant(top_k),
+                    tf.constant(top_p),
+                    tf.constant(greedy),
+                ).numpy(),
+                minlength=4,
+            )
+            / 4000
+        )
 
     np.testing.assert_allclose(draw(), probs, atol=0.03)
     np.testing.assert_allclose(draw(greedy=True), [1, 0, 0, 0])
@@ -146,8 +163,14 @@ def test_nucleus_past_the_ranked_candidates_falls_back_to_the_full_sort():
     # Four tokens: the sampler ranks the three most likely; a nucleus of 0.99 needs all four.
     probs = np.array([0.5, 0.3, 0.15, 0.05])
     logits = tf.constant(np.tile(np.log(probs), (4000, 1)), tf.float32)
-    draw = sample_next(logits, tf.constant([3, 4]), tf.constant(1.0), tf.constant(0), tf.constant(0.99),
-                       tf.constant(False))
+    draw = sample_next(
+        logits,
+        tf.constant([3, 4]),
+        tf.constant(1.0),
+        tf.constant(0),
+        tf.constant(0.99),
+        tf.constant(False),
+    )
     np.testing.assert_allclose(np.bincount(draw.numpy(), minlength=4) / 4000, probs, atol=0.03)
 
 
@@ -163,7 +186,9 @@ def test_ranked_and_fully_sorted_draws_agree():
     xla = tf.function(sample_next, jit_compile=True)
     for sampler, seed in ((sample_next, [1, 2]), (xla, [1, 2]), (xla, [5, 6])):
         alone = sampler(tf.constant(peaked, tf.float32), tf.constant(seed), *settings).numpy()
-        beside = sampler(tf.constant(np.concatenate([peaked, flat]), tf.float32), tf.constant(seed), *settings)
+        beside = sampler(
+            tf.constant(np.concatenate([peaked, flat]), tf.float32), tf.constant(seed), *settings
+        )
         np.testing.assert_array_equal(beside.numpy()[:64], alone)
         assert len(set(alone)) > 1
 
@@ -178,8 +203,16 @@ def test_decode_loop_runs_any_step_function():
 
     ids = tf.constant([[3, 0, 0, 0, 0, 0], [5, 6, 0, 0, 0, 0]])
     out, lengths = decode_loop(
-        step, tf.constant(0), ids, tf.constant([1, 2]), tf.constant(5), temperature=tf.constant(1.0),
-        top_k=tf.constant(0), top_p=tf.constant(1.0), greedy=tf.constant(True), seed=tf.constant([0, 0]),
+        step,
+        tf.constant(0),
+        ids,
+        tf.constant([1, 2]),
+        tf.constant(5),
+        temperature=tf.constant(1.0),
+        top_k=tf.constant(0),
+        top_p=tf.constant(1.0),
+        greedy=tf.constant(True),
+        seed=tf.constant([0, 0]),
         stop_token=tf.constant(1),
     )
     # Row 0: 3 4 5 6 0; row 1 keeps its prompt 5 6, samples 0, then the stop token 1 ends it.

@@ -38,14 +38,18 @@ def test_symmetric_and_scale_invariant():
 def test_aligned_views_score_lower_than_random():
     rng = np.random.default_rng(2)
     a = rng.normal(size=(16, 8)).astype("float32")
-    assert float(nt_xent(a, a + 0.01, 0.1)) < float(nt_xent(a, rng.normal(size=(16, 8)).astype("float32"), 0.1))
+    assert float(nt_xent(a, a + 0.01, 0.1)) < float(
+        nt_xent(a, rng.normal(size=(16, 8)).astype("float32"), 0.1)
+    )
 
 
 def test_loss_class_and_config():
     rng = np.random.default_rng(3)
     z = rng.normal(size=(10, 4)).astype("float32")
     loss = NTXent(temperature=0.2)
-    np.testing.assert_allclose(float(loss(np.zeros(10), z)), nt_xent_numpy(z[:5], z[5:], 0.2), rtol=1e-5)
+    np.testing.assert_allclose(
+        float(loss(np.zeros(10), z)), nt_xent_numpy(z[:5], z[5:], 0.2), rtol=1e-5
+    )
     clone = keras.losses.deserialize(keras.losses.serialize(loss))
     assert isinstance(clone, NTXent) and clone.temperature == 0.2
 

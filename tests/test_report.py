@@ -20,19 +20,63 @@ def _run(root, name, metrics, config=None):
 def runs(tmp_path):
     root = tmp_path / "runs"
     mlm = _run(root, "mlm", {"train_seconds": 500.0, "final_loss": 3.0})
-    _run(root, "vsm", {"init": "vsm", "accuracy": 0.80, "f1": 0.81, "train_seconds": 60.0}, {"init": "vsm"})
-    _run(root, "ft_mlm", {"init": "mlm", "accuracy": 0.83, "f1": 0.84, "train_seconds": 100.0}, {"init": str(mlm)})
-    _run(root, "t5", {"init": "scratch", "exact_match": 0.6, "accuracy": 0.6, "f1": 0.6, "train_seconds": 9.0})
-    _run(root, "t5_span", {"init": "seq2seq", "exact_match": 0.7, "accuracy": 0.7, "f1": 0.7,
-                           "train_seconds": 9.0})
-    _run(root, "distil", {"student_accuracy": 0.85, "student_f1": 0.86, "teacher_accuracy": 0.88,
-                          "baseline_student_accuracy": 0.82, "student_params": 10, "speedup": 2.5,
-                          "distill_seconds": 40.0, "teacher_labelling_seconds": 5.0})
-    _run(root, "gan", {"frechet_distance": [9.0, 5.0], "linear_probe_accuracy": 0.98,
-                       "random_init_probe_accuracy": 0.95, "fine_tune": {"100": {"accuracy": 0.7}},
-                       "pretrain_seconds": 300.0})
-    _run(root, "eval", {"results": {"scratch": {"100": {"accuracy": 0.6}, "linear_probe": {"accuracy": 0.9}},
-                                    "simclr": {"100": {"accuracy": 0.8}, "all": {"accuracy": 0.99}}}})
+    _run(
+        root,
+        "vsm",
+        {"init": "vsm", "accuracy": 0.80, "f1": 0.81, "train_seconds": 60.0},
+        {"init": "vsm"},
+    )
+    _run(
+        root,
+        "ft_mlm",
+        {"init": "mlm", "accuracy": 0.83, "f1": 0.84, "train_seconds": 100.0},
+        {"init": str(mlm)},
+    )
+    _run(
+        root,
+        "t5",
+        {"init": "scratch", "exact_match": 0.6, "accuracy": 0.6, "f1": 0.6, "train_seconds": 9.0},
+    )
+    _run(
+        root,
+        "t5_span",
+        {"init": "seq2seq", "exact_match": 0.7, "accuracy": 0.7, "f1": 0.7, "train_seconds": 9.0},
+    )
+    _run(
+        root,
+        "distil",
+        {
+            "student_accuracy": 0.85,
+            "student_f1": 0.86,
+            "teacher_accuracy": 0.88,
+            "baseline_student_accuracy": 0.82,
+            "student_params": 10,
+            "speedup": 2.5,
+            "distill_seconds": 40.0,
+            "teacher_labelling_seconds": 5.0,
+        },
+    )
+    _run(
+        root,
+        "gan",
+        {
+            "frechet_distance": [9.0, 5.0],
+            "linear_probe_accuracy": 0.98,
+            "random_init_probe_accuracy": 0.95,
+            "fine_tune": {"100": {"accuracy": 0.7}},
+            "pretrain_seconds": 300.0,
+        },
+    )
+    _run(
+        root,
+        "eval",
+        {
+            "results": {
+                "scratch": {"100": {"accuracy": 0.6}, "linear_probe": {"accuracy": 0.9}},
+                "simclr": {"100": {"accuracy": 0.8}, "all": {"accuracy": 0.99}},
+            }
+        },
+    )
     (root / "gan" / "checkpoints").mkdir()
     (root / "gan" / "checkpoints" / "metrics.json").write_text("{}")  # not a run: ignored
     return root
@@ -61,8 +105,11 @@ def test_markdown_and_cli(runs, tmp_path):
     assert "| gan | 98.0% | 70.0% | – | – | 300 s |" in table
     assert "| own masked LM (ft_mlm) | 83.0% | 84.0% | +3.0 points | 500 s | 100 s |" in table
     out = tmp_path / "report"
-    result = subprocess.run([sys.executable, "-m", "tfpretrain.cli.main", "report", str(runs), "--out", str(out)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "tfpretrain.cli.main", "report", str(runs), "--out", str(out)],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
     assert (out / "report.md").read_text().strip() == table.strip()
     assert (out / "comparison.png").read_bytes()[:4] == b"\x89PNG"
@@ -70,8 +117,19 @@ def test_markdown_and_cli(runs, tmp_path):
 
 
 def test_missing_path_is_an_error(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "tfpretrain.cli.main", "report", str(tmp_path / "nope"),
-                             "--out", str(tmp_path / "o")], capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tfpretrain.cli.main",
+            "report",
+            str(tmp_path / "nope"),
+            "--out",
+            str(tmp_path / "o"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 2 and "neither a run directory" in result.stderr
 
 

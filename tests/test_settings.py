@@ -22,8 +22,9 @@ from tfpretrain.settings import (
 @dataclasses.dataclass(kw_only=True)
 class ToyRun(TrainingSettings):
     corpus: str = setting(help="text to read")
-    seq_len: int | None = setting(None, aliases=("--block-size",), check=positive,
-                                  help="tokens per example")
+    seq_len: int | None = setting(
+        None, aliases=("--block-size",), check=positive, help="tokens per example"
+    )
     learning_rate: float = setting(1e-3, check=positive, help="peak learning rate")
     dropout: float = setting(0.0, check=in_range(0, 1, high_open=True), help="dropout rate")
     bias: bool = setting(True, help="biases in projections")
@@ -36,8 +37,9 @@ class ToyRun(TrainingSettings):
 
     def check(self) -> None:
         if self.warmup_steps >= self.steps:
-            raise ValueError(f"--warmup-steps ({self.warmup_steps}) must be below --steps "
-                             f"({self.steps}).")
+            raise ValueError(
+                f"--warmup-steps ({self.warmup_steps}) must be below --steps ({self.steps})."
+            )
 
 
 def _parse(argv):
@@ -50,10 +52,33 @@ def test_flags_come_from_fields_with_their_defaults():
     _, run = _parse(["--corpus", "c.txt", "--out", "o"])
     assert run == ToyRun(corpus="c.txt", out_dir="o")
     assert run.xla == "auto" and run.steps == 100 and run.labels == [100] and run.bias
-    _, run = _parse(["--corpus", "c", "--out", "o", "--seq-len", "32", "--no-bias", "--conv",
-                     "--labels", "1", "2", "--xla", "off", "--learning-rate", "0.5"])
+    _, run = _parse(
+        [
+            "--corpus",
+            "c",
+            "--out",
+            "o",
+            "--seq-len",
+            "32",
+            "--no-bias",
+            "--conv",
+            "--labels",
+            "1",
+            "2",
+            "--xla",
+            "off",
+            "--learning-rate",
+            "0.5",
+        ]
+    )
     assert (run.seq_len, run.bias, run.conv, run.labels, run.xla, run.learning_rate) == (
-        32, False, True, [1, 2], "off", 0.5)
+        32,
+        False,
+        True,
+        [1, 2],
+        "off",
+        0.5,
+    )
 
 
 def test_python_only_fields_are_not_flags():
@@ -81,19 +106,22 @@ def test_old_spellings_work_and_say_so(capsys):
     assert not run.conv and "use --no-conv" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("values, message", [
-    ({"learning_rate": -0.001}, "--learning-rate must be > 0; got -0.001"),
-    ({"seq_len": 0}, "--seq-len must be > 0; got 0"),
-    ({"dropout": 1.0}, "--dropout must be in [0, 1)"),
-    ({"steps": 1.5}, "--steps must be a whole number; got 1.5"),
-    ({"steps": True}, "--steps must be a whole number"),
-    ({"learning_rate": float("nan")}, "--learning-rate must be a finite number"),
-    ({"precision": "fp8"}, "--precision must be one of fp32, bf16, fp16; got 'fp8'"),
-    ({"labels": [100, 0]}, "--labels must be > 0; got 0"),
-    ({"accumulate": 1}, "--accumulate must be >= 2; got 1"),
-    ({"checkpoint_every": 0}, "--checkpoint-every must be > 0"),
-    ({"warmup_steps": 100}, "--warmup-steps (100) must be below --steps (100)"),
-])
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"learning_rate": -0.001}, "--learning-rate must be > 0; got -0.001"),
+        ({"seq_len": 0}, "--seq-len must be > 0; got 0"),
+        ({"dropout": 1.0}, "--dropout must be in [0, 1)"),
+        ({"steps": 1.5}, "--steps must be a whole number; got 1.5"),
+        ({"steps": True}, "--steps must be a whole number"),
+        ({"learning_rate": float("nan")}, "--learning-rate must be a finite number"),
+        ({"precision": "fp8"}, "--precision must be one of fp32, bf16, fp16; got 'fp8'"),
+        ({"labels": [100, 0]}, "--labels must be > 0; got 0"),
+        ({"accumulate": 1}, "--accumulate must be >= 2; got 1"),
+        ({"checkpoint_every": 0}, "--checkpoint-every must be > 0"),
+        ({"warmup_steps": 100}, "--warmup-steps (100) must be below --steps (100)"),
+    ],
+)
 def test_every_field_is_checked_when_constructed(values, message):
     with pytest.raises(ValueError) as error:
         ToyRun(corpus="c", out_dir="o", **values)
@@ -139,8 +167,9 @@ def test_positional_and_repeated_settings():
     @dataclasses.dataclass(kw_only=True)
     class Compare(Settings):
         runs: list[str] = setting(positional=True, help="run directories")
-        encoders: list[str] = setting(default_factory=lambda: ["a"], flag="--encoder",
-                                      repeat=True, help="encoders")
+        encoders: list[str] = setting(
+            default_factory=lambda: ["a"], flag="--encoder", repeat=True, help="encoders"
+        )
 
     parser = argparse.ArgumentParser()
     add_arguments(parser, Compare)

@@ -9,14 +9,21 @@ from tests.notebook import outputs, run_notebook
 def test_simclr_notebook_runs(tmp_path):
     nb = run_notebook(
         "simclr_mnist.ipynb",
-        {"SIMCLR_NB_EPOCHS": "1", "SIMCLR_NB_TRAIN": "1024", "SIMCLR_NB_PRESET": "tiny",
-         "SIMCLR_NB_STEPS": "10"},
+        {
+            "SIMCLR_NB_EPOCHS": "1",
+            "SIMCLR_NB_TRAIN": "1024",
+            "SIMCLR_NB_PRESET": "tiny",
+            "SIMCLR_NB_STEPS": "10",
+        },
         tmp_path,
     )
     text = outputs(nb)
     assert "| scratch |" in text and "| simclr |" in text
-    assert any(o.get("output_type") == "display_data" and "image/png" in o.get("data", {})
-               for c in nb.cells for o in c.get("outputs", []))
+    assert any(
+        o.get("output_type") == "display_data" and "image/png" in o.get("data", {})
+        for c in nb.cells
+        for o in c.get("outputs", [])
+    )
     # Chance is 0.11 (the commonest test digit). One epoch of the tiny preset on 1024 images gave
     # 0.35 (k-NN) and 0.25 (a 40-step linear probe): these bounds fail features that carry no
     # class information, as a broken encoder, augmentation or loss would give.

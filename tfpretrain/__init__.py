@@ -13,7 +13,16 @@ __version__ = "0.1.0"
 check_backend()
 
 _SUBMODULES = {
-    "data", "distribute", "export", "layers", "losses", "metrics", "models", "plots", "recipes", "training",
+    "data",
+    "distribute",
+    "export",
+    "layers",
+    "losses",
+    "metrics",
+    "models",
+    "plots",
+    "recipes",
+    "training",
 }
 
 

@@ -26,7 +26,7 @@ def check_backend() -> None:
     if backend != "tensorflow":
         raise ImportError(
             f"tfpretrain needs Keras' TensorFlow backend, but Keras is configured for '{backend}'. "
-            "Set the environment variable KERAS_BACKEND=tensorflow (or \"backend\": \"tensorflow\" "
+            'Set the environment variable KERAS_BACKEND=tensorflow (or "backend": "tensorflow" '
             "in ~/.keras/keras.json) before importing keras or tfpretrain."
         )
     # Pin the choice so that a keras.json written later cannot switch it under us.

@@ -62,7 +62,9 @@ def get_strategy(name: str = "auto") -> tf.distribute.Strategy:
         return tf.distribute.MirroredStrategy()
     if name == "multiworker":
         if not _has_cluster():
-            raise ValueError("The multiworker strategy needs TF_CONFIG describing the cluster's workers.")
+            raise ValueError(
+                "The multiworker strategy needs TF_CONFIG describing the cluster's workers."
+            )
         return _multiworker_strategy()
     resolver = _tpu_resolver()
     if resolver is None:
@@ -107,7 +109,9 @@ def _multiworker_strategy() -> tf.distribute.MultiWorkerMirroredStrategy:
     """
     config = json.loads(os.environ["TF_CONFIG"])
     task = config.get("task", {})
-    me = config["cluster"].get(task.get("type", ""), [None] * (task.get("index", 0) + 1))[task.get("index", 0)]
+    me = config["cluster"].get(task.get("type", ""), [None] * (task.get("index", 0) + 1))[
+        task.get("index", 0)
+    ]
     peers = [a for job in ("chief", "worker") for a in config["cluster"].get(job, []) if a != me]
     try:
         timeout = float(os.environ.get("TFPRETRAIN_WORKER_TIMEOUT", "300"))
@@ -170,15 +174,21 @@ def chief_task(task_type: str, task_id: int, jobs: set[str]) -> bool:
     return task_type == "worker" and task_id == 0 and "chief" not in jobs
 
 
-def global_batch_size(per_replica_batch_size: int, strategy: tf.distribute.Strategy | None = None) -> int:
+def global_batch_size(
+    per_replica_batch_size: int, strategy: tf.distribute.Strategy | None = None
+) -> int:
     """Global batch = per-replica batch × replicas in sync (the size one optimizer step sees)."""
     if per_replica_batch_size <= 0:
-        raise ValueError(f"The per-replica batch size must be positive; got {per_replica_batch_size}.")
+        raise ValueError(
+            f"The per-replica batch size must be positive; got {per_replica_batch_size}."
+        )
     strategy = strategy or tf.distribute.get_strategy()
     return per_replica_batch_size * strategy.num_replicas_in_sync
 
 
-def per_replica_batch_size(global_batch: int, strategy: tf.distribute.Strategy | None = None) -> int:
+def per_replica_batch_size(
+    global_batch: int, strategy: tf.distribute.Strategy | None = None
+) -> int:
     """The per-replica share of a global batch; it must divide evenly."""
     strategy = strategy or tf.distribute.get_strategy()
     replicas = strategy.num_replicas_in_sync
@@ -215,7 +225,9 @@ def distribute_dataset(
     return strategy.distribute_datasets_from_function(dataset_fn)
 
 
-def shard_for(dataset: tf.data.Dataset, input_context: tf.distribute.InputContext | None) -> tf.data.Dataset:
+def shard_for(
+    dataset: tf.data.Dataset, input_context: tf.distribute.InputContext | None
+) -> tf.data.Dataset:
     """This input pipeline's shard of `dataset` (every `num_input_pipelines`-th element)."""
     if input_context is None or input_context.num_input_pipelines == 1:
         return dataset

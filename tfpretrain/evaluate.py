@@ -44,8 +44,15 @@ def _check_split(split, name: str) -> Split:
 def _image_shape(encoder: keras.Model, images: np.ndarray) -> tuple[int, ...]:
     shape = image_shape(images)
     expected = getattr(encoder, "input_shape", None)
-    if isinstance(expected, tuple) and len(expected) == 4 and None not in expected[1:] and expected[1:] != shape:
-        raise ValueError(f"The encoder expects images of shape {expected[1:]}; the data has {shape}.")
+    if (
+        isinstance(expected, tuple)
+        and len(expected) == 4
+        and None not in expected[1:]
+        and expected[1:] != shape
+    ):
+        raise ValueError(
+            f"The encoder expects images of shape {expected[1:]}; the data has {shape}."
+        )
     return shape
 
 
@@ -53,7 +60,9 @@ def encode(encoder: keras.Model, images, batch_size: int = 512) -> np.ndarray:
     """Features `[N, F]` of `images` (uint8 pixels or floats in [0, 1]) in inference mode."""
     images = as_image_array(images)
     _image_shape(encoder, images)
-    features = encoder.predict(image_dataset(images, batch_size=batch_size, shuffle=False), verbose=0)
+    features = encoder.predict(
+        image_dataset(images, batch_size=batch_size, shuffle=False), verbose=0
+    )
     features = np.asarray(features, dtype=np.float32)
     if features.ndim != 2:
         raise ValueError(f"The encoder must output [batch, features]; got shape {features.shape}.")
@@ -83,7 +92,9 @@ def select_labels(labels, k: int, per_class: bool = False, seed: int = 0) -> np.
         chosen = [rng.choice(np.flatnonzero(labels == c), k, replace=False) for c in classes]
         return np.sort(np.concatenate(chosen))
     if k > labels.size:
-        raise ValueError(f"Asked for {k} labels but the training set has only {labels.size} examples.")
+        raise ValueError(
+            f"Asked for {k} labels but the training set has only {labels.size} examples."
+        )
     order = rng.permutation(labels.size)
     # Stratify: take examples class by class in round-robin over a shuffled order.
     ranks = np.empty(labels.size, dtype=np.int64)
@@ -110,15 +121,28 @@ def copy_encoder(encoder: keras.Model, image_shape, fresh: bool = False) -> kera
     return copy
 
 
-def classifier(encoder: keras.Model, image_shape, num_classes: int, name: str = "classifier") -> keras.Model:
+def classifier(
+    encoder: keras.Model, image_shape, num_classes: int, name: str = "classifier"
+) -> keras.Model:
     """`images -> logits`: the encoder followed by a linear layer."""
     images = keras.Input(shape=tuple(image_shape), name="images")
     logits = keras.layers.Dense(num_classes, name="logits")(encoder(images))
     return keras.Model(images, logits, name=name)
 
 
-def _train_classifier(model, x, y, *, steps, batch_size, learning_rate, augment_config, seed,
-                      verbose, jit_compile=True):
+def _train_classifier(
+    model,
+    x,
+    y,
+    *,
+    steps,
+    batch_size,
+    learning_rate,
+    augment_config,
+    seed,
+    verbose,
+    jit_compile=True,
+):
     ds = tf.data.Dataset.from_tensor_slices((x, y)).cache().shuffle(len(x), seed=seed).repeat()
     ds = ds.batch(min(batch_size, len(x)), drop_remainder=True).enumerate()
 
@@ -132,9 +156,11 @@ def _train_classifier(model, x, y, *, steps, batch_size, learning_rate, augment_
 
     ds = ds.map(prepare, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, steps)
-    model.compile(optimizer=keras.optimizers.Adam(schedule),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  jit_compile=jit_compile)
+    model.compile(
+        optimizer=keras.optimizers.Adam(schedule),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=jit_compile,
+    )
     epochs = max(1, math.ceil(steps / 100))
     model.fit(ds, epochs=epochs, steps_per_epoch=math.ceil(steps / epochs), verbose=verbose)
     return model
@@ -145,9 +171,18 @@ def _scores(model, x_test, y_test, num_classes, batch_size=512) -> dict[str, flo
     return classification_metrics(y_test, np.argmax(logits, axis=1), num_classes)
 
 
-def fit_linear(features: np.ndarray, labels: np.ndarray, num_classes: int, *, steps: int,
-               batch_size: int = 256, learning_rate: float = 1e-3, seed: int = 0,
-               verbose=0, jit_compile: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def fit_linear(
+    features: np.ndarray,
+    labels: np.ndarray,
+    num_classes: int,
+    *,
+    steps: int,
+    batch_size: int = 256,
+    learning_rate: float = 1e-3,
+    seed: int = 0,
+    verbose=0,
+    jit_compile: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
     """A softmax regression on `features` trained for `steps` Adam steps; returns `(kernel [F, C], bias [C])`.
 
     Training sees the features standardised with their mean and deviation (so one learning
@@ -158,20 +193,38 @@ def fit_linear(features: np.ndarray, labels: np.ndarray, num_classes: int, *, st
     keras.utils.set_random_seed(seed)
     ds = tf.data.Dataset.from_tensor_slices((((features - mean) / std).astype(np.float32), labels))
     ds = ds.cache().shuffle(len(labels), seed=seed).repeat().batch(min(batch_size, len(labels)))
-    probe = keras.Sequential([keras.Input((features.shape[1],)), keras.layers.Dense(num_classes, kernel_initializer="zeros")],
-                             name="linear_probe")
-    probe.compile(optimizer=keras.optimizers.Adam(learning_rate), steps_per_execution=min(steps, 50),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  jit_compile=jit_compile)
+    probe = keras.Sequential(
+        [
+            keras.Input((features.shape[1],)),
+            keras.layers.Dense(num_classes, kernel_initializer="zeros"),
+        ],
+        name="linear_probe",
+    )
+    probe.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        steps_per_execution=min(steps, 50),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=jit_compile,
+    )
     probe.fit(ds, epochs=1, steps_per_epoch=steps, verbose=verbose)
     kernel, bias = (w.astype(np.float64) for w in probe.layers[-1].get_weights())
     kernel = kernel / std[:, None].astype(np.float64)
     return kernel.astype(np.float32), (bias - mean.astype(np.float64) @ kernel).astype(np.float32)
 
 
-def linear_probe(encoder: keras.Model, train: Split, test: Split, *, epochs: int = 30, batch_size: int = 256,
-                 learning_rate: float = 1e-3, num_classes: int | None = None, seed: int = 0,
-                 verbose=0, jit_compile: bool = True) -> dict[str, float]:
+def linear_probe(
+    encoder: keras.Model,
+    train: Split,
+    test: Split,
+    *,
+    epochs: int = 30,
+    batch_size: int = 256,
+    learning_rate: float = 1e-3,
+    num_classes: int | None = None,
+    seed: int = 0,
+    verbose=0,
+    jit_compile: bool = True,
+) -> dict[str, float]:
     """Trains a linear softmax classifier on the frozen encoder's features; test-set metrics.
 
     Features are standardised with the training set's mean and deviation first (an affine map,
@@ -183,19 +236,40 @@ def linear_probe(encoder: keras.Model, train: Split, test: Split, *, epochs: int
     x, y = _check_split(train, "train")
     x_test, y_test = _check_split(test, "test")
     num_classes = num_classes or int(max(y.max(), y_test.max()) + 1)
-    kernel, bias = fit_linear(encode(encoder, x), y, num_classes, steps=epochs * math.ceil(len(y) / batch_size),
-                              batch_size=batch_size, learning_rate=learning_rate, seed=seed,
-                              verbose=verbose, jit_compile=jit_compile)
+    kernel, bias = fit_linear(
+        encode(encoder, x),
+        y,
+        num_classes,
+        steps=epochs * math.ceil(len(y) / batch_size),
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        seed=seed,
+        verbose=verbose,
+        jit_compile=jit_compile,
+    )
     predictions = np.argmax(encode(encoder, x_test) @ kernel + bias, axis=1)
     return classification_metrics(y_test, predictions, num_classes)
 
 
-def fine_tune(encoder: keras.Model, train: Split, test: Split, *, labels: int | None = None,
-              per_class: bool = False, from_scratch: bool = False, steps: int | None = None,
-              epochs: int = 3, batch_size: int = 128, learning_rate: float = 1e-3,
-              augment_config: AugmentConfig | None = None, num_classes: int | None = None,
-              probe_first: bool = True, seed: int = 0, verbose=0,
-              jit_compile: bool = True) -> dict[str, float]:
+def fine_tune(
+    encoder: keras.Model,
+    train: Split,
+    test: Split,
+    *,
+    labels: int | None = None,
+    per_class: bool = False,
+    from_scratch: bool = False,
+    steps: int | None = None,
+    epochs: int = 3,
+    batch_size: int = 128,
+    learning_rate: float = 1e-3,
+    augment_config: AugmentConfig | None = None,
+    num_classes: int | None = None,
+    probe_first: bool = True,
+    seed: int = 0,
+    verbose=0,
+    jit_compile: bool = True,
+) -> dict[str, float]:
     """Fine-tunes a copy of the encoder plus a linear layer on a labelled subset; test-set metrics.
 
     By default a pre-trained encoder's linear layer starts as a linear probe of the subset on
@@ -242,19 +316,42 @@ def fine_tune(encoder: keras.Model, train: Split, test: Split, *, labels: int | 
     if probe_first and not from_scratch:
         # 300 steps of batch 256 (the whole subset when it is smaller), at least two passes.
         probe_steps = max(300, 2 * math.ceil(len(x) / 256))
-        head = fit_linear(encode(copy, x), y, num_classes, steps=probe_steps, seed=seed,
-                          jit_compile=jit_compile)
+        head = fit_linear(
+            encode(copy, x), y, num_classes, steps=probe_steps, seed=seed, jit_compile=jit_compile
+        )
         model.get_layer("logits").set_weights(head)
-    _train_classifier(model, x, y, steps=steps, batch_size=batch_size, learning_rate=learning_rate,
-                      augment_config=augment_config, seed=seed, verbose=verbose,
-                      jit_compile=jit_compile)
-    return {**_scores(model, x_test, y_test, num_classes), "labels": int(len(x)), "steps": int(steps)}
+    _train_classifier(
+        model,
+        x,
+        y,
+        steps=steps,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        augment_config=augment_config,
+        seed=seed,
+        verbose=verbose,
+        jit_compile=jit_compile,
+    )
+    return {
+        **_scores(model, x_test, y_test, num_classes),
+        "labels": int(len(x)),
+        "steps": int(steps),
+    }
 
 
-def compare(encoders: dict[str, keras.Model], train: Split, test: Split, *,
-            label_counts: Sequence[int | None] = (100, 1000, None), per_class: bool = False,
-            scratch: bool = True, probe: bool = True, seed: int = 0, jit_compile: bool = True,
-            **fine_tune_kwargs) -> dict[str, dict]:
+def compare(
+    encoders: dict[str, keras.Model],
+    train: Split,
+    test: Split,
+    *,
+    label_counts: Sequence[int | None] = (100, 1000, None),
+    per_class: bool = False,
+    scratch: bool = True,
+    probe: bool = True,
+    seed: int = 0,
+    jit_compile: bool = True,
+    **fine_tune_kwargs,
+) -> dict[str, dict]:
     """The comparison table: per encoder (plus `scratch`, the first encoder re-initialised), the
     fine-tuning metrics for each label count and the linear probe.
 
@@ -265,17 +362,32 @@ def compare(encoders: dict[str, keras.Model], train: Split, test: Split, *,
         raise ValueError("Give at least one encoder to evaluate.")
     rows: dict[str, dict] = {}
     first = next(iter(encoders.values()))
-    plan = ([("scratch", first, True)] if scratch else []) + [(n, e, False) for n, e in encoders.items()]
+    plan = ([("scratch", first, True)] if scratch else []) + [
+        (n, e, False) for n, e in encoders.items()
+    ]
     for name, encoder, fresh in plan:
         row = {}
         for k in label_counts:
             row["all" if k is None else str(k)] = fine_tune(
-                encoder, train, test, labels=k, per_class=per_class, from_scratch=fresh, seed=seed,
-                jit_compile=jit_compile, **fine_tune_kwargs)
+                encoder,
+                train,
+                test,
+                labels=k,
+                per_class=per_class,
+                from_scratch=fresh,
+                seed=seed,
+                jit_compile=jit_compile,
+                **fine_tune_kwargs,
+            )
         if probe:
-            source = copy_encoder(encoder, _image_shape(encoder, as_image_array(test[0])), fresh=True) if fresh else encoder
-            row["linear_probe"] = linear_probe(source, train, test, seed=seed,
-                                               jit_compile=jit_compile)
+            source = (
+                copy_encoder(encoder, _image_shape(encoder, as_image_array(test[0])), fresh=True)
+                if fresh
+                else encoder
+            )
+            row["linear_probe"] = linear_probe(
+                source, train, test, seed=seed, jit_compile=jit_compile
+            )
         rows[name] = row
     return rows
 
@@ -283,11 +395,21 @@ def compare(encoders: dict[str, keras.Model], train: Split, test: Split, *,
 def markdown_table(rows: dict[str, dict], metric: str = "accuracy") -> str:
     """The `compare` table as Markdown, `metric` in percent."""
     columns = list(next(iter(rows.values())))
-    titles = [("all labels" if c == "all" else "linear probe" if c == "linear_probe" else f"{int(c):,} labels")
-              for c in columns]
+    titles = [
+        (
+            "all labels"
+            if c == "all"
+            else "linear probe"
+            if c == "linear_probe"
+            else f"{int(c):,} labels"
+        )
+        for c in columns
+    ]
     lines = ["| encoder | " + " | ".join(titles) + " |", "|---|" + "---:|" * len(columns)]
     for name, row in rows.items():
-        lines.append(f"| {name} | " + " | ".join(f"{100 * row[c][metric]:.1f}" for c in columns) + " |")
+        lines.append(
+            f"| {name} | " + " | ".join(f"{100 * row[c][metric]:.1f}" for c in columns) + " |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -312,14 +434,27 @@ class KNNAccuracy(keras.callbacks.Callback):
     >>> model.fit(views, epochs=10, callbacks=[knn])  # doctest: +SKIP
     """
 
-    def __init__(self, bank: Split, queries: Split, k: int = 20, every: int = 1, temperature: float = 0.07,
-                 encoder: keras.Model | None = None, num_classes: int | None = None):
+    def __init__(
+        self,
+        bank: Split,
+        queries: Split,
+        k: int = 20,
+        every: int = 1,
+        temperature: float = 0.07,
+        encoder: keras.Model | None = None,
+        num_classes: int | None = None,
+    ):
         super().__init__()
         self.bank = _check_split(bank, "bank")
         self.queries = _check_split(queries, "queries")
         if k <= 0 or k > len(self.bank[1]):
             raise ValueError(f"`k` must be in [1, {len(self.bank[1])}] (the bank size); got {k}.")
-        self.k, self.every, self.temperature, self.encoder = int(k), int(every), float(temperature), encoder
+        self.k, self.every, self.temperature, self.encoder = (
+            int(k),
+            int(every),
+            float(temperature),
+            encoder,
+        )
         self.num_classes = num_classes or int(max(self.bank[1].max(), self.queries[1].max()) + 1)
         self.history: list[float] = []
 
@@ -353,8 +488,11 @@ def load_encoder(path) -> tuple[keras.Model, str]:
     from tfpretrain.models.simclr import SimCLR
 
     path = Path(path)
-    candidates = [path] if path.suffix == ".keras" else [
-        path / "encoder.keras", path / "model.keras", path / "discriminator.keras"]
+    candidates = (
+        [path]
+        if path.suffix == ".keras"
+        else [path / "encoder.keras", path / "model.keras", path / "discriminator.keras"]
+    )
     found = next((p for p in candidates if p.is_file()), None)
     if found is None:
         raise FileNotFoundError(

@@ -50,7 +50,9 @@ def frechet_distance(mean_a, cov_a, mean_b, cov_b) -> float:
     mean_a, mean_b = (tf.convert_to_tensor(m, tf.float64) for m in (mean_a, mean_b))
     cov_a, cov_b = (tf.convert_to_tensor(c, tf.float64) for c in (cov_a, cov_b))
     if mean_a.shape.rank != 1 or mean_a.shape != mean_b.shape:
-        raise ValueError(f"Means must be two [D] vectors of equal size; got {mean_a.shape} and {mean_b.shape}.")
+        raise ValueError(
+            f"Means must be two [D] vectors of equal size; got {mean_a.shape} and {mean_b.shape}."
+        )
     d = mean_a.shape[0]
     if cov_a.shape != (d, d) or cov_b.shape != (d, d):
         raise ValueError(f"Covariances must be [{d}, {d}]; got {cov_a.shape} and {cov_b.shape}.")
@@ -59,7 +61,12 @@ def frechet_distance(mean_a, cov_a, mean_b, cov_b) -> float:
     root_a = sqrtm_psd(cov_a)
     cross = sqrtm_psd(root_a @ cov_b @ root_a)
     diff = mean_a - mean_b
-    value = tf.reduce_sum(diff * diff) + tf.linalg.trace(cov_a) + tf.linalg.trace(cov_b) - 2.0 * tf.linalg.trace(cross)
+    value = (
+        tf.reduce_sum(diff * diff)
+        + tf.linalg.trace(cov_a)
+        + tf.linalg.trace(cov_b)
+        - 2.0 * tf.linalg.trace(cross)
+    )
     return float(value.numpy())
 
 
@@ -71,7 +78,9 @@ def gaussian_statistics(features) -> tuple[np.ndarray, np.ndarray]:
     return features.mean(axis=0), np.cov(features, rowvar=False)
 
 
-def build_feature_classifier(image_shape=(28, 28, 1), num_classes: int = 10, width: int = 32) -> keras.Model:
+def build_feature_classifier(
+    image_shape=(28, 28, 1), num_classes: int = 10, width: int = 32
+) -> keras.Model:
     """A small CNN whose 128-wide layer `"features"` is the Fréchet feature space."""
     images = keras.Input(shape=image_shape, name="images")
     x = keras.layers.Conv2D(width, 3, strides=2, padding="same", activation="relu")(images)
@@ -82,8 +91,9 @@ def build_feature_classifier(image_shape=(28, 28, 1), num_classes: int = 10, wid
     return keras.Model(images, logits, name="feature_classifier")
 
 
-def train_feature_classifier(images, labels, *, path=None, epochs: int = 2, batch_size: int = 256,
-                             seed: int = 0, verbose=0) -> keras.Model:
+def train_feature_classifier(
+    images, labels, *, path=None, epochs: int = 2, batch_size: int = 256, seed: int = 0, verbose=0
+) -> keras.Model:
     """Trains (or loads, when `path` exists) the classifier that defines the Fréchet features.
 
     Args:
@@ -107,7 +117,11 @@ def train_feature_classifier(images, labels, *, path=None, epochs: int = 2, batc
         metrics=["accuracy"],
         jit_compile=True,
     )
-    model.fit(image_dataset(images, labels, batch_size=batch_size, seed=seed), epochs=epochs, verbose=verbose)
+    model.fit(
+        image_dataset(images, labels, batch_size=batch_size, seed=seed),
+        epochs=epochs,
+        verbose=verbose,
+    )
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         model.save(path)
@@ -134,7 +148,9 @@ class FrechetScorer:
         self.features_model = keras.Model(
             classifier.inputs, [classifier.get_layer("features").output, classifier.output]
         )
-        self._predict = tf.function(lambda x: self.features_model(x, training=False), jit_compile=True)
+        self._predict = tf.function(
+            lambda x: self.features_model(x, training=False), jit_compile=True
+        )
         real_features, _ = self.features_and_classes(real_images)
         self.real_mean, self.real_cov = gaussian_statistics(real_features)
 

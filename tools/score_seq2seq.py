@@ -26,7 +26,9 @@ def main() -> None:
     parser.add_argument("models", nargs="+", help="directories written by `tfpretrain finetune`")
     parser.add_argument("--task", default="punctuation", help="as `tfpretrain finetune --task`")
     parser.add_argument("--num-beams", type=int, nargs="+", default=[1, 4])
-    parser.add_argument("--limit-eval", type=int, default=None, help="score the first N dev examples only")
+    parser.add_argument(
+        "--limit-eval", type=int, default=None, help="score the first N dev examples only"
+    )
     args = parser.parse_args()
 
     task = text_to_text_task(args.task)
@@ -36,10 +38,14 @@ def main() -> None:
         # As many new tokens as the fine-tuning run decoded (its metrics.json records them).
         max_new = json.loads((Path(directory) / "metrics.json").read_text()).get("max_new_tokens")
         if max_new is None:
-            raise SystemExit(f"{directory}/metrics.json does not say how many new tokens the run decoded "
-                             "(`max_new_tokens`); re-run `tfpretrain finetune` with this version to score it.")
+            raise SystemExit(
+                f"{directory}/metrics.json does not say how many new tokens the run decoded "
+                "(`max_new_tokens`); re-run `tfpretrain finetune` with this version to score it."
+            )
         for beams in args.num_beams:
-            _, scores = score_dev(model, config, tokenizer, task["name"], (dev_in, dev_out), max_new, beams)
+            _, scores = score_dev(
+                model, config, tokenizer, task["name"], (dev_in, dev_out), max_new, beams
+            )
             print(json.dumps({"model": directory, "num_beams": beams, **scores}), flush=True)
 
 

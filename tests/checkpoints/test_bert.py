@@ -17,21 +17,41 @@ transformers = pytest.importorskip("transformers")
 
 VOCAB, LABELS = 99, ["negative", "neutral", "positive"]
 SIZES = {
-    "bert": dict(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                 intermediate_size=37, max_position_embeddings=40),
-    "roberta": dict(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                    intermediate_size=37, max_position_embeddings=42, type_vocab_size=1,
-                    layer_norm_eps=1e-5, pad_token_id=1, bos_token_id=0, eos_token_id=2),
-    "distilbert": dict(vocab_size=VOCAB, dim=32, n_layers=2, n_heads=4, hidden_dim=37,
-                       max_position_embeddings=40),
+    "bert": dict(
+        vocab_size=VOCAB,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=37,
+        max_position_embeddings=40,
+    ),
+    "roberta": dict(
+        vocab_size=VOCAB,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=37,
+        max_position_embeddings=42,
+        type_vocab_size=1,
+        layer_norm_eps=1e-5,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
+    ),
+    "distilbert": dict(
+        vocab_size=VOCAB, dim=32, n_layers=2, n_heads=4, hidden_dim=37, max_position_embeddings=40
+    ),
 }
 CLASSES = {
-    ("bert", "encoder"): "BertModel", ("bert", "mlm"): "BertForMaskedLM",
+    ("bert", "encoder"): "BertModel",
+    ("bert", "mlm"): "BertForMaskedLM",
     ("bert", "pretraining"): "BertForPreTraining",
     ("bert", "classifier"): "BertForSequenceClassification",
-    ("roberta", "encoder"): "RobertaModel", ("roberta", "mlm"): "RobertaForMaskedLM",
+    ("roberta", "encoder"): "RobertaModel",
+    ("roberta", "mlm"): "RobertaForMaskedLM",
     ("roberta", "classifier"): "RobertaForSequenceClassification",
-    ("distilbert", "encoder"): "DistilBertModel", ("distilbert", "mlm"): "DistilBertForMaskedLM",
+    ("distilbert", "encoder"): "DistilBertModel",
+    ("distilbert", "mlm"): "DistilBertForMaskedLM",
     ("distilbert", "classifier"): "DistilBertForSequenceClassification",
 }
 CASES = list(CLASSES)
@@ -39,8 +59,11 @@ CASES = list(CLASSES)
 
 def hf_model(kind: str, head: str, path):
     torch.manual_seed(0)
-    config_class = {"bert": transformers.BertConfig, "roberta": transformers.RobertaConfig,
-                    "distilbert": transformers.DistilBertConfig}[kind]
+    config_class = {
+        "bert": transformers.BertConfig,
+        "roberta": transformers.RobertaConfig,
+        "distilbert": transformers.DistilBertConfig,
+    }[kind]
     labels = {"id2label": dict(enumerate(LABELS))} if head == "classifier" else {}
     config = config_class(**SIZES[kind], **labels)
     model = getattr(transformers, CLASSES[kind, head])(config)
@@ -67,8 +90,10 @@ def batch(kind: str):
 
 
 def hf_outputs(model, kind, ids, segments, mask) -> dict:
-    inputs = {"input_ids": torch.tensor(ids, dtype=torch.long),
-              "attention_mask": torch.tensor(mask, dtype=torch.long)}
+    inputs = {
+        "input_ids": torch.tensor(ids, dtype=torch.long),
+        "attention_mask": torch.tensor(mask, dtype=torch.long),
+    }
     if kind == "bert":
         inputs["token_type_ids"] = torch.tensor(segments, dtype=torch.long)
     with torch.no_grad():
@@ -92,8 +117,10 @@ def our_outputs(model, ids, segments, mask) -> dict:
     if isinstance(model, TextClassifier):
         return {"logits": np.asarray(model(inputs))}
     out = model(inputs)
-    return {"sequence": np.asarray(out["sequence_output"]),
-            "pooled": np.asarray(out["pooled_output"])}
+    return {
+        "sequence": np.asarray(out["sequence_output"]),
+        "pooled": np.asarray(out["pooled_output"]),
+    }
 
 
 def max_diffs(ours: dict, theirs: dict, mask) -> dict:
@@ -108,14 +135,21 @@ def max_diffs(ours: dict, theirs: dict, mask) -> dict:
 def test_outputs_match_transformers_with_padding(tmp_path, kind, head):
     reference = hf_model(kind, head, tmp_path)
     model = checkpoints.load(tmp_path, dropout=0.0)
-    expected = {"encoder": BertEncoder, "mlm": BertMaskedLM, "pretraining": BertMaskedLM,
-                "classifier": TextClassifier}[head]
+    expected = {
+        "encoder": BertEncoder,
+        "mlm": BertMaskedLM,
+        "pretraining": BertMaskedLM,
+        "classifier": TextClassifier,
+    }[head]
     assert isinstance(model, expected)
     if head == "classifier":
         assert model.label_names == LABELS
     ids, segments, mask = batch(kind)
-    diffs = max_diffs(our_outputs(model, ids, segments, mask),
-                      hf_outputs(reference, kind, ids, segments, mask), mask)
+    diffs = max_diffs(
+        our_outputs(model, ids, segments, mask),
+        hf_outputs(reference, kind, ids, segments, mask),
+        mask,
+    )
     assert max(diffs.values()) <= 1e-4, diffs
 
 
@@ -129,14 +163,24 @@ def test_hf_folder_round_trips_through_tfpretrain(tmp_path, kind, head):
     if head == "classifier":
         assert again.config.id2label == dict(enumerate(LABELS))
     ids, segments, mask = batch(kind)
-    diffs = max_diffs(hf_outputs(again, kind, ids, segments, mask),
-                      hf_outputs(reference, kind, ids, segments, mask), mask)
+    diffs = max_diffs(
+        hf_outputs(again, kind, ids, segments, mask),
+        hf_outputs(reference, kind, ids, segments, mask),
+        mask,
+    )
     assert max(diffs.values()) <= 1e-5, diffs
 
 
 def test_classifier_trained_here_loads_in_transformers(tmp_path):
-    config = BertConfig(vocabulary_size=VOCAB, num_layers=2, hidden_dim=32, num_heads=4,
-                        intermediate_dim=37, max_sequence_length=40, dropout=0.0)
+    config = BertConfig(
+        vocabulary_size=VOCAB,
+        num_layers=2,
+        hidden_dim=32,
+        num_heads=4,
+        intermediate_dim=37,
+        max_sequence_length=40,
+        dropout=0.0,
+    )
     model = TextClassifier(BertEncoder(config), 3, label_names=LABELS, dropout=0.0)
     rng = np.random.RandomState(1)
     for w in model.weights:
@@ -145,12 +189,18 @@ def test_classifier_trained_here_loads_in_transformers(tmp_path):
     reference = transformers.BertForSequenceClassification.from_pretrained(tmp_path).eval()
     assert reference.config.id2label == dict(enumerate(LABELS))
     ids, segments, mask = batch("bert")
-    diffs = max_diffs(our_outputs(model, ids, segments, mask),
-                      hf_outputs(reference, "bert", ids, segments, mask), mask)
+    diffs = max_diffs(
+        our_outputs(model, ids, segments, mask),
+        hf_outputs(reference, "bert", ids, segments, mask),
+        mask,
+    )
     assert diffs["logits"] <= 1e-4
     again = checkpoints.load(tmp_path)
-    np.testing.assert_allclose(our_outputs(again, ids, segments, mask)["logits"],
-                               our_outputs(model, ids, segments, mask)["logits"], atol=1e-5)
+    np.testing.assert_allclose(
+        our_outputs(again, ids, segments, mask)["logits"],
+        our_outputs(model, ids, segments, mask)["logits"],
+        atol=1e-5,
+    )
 
 
 def test_encoder_from_pretrained_reads_a_masked_lm_folder(tmp_path):
@@ -158,11 +208,16 @@ def test_encoder_from_pretrained_reads_a_masked_lm_folder(tmp_path):
     encoder = BertEncoder.from_pretrained(tmp_path, dropout=0.0)
     ids, segments, mask = batch("bert")
     with torch.no_grad():
-        hidden = reference.bert(input_ids=torch.tensor(ids, dtype=torch.long),
-                                token_type_ids=torch.tensor(segments, dtype=torch.long),
-                                attention_mask=torch.tensor(mask, dtype=torch.long))[0].numpy()
-    ours = np.asarray(encoder({"token_ids": ids, "segment_ids": segments, "padding_mask": mask})[
-        "sequence_output"])
+        hidden = reference.bert(
+            input_ids=torch.tensor(ids, dtype=torch.long),
+            token_type_ids=torch.tensor(segments, dtype=torch.long),
+            attention_mask=torch.tensor(mask, dtype=torch.long),
+        )[0].numpy()
+    ours = np.asarray(
+        encoder({"token_ids": ids, "segment_ids": segments, "padding_mask": mask})[
+            "sequence_output"
+        ]
+    )
     assert np.abs(ours - hidden)[mask.astype(bool)].max() <= 1e-4
 
 
@@ -171,19 +226,26 @@ def test_errors(tmp_path):
     config = json.loads((tmp_path / "config.json").read_text())
     config["vocab_size"] = 120
     (tmp_path / "config.json").write_text(json.dumps(config))
-    with pytest.raises(ValueError, match=r"model.safetensors: bert.embeddings.word_embeddings"
-                       r".weight has 99 rows but config.json's vocab_size is 120"):
+    with pytest.raises(
+        ValueError,
+        match=r"model.safetensors: bert.embeddings.word_embeddings"
+        r".weight has 99 rows but config.json's vocab_size is 120",
+    ):
         checkpoints.load(tmp_path)
     with pytest.raises(FileNotFoundError, match="hf download bert-base-uncased"):
         BertEncoder.from_pretrained("bert-base-uncased")
     with pytest.raises(ValueError, match="mean pooling"):
         checkpoints.save_pretrained(
-            TextClassifier(BertEncoder(BertConfig.preset("tiny", vocabulary_size=VOCAB)), 2,
-                           pooling="mean"), tmp_path / "out")
+            TextClassifier(
+                BertEncoder(BertConfig.preset("tiny", vocabulary_size=VOCAB)), 2, pooling="mean"
+            ),
+            tmp_path / "out",
+        )
 
 
-@pytest.mark.parametrize("cls, head", [(BertMaskedLM, "pretraining"), (TextClassifier,
-                                                                      "classifier")])
+@pytest.mark.parametrize(
+    "cls, head", [(BertMaskedLM, "pretraining"), (TextClassifier, "classifier")]
+)
 def test_model_classes_read_and_write_folders(tmp_path, cls, head):
     reference = hf_model("bert", head, tmp_path / "a")
     model = cls.from_pretrained(tmp_path / "a", dropout=0.0)

@@ -22,8 +22,14 @@ VOCAB, CONTEXT = 97, 48
 def hf_gpt2(path, **overrides):
     torch.manual_seed(0)
     config = transformers.GPT2Config(
-        vocab_size=VOCAB, n_positions=CONTEXT, n_embd=32, n_layer=2, n_head=4,
-        bos_token_id=0, eos_token_id=0, **overrides,
+        vocab_size=VOCAB,
+        n_positions=CONTEXT,
+        n_embd=32,
+        n_layer=2,
+        n_head=4,
+        bos_token_id=0,
+        eos_token_id=0,
+        **overrides,
     )
     model = transformers.GPT2LMHeadModel(config).eval()
     model.save_pretrained(path)
@@ -41,8 +47,10 @@ def batch():
 
 def hf_logits(model, ids, mask):
     with torch.no_grad():
-        out = model(input_ids=torch.tensor(ids, dtype=torch.long),
-                    attention_mask=torch.tensor(mask, dtype=torch.long))
+        out = model(
+            input_ids=torch.tensor(ids, dtype=torch.long),
+            attention_mask=torch.tensor(mask, dtype=torch.long),
+        )
     return out.logits.numpy()
 
 
@@ -67,7 +75,10 @@ def test_greedy_generation_matches_transformers_generate(tmp_path):
     for prompt, (row,) in zip(prompts, ours, strict=True):
         with torch.no_grad():
             theirs = reference.generate(
-                torch.tensor([prompt]), max_length=20, do_sample=False, pad_token_id=0,
+                torch.tensor([prompt]),
+                max_length=20,
+                do_sample=False,
+                pad_token_id=0,
                 eos_token_id=None,
             )[0].numpy()
         np.testing.assert_array_equal(row, theirs)
@@ -85,8 +96,14 @@ def test_pytorch_bin_folder_loads_the_same(tmp_path):
 def test_gpt2_activation_is_a_config_field(tmp_path):
     import dataclasses
 
-    config = GPTConfig(vocabulary_size=VOCAB, sequence_length=CONTEXT, num_layers=1, num_heads=4,
-                       hidden_dim=32, activation="gelu_approximate")
+    config = GPTConfig(
+        vocabulary_size=VOCAB,
+        sequence_length=CONTEXT,
+        num_layers=1,
+        num_heads=4,
+        hidden_dim=32,
+        activation="gelu_approximate",
+    )
     assert GPTConfig.from_dict(dataclasses.asdict(config)) == config
     legacy = dataclasses.asdict(GPTConfig())
     legacy.pop("activation")  # a config.json written before the field
@@ -103,8 +120,14 @@ def test_gpt2_activation_is_a_config_field(tmp_path):
 
 @pytest.mark.parametrize("use_bias", [True, False])
 def test_round_trip_of_a_model_trained_here(tmp_path, use_bias):
-    config = GPTConfig(vocabulary_size=VOCAB, sequence_length=CONTEXT, num_layers=2, num_heads=4,
-                       hidden_dim=32, use_bias=use_bias)
+    config = GPTConfig(
+        vocabulary_size=VOCAB,
+        sequence_length=CONTEXT,
+        num_layers=2,
+        num_heads=4,
+        hidden_dim=32,
+        use_bias=use_bias,
+    )
     model = build_gpt(config)
     rng = np.random.RandomState(1)
     for w in model.weights:  # move biases and norms off their zeros/ones starts
@@ -136,8 +159,11 @@ def test_errors_name_the_file_and_tensor(tmp_path):
 
     config["vocab_size"] = VOCAB + 3
     (tmp_path / "config.json").write_text(json.dumps(config))
-    with pytest.raises(ValueError, match=r"vocabulary size mismatch \(model.safetensors: "
-                       r"transformer.wte.weight has 97 rows but config.json's vocab_size is 100"):
+    with pytest.raises(
+        ValueError,
+        match=r"vocabulary size mismatch \(model.safetensors: "
+        r"transformer.wte.weight has 97 rows but config.json's vocab_size is 100",
+    ):
         load_gpt2(tmp_path)
     config["vocab_size"] = VOCAB
     (tmp_path / "config.json").write_text(json.dumps(config))
@@ -149,8 +175,10 @@ def test_errors_name_the_file_and_tensor(tmp_path):
     with pytest.raises(ValueError) as err:
         load_gpt2(tmp_path)
     assert "missing tensors (1): ['h.1.mlp.c_fc.bias']" in str(err.value)
-    assert ("model.safetensors: transformer.h.0.mlp.c_proj.weight: checkpoint (128, 31), "
-            "model (128, 32)") in str(err.value)
+    assert (
+        "model.safetensors: transformer.h.0.mlp.c_proj.weight: checkpoint (128, 31), "
+        "model (128, 32)"
+    ) in str(err.value)
 
     config["model_type"] = "llama"
     (tmp_path / "config.json").write_text(json.dumps(config))
@@ -160,8 +188,11 @@ def test_errors_name_the_file_and_tensor(tmp_path):
 
 def test_hub_name_says_nothing_is_downloaded(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(FileNotFoundError, match=r"'gpt2' is not a folder .* downloads nothing.*"
-                       r"hf download gpt2 --local-dir ./gpt2"):
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"'gpt2' is not a folder .* downloads nothing.*"
+        r"hf download gpt2 --local-dir ./gpt2",
+    ):
         checkpoints.load("gpt2")
     with pytest.raises(FileNotFoundError, match="hf download openai-community/gpt2"):
         load_gpt2("openai-community/gpt2")

@@ -24,9 +24,17 @@ def hf_t5(path, untied_head: bool = False, **variant):
     """A random T5 written by transformers; `untied_head` adds a separate lm_head as FLAN has."""
     torch.manual_seed(0)
     config = transformers.T5Config(
-        vocab_size=VOCAB, d_model=32, d_ff=48, num_layers=2, num_decoder_layers=2,
-        relative_attention_num_buckets=8, relative_attention_max_distance=20,
-        decoder_start_token_id=0, pad_token_id=0, eos_token_id=1, **variant,
+        vocab_size=VOCAB,
+        d_model=32,
+        d_ff=48,
+        num_layers=2,
+        num_decoder_layers=2,
+        relative_attention_num_buckets=8,
+        relative_attention_max_distance=20,
+        decoder_start_token_id=0,
+        pad_token_id=0,
+        eos_token_id=1,
+        **variant,
     )
     model = transformers.T5ForConditionalGeneration(config)
     with torch.no_grad():  # norms start at one: move them so that their mapping is tested
@@ -37,8 +45,9 @@ def hf_t5(path, untied_head: bool = False, **variant):
         from safetensors.numpy import load_file, save_file
 
         tensors = load_file(str(path / "model.safetensors"))
-        tensors["lm_head.weight"] = np.random.RandomState(3).normal(
-            0, 1, tensors["shared.weight"].shape).astype(np.float32)
+        tensors["lm_head.weight"] = (
+            np.random.RandomState(3).normal(0, 1, tensors["shared.weight"].shape).astype(np.float32)
+        )
         save_file(tensors, str(path / "model.safetensors"), metadata={"format": "pt"})
         config = json.loads((path / "config.json").read_text())
         config.pop("scale_decoder_outputs", None)
@@ -62,9 +71,11 @@ def batch():
 
 def hf_logits(model, enc, dec):
     with torch.no_grad():
-        return model(input_ids=torch.tensor(enc, dtype=torch.long),
-                     attention_mask=torch.tensor(enc != 0, dtype=torch.long),
-                     decoder_input_ids=torch.tensor(dec, dtype=torch.long)).logits.numpy()
+        return model(
+            input_ids=torch.tensor(enc, dtype=torch.long),
+            attention_mask=torch.tensor(enc != 0, dtype=torch.long),
+            decoder_input_ids=torch.tensor(dec, dtype=torch.long),
+        ).logits.numpy()
 
 
 def max_diff(model, reference):
@@ -97,8 +108,9 @@ def test_greedy_generation_matches_transformers_generate(tmp_path, variant):
     ours = generator.generate_ids(inputs, max_length=10, greedy=True)
     for source, (row,) in zip(inputs, ours, strict=True):
         with torch.no_grad():
-            theirs = reference.generate(torch.tensor([source]), max_new_tokens=10,
-                                        do_sample=False, num_beams=1)[0].numpy()[1:]
+            theirs = reference.generate(
+                torch.tensor([source]), max_new_tokens=10, do_sample=False, num_beams=1
+            )[0].numpy()[1:]
         stop = np.flatnonzero(theirs == 1)
         theirs = theirs[: stop[0]] if stop.size else theirs
         np.testing.assert_array_equal(row, theirs)
@@ -106,9 +118,18 @@ def test_greedy_generation_matches_transformers_generate(tmp_path, variant):
 
 def test_round_trip_of_a_model_trained_here(tmp_path):
     """`build_seq2seq` scales scores; the folder folds that into the queries."""
-    config = Seq2SeqConfig(vocabulary_size=VOCAB, hidden_dim=32, num_heads=4, intermediate_dim=48,
-                           num_encoder_layers=2, num_decoder_layers=2, relative_buckets=8,
-                           relative_max_distance=20, num_sentinels=0, dropout=0.0)
+    config = Seq2SeqConfig(
+        vocabulary_size=VOCAB,
+        hidden_dim=32,
+        num_heads=4,
+        intermediate_dim=48,
+        num_encoder_layers=2,
+        num_decoder_layers=2,
+        relative_buckets=8,
+        relative_max_distance=20,
+        num_sentinels=0,
+        dropout=0.0,
+    )
     model = build_seq2seq(config)
     rng = np.random.RandomState(1)
     for w in model.weights:
@@ -143,19 +164,33 @@ def test_errors_name_the_file_and_tensor(tmp_path):
         load_t5(tmp_path)
     message = str(err.value)
     assert "missing tensors (1): ['decoder.block.1.layer.2.DenseReluDense.wi_1.weight']" in message
-    assert ("model.safetensors: encoder.block.0.layer.0.SelfAttention.q.weight: checkpoint "
-            "(24, 31), model (32, 3, 8)") in message
+    assert (
+        "model.safetensors: encoder.block.0.layer.0.SelfAttention.q.weight: checkpoint "
+        "(24, 31), model (32, 3, 8)"
+    ) in message
     with pytest.raises(FileNotFoundError, match="hf download google-t5/t5-small"):
         load_t5("google-t5/t5-small")
 
 
 def test_v11_choices_are_config_fields_that_round_trip(tmp_path):
     """head_dim, gated_ffn, tie_output: a model built here from them saves and reloads."""
-    config = Seq2SeqConfig(vocabulary_size=VOCAB, hidden_dim=32, num_heads=3, head_dim=8,
-                           gated_ffn=True, tie_output=False, intermediate_dim=48,
-                           num_encoder_layers=1, num_decoder_layers=2, relative_buckets=8,
-                           relative_max_distance=20, num_sentinels=0, dropout=0.0,
-                           activation="gelu_approximate", scale_attention=False)
+    config = Seq2SeqConfig(
+        vocabulary_size=VOCAB,
+        hidden_dim=32,
+        num_heads=3,
+        head_dim=8,
+        gated_ffn=True,
+        tie_output=False,
+        intermediate_dim=48,
+        num_encoder_layers=1,
+        num_decoder_layers=2,
+        relative_buckets=8,
+        relative_max_distance=20,
+        num_sentinels=0,
+        dropout=0.0,
+        activation="gelu_approximate",
+        scale_attention=False,
+    )
     import dataclasses
 
     assert Seq2SeqConfig.from_dict(dataclasses.asdict(config)) == config
@@ -173,10 +208,16 @@ def test_v11_choices_are_config_fields_that_round_trip(tmp_path):
     t5.save_pretrained(model, tmp_path)
     saved = json.loads((tmp_path / "config.json").read_text())
     assert (saved["d_kv"], saved["feed_forward_proj"], saved["tie_word_embeddings"]) == (
-        8, "gated-gelu_new", False)
+        8,
+        "gated-gelu_new",
+        False,
+    )
     reference = transformers.T5ForConditionalGeneration.from_pretrained(tmp_path).eval()
     assert max_diff(model, reference) <= 1e-4
     again, again_config = t5.from_pretrained(tmp_path)
-    assert (again_config.head_dim, again_config.gated_ffn, again_config.tie_output) == (8, True,
-                                                                                      False)
+    assert (again_config.head_dim, again_config.gated_ffn, again_config.tie_output) == (
+        8,
+        True,
+        False,
+    )
     assert max_diff(again, reference) <= 1e-4

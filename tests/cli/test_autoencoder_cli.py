@@ -16,16 +16,36 @@ def test_cli_trains_evaluates_exports_and_plots(tmp_path, data_dir):
     out = tmp_path / "run"
     env = dict(os.environ, TFPRETRAIN_DATA_DIR=str(data_dir))
     subprocess.run(
-        [sys.executable, "-m", "tfpretrain.cli.main", "autoencoder", "--epochs", "3", "--limit-train", "12000",
-         "--validation-size", "2000", "--out", str(out)],
-        check=True, env=env, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "tfpretrain.cli.main",
+            "autoencoder",
+            "--epochs",
+            "3",
+            "--limit-train",
+            "12000",
+            "--validation-size",
+            "2000",
+            "--out",
+            str(out),
+        ],
+        check=True,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["epochs"] == 3 and metrics["seconds_per_epoch"] > 0
     # Three short epochs already take the test BCE well below the untrained model's ~0.69.
     assert 0.0 < metrics["test_mse"] < metrics["test_loss"] < 0.2
-    for name in ("reconstructions.png", "loss.png", "model.keras", "config.json",
-                 "saved_model/1/saved_model.pb"):
+    for name in (
+        "reconstructions.png",
+        "loss.png",
+        "model.keras",
+        "config.json",
+        "saved_model/1/saved_model.pb",
+    ):
         assert (out / name).exists(), name
     assert (out / "reconstructions.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -39,15 +59,33 @@ def test_cli_trains_evaluates_exports_and_plots(tmp_path, data_dir):
 
 
 def test_recipe_loss_falls_and_conv_variant(tmp_path, data_dir):
-    metrics = run(AutoencoderRun(out_dir=str(tmp_path), epochs=2, limit_train=3000, validation_size=500,
-                                 conv=True, verbose=0))
+    metrics = run(
+        AutoencoderRun(
+            out_dir=str(tmp_path),
+            epochs=2,
+            limit_train=3000,
+            validation_size=500,
+            conv=True,
+            verbose=0,
+        )
+    )
     assert metrics["final_val_loss"] < 0.69 and metrics["epochs"] == 2
 
 
 def test_cli_reports_bad_input(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "tfpretrain.cli.main", "autoencoder", "--epochs", "0", "--out", str(tmp_path)],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "tfpretrain.cli.main",
+            "autoencoder",
+            "--epochs",
+            "0",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 2 and "epochs" in result.stderr
 

@@ -15,8 +15,12 @@ from tfpretrain.training import warmup_steps
 
 
 def _cli(*args, check=True):
-    result = subprocess.run([sys.executable, "-m", "tfpretrain.cli.main", *args], capture_output=True,
-                            text=True, env=dict(os.environ))
+    result = subprocess.run(
+        [sys.executable, "-m", "tfpretrain.cli.main", *args],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+    )
     if check:
         assert result.returncode == 0, result.stderr[-3000:]
     return result
@@ -24,12 +28,31 @@ def _cli(*args, check=True):
 
 def test_help_lists_every_flag():
     out = _cli("clm", "--help").stdout
-    for flag in ("--corpus", "--preset", "--tokenizer", "--seq-len", "--batch-size", "--steps",
-                 "--learning-rate", "--dropout", "--out", "--strategy", "--precision"):
+    for flag in (
+        "--corpus",
+        "--preset",
+        "--tokenizer",
+        "--seq-len",
+        "--batch-size",
+        "--steps",
+        "--learning-rate",
+        "--dropout",
+        "--out",
+        "--strategy",
+        "--precision",
+    ):
         assert flag in out
     out = _cli("generate", "--help").stdout
-    for flag in ("--model", "--prompt", "--max-length", "--num-return-sequences", "--top-k", "--top-p",
-                 "--temperature", "--seed"):
+    for flag in (
+        "--model",
+        "--prompt",
+        "--max-length",
+        "--num-return-sequences",
+        "--top-k",
+        "--top-p",
+        "--temperature",
+        "--seed",
+    ):
         assert flag in out
 
 
@@ -38,27 +61,72 @@ def test_clm_trains_then_generate_prints_completions(tmp_path, data_dir):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text((data_dir / "tinyshakespeare" / "input.txt").read_text()[:30000])
     out = tmp_path / "run"
-    printed = _cli("clm", "--corpus", str(corpus), "--out", str(out), "--preset", "nano",
-                   "--seq-len", "32", "--batch-size", "8", "--steps", "60", "--eval-interval", "30",
-                   "--warmup-fraction", "0.1", "--learning-rate", "3e-3", "--num-samples", "0",
-                   "--no-export").stdout
+    printed = _cli(
+        "clm",
+        "--corpus",
+        str(corpus),
+        "--out",
+        str(out),
+        "--preset",
+        "nano",
+        "--seq-len",
+        "32",
+        "--batch-size",
+        "8",
+        "--steps",
+        "60",
+        "--eval-interval",
+        "30",
+        "--warmup-fraction",
+        "0.1",
+        "--learning-rate",
+        "3e-3",
+        "--num-samples",
+        "0",
+        "--no-export",
+    ).stdout
     assert "saved_model" not in printed and not (out / "saved_model").exists()
     metrics = json.loads((out / "metrics.json").read_text())
     evaluations = metrics["evaluations"]
     assert [e["step"] for e in evaluations] == [30, 60]
     assert metrics["val_loss"] == evaluations[-1]["val_loss"]
     # Below the uniform guess over the vocabulary, and falling.
-    assert evaluations[-1]["val_loss"] < evaluations[0]["val_loss"] < math.log(metrics["vocabulary_size"])
+    assert (
+        evaluations[-1]["val_loss"]
+        < evaluations[0]["val_loss"]
+        < math.log(metrics["vocabulary_size"])
+    )
     # The training loss too (measured 3.40 then 2.88, against log 58 = 4.06).
     train = [e["train_loss"] for e in evaluations]
     assert train[-1] < train[0] < math.log(metrics["vocabulary_size"])
-    assert json.loads((out / "config.json").read_text())["run"]["weight_decay"] == 0.01  # nano's default
-    for name in ("model.keras", "tokenizer/char_vocabulary.json", "config.json",
-                 "checkpoints/best.weights.h5"):
+    assert (
+        json.loads((out / "config.json").read_text())["run"]["weight_decay"] == 0.01
+    )  # nano's default
+    for name in (
+        "model.keras",
+        "tokenizer/char_vocabulary.json",
+        "config.json",
+        "checkpoints/best.weights.h5",
+    ):
         assert (out / name).exists(), name
 
-    result = _cli("generate", "--model", str(out), "--prompt", "ROMEO:", "--max-length", "24",
-                  "--num-return-sequences", "2", "--top-p", "0.9", "--top-k", "10", "--seed", "3")
+    result = _cli(
+        "generate",
+        "--model",
+        str(out),
+        "--prompt",
+        "ROMEO:",
+        "--max-length",
+        "24",
+        "--num-return-sequences",
+        "2",
+        "--top-p",
+        "0.9",
+        "--top-k",
+        "10",
+        "--seed",
+        "3",
+    )
     completions = result.stdout.split("\n----\n")
     assert len(completions) == 2
     assert all(c.startswith("ROMEO:") and len(c.rstrip("\n")) <= 24 for c in completions)
@@ -70,17 +138,30 @@ def test_weight_decay_is_the_presets_unless_given():
 
     assert CLMRun(corpus="c.txt", out_dir="o").weight_decay == 0.01
     assert CLMRun(corpus="c.txt", out_dir="o", preset="shakespeare").weight_decay == 0.1
-    assert CLMRun(corpus="c.txt", out_dir="o", preset="shakespeare", weight_decay=0.0).weight_decay == 0.0
+    assert (
+        CLMRun(corpus="c.txt", out_dir="o", preset="shakespeare", weight_decay=0.0).weight_decay
+        == 0.0
+    )
     with pytest.raises(ValueError, match="--weight-decay must be >= 0"):
         CLMRun(corpus="c.txt", out_dir="o", weight_decay=-0.1)
-    model = build_gpt(GPTConfig(vocabulary_size=11, sequence_length=8, num_layers=1, num_heads=2, hidden_dim=8,
-                                intermediate_dim=16))
+    model = build_gpt(
+        GPTConfig(
+            vocabulary_size=11,
+            sequence_length=8,
+            num_layers=1,
+            num_heads=2,
+            hidden_dim=8,
+            intermediate_dim=16,
+        )
+    )
     compile_gpt(model, CLMRun(corpus="c.txt", out_dir="o"), total_steps=200, steps_per_execution=1)
     assert float(model.optimizer.weight_decay) == pytest.approx(0.01)
 
 
 def test_bad_corpus_and_settings(tmp_path):
-    missing = _cli("clm", "--corpus", str(tmp_path / "none.txt"), "--out", str(tmp_path / "o"), check=False)
+    missing = _cli(
+        "clm", "--corpus", str(tmp_path / "none.txt"), "--out", str(tmp_path / "o"), check=False
+    )
     assert missing.returncode == 2 and "not found" in missing.stderr
     with pytest.raises(DataNotFoundError):
         run(CLMRun(corpus=str(tmp_path / "none.txt"), out_dir=str(tmp_path / "o")))
@@ -111,8 +192,9 @@ def test_old_flag_spellings_still_work_with_a_deprecation_message(capsys):
     cfg = _settings("clm", "--corpus", "c.txt", "--out", "o", "--block-size", "32")
     assert cfg.seq_len == 32
     assert "--block-size is deprecated; use --seq-len" in capsys.readouterr().err
-    cfg = _settings("clm", "--corpus", "c.txt", "--out", "o", "--steps", "500",
-                    "--warmup-steps", "50")
+    cfg = _settings(
+        "clm", "--corpus", "c.txt", "--out", "o", "--steps", "500", "--warmup-steps", "50"
+    )
     assert cfg.warmup_fraction == 0.1 and cfg.warmup_steps is None
     assert warmup_steps(500, cfg.warmup_fraction) == 50
     assert "--warmup-steps is deprecated; use --warmup-fraction" in capsys.readouterr().err
@@ -130,16 +212,19 @@ def test_presets_are_the_models():
     assert GPT_PRESETS == tuple(PRESETS)
 
 
-@pytest.mark.parametrize("values, message", [
-    ({"steps": 0}, "--steps must be > 0"),
-    ({"batch_size": -2}, "--batch-size must be > 0"),
-    ({"dropout": 1.0}, r"--dropout must be in \[0, 1\)"),
-    ({"warmup_fraction": 1.5}, "--warmup-fraction must be in"),
-    ({"warmup_steps": 2000}, "--warmup-steps must be below --steps"),
-    ({"preset": "huge"}, "--preset must be one of nano, shakespeare, gpt2-small"),
-    ({"tokenizer": "bpe"}, "--tokenizer must be one of char, sentencepiece"),
-    ({"steps": 300}, "--steps 300 is not a multiple of --eval-interval 250"),
-])
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"steps": 0}, "--steps must be > 0"),
+        ({"batch_size": -2}, "--batch-size must be > 0"),
+        ({"dropout": 1.0}, r"--dropout must be in \[0, 1\)"),
+        ({"warmup_fraction": 1.5}, "--warmup-fraction must be in"),
+        ({"warmup_steps": 2000}, "--warmup-steps must be below --steps"),
+        ({"preset": "huge"}, "--preset must be one of nano, shakespeare, gpt2-small"),
+        ({"tokenizer": "bpe"}, "--tokenizer must be one of char, sentencepiece"),
+        ({"steps": 300}, "--steps 300 is not a multiple of --eval-interval 250"),
+    ],
+)
 def test_bad_settings_are_refused_when_constructed(values, message):
     with pytest.raises(ValueError, match=message):
         CLMRun(corpus="c.txt", out_dir="o", **values)

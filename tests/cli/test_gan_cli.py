@@ -13,14 +13,27 @@ from tfpretrain.recipes.gan import GANDivergenceError, GANMonitor, class_entropy
 
 
 def _cli(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "tfpretrain.cli.main", "gan", *args],
-                          capture_output=True, text=True, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "tfpretrain.cli.main", "gan", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
 
 
 def test_help_lists_flags():
     out = _cli("--help").stdout
-    for flag in ("--out", "--dataset", "--epochs", "--loss", "--fd-samples", "--strategy", "--precision",
-                 "--steps-per-epoch", "--d-loss-floor"):
+    for flag in (
+        "--out",
+        "--dataset",
+        "--epochs",
+        "--loss",
+        "--fd-samples",
+        "--strategy",
+        "--precision",
+        "--steps-per-epoch",
+        "--d-loss-floor",
+    ):
         assert flag in out
 
 
@@ -28,9 +41,30 @@ def test_help_lists_flags():
 def test_cli_trains_scores_probes_and_exports(tmp_path, data_dir):
     out = tmp_path / "run"
     env = dict(os.environ, TFPRETRAIN_DATA_DIR=str(data_dir))
-    result = _cli("--out", str(out), "--preset", "dcgan_tiny", "--epochs", "2", "--steps-per-epoch", "8",
-                  "--batch-size", "32", "--limit-train", "1024", "--limit-test", "512", "--fd-samples", "300",
-                  "--classifier-epochs", "1", "--probe-epochs", "3", "--fine-tune-labels", env=env)
+    result = _cli(
+        "--out",
+        str(out),
+        "--preset",
+        "dcgan_tiny",
+        "--epochs",
+        "2",
+        "--steps-per-epoch",
+        "8",
+        "--batch-size",
+        "32",
+        "--limit-train",
+        "1024",
+        "--limit-test",
+        "512",
+        "--fd-samples",
+        "300",
+        "--classifier-epochs",
+        "1",
+        "--probe-epochs",
+        "3",
+        "--fine-tune-labels",
+        env=env,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = json.loads((out / "metrics.json").read_text())
     assert len(metrics["frechet_distance"]) == 2
@@ -39,8 +73,16 @@ def test_cli_trains_scores_probes_and_exports(tmp_path, data_dir):
         # Chance is about 0.11 (the commonest digit); these settings gave 0.67 and 0.71. A probe
         # that learns nothing, or features that carry no class information, fail this.
         assert metrics[key] > 0.4, (key, metrics[key])
-    for name in ("samples_1.png", "samples_2.png", "loss.png", "frechet_distance.png", "generator.keras",
-                 "feature_classifier.keras", "saved_model/1/saved_model.pb", "config.json"):
+    for name in (
+        "samples_1.png",
+        "samples_2.png",
+        "loss.png",
+        "frechet_distance.png",
+        "generator.keras",
+        "feature_classifier.keras",
+        "saved_model/1/saved_model.pb",
+        "config.json",
+    ):
         assert (out / name).exists(), name
     generator = keras.models.load_model(out / "generator.keras")
     assert generator.output_shape == (None, 28, 28, 1)
@@ -56,19 +98,46 @@ def test_cli_trains_scores_probes_and_exports(tmp_path, data_dir):
 
     encoder, kind = load_encoder(out)
     assert kind == "gan" and encoder.output_shape == (None, 16 * 24)
-    assert json.loads((out / "gan_monitor.json").read_text())["frechet_distance"] == metrics["frechet_distance"]
+    assert (
+        json.loads((out / "gan_monitor.json").read_text())["frechet_distance"]
+        == metrics["frechet_distance"]
+    )
 
 
 def test_divergence_is_reported_with_the_epoch(tmp_path, data_dir):
     env = dict(os.environ, TFPRETRAIN_DATA_DIR=str(data_dir))
     # A floor above any real discriminator loss makes the first epoch count as "D won".
-    result = _cli("--out", str(tmp_path), "--preset", "dcgan_tiny", "--epochs", "3", "--steps-per-epoch", "2",
-                  "--batch-size", "32", "--limit-train", "256", "--limit-test", "256", "--fd-samples", "64",
-                  "--classifier-epochs", "1", "--d-loss-floor", "100", env=env)
+    result = _cli(
+        "--out",
+        str(tmp_path),
+        "--preset",
+        "dcgan_tiny",
+        "--epochs",
+        "3",
+        "--steps-per-epoch",
+        "2",
+        "--batch-size",
+        "32",
+        "--limit-train",
+        "256",
+        "--limit-test",
+        "256",
+        "--fd-samples",
+        "64",
+        "--classifier-epochs",
+        "1",
+        "--d-loss-floor",
+        "100",
+        env=env,
+    )
     assert result.returncode == 2
     assert "diverged at epoch 1" in result.stderr
     metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert metrics["failed"] and metrics["failed_at_epoch"] == 1 and metrics["failure"] == "discriminator_wins"
+    assert (
+        metrics["failed"]
+        and metrics["failed_at_epoch"] == 1
+        and metrics["failure"] == "discriminator_wins"
+    )
 
 
 def _fake_features(call: int, n: int) -> np.ndarray:
@@ -103,7 +172,9 @@ class _FakeScorer:
 class _Holder(keras.Model):
     def __init__(self):
         super().__init__()
-        self.generator = keras.Sequential([keras.Input((4,)), keras.layers.Dense(784), keras.layers.Reshape((28, 28, 1))])
+        self.generator = keras.Sequential(
+            [keras.Input((4,)), keras.layers.Dense(784), keras.layers.Reshape((28, 28, 1))]
+        )
 
 
 def test_monitor_detects_collapse_and_nan_with_epoch():
@@ -120,8 +191,9 @@ def test_monitor_detects_collapse_and_nan_with_epoch():
         monitor.on_epoch_end(3, {"d_loss": float("nan")})
     assert info.value.kind == "non_finite"
     # Samples spread over the ten classes are no collapse, at any epoch.
-    healthy = GANMonitor(_FakeScorer(spread=True), out_dir=None, num_samples=50,
-                         collapse_check_from_epoch=1)
+    healthy = GANMonitor(
+        _FakeScorer(spread=True), out_dir=None, num_samples=50, collapse_check_from_epoch=1
+    )
     healthy.set_model(_Holder())
     for epoch in range(3):
         healthy.on_epoch_end(epoch, {"d_loss": 1.2})
@@ -129,7 +201,9 @@ def test_monitor_detects_collapse_and_nan_with_epoch():
 
 
 def test_monitor_resumes_its_lists(tmp_path):
-    monitor = GANMonitor(_FakeScorer(), out_dir=tmp_path, num_samples=20, collapse_check_from_epoch=99)
+    monitor = GANMonitor(
+        _FakeScorer(), out_dir=tmp_path, num_samples=20, collapse_check_from_epoch=99
+    )
     monitor.set_model(_Holder())
     for epoch in range(3):
         monitor.on_epoch_end(epoch, {"d_loss": 1.0})
@@ -137,8 +211,13 @@ def test_monitor_resumes_its_lists(tmp_path):
     first = [_distance_to_standard_normal(_fake_features(call, 20)) for call in (1, 2, 3)]
     assert monitor.frechet_distance == pytest.approx(first)  # one distance per epoch, in order
     # A run resumed at epoch 2 keeps epochs 1-2 and replaces epoch 3 with its new score.
-    resumed = GANMonitor(_FakeScorer(first_call=10), out_dir=tmp_path, num_samples=20,
-                         collapse_check_from_epoch=99, resume=True)
+    resumed = GANMonitor(
+        _FakeScorer(first_call=10),
+        out_dir=tmp_path,
+        num_samples=20,
+        collapse_check_from_epoch=99,
+        resume=True,
+    )
     resumed.set_model(_Holder())
     assert resumed.frechet_distance == monitor.frechet_distance
     resumed.on_epoch_end(2, {"d_loss": 1.0})
@@ -159,16 +238,18 @@ def test_cli_rejects_bad_arguments(tmp_path):
     assert result.returncode == 2 and "--fd-samples must be >= 2" in result.stderr
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--epochs", "0"], "--epochs must be > 0; got 0"),
-    (["--steps-per-epoch", "0"], "--steps-per-epoch must be > 0"),
-    (["--fine-tune-labels", "100", "0"], "--fine-tune-labels must be > 0; got 0"),
-    (["--d-learning-rate", "0"], "--d-learning-rate must be > 0; got 0.0"),
-    (["--d-loss-floor", "-1"], "--d-loss-floor must be >= 0"),
-    (["--collapse-check-from", "0"], "--collapse-check-from must be > 0"),
-])
-def test_bad_settings_are_refused_before_loading_data(argv, message, tmp_path, monkeypatch,
-                                                      capsys):
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--epochs", "0"], "--epochs must be > 0; got 0"),
+        (["--steps-per-epoch", "0"], "--steps-per-epoch must be > 0"),
+        (["--fine-tune-labels", "100", "0"], "--fine-tune-labels must be > 0; got 0"),
+        (["--d-learning-rate", "0"], "--d-learning-rate must be > 0; got 0.0"),
+        (["--d-loss-floor", "-1"], "--d-loss-floor must be >= 0"),
+        (["--collapse-check-from", "0"], "--collapse-check-from must be > 0"),
+    ],
+)
+def test_bad_settings_are_refused_before_loading_data(argv, message, tmp_path, monkeypatch, capsys):
     from tfpretrain.cli.main import main
     from tfpretrain.recipes import gan
 
@@ -183,7 +264,9 @@ def test_settings_refuse_unknown_choices_and_name_the_models():
     from tfpretrain.settings.gan import GAN_LOSSES, GAN_PRESETS
 
     assert GAN_PRESETS == tuple(gan.GAN_PRESETS) and GAN_LOSSES == gan.GAN_LOSSES
-    with pytest.raises(ValueError, match="--loss must be one of non_saturating, minimax; got 'wgan'"):
+    with pytest.raises(
+        ValueError, match="--loss must be one of non_saturating, minimax; got 'wgan'"
+    ):
         GanRun(out_dir="x", loss="wgan")
     with pytest.raises(ValueError, match="--preset must be one of"):
         GanRun(out_dir="x", preset="dcgan_huge")
@@ -195,8 +278,23 @@ def test_shared_training_flags_reach_the_recipe(tmp_path, monkeypatch):
 
     seen = []
     monkeypatch.setattr(gan, "run", lambda cfg: seen.append(cfg) or {})
-    assert main(["gan", "--tensorboard", "--checkpoint-every", "50", "--no-export", "--xla", "off",
-                 "--fine-tune-labels", "--out", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "gan",
+                "--tensorboard",
+                "--checkpoint-every",
+                "50",
+                "--no-export",
+                "--xla",
+                "off",
+                "--fine-tune-labels",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     cfg = seen[0]
     assert cfg.tensorboard and cfg.checkpoint_every == 50 and not cfg.export and cfg.xla == "off"
     assert list(cfg.fine_tune_labels) == []

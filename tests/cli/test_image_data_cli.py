@@ -54,46 +54,98 @@ def folder(tmp_path):
 
 
 def test_autoencoder_dense_and_conv_on_rgb(tmp_path, cifar_like, folder):
-    metrics = run_autoencoder(AutoencoderRun(
-        out_dir=str(tmp_path / "dense"), dataset=str(cifar_like), epochs=1, batch_size=16,
-        validation_size=6, verbose=0, export=False))
+    metrics = run_autoencoder(
+        AutoencoderRun(
+            out_dir=str(tmp_path / "dense"),
+            dataset=str(cifar_like),
+            epochs=1,
+            batch_size=16,
+            validation_size=6,
+            verbose=0,
+            export=False,
+        )
+    )
     assert metrics["epochs"] == 1 and 0 < metrics["test_loss"] < 1
     model = keras.models.load_model(tmp_path / "dense" / "model.keras")
     # The dense variant is sized to the input: 3072 -> 128 -> 64 -> 64 -> 3072.
     assert model.input_shape == (None, 32, 32, 3) and model.output_shape == (None, 32, 32, 3)
     assert model.count_params() == (3072 * 128 + 128) + (128 * 64 + 64) + (64 * 64 + 64) + (
-        64 * 3072 + 3072)
+        64 * 3072 + 3072
+    )
     config = json.loads((tmp_path / "dense" / "config.json").read_text())
     assert config["model"]["image_shape"] == [32, 32, 3]
 
-    run_autoencoder(AutoencoderRun(
-        out_dir=str(tmp_path / "conv"), dataset=str(folder), image_size=(32, 32), conv=True,
-        epochs=1, batch_size=16, validation_size=4, verbose=0, export=False))
+    run_autoencoder(
+        AutoencoderRun(
+            out_dir=str(tmp_path / "conv"),
+            dataset=str(folder),
+            image_size=(32, 32),
+            conv=True,
+            epochs=1,
+            batch_size=16,
+            validation_size=4,
+            verbose=0,
+            export=False,
+        )
+    )
     conv = keras.models.load_model(tmp_path / "conv" / "model.keras")
     assert conv.output_shape == (None, 32, 32, 3)
 
 
 def test_simclr_and_evaluate_on_a_class_folder(tmp_path, folder):
     simclr = tmp_path / "simclr"
-    metrics = run_simclr(SimCLRRun(
-        out_dir=str(simclr), dataset=str(folder), image_size=(32, 32), fit="crop", preset="tiny",
-        epochs=1, batch_size=8, knn_every=0, probe_epochs=2, verbose=0, export=False))
+    metrics = run_simclr(
+        SimCLRRun(
+            out_dir=str(simclr),
+            dataset=str(folder),
+            image_size=(32, 32),
+            fit="crop",
+            preset="tiny",
+            epochs=1,
+            batch_size=8,
+            knn_every=0,
+            probe_epochs=2,
+            verbose=0,
+            export=False,
+        )
+    )
     assert 0 <= metrics["linear_probe_accuracy"] <= 1 and metrics["steps_per_epoch"] == 4
     assert keras.models.load_model(simclr / "encoder.keras").input_shape == (None, 32, 32, 3)
 
-    rows = run_evaluate(EvaluateRun(
-        encoders=[str(simclr)], out_dir=str(tmp_path / "eval"), dataset=str(folder),
-        image_size=(32, 32), fit="crop", labels=[8], steps=2, scratch=False))
+    rows = run_evaluate(
+        EvaluateRun(
+            encoders=[str(simclr)],
+            out_dir=str(tmp_path / "eval"),
+            dataset=str(folder),
+            image_size=(32, 32),
+            fit="crop",
+            labels=[8],
+            steps=2,
+            scratch=False,
+        )
+    )
     assert set(rows) == {"simclr"} and 0 <= rows["simclr"]["8"]["accuracy"] <= 1
     written = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert written["class_names"] == ["ant", "bee"]
 
 
 def test_gan_scales_to_rgb_32(tmp_path, cifar_like):
-    metrics = run_gan(GanRun(
-        out_dir=str(tmp_path), dataset=str(cifar_like), preset="dcgan_tiny", epochs=1,
-        steps_per_epoch=2, batch_size=8, fd_samples=16, classifier_epochs=1, probe_epochs=1,
-        fine_tune_labels=(), verbose=0, export=False))
+    metrics = run_gan(
+        GanRun(
+            out_dir=str(tmp_path),
+            dataset=str(cifar_like),
+            preset="dcgan_tiny",
+            epochs=1,
+            steps_per_epoch=2,
+            batch_size=8,
+            fd_samples=16,
+            classifier_epochs=1,
+            probe_epochs=1,
+            fine_tune_labels=(),
+            verbose=0,
+            export=False,
+        )
+    )
     assert not metrics["failed"] and metrics["steps"] == 2
     generator = keras.models.load_model(tmp_path / "generator.keras")
     assert generator.output_shape == (None, 32, 32, 3)
@@ -106,9 +158,11 @@ def test_mnist_gan_keeps_its_parameter_count():
 
     # Projection 100 -> 7x7x256 (no bias), BN, 5x5 256 -> 128 (no bias), BN, 5x5 128 -> 1.
     assert build_generator(GANConfig()).count_params() == (
-        100 * 7 * 7 * 256 + 4 * 7 * 7 * 256 + 25 * 256 * 128 + 4 * 128 + 25 * 128 + 1)
+        100 * 7 * 7 * 256 + 4 * 7 * 7 * 256 + 25 * 256 * 128 + 4 * 128 + 25 * 128 + 1
+    )
     assert build_discriminator(GANConfig()).count_params() == (
-        25 * 64 + 64 + 25 * 64 * 128 + 128 + 7 * 7 * 128 + 1)
+        25 * 64 + 64 + 25 * 64 * 128 + 128 + 7 * 7 * 128 + 1
+    )
     with pytest.raises(ValueError, match="divisible by 4.*--image-size"):
         GANConfig(image_shape=(30, 30, 3))
 
@@ -116,18 +170,31 @@ def test_mnist_gan_keeps_its_parameter_count():
 def test_unlabelled_npy_trains_the_autoencoder_but_not_evaluate(tmp_path):
     images = tmp_path / "images.npy"
     np.save(images, _images(30)[0])
-    run_autoencoder(AutoencoderRun(out_dir=str(tmp_path / "ae"), dataset=str(images), epochs=1,
-                                   batch_size=8, validation_size=3, verbose=0, export=False))
+    run_autoencoder(
+        AutoencoderRun(
+            out_dir=str(tmp_path / "ae"),
+            dataset=str(images),
+            epochs=1,
+            batch_size=8,
+            validation_size=3,
+            verbose=0,
+            export=False,
+        )
+    )
     with pytest.raises(ValueError, match=r"images.npy has no labels, and evaluate .*needs them"):
-        run_evaluate(EvaluateRun(encoders=[str(tmp_path / "ae")], out_dir=str(tmp_path / "e"),
-                                 dataset=str(images)))
+        run_evaluate(
+            EvaluateRun(
+                encoders=[str(tmp_path / "ae")], out_dir=str(tmp_path / "e"), dataset=str(images)
+            )
+        )
 
 
 def test_dataset_form_is_checked_in_the_settings(tmp_path):
     with pytest.raises(ValueError, match="--dataset names an array file that does not exist"):
         AutoencoderRun(out_dir="x", dataset=str(tmp_path / "missing.npz"))
-    with pytest.raises(ValueError,
-                       match="--dataset must be one of mnist, fashion_mnist, tfds:NAME"):
+    with pytest.raises(
+        ValueError, match="--dataset must be one of mnist, fashion_mnist, tfds:NAME"
+    ):
         GanRun(out_dir="x", dataset="cifar10")
     with pytest.raises(ValueError, match="--dataset needs a name after tfds:"):
         SimCLRRun(out_dir="x", dataset="tfds:")
@@ -138,13 +205,36 @@ def test_dataset_form_is_checked_in_the_settings(tmp_path):
 
 def test_cli_flags_and_clean_data_errors(tmp_path, folder):
     # A folder of mixed sizes without --image-size: the data layer names both files; exit 2.
-    result = subprocess.run([*CLI, "autoencoder", "--dataset", str(folder), "--epochs", "1",
-                             "--out", str(tmp_path / "o")], capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            *CLI,
+            "autoencoder",
+            "--dataset",
+            str(folder),
+            "--epochs",
+            "1",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 2, result.stderr[-2000:]
     assert "big.png" in result.stderr and "--image-size" in result.stderr
-    result = subprocess.run([*CLI, "gan", "--dataset", "tfds:no_such_set", "--data-dir",
-                             str(tmp_path), "--out", str(tmp_path / "g")],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            *CLI,
+            "gan",
+            "--dataset",
+            "tfds:no_such_set",
+            "--data-dir",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "g"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 2 and "no_such_set" in result.stderr
 
 
@@ -152,9 +242,29 @@ def test_cli_flags_and_clean_data_errors(tmp_path, folder):
 def test_cli_trains_the_autoencoder_on_a_folder(tmp_path, folder):
     out = tmp_path / "run"
     result = subprocess.run(
-        [*CLI, "autoencoder", "--dataset", str(folder), "--image-size", "32", "32", "--fit", "crop",
-         "--epochs", "1", "--batch-size", "16", "--validation-size", "4", "--no-export",
-         "--out", str(out)], capture_output=True, text=True)
+        [
+            *CLI,
+            "autoencoder",
+            "--dataset",
+            str(folder),
+            "--image-size",
+            "32",
+            "32",
+            "--fit",
+            "crop",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "16",
+            "--validation-size",
+            "4",
+            "--no-export",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     run = json.loads((out / "config.json").read_text())["run"]
     assert run["image_size"] == [32, 32] and run["fit"] == "crop"

@@ -21,7 +21,9 @@ from tfpretrain.recipes.seq2seq_finetune import (
     text_to_text_task,
 )
 
-TINY = dict(hidden_dim=32, num_heads=2, intermediate_dim=64, num_encoder_layers=1, num_decoder_layers=1)
+TINY = dict(
+    hidden_dim=32, num_heads=2, intermediate_dim=64, num_encoder_layers=1, num_decoder_layers=1
+)
 
 RELOAD = """
 import json, sys
@@ -45,12 +47,22 @@ print(json.dumps({"greedy": [s.decode() for s in greedy.numpy()], "beam": [s.dec
 
 
 def cli(*args):
-    return subprocess.run([sys.executable, "-m", "tfpretrain.cli.main", *args], capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "tfpretrain.cli.main", *args], capture_output=True, text=True
+    )
 
 
 def test_help_lists_flags():
     out = cli("seq2seq", "--help").stdout
-    for flag in ("--corpus", "--preset", "--steps", "--batch-size", "--out", "--strategy", "--precision"):
+    for flag in (
+        "--corpus",
+        "--preset",
+        "--steps",
+        "--batch-size",
+        "--out",
+        "--strategy",
+        "--precision",
+    ):
         assert flag in out
     out = cli("finetune", "--help").stdout
     assert "t5-tiny" in out and "punctuation" in out and "--num-beams" in out
@@ -110,18 +122,35 @@ def test_score_dev_scores_the_decoded_strings_against_the_targets(monkeypatch):
 def test_pretrain_finetune_generate_export(tmp_path, data_dir):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text((data_dir / "tinyshakespeare" / "input.txt").read_text()[:60000])
-    pre = pretrain(Seq2SeqRun(corpus=str(corpus), out_dir=str(tmp_path / "pre"), steps=60,
-                              eval_interval=30, batch_size=16, seq_len=32, vocab_size=400,
-                              learning_rate=3e-3, warmup_fraction=5 / 60, model_overrides=TINY,
-                              verbose=0))
+    pre = pretrain(
+        Seq2SeqRun(
+            corpus=str(corpus),
+            out_dir=str(tmp_path / "pre"),
+            steps=60,
+            eval_interval=30,
+            batch_size=16,
+            seq_len=32,
+            vocab_size=400,
+            learning_rate=3e-3,
+            warmup_fraction=5 / 60,
+            model_overrides=TINY,
+            verbose=0,
+        )
+    )
     model, config, tokenizer = load_seq2seq(tmp_path / "pre")
     vocabulary = tokenizer.vocabulary_size
     assert config.vocabulary_size == vocabulary == 400 + 100
     # Held-out span-corruption loss well below guessing, and falling.
     assert pre["val_loss"] < 0.8 * math.log(vocabulary)
     assert pre["val_loss_curve"][-1] < pre["val_loss_curve"][0]
-    for name in ("model.keras", "config.json", "metrics.json", "sentencepiece.model", "checkpoints",
-                 "saved_model/1/saved_model.pb"):
+    for name in (
+        "model.keras",
+        "config.json",
+        "metrics.json",
+        "sentencepiece.model",
+        "checkpoints",
+        "saved_model/1/saved_model.pb",
+    ):
         assert (tmp_path / "pre" / name).exists(), name
 
     task = tmp_path / "copy.tsv"
@@ -129,8 +158,18 @@ def test_pretrain_finetune_generate_export(tmp_path, data_dir):
     words = ["king", "queen", "lord", "good", "night", "love", "death", "sweet"]
     lines = [" ".join(rng.choice(words, 3)) for _ in range(220)]
     task.write_text("".join(f"{line}\t{line.upper()}\n" for line in lines))
-    metrics = finetune(FinetuneRun(task=str(task), init=str(tmp_path / "pre"), out_dir=str(tmp_path / "ft"),
-                                   epochs=2, batch_size=16, learning_rate=3e-3, verbose=0, limit_eval=8))
+    metrics = finetune(
+        FinetuneRun(
+            task=str(task),
+            init=str(tmp_path / "pre"),
+            out_dir=str(tmp_path / "ft"),
+            epochs=2,
+            batch_size=16,
+            learning_rate=3e-3,
+            verbose=0,
+            limit_eval=8,
+        )
+    )
     assert metrics["init"] == "seq2seq" and metrics["dev_examples"] == 8
     # Copying a line gets every letter's case wrong and every space right.
     dev_in, dev_out = (part[:8] for part in text_to_text_task(str(task))["dev"])
@@ -142,19 +181,30 @@ def test_pretrain_finetune_generate_export(tmp_path, data_dir):
     # The SavedModel, reloaded with TensorFlow and tensorflow_text only, generates what Python does.
     model, config, tokenizer = load_seq2seq(tmp_path / "ft")
     # Scoring the reloaded model again (as tools/score_seq2seq.py does) reproduces the run's scores.
-    predictions, again = score_dev(model, config, tokenizer, "tsv", (dev_in, dev_out),
-                                   written["max_new_tokens"])
-    assert again["cer"] == pytest.approx(metrics["cer"]) and again["exact_match"] == metrics["exact_match"]
+    predictions, again = score_dev(
+        model, config, tokenizer, "tsv", (dev_in, dev_out), written["max_new_tokens"]
+    )
+    assert (
+        again["cer"] == pytest.approx(metrics["cer"])
+        and again["exact_match"] == metrics["exact_match"]
+    )
     # Both scores are those of the decoded strings against the dev targets.
     pairs = list(zip(predictions, dev_out, strict=True))
     assert again["exact_match"] == np.mean([p == t for p, t in pairs])
     distance = sum(edit_distance(p, t) for p, t in pairs)
     assert again["cer"] == pytest.approx(distance / sum(len(t) for t in dev_out))
     inputs = ["good night sweet", "love"]
-    expected = [row[0] for row in Seq2SeqGenerator(model, config, tokenizer).generate(inputs, 10, greedy=True)]
+    expected = [
+        row[0]
+        for row in Seq2SeqGenerator(model, config, tokenizer).generate(inputs, 10, greedy=True)
+    ]
     saved = tmp_path / "ft" / "saved_model" / "1"
-    result = subprocess.run([sys.executable, "-c", RELOAD, str(saved), json.dumps(inputs)],
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", RELOAD, str(saved), json.dumps(inputs)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     served = json.loads(result.stdout.strip().splitlines()[-1])
     assert served["tfpretrain"] == []
     assert served["greedy"] == expected
@@ -164,8 +214,9 @@ def test_pretrain_finetune_generate_export(tmp_path, data_dir):
 
 @pytest.mark.parametrize("part", ["none", "encoder", "cross-attention", "decoder"])
 def test_reinitialize_draws_only_the_named_part(part):
-    config = Seq2SeqConfig(vocabulary_size=50, num_sentinels=4, dropout=0.0,
-                           **{**TINY, "num_decoder_layers": 2})
+    config = Seq2SeqConfig(
+        vocabulary_size=50, num_sentinels=4, dropout=0.0, **{**TINY, "num_decoder_layers": 2}
+    )
     model = build_seq2seq(config)
     before = {v.path: v.numpy().copy() for v in model.weights}
     reinitialize(model, config, part)
@@ -197,25 +248,67 @@ def test_bad_input(tmp_path):
     long_targets = tmp_path / "long.tsv"
     rng = np.random.default_rng(0)  # varied words, so that a 300-piece vocabulary can be learned
     words = ["".join(rng.choice(list("abcdefghijklmnopqrstuvwxyz"), 5)) for _ in range(12000)]
-    long_targets.write_text("".join(f"short {i}\t{' '.join(words[300 * i:300 * (i + 1)])}\n" for i in range(40)))
-    result = cli("finetune", "--task", str(long_targets), "--init", "scratch", "--preset", "t5-tiny",
-                 "--vocab-size", "300", "--batch-size", "8", "--out", str(tmp_path / "b"))
+    long_targets.write_text(
+        "".join(f"short {i}\t{' '.join(words[300 * i : 300 * (i + 1)])}\n" for i in range(40))
+    )
+    result = cli(
+        "finetune",
+        "--task",
+        str(long_targets),
+        "--init",
+        "scratch",
+        "--preset",
+        "t5-tiny",
+        "--vocab-size",
+        "300",
+        "--batch-size",
+        "8",
+        "--out",
+        str(tmp_path / "b"),
+    )
     assert result.returncode == 2 and "decoder context" in result.stderr, result.stderr[-2000:]
-    result = cli("finetune", "--task", str(long_targets), "--init", "scratch", "--preset", "t5-tiny",
-                 "--reinit", "decoder", "--out", str(tmp_path / "c"))
+    result = cli(
+        "finetune",
+        "--task",
+        str(long_targets),
+        "--init",
+        "scratch",
+        "--preset",
+        "t5-tiny",
+        "--reinit",
+        "decoder",
+        "--out",
+        str(tmp_path / "c"),
+    )
     assert result.returncode == 2 and "needs a pre-trained seq2seq directory" in result.stderr
 
 
 def test_old_flag_spellings_still_work_with_a_deprecation_message(capsys):
     from tfpretrain.cli.main import build_parser
 
-    args = build_parser().parse_args(["seq2seq", "--corpus", "c.txt", "--out", "o", "--length",
-                                      "64", "--eval-every", "100", "--warmup-steps", "20"])
+    args = build_parser().parse_args(
+        [
+            "seq2seq",
+            "--corpus",
+            "c.txt",
+            "--out",
+            "o",
+            "--length",
+            "64",
+            "--eval-every",
+            "100",
+            "--warmup-steps",
+            "20",
+        ]
+    )
     cfg = Seq2SeqRun.from_args(args)
     assert (cfg.seq_len, cfg.eval_interval, cfg.warmup_fraction) == (64, 100, 0.01)
     err = capsys.readouterr().err
-    for old, new in (("--length", "--seq-len"), ("--eval-every", "--eval-interval"),
-                     ("--warmup-steps", "--warmup-fraction")):
+    for old, new in (
+        ("--length", "--seq-len"),
+        ("--eval-every", "--eval-interval"),
+        ("--warmup-steps", "--warmup-fraction"),
+    ):
         assert f"{old} is deprecated; use {new}" in err
 
 
@@ -229,16 +322,20 @@ def test_presets_are_the_models_and_warm_up_is_unchanged():
     assert (cfg.steps, warmup_steps(cfg.steps, cfg.warmup_fraction)) == (2000, 100)  # as before
 
 
-@pytest.mark.parametrize("values, message", [
-    ({"seq_len": 0}, "--seq-len must be > 0"),
-    ({"noise_density": 1.0}, r"--noise-density must be in \(0, 1\)"),
-    ({"preset": "t5-huge"}, "--preset must be one of t5-tiny, t5-small"),
-    ({"steps": 700}, "--steps 700 is not a multiple of --eval-interval 500"),
-])
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"seq_len": 0}, "--seq-len must be > 0"),
+        ({"noise_density": 1.0}, r"--noise-density must be in \(0, 1\)"),
+        ({"preset": "t5-huge"}, "--preset must be one of t5-tiny, t5-small"),
+        ({"steps": 700}, "--steps 700 is not a multiple of --eval-interval 500"),
+    ],
+)
 def test_bad_settings_are_refused_before_the_corpus_is_read(tmp_path, values, message):
     with pytest.raises(ValueError, match=message):
-        pretrain(Seq2SeqRun(corpus=str(tmp_path / "missing.txt"), out_dir=str(tmp_path / "o"),
-                            **values))
+        pretrain(
+            Seq2SeqRun(corpus=str(tmp_path / "missing.txt"), out_dir=str(tmp_path / "o"), **values)
+        )
     assert not (tmp_path / "o").exists()
 
 
@@ -251,13 +348,30 @@ def test_generate_command_decodes_with_a_t5_run(tmp_path, capsys):
     save_seq2seq(model, config, tokenizer, tmp_path / "run")
     generator = Seq2SeqGenerator(model, config, tokenizer)
     prompt = "good night sweet prince"
-    runs = {("--greedy",): dict(greedy=True),
-            ("--num-beams", "2", "--num-return-sequences", "2"): dict(num_beams=2,
-                                                                      num_return_sequences=2),
-            ("--temperature", "0.8", "--top-k", "5", "--seed", "3"): dict(temperature=0.8,
-                                                                          top_k=5, seed=3)}
+    runs = {
+        ("--greedy",): dict(greedy=True),
+        ("--num-beams", "2", "--num-return-sequences", "2"): dict(
+            num_beams=2, num_return_sequences=2
+        ),
+        ("--temperature", "0.8", "--top-k", "5", "--seed", "3"): dict(
+            temperature=0.8, top_k=5, seed=3
+        ),
+    }
     for flags, options in runs.items():
-        assert main(["generate", "--model", str(tmp_path / "run"), "--prompt", prompt,
-                     "--max-length", "8", *flags]) == 0
+        assert (
+            main(
+                [
+                    "generate",
+                    "--model",
+                    str(tmp_path / "run"),
+                    "--prompt",
+                    prompt,
+                    "--max-length",
+                    "8",
+                    *flags,
+                ]
+            )
+            == 0
+        )
         printed = capsys.readouterr().out.rstrip("\n").split("\n----\n")
         assert printed == generator.generate(prompt, 8, **options)[0], flags

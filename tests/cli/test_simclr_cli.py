@@ -27,12 +27,31 @@ print(sorted(m for m in sys.modules if m.startswith("tfpretrain")))
 
 def test_help_lists_every_flag():
     for command, flags in {
-        "simclr": ("--dataset", "--epochs", "--batch-size", "--temperature", "--optimizer", "--out", "--strategy",
-                   "--precision", "--knn-every"),
-        "evaluate": ("--encoder", "--labels", "--per-class", "--out", "--no-scratch", "--random-head", "--strategy",
-                     "--precision"),
+        "simclr": (
+            "--dataset",
+            "--epochs",
+            "--batch-size",
+            "--temperature",
+            "--optimizer",
+            "--out",
+            "--strategy",
+            "--precision",
+            "--knn-every",
+        ),
+        "evaluate": (
+            "--encoder",
+            "--labels",
+            "--per-class",
+            "--out",
+            "--no-scratch",
+            "--random-head",
+            "--strategy",
+            "--precision",
+        ),
     }.items():
-        out = subprocess.run([*CLI, command, "--help"], capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            [*CLI, command, "--help"], capture_output=True, text=True, check=True
+        ).stdout
         for flag in flags:
             assert flag in out, (command, flag)
 
@@ -42,18 +61,53 @@ def test_simclr_then_evaluate_with_an_autoencoder_run(tmp_path, data_dir):
     run_dir = tmp_path / "simclr"
     env = dict(os.environ, TFPRETRAIN_DATA_DIR=str(data_dir))
     subprocess.run(
-        [*CLI, "simclr", "--preset", "tiny", "--epochs", "2", "--limit-train", "1024", "--batch-size", "128",
-         "--optimizer", "adamw", "--probe-epochs", "2", "--steps-per-execution", "4", "--out", str(run_dir)],
-        check=True, env=env, capture_output=True, text=True,
+        [
+            *CLI,
+            "simclr",
+            "--preset",
+            "tiny",
+            "--epochs",
+            "2",
+            "--limit-train",
+            "1024",
+            "--batch-size",
+            "128",
+            "--optimizer",
+            "adamw",
+            "--probe-epochs",
+            "2",
+            "--steps-per-execution",
+            "4",
+            "--out",
+            str(run_dir),
+        ],
+        check=True,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert metrics["epochs"] == 2 and metrics["steps_per_epoch"] == 8 and len(metrics["knn_accuracy"]) == 2
-    assert metrics["linear_probe_accuracy"] == metrics["linear_probe"]["accuracy"] and metrics["images_per_second"] > 0
+    assert (
+        metrics["epochs"] == 2
+        and metrics["steps_per_epoch"] == 8
+        and len(metrics["knn_accuracy"]) == 2
+    )
+    assert (
+        metrics["linear_probe_accuracy"] == metrics["linear_probe"]["accuracy"]
+        and metrics["images_per_second"] > 0
+    )
     # Chance is 0.11 (the commonest test digit); these settings gave k-NN 0.35 and a (2-epoch,
     # underfitted) probe 0.22 on the frozen features: features without class information fail.
     assert metrics["knn_accuracy"][-1] > 0.25 and metrics["linear_probe_accuracy"] > 0.16
     assert set(metrics["linear_probe"]) == {"accuracy", "precision", "recall", "f1"}
-    for name in ("views.png", "embeddings.png", "loss.png", "model.keras", "encoder.keras", "config.json"):
+    for name in (
+        "views.png",
+        "embeddings.png",
+        "loss.png",
+        "model.keras",
+        "encoder.keras",
+        "config.json",
+    ):
         assert (run_dir / name).read_bytes(), name
     assert (run_dir / "views.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -61,8 +115,19 @@ def test_simclr_then_evaluate_with_an_autoencoder_run(tmp_path, data_dir):
     x = np.random.default_rng(0).uniform(size=(3, 28, 28, 1)).astype("float32")
     np.save(tmp_path / "x.npy", x)
     saved = run_dir / "saved_model" / "1"
-    result = subprocess.run([sys.executable, "-c", RELOAD, str(saved), str(tmp_path / "x.npy"),
-                             str(tmp_path / "f.npy")], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            RELOAD,
+            str(saved),
+            str(tmp_path / "x.npy"),
+            str(tmp_path / "f.npy"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert result.stdout.strip().splitlines()[-1] == "[]"
     encoder = keras.models.load_model(run_dir / "encoder.keras")
     np.testing.assert_allclose(np.load(tmp_path / "f.npy"), encoder(x, training=False), atol=1e-5)
@@ -77,14 +142,36 @@ def test_simclr_then_evaluate_with_an_autoencoder_run(tmp_path, data_dir):
     build_autoencoder().save(ae_dir / "model.keras")
     out = tmp_path / "eval"
     result = subprocess.run(
-        [*CLI, "evaluate", "--encoder", str(run_dir), "--encoder", str(ae_dir), "--labels", "50", "--steps", "10",
-         "--limit-train", "600", "--limit-test", "300", "--random-head", "--out", str(out)],
-        env=env, capture_output=True, text=True,
+        [
+            *CLI,
+            "evaluate",
+            "--encoder",
+            str(run_dir),
+            "--encoder",
+            str(ae_dir),
+            "--labels",
+            "50",
+            "--steps",
+            "10",
+            "--limit-train",
+            "600",
+            "--limit-test",
+            "300",
+            "--random-head",
+            "--out",
+            str(out),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     written = json.loads((out / "metrics.json").read_text())
     results = written["results"]
-    assert set(results) == {"scratch", "simclr", "autoencoder"} and written["run"]["random_head"] is True
+    assert (
+        set(results) == {"scratch", "simclr", "autoencoder"}
+        and written["run"]["random_head"] is True
+    )
     for row in results.values():
         assert set(row) == {"50", "linear_probe"} and row["50"]["labels"] == 50
         assert row["50"]["steps"] == 10
@@ -109,15 +196,28 @@ def test_evaluate_rejects_too_many_labels(tmp_path, data_dir):
     (tmp_path / "ae").mkdir()
     build_autoencoder().save(tmp_path / "ae" / "model.keras")
     with pytest.raises(ValueError, match="larger than the training set"):
-        run_evaluate(EvaluateRun(encoders=[str(tmp_path / "ae")], out_dir=str(tmp_path / "o"), labels=[2000],
-                                 limit_train=1000))
+        run_evaluate(
+            EvaluateRun(
+                encoders=[str(tmp_path / "ae")],
+                out_dir=str(tmp_path / "o"),
+                labels=[2000],
+                limit_train=1000,
+            )
+        )
 
 
 def test_cli_reports_bad_input(tmp_path):
-    bad = subprocess.run([*CLI, "simclr", "--temperature", "0", "--out", str(tmp_path)], capture_output=True, text=True)
+    bad = subprocess.run(
+        [*CLI, "simclr", "--temperature", "0", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode == 2 and "temperature" in bad.stderr
-    missing = subprocess.run([*CLI, "evaluate", "--encoder", str(tmp_path / "nowhere"), "--out", str(tmp_path)],
-                             capture_output=True, text=True)
+    missing = subprocess.run(
+        [*CLI, "evaluate", "--encoder", str(tmp_path / "nowhere"), "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
     assert missing.returncode == 2 and "No encoder found" in missing.stderr
 
 
@@ -131,20 +231,25 @@ def _refused_before_the_recipe(command, recipe, argv, monkeypatch, capsys) -> st
     return capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--epochs", "0"], "--epochs must be > 0; got 0"),
-    (["--batch-size", "1"], "--batch-size must be >= 2; got 1"),
-    (["--probe-epochs", "-1"], "--probe-epochs must be > 0"),
-    (["--warmup-fraction", "1.5"], "--warmup-fraction must be in [0, 1]; got 1.5"),
-    (["--warmup-epochs", "30"], "--warmup-epochs 30 is longer than the run (--epochs 20)"),
-    (["--checkpoint-every", "0"], "--checkpoint-every must be > 0"),
-])
-def test_simclr_refuses_bad_settings_before_loading_data(argv, message, tmp_path, monkeypatch,
-                                                         capsys):
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--epochs", "0"], "--epochs must be > 0; got 0"),
+        (["--batch-size", "1"], "--batch-size must be >= 2; got 1"),
+        (["--probe-epochs", "-1"], "--probe-epochs must be > 0"),
+        (["--warmup-fraction", "1.5"], "--warmup-fraction must be in [0, 1]; got 1.5"),
+        (["--warmup-epochs", "30"], "--warmup-epochs 30 is longer than the run (--epochs 20)"),
+        (["--checkpoint-every", "0"], "--checkpoint-every must be > 0"),
+    ],
+)
+def test_simclr_refuses_bad_settings_before_loading_data(
+    argv, message, tmp_path, monkeypatch, capsys
+):
     from tfpretrain.recipes import simclr
 
-    err = _refused_before_the_recipe("simclr", simclr, [*argv, "--out", str(tmp_path)],
-                                     monkeypatch, capsys)
+    err = _refused_before_the_recipe(
+        "simclr", simclr, [*argv, "--out", str(tmp_path)], monkeypatch, capsys
+    )
     assert message in err
 
 
@@ -168,8 +273,21 @@ def test_old_warmup_epochs_flag_becomes_the_fraction(tmp_path, monkeypatch, caps
 
     seen = []
     monkeypatch.setattr(simclr, "run", lambda cfg: seen.append(cfg) or {})
-    assert main(["simclr", "--warmup-epochs", "2", "--epochs", "8", "--no-export",
-                 "--out", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "simclr",
+                "--warmup-epochs",
+                "2",
+                "--epochs",
+                "8",
+                "--no-export",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     assert seen[0].warmup_fraction == 0.25 and seen[0].warmup_epochs is None
     assert not seen[0].export
     out, err = capsys.readouterr()
@@ -186,20 +304,28 @@ def test_default_warmup_is_one_epoch_as_before():
         assert schedule.warmup_steps == steps_per_epoch, steps_per_epoch
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--labels", "0"], "--labels must be > 0; got 0"),
-    (["--epochs", "0"], "--epochs must be > 0"),
-    (["--steps", "-5"], "--steps must be > 0"),
-    (["--limit-test", "0"], "--limit-test must be > 0"),
-    (["--learning-rate", "0"], "--learning-rate must be > 0"),
-])
-def test_evaluate_refuses_bad_settings_before_loading_data(argv, message, tmp_path, monkeypatch,
-                                                           capsys):
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--labels", "0"], "--labels must be > 0; got 0"),
+        (["--epochs", "0"], "--epochs must be > 0"),
+        (["--steps", "-5"], "--steps must be > 0"),
+        (["--limit-test", "0"], "--limit-test must be > 0"),
+        (["--learning-rate", "0"], "--learning-rate must be > 0"),
+    ],
+)
+def test_evaluate_refuses_bad_settings_before_loading_data(
+    argv, message, tmp_path, monkeypatch, capsys
+):
     from tfpretrain.recipes import evaluate
 
     err = _refused_before_the_recipe(
-        "evaluate", evaluate, ["--encoder", str(tmp_path / "nowhere"), *argv, "--out", str(tmp_path)],
-        monkeypatch, capsys)
+        "evaluate",
+        evaluate,
+        ["--encoder", str(tmp_path / "nowhere"), *argv, "--out", str(tmp_path)],
+        monkeypatch,
+        capsys,
+    )
     assert message in err and "No encoder found" not in err
 
 
@@ -217,8 +343,28 @@ def test_evaluate_flags_reach_the_recipe(tmp_path, monkeypatch):
     seen = []
     rows = {"simclr": {"10": {"accuracy": 0.5}}}
     monkeypatch.setattr(evaluate, "run", lambda cfg: seen.append(cfg) or rows)
-    assert main(["evaluate", "--encoder", "a", "--encoder", "b", "c", "--labels", "10", "all",
-                 "--no-scratch", "--random-head", "--xla", "off", "--out", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--encoder",
+                "a",
+                "--encoder",
+                "b",
+                "c",
+                "--labels",
+                "10",
+                "all",
+                "--no-scratch",
+                "--random-head",
+                "--xla",
+                "off",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     cfg = seen[0]
     assert cfg.encoders == ["a", "b", "c"] and cfg.labels == [10, None]
     assert not cfg.scratch and cfg.probe and cfg.random_head and cfg.xla == "off"

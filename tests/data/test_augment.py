@@ -19,8 +19,13 @@ from tfpretrain.data.augment import (
 )
 
 H = W = 16
-NONE = dict(crop_probability=0.0, affine_probability=0.0, noise_probability=0.0,
-            blur_probability=0.0, erase_probability=0.0)
+NONE = dict(
+    crop_probability=0.0,
+    affine_probability=0.0,
+    noise_probability=0.0,
+    blur_probability=0.0,
+    erase_probability=0.0,
+)
 
 
 def seed(a=0, b=1):
@@ -53,9 +58,14 @@ def sampling_map(view: np.ndarray) -> np.ndarray:
 
 
 def test_config_rejects_impossible_settings():
-    for bad in (dict(noise_probability=1.5), dict(crop_scale=(0.5, 0.4)),
-                dict(crop_scale=(0.5, 1.2)), dict(blur_sigma=(0.0, 1.0)), dict(max_rotation=-1.0),
-                dict(noise_stddev=-0.1)):
+    for bad in (
+        dict(noise_probability=1.5),
+        dict(crop_scale=(0.5, 0.4)),
+        dict(crop_scale=(0.5, 1.2)),
+        dict(blur_sigma=(0.0, 1.0)),
+        dict(max_rotation=-1.0),
+        dict(noise_stddev=-0.1),
+    ):
         with pytest.raises(ValueError):
             AugmentConfig(**bad)
 
@@ -88,8 +98,9 @@ def test_random_resized_crop_samples_an_axis_aligned_region_of_the_source():
 
 
 def test_rotation_and_shift_stay_within_their_bounds():
-    config = AugmentConfig(**{**NONE, "affine_probability": 1.0}, max_rotation=15.0,
-                           max_translation=0.1)
+    config = AugmentConfig(
+        **{**NONE, "affine_probability": 1.0}, max_rotation=15.0, max_translation=0.1
+    )
     views = crop_and_affine(coordinates(32), seed(), config).numpy()
     centre = np.array([(W - 1) / 2, (H - 1) / 2])
     angles = []
@@ -169,8 +180,9 @@ def test_gaussian_blur_spreads_a_point_into_the_normalised_gaussian_of_its_sigma
 
 def test_random_erasing_sets_one_rectangle_of_the_asked_area():
     ones = np.ones((32, H, W, 1), "float32")
-    out = random_erasing(ones, seed(), probability=1.0, scale=(0.1, 0.2), ratio=(0.5, 2.0),
-                         value=0.25).numpy()[..., 0]
+    out = random_erasing(
+        ones, seed(), probability=1.0, scale=(0.1, 0.2), ratio=(0.5, 2.0), value=0.25
+    ).numpy()[..., 0]
     for image in out:
         erased = image == 0.25
         assert np.all(image[~erased] == 1.0)
@@ -183,13 +195,17 @@ def test_random_erasing_sets_one_rectangle_of_the_asked_area():
         assert 0.1 * H * W - slack <= erased.sum() <= 0.2 * H * W + slack
 
 
-@pytest.mark.parametrize("function", [
-    lambda x, s: crop_and_affine(x, s),
-    lambda x, s: gaussian_noise(x, s, probability=1.0),
-    lambda x, s: gaussian_blur(x, s, probability=1.0),
-    lambda x, s: random_erasing(x, s, probability=1.0),
-    augment,
-], ids=["crop_and_affine", "gaussian_noise", "gaussian_blur", "random_erasing", "augment"])
+@pytest.mark.parametrize(
+    "function",
+    [
+        lambda x, s: crop_and_affine(x, s),
+        lambda x, s: gaussian_noise(x, s, probability=1.0),
+        lambda x, s: gaussian_blur(x, s, probability=1.0),
+        lambda x, s: random_erasing(x, s, probability=1.0),
+        augment,
+    ],
+    ids=["crop_and_affine", "gaussian_noise", "gaussian_blur", "random_erasing", "augment"],
+)
 def test_the_same_seed_gives_the_same_view_and_another_seed_another(function):
     x = np.random.default_rng(0).uniform(size=(8, H, W, 1)).astype("float32")
     first = function(x, seed(5, 6)).numpy()
@@ -212,6 +228,7 @@ def test_two_views_of_the_same_image_differ():
 def test_two_view_dataset_scales_pairs_and_seeds_batch_i_with_seed_and_i():
     images = (np.random.default_rng(0).uniform(size=(40, H, W)) * 255).astype("uint8")
     scaled = images[..., None] / 255.0
+
     # Without augmentation both views are the scaled image; a shuffled epoch is a permutation
     # of the images (the last partial batch dropped).
     def plain_views():

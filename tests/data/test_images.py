@@ -18,8 +18,10 @@ def _grid(seed, shape):
 
 
 def test_class_folders_grey_with_hold_out(tmp_path):
-    images = {name: [_grid(10 * c + i, (8, 6)) for i in range(5)]
-              for c, name in enumerate(["cat", "dog", "emu"])}
+    images = {
+        name: [_grid(10 * c + i, (8, 6)) for i in range(5)]
+        for c, name in enumerate(["cat", "dog", "emu"])
+    }
     for name, arrays in images.items():
         for i, a in enumerate(arrays):
             _write(tmp_path / name / f"{i}.png", a)
@@ -29,8 +31,11 @@ def test_class_folders_grey_with_hold_out(tmp_path):
     assert data.x_train.shape == (12, 8, 6, 1) and data.x_test.shape == (3, 8, 6, 1)
     assert sorted(data.y_test.tolist()) == [0, 1, 2]  # stratified: one of each class
     # Every image comes back with its label, bit for bit.
-    for x, y in zip(np.concatenate([data.x_train, data.x_test]),
-                    np.concatenate([data.y_train, data.y_test]), strict=True):
+    for x, y in zip(
+        np.concatenate([data.x_train, data.x_test]),
+        np.concatenate([data.y_train, data.y_test]),
+        strict=True,
+    ):
         assert any((x[..., 0] == a).all() for a in images[data.class_names[y]])
     again = load_image_dataset(str(tmp_path), test_fraction=0.2, seed=3)
     assert (again.x_test == data.x_test).all()
@@ -62,8 +67,7 @@ def test_mixed_sizes_named_then_resized_or_cropped(tmp_path):
     assert x.shape == (3, 4, 4, 3)  # one colour image makes them all RGB
     wides = x[np.concatenate([data.y_train, data.y_test]) == 1]
     assert (wides == 200).all()
-    resized = load_image_dataset(str(tmp_path), image_size=(4, 4), fit="resize",
-                                 test_fraction=0.3)
+    resized = load_image_dataset(str(tmp_path), image_size=(4, 4), fit="resize", test_fraction=0.3)
     stretched = resized.x_train[resized.y_train == 1]
     assert stretched.shape[1:] == (4, 4, 3) and stretched.min() < 200
 
@@ -97,8 +101,13 @@ def test_npz_forms_and_npy(tmp_path):
     assert (xt == data.x_train).all() and (ys == data.y_test).all()
 
     grey = _grid(1, (10, 28, 28))
-    np.savez(tmp_path / "keras.npz", x_train=grey[:8], y_train=np.arange(8) % 2,
-             x_test=grey[8:], y_test=np.array([0, 1]))
+    np.savez(
+        tmp_path / "keras.npz",
+        x_train=grey[:8],
+        y_train=np.arange(8) % 2,
+        x_test=grey[8:],
+        y_test=np.array([0, 1]),
+    )
     data = load_image_dataset(str(tmp_path / "keras.npz"))
     assert data.x_train.shape == (8, 28, 28) and (data.x_test == grey[8:]).all()
     assert data.class_names == ["0", "1"]
@@ -108,7 +117,8 @@ def test_npz_forms_and_npy(tmp_path):
     assert data.y_train is None and data.class_names == [] and len(data.x_test) == 2
     assert data.x_train.dtype == np.uint8
     assert sorted(np.concatenate([data.x_train, data.x_test]).sum((1, 2))) == sorted(
-        grey.astype(np.int64).sum((1, 2)))
+        grey.astype(np.int64).sum((1, 2))
+    )
 
     np.savez(tmp_path / "bad.npz", images=x)
     with pytest.raises(ValueError, match=r"holds arrays \['images'\]; expected `x`"):

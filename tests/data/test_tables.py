@@ -16,8 +16,10 @@ def _csv(path, text):
 
 
 def test_csv_string_labels_sorted_or_declared(tmp_path):
-    path = _csv(tmp_path / "reviews.csv",
-                'text,label\n"Great, really",positive\nAwful,negative\nFine,positive\n')
+    path = _csv(
+        tmp_path / "reviews.csv",
+        'text,label\n"Great, really",positive\nAwful,negative\nFine,positive\n',
+    )
     table = read_table(path, text_column="text", label_column="label")
     assert table.texts == ["Great, really", "Awful", "Fine"]
     assert table.class_names == ["negative", "positive"] and table.labels.tolist() == [1, 0, 1]
@@ -25,8 +27,11 @@ def test_csv_string_labels_sorted_or_declared(tmp_path):
     assert declared.labels.tolist() == [0, 1, 0]
     by_index = read_table(path, text_column="0", label_column=1)
     assert by_index.labels.tolist() == [1, 0, 1]
-    with pytest.raises(TableError, match=r"line 3, column 'label': label 'negative' is not "
-                                         r"among the declared classes"):
+    with pytest.raises(
+        TableError,
+        match=r"line 3, column 'label': label 'negative' is not "
+        r"among the declared classes",
+    ):
         read_table(path, label_column="label", label_names=["positive", "neutral"])
 
 
@@ -38,8 +43,11 @@ def test_tsv_headers_detected_pairs_and_targets(tmp_path):
     assert read_table(sst, labelled=True).texts == ["good", "bad"]
     named = _csv(tmp_path / "named.tsv", "words\tgold\ngood\t1\nbad\t0\n")  # unusual header
     assert read_table(named, labelled=True).texts == ["good", "bad"]
-    pairs = _csv(tmp_path / "mnli.tsv", "sentence1\tsentence2\tlabel\ta\tb\tneutral\n"
-                 .replace("label\t", "label\n") + "c\td\tentailment\ne\tf\tcontradiction\n")
+    pairs = _csv(
+        tmp_path / "mnli.tsv",
+        "sentence1\tsentence2\tlabel\ta\tb\tneutral\n".replace("label\t", "label\n")
+        + "c\td\tentailment\ne\tf\tcontradiction\n",
+    )
     table = read_table(pairs, labelled=True)
     assert table.texts == ["a", "c", "e"] and table.pairs == ["b", "d", "f"]
     assert table.class_names == ["contradiction", "entailment", "neutral"]
@@ -55,16 +63,25 @@ def test_jsonl_many_classes(tmp_path):
     assert [table.class_names[i] for i in table.labels] == [r["topic"] for r in rows]
 
 
-@pytest.mark.parametrize("content, kwargs, message", [
-    ("text,label\nhi,1\n", {"label_column": "stars"},
-     r"line 1: unknown label column 'stars'; the file has \['text', 'label'\]"),
-    ("text,label\n,1\n", {"label_column": "label"}, r"line 2, column 0: the text .* is empty"),
-    ("text,label\na,1\nb,two\n", {"label_column": "label"},
-     r"mixed label types: line 2 has the integer '1' but line 3 has the text 'two'"),
-    ("text,label\n", {"label_column": "label"}, r"has a header \(line 1\) but no rows"),
-    ("text,label\na,1,extra\n", {"label_column": "label"}, r"line 2: 3 fields but the header"),
-    ("text,label\na,-1\n", {"label_column": "label"}, r"line 2, column 'label': label -1"),
-])
+@pytest.mark.parametrize(
+    "content, kwargs, message",
+    [
+        (
+            "text,label\nhi,1\n",
+            {"label_column": "stars"},
+            r"line 1: unknown label column 'stars'; the file has \['text', 'label'\]",
+        ),
+        ("text,label\n,1\n", {"label_column": "label"}, r"line 2, column 0: the text .* is empty"),
+        (
+            "text,label\na,1\nb,two\n",
+            {"label_column": "label"},
+            r"mixed label types: line 2 has the integer '1' but line 3 has the text 'two'",
+        ),
+        ("text,label\n", {"label_column": "label"}, r"has a header \(line 1\) but no rows"),
+        ("text,label\na,1,extra\n", {"label_column": "label"}, r"line 2: 3 fields but the header"),
+        ("text,label\na,-1\n", {"label_column": "label"}, r"line 2, column 'label': label -1"),
+    ],
+)
 def test_bad_tables_name_line_and_column(tmp_path, content, kwargs, message):
     path = _csv(tmp_path / "bad.csv", content)
     with pytest.raises(TableError, match=message):
@@ -92,8 +109,10 @@ def test_labelled_task_stratified_hold_out_and_limit(tmp_path):
     (train_x, train_y), (dev_x, dev_y) = data["train"], data["dev"]
     assert np.bincount(dev_y).tolist() == [10, 5] and np.bincount(train_y).tolist() == [30, 15]
     assert sorted(train_x + dev_x) == sorted(r.split(",")[0] for r in rows)
-    assert all(data["class_names"][y] in x.replace("neg", "negative").replace("pos", "positive")
-               for x, y in zip(train_x, train_y, strict=True))
+    assert all(
+        data["class_names"][y] in x.replace("neg", "negative").replace("pos", "positive")
+        for x, y in zip(train_x, train_y, strict=True)
+    )
     assert labelled_task(str(path), dev_fraction=0.25, seed=1)["dev"][0] == dev_x
     assert labelled_task(str(path), dev_fraction=0.25, seed=2)["dev"][0] != dev_x
     small = labelled_task(str(path), dev_fraction=0.25, seed=1, limit=9)
@@ -104,8 +123,11 @@ def test_labelled_task_stratified_hold_out_and_limit(tmp_path):
 def test_labelled_task_dev_file_and_unseen_label(tmp_path):
     train = _csv(tmp_path / "train.csv", "text,label\na,x\nb,y\nc,y\n")
     _csv(tmp_path / "dev.csv", "text,label\nd,y\ne,z\n")
-    with pytest.raises(TableError, match=r"dev.csv, line 3, column 'label': label 'z' never "
-                                         r"occurs in the training data .*train.csv"):
+    with pytest.raises(
+        TableError,
+        match=r"dev.csv, line 3, column 'label': label 'z' never "
+        r"occurs in the training data .*train.csv",
+    ):
         labelled_task(str(train))
     _csv(tmp_path / "dev.csv", "text,label\nd,y\ne,x\n")
     with warnings.catch_warnings():
@@ -127,8 +149,11 @@ def test_a_class_seen_once_is_warned_with_its_count(tmp_path):
 def test_a_stray_integer_label_is_warned_with_the_empty_classes(tmp_path):
     rows = "".join(f"text {i},{i % 2}\n" for i in range(40)) + "odd one,7\n"
     path = _csv(tmp_path / "stray.csv", "text,label\n" + rows)
-    with pytest.warns(UserWarning, match=r"5 of 8 class\(es\) have no examples \('2', '3', '4', '5', "
-                                         r"'6'\)"):
+    with pytest.warns(
+        UserWarning,
+        match=r"5 of 8 class\(es\) have no examples \('2', '3', '4', '5', "
+        r"'6'\)",
+    ):
         data = labelled_task(str(path))
     assert data["num_classes"] == 8
 

@@ -17,9 +17,13 @@ UNLABELLED = ["No label here."]
 def _store(root, name, features, splits, config=None):
     """Prepares a data set with TFDS' own writer, in the prepared order."""
     builder = tfds.dataset_builders.TfDataBuilder(
-        name=name, config=config, version="1.0.0", features=tfds.features.FeaturesDict(features),
+        name=name,
+        config=config,
+        version="1.0.0",
+        features=tfds.features.FeaturesDict(features),
         split_datasets={k: tf.data.Dataset.from_tensor_slices(v) for k, v in splits.items()},
-        data_dir=str(root), disable_shuffling=True,
+        data_dir=str(root),
+        disable_shuffling=True,
     )
     builder.download_and_prepare()
 
@@ -27,23 +31,41 @@ def _store(root, name, features, splits, config=None):
 @pytest.fixture(scope="module")
 def text_sets(tmp_path_factory):
     root = tmp_path_factory.mktemp("tensorflow_datasets")
-    _store(root, "tiny_shakespeare", {"text": tfds.features.Text()},
-           {"train": {"text": [PLAY]}, "test": {"text": ["Exeunt.\n"]}})
+    _store(
+        root,
+        "tiny_shakespeare",
+        {"text": tfds.features.Text()},
+        {"train": {"text": [PLAY]}, "test": {"text": ["Exeunt.\n"]}},
+    )
     classes = tfds.features.ClassLabel(names=["neg", "pos"])
     # TFDS' own layout: imdb_reviews/plain_text/VERSION (its default config).
-    _store(root, "imdb_reviews", {"text": tfds.features.Text(), "label": classes},
-           config="plain_text", splits={
-        "train": {"text": [t for t, _ in REVIEWS], "label": [y for _, y in REVIEWS]},
-        "test": {"text": ["Fine.", "Bad."], "label": [1, 0]},
-        "unsupervised": {"text": UNLABELLED, "label": [-1]},
-    })
-    sst = {"idx": tfds.features.Scalar(np.int32), "sentence": tfds.features.Text(),
-           "label": tfds.features.ClassLabel(names=["negative", "positive"])}
-    _store(root, "glue", sst, config="sst2", splits={
-        "train": {"idx": [0, 1, 2], "sentence": ["good", "bad", "fine"], "label": [1, 0, 1]},
-        "validation": {"idx": [0, 1], "sentence": ["nice", "awful"], "label": [1, 0]},
-        "test": {"idx": [0], "sentence": ["hidden"], "label": [-1]},
-    })
+    _store(
+        root,
+        "imdb_reviews",
+        {"text": tfds.features.Text(), "label": classes},
+        config="plain_text",
+        splits={
+            "train": {"text": [t for t, _ in REVIEWS], "label": [y for _, y in REVIEWS]},
+            "test": {"text": ["Fine.", "Bad."], "label": [1, 0]},
+            "unsupervised": {"text": UNLABELLED, "label": [-1]},
+        },
+    )
+    sst = {
+        "idx": tfds.features.Scalar(np.int32),
+        "sentence": tfds.features.Text(),
+        "label": tfds.features.ClassLabel(names=["negative", "positive"]),
+    }
+    _store(
+        root,
+        "glue",
+        sst,
+        config="sst2",
+        splits={
+            "train": {"idx": [0, 1, 2], "sentence": ["good", "bad", "fine"], "label": [1, 0, 1]},
+            "validation": {"idx": [0, 1], "sentence": ["nice", "awful"], "label": [1, 0]},
+            "test": {"idx": [0], "sentence": ["hidden"], "label": [-1]},
+        },
+    )
     return root
 
 
@@ -75,8 +97,11 @@ def test_tfds_labelled_tasks_keep_class_names(text_sets):
 
 def test_unprepared_tfds_names_how_to_prepare(tmp_path, monkeypatch):
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path))
-    with pytest.raises(DataNotFoundError, match=r"'cifar10' is not prepared in .*tfds build "
-                                                r"cifar10.*download_and_prepare"):
+    with pytest.raises(
+        DataNotFoundError,
+        match=r"'cifar10' is not prepared in .*tfds build "
+        r"cifar10.*download_and_prepare",
+    ):
         load_image_dataset("tfds:cifar10")
     assert not any(tmp_path.iterdir())  # nothing written, nothing downloaded
     with pytest.raises(DataNotFoundError, match="tfds build tiny_shakespeare"):
@@ -101,8 +126,10 @@ def test_fashion_mnist_as_png_folders_equals_the_builtin(tmp_path, fashion_subse
             path.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(x).save(path)
     data = load_image_dataset(str(tmp_path), class_names=folders)
-    for xs, ys, got_x, got_y in ((x_train, y_train, data.x_train, data.y_train),
-                                 (x_test, y_test, data.x_test, data.y_test)):
+    for xs, ys, got_x, got_y in (
+        (x_train, y_train, data.x_train, data.y_train),
+        (x_test, y_test, data.x_test, data.y_test),
+    ):
         order = np.lexsort((np.arange(len(ys)), ys))  # the loader's order: class, then file
         assert got_x.shape == (len(xs), 28, 28, 1)
         np.testing.assert_array_equal(got_x[..., 0], xs[order])
@@ -117,12 +144,19 @@ def test_fashion_mnist_as_png_folders_equals_the_builtin(tmp_path, fashion_subse
 def test_fashion_mnist_as_local_tfds_equals_the_builtin(tmp_path, fashion_subset):
     x_train, y_train, x_test, y_test = fashion_subset
     names = CLASS_NAMES["fashion_mnist"]
-    features = {"image": tfds.features.Image(shape=(28, 28, 1)),
-                "label": tfds.features.ClassLabel(names=names)}
-    _store(tmp_path, "fashion_mnist_small", features, {
-        "train": {"image": x_train[..., None], "label": y_train.astype(np.int64)},
-        "test": {"image": x_test[..., None], "label": y_test.astype(np.int64)},
-    })
+    features = {
+        "image": tfds.features.Image(shape=(28, 28, 1)),
+        "label": tfds.features.ClassLabel(names=names),
+    }
+    _store(
+        tmp_path,
+        "fashion_mnist_small",
+        features,
+        {
+            "train": {"image": x_train[..., None], "label": y_train.astype(np.int64)},
+            "test": {"image": x_test[..., None], "label": y_test.astype(np.int64)},
+        },
+    )
     data = load_image_dataset("tfds:fashion_mnist_small", data_dir=tmp_path)
     assert data.class_names == names and data.source == "tfds:fashion_mnist_small"
     np.testing.assert_array_equal(data.x_train[..., 0], x_train)
@@ -130,12 +164,12 @@ def test_fashion_mnist_as_local_tfds_equals_the_builtin(tmp_path, fashion_subset
     np.testing.assert_array_equal(data.x_test[..., 0], x_test)
     np.testing.assert_array_equal(data.y_test, y_test)
     # TFDS slices name both splits; the default test split is `test`.
-    sliced = load_image_dataset("tfds:fashion_mnist_small:train[:80]:train[80:100]",
-                                data_dir=tmp_path)
+    sliced = load_image_dataset(
+        "tfds:fashion_mnist_small:train[:80]:train[80:100]", data_dir=tmp_path
+    )
     np.testing.assert_array_equal(sliced.x_test[..., 0], x_train[80:100])
     np.testing.assert_array_equal(sliced.y_train, y_train[:80])
-    resized = load_image_dataset("tfds:fashion_mnist_small", data_dir=tmp_path,
-                                 image_size=(32, 32))
+    resized = load_image_dataset("tfds:fashion_mnist_small", data_dir=tmp_path, image_size=(32, 32))
     assert resized.x_train.shape == (200, 32, 32, 1)
 
 
@@ -143,8 +177,12 @@ def test_a_registered_name_prepared_without_its_config_folder(tmp_path):
     # imdb_reviews is registered with configs; a copy written straight to imdb_reviews/1.0.0
     # (as TfDataBuilder does without a config) is still found.
     classes = tfds.features.ClassLabel(names=["neg", "pos"])
-    _store(tmp_path, "imdb_reviews", {"text": tfds.features.Text(), "label": classes},
-           {"train": {"text": ["a", "b", "c", "d"], "label": [0, 1, 0, 1]}})
+    _store(
+        tmp_path,
+        "imdb_reviews",
+        {"text": tfds.features.Text(), "label": classes},
+        {"train": {"text": ["a", "b", "c", "d"], "label": [0, 1, 0, 1]}},
+    )
     data = labelled_task("tfds:imdb_reviews", data_dir=tmp_path, dev_fraction=0.5)
     assert sorted(data["train"][0] + data["dev"][0]) == ["a", "b", "c", "d"]
     assert sorted(data["dev"][1].tolist()) == [0, 1] and data["class_names"] == ["neg", "pos"]

@@ -18,9 +18,13 @@ X = np.linspace(-12.0, 12.0, 2401, dtype="float32")
 
 
 def test_gelu_is_the_published_formula():
-    expected = np.array([v * 0.5 * (1.0 + math.erf(v / math.sqrt(2.0))) for v in X.astype("float64")])
+    expected = np.array(
+        [v * 0.5 * (1.0 + math.erf(v / math.sqrt(2.0))) for v in X.astype("float64")]
+    )
     assert_close(gelu(tf.constant(X)), expected, atol=2e-6, rtol=1e-5)
-    assert_close(gelu(tf.constant(X)), keras.activations.gelu(tf.constant(X), approximate=False), atol=2e-6)
+    assert_close(
+        gelu(tf.constant(X)), keras.activations.gelu(tf.constant(X), approximate=False), atol=2e-6
+    )
 
 
 def test_gelu_approximate_is_the_tanh_form():

@@ -38,12 +38,16 @@ def test_unequal_value_size_and_cross_attention_match_keras(x, use_bias):
     for value_dim in (K + 2, K):
         layer = MultiHeadSelfAttention(H, K, value_dim=value_dim, use_bias=use_bias)
         layer(x, context=context)
-        reference = keras.layers.MultiHeadAttention(num_heads=H, key_dim=K, value_dim=value_dim, use_bias=use_bias)
+        reference = keras.layers.MultiHeadAttention(
+            num_heads=H, key_dim=K, value_dim=value_dim, use_bias=use_bias
+        )
         reference(x, context)
         reference.set_weights(layer.get_weights())
         assert_close(layer(x, context=context), reference(x, context))
         self_layer = MultiHeadSelfAttention(H, K, value_dim=value_dim, use_bias=use_bias)
-        assert_close(self_layer(x), _keras_twin(self_layer, x, value_dim=value_dim, use_bias=use_bias)(x, x))
+        assert_close(
+            self_layer(x), _keras_twin(self_layer, x, value_dim=value_dim, use_bias=use_bias)(x, x)
+        )
 
 
 def test_padding_and_full_masks_match_keras(x):
@@ -117,8 +121,12 @@ def test_mixed_precision(x, policy):
 
 @pytest.mark.parametrize(
     "kwargs, message",
-    [({"num_heads": 0, "key_dim": 4}, "num_heads"), ({"num_heads": -2, "key_dim": 4}, "num_heads"),
-     ({"num_heads": 2, "key_dim": 0}, "key_dim"), ({"num_heads": 2, "key_dim": 4, "dropout": 1.5}, "dropout")],
+    [
+        ({"num_heads": 0, "key_dim": 4}, "num_heads"),
+        ({"num_heads": -2, "key_dim": 4}, "num_heads"),
+        ({"num_heads": 2, "key_dim": 0}, "key_dim"),
+        ({"num_heads": 2, "key_dim": 4, "dropout": 1.5}, "dropout"),
+    ],
 )
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):

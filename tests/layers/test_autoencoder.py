@@ -16,8 +16,17 @@ def test_default_is_the_classic_dense_stack(images):
     ae = Autoencoder()
     out = ae(images)
     assert out.shape == images.shape
-    dense = [layer for layer in ae.encoder.layers + ae.decoder.layers if isinstance(layer, keras.layers.Dense)]
-    assert [(d.kernel.shape[0], d.units) for d in dense] == [(784, 128), (128, 64), (64, 64), (64, 784)]
+    dense = [
+        layer
+        for layer in ae.encoder.layers + ae.decoder.layers
+        if isinstance(layer, keras.layers.Dense)
+    ]
+    assert [(d.kernel.shape[0], d.units) for d in dense] == [
+        (784, 128),
+        (128, 64),
+        (64, 64),
+        (64, 784),
+    ]
     assert ae.encoder(images).shape == (4, 64)
     assert np.all((np.asarray(out) >= 0) & (np.asarray(out) <= 1))
 

@@ -47,8 +47,16 @@ def test_rms_norm_matches_formula():
 
 
 def test_t5_encoder_block_matches_numpy():
-    block = TransformerBlock(H, D, F, activation="relu", norm="rms", use_bias=False,
-                             scale_attention=False, layer_norm_epsilon=1e-6)
+    block = TransformerBlock(
+        H,
+        D,
+        F,
+        activation="relu",
+        norm="rms",
+        use_bias=False,
+        scale_attention=False,
+        layer_norm_epsilon=1e-6,
+    )
     x = rng.normal(size=(B, T, D)).astype("float32")
     mask = np.array([[1] * T, [1] * 3 + [0] * (T - 3)], bool)
     bias = rng.normal(size=(1, H, T, T)).astype("float32")
@@ -105,7 +113,9 @@ def test_cached_decoding_with_precomputed_cross_key_value(block, inputs):
     cache = block.self_attention.empty_cache(B, T)
     steps = []
     for t in range(T):
-        out, cache = block(x[:, t : t + 1], encoder_mask=mask, cross_key_value=cross, cache=cache, cache_index=t)
+        out, cache = block(
+            x[:, t : t + 1], encoder_mask=mask, cross_key_value=cross, cache=cache, cache_index=t
+        )
         steps.append(np.asarray(out))
     np.testing.assert_allclose(np.concatenate(steps, 1), full, atol=1e-5)
 
@@ -123,8 +133,11 @@ def test_attention_key_value_and_bad_combinations():
 
 def test_config_roundtrip_xla_mixed_precision(block, inputs):
     x, enc, mask, _ = inputs
-    check_config_roundtrip(DecoderBlock(H, D, F, dropout=0.1, norm="layer", use_bias=True, scale_attention=True),
-                           x, enc)
+    check_config_roundtrip(
+        DecoderBlock(H, D, F, dropout=0.1, norm="layer", use_bias=True, scale_attention=True),
+        x,
+        enc,
+    )
     check_xla(lambda a, b: block(a, b), tf.constant(x), tf.constant(enc))
     reference = np.asarray(block(x, enc, encoder_mask=mask))
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
@@ -134,6 +147,8 @@ def test_config_roundtrip_xla_mixed_precision(block, inputs):
         low.set_weights(block.get_weights())
         out = low(x, enc, encoder_mask=mask)
         assert out.dtype == "bfloat16" and all(w.dtype == "float32" for w in low.weights)
-        np.testing.assert_allclose(np.asarray(tf.cast(out, tf.float32)), reference, atol=0.15, rtol=0.05)
+        np.testing.assert_allclose(
+            np.asarray(tf.cast(out, tf.float32)), reference, atol=0.15, rtol=0.05
+        )
     finally:
         keras.mixed_precision.set_global_policy("float32")

@@ -37,9 +37,14 @@ def test_xla_masks_differ_between_steps_and_repeat_with_the_seed():
 def test_xla_draws_with_threefry():
     # Keras' default algorithm (Philox with a run-time key) is the slow one under XLA.
     layer = Dropout(RATE)
-    graph = xla(lambda v: layer(v, training=True)).get_concrete_function(tf.TensorSpec((8, 16))).graph
-    draws = [op for op in graph.get_operations() if op.type.startswith("StatelessRandom")
-             and op.type != "StatelessRandomGetKeyCounter"]
+    graph = (
+        xla(lambda v: layer(v, training=True)).get_concrete_function(tf.TensorSpec((8, 16))).graph
+    )
+    draws = [
+        op
+        for op in graph.get_operations()
+        if op.type.startswith("StatelessRandom") and op.type != "StatelessRandomGetKeyCounter"
+    ]
     assert draws
     for op in draws:
         assert op.type == "StatelessRandomUniformV2"
@@ -50,8 +55,11 @@ def test_xla_draws_with_threefry():
 def test_without_xla_it_is_keras_dropout(mode):
     x = tf.random.normal((64, 32), seed=0)
     ours, theirs = Dropout(0.3, seed=11), keras.layers.Dropout(0.3, seed=11)
-    call = (lambda layer: layer(x, training=True)) if mode == "eager" else (
-        lambda layer: tf.function(lambda v: layer(v, training=True))(x))
+    call = (
+        (lambda layer: layer(x, training=True))
+        if mode == "eager"
+        else (lambda layer: tf.function(lambda v: layer(v, training=True))(x))
+    )
     np.testing.assert_array_equal(call(ours).numpy(), call(theirs).numpy())
 
 
@@ -79,4 +87,6 @@ def test_config_and_keras_file_round_trip(tmp_path):
     reloaded = keras.saving.load_model(tmp_path / "m.keras")
     assert isinstance(reloaded.layers[-1], Dropout)
     x = np.random.default_rng(0).normal(size=(2, 6)).astype("float32")
-    np.testing.assert_allclose(reloaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+    np.testing.assert_allclose(
+        reloaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6
+    )

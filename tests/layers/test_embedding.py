@@ -24,7 +24,9 @@ def test_reverse_is_tied_output_head():
     hidden = np.random.default_rng(0).normal(size=(2, 3, 8)).astype("float32")
     logits = layer(hidden, reverse=True)
     assert logits.dtype == "float32"
-    np.testing.assert_allclose(logits, hidden @ np.asarray(layer.token_embedding.embeddings).T, atol=1e-5)
+    np.testing.assert_allclose(
+        logits, hidden @ np.asarray(layer.token_embedding.embeddings).T, atol=1e-5
+    )
 
 
 def test_tied_language_model_saves_and_loads(tmp_path):

@@ -30,13 +30,27 @@ def test_every_random_weight_gets_its_own_draw(family):
     # the query, key and value kernels (or the token and position tables) made them equal.
     keras.utils.set_random_seed(0)
     if family == "gpt":
-        model = build_gpt(GPTConfig(vocabulary_size=40, sequence_length=16, num_layers=2, num_heads=2, hidden_dim=16))
+        model = build_gpt(
+            GPTConfig(
+                vocabulary_size=40, sequence_length=16, num_layers=2, num_heads=2, hidden_dim=16
+            )
+        )
     elif family == "bert":
         model = BertEncoder(BertConfig.preset("tiny", vocabulary_size=50, max_sequence_length=32))
     else:
-        model = build_seq2seq(Seq2SeqConfig(vocabulary_size=40, hidden_dim=32, num_heads=4, intermediate_dim=64,
-                                            num_encoder_layers=2, num_decoder_layers=2, num_sentinels=4,
-                                            encoder_length=16, decoder_length=16))
+        model = build_seq2seq(
+            Seq2SeqConfig(
+                vocabulary_size=40,
+                hidden_dim=32,
+                num_heads=4,
+                intermediate_dim=64,
+                num_encoder_layers=2,
+                num_decoder_layers=2,
+                num_sentinels=4,
+                encoder_length=16,
+                decoder_length=16,
+            )
+        )
     assert repeated_weights(model) == []
 
 
@@ -48,7 +62,9 @@ def test_layers_with_one_initializer_for_several_weights():
     assert len({np.asarray(k).tobytes() for k in kernels}) == 3
     embedding = TokenAndPositionEmbedding(20, 10, 8, embeddings_initializer=init)
     embedding.build()
-    assert not np.allclose(embedding.token_embedding.embeddings[:10], embedding.position_embedding.embeddings)
+    assert not np.allclose(
+        embedding.token_embedding.embeddings[:10], embedding.position_embedding.embeddings
+    )
     # A seeded initializer stays reproducible through its copies.
     seeded = keras.initializers.RandomNormal(seed=3)
     assert np.array_equal(clone_initializer(seeded)((4, 4)), clone_initializer(seeded)((4, 4)))

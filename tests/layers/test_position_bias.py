@@ -40,10 +40,23 @@ def test_known_t5_buckets():
         return int(relative_position_buckets(np.array([r]), bidi, 32, 128)[0])
 
     # Encoder: keys before the query use buckets 0-15, keys after it 16-31.
-    assert [b(0, True), b(-1, True), b(1, True), b(-7, True), b(-8, True), b(-500, True), b(500, True)] == \
-        [0, 1, 17, 7, 8, 15, 31]
+    assert [
+        b(0, True),
+        b(-1, True),
+        b(1, True),
+        b(-7, True),
+        b(-8, True),
+        b(-500, True),
+        b(500, True),
+    ] == [0, 1, 17, 7, 8, 15, 31]
     # Decoder: future keys share bucket 0 (they are masked), the past uses all 32.
-    assert [b(5, False), b(-1, False), b(-15, False), b(-16, False), b(-500, False)] == [0, 1, 15, 16, 31]
+    assert [b(5, False), b(-1, False), b(-15, False), b(-16, False), b(-500, False)] == [
+        0,
+        1,
+        15,
+        16,
+        31,
+    ]
 
 
 def test_bias_gathers_table_per_head_with_offset():

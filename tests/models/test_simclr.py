@@ -19,13 +19,17 @@ from tfpretrain.models.simclr import (
     build_simclr,
 )
 
-SMALL = SimCLRConfig(image_shape=(12, 12, 1), encoder_filters=(4, 8), projection_units=(8,), projection_dim=4)
+SMALL = SimCLRConfig(
+    image_shape=(12, 12, 1), encoder_filters=(4, 8), projection_units=(8,), projection_dim=4
+)
 
 
 def _views(n=8, size=12, seed=0):
     rng = np.random.default_rng(seed)
-    return (rng.uniform(size=(n, size, size, 1)).astype("float32"),
-            rng.uniform(size=(n, size, size, 1)).astype("float32"))
+    return (
+        rng.uniform(size=(n, size, size, 1)).astype("float32"),
+        rng.uniform(size=(n, size, size, 1)).astype("float32"),
+    )
 
 
 def test_shapes_presets_and_projection_head_roundtrip():
@@ -35,7 +39,9 @@ def test_shapes_presets_and_projection_head_roundtrip():
     check_config_roundtrip(ProjectionHead((8,), 4), np.ones((5, 6), "float32"))
     with pytest.raises(ValueError, match="preset"):
         SimCLRConfig.preset("huge")
-    assert SimCLRConfig.from_dict({"encoder_filters": [4], "temperature": 0.2}).encoder_filters == (4,)
+    assert SimCLRConfig.from_dict({"encoder_filters": [4], "temperature": 0.2}).encoder_filters == (
+        4,
+    )
 
 
 def test_train_step_loss_is_nt_xent_and_falls():
@@ -47,13 +53,17 @@ def test_train_step_loss_is_nt_xent_and_falls():
     loss = model.evaluate(tf.data.Dataset.from_tensor_slices((a, b)).batch(8), verbose=0)[0]
     expected = nt_xent(model(a, training=False), model(b, training=False), SMALL.temperature)
     assert abs(loss - float(expected)) < 1e-5
-    history = model.fit(tf.data.Dataset.from_tensor_slices((a, b)).batch(8), epochs=30, verbose=0).history
+    history = model.fit(
+        tf.data.Dataset.from_tensor_slices((a, b)).batch(8), epochs=30, verbose=0
+    ).history
     assert history["loss"][-1] < 0.7 * history["loss"][0]
     assert history["contrastive_accuracy"][-1] > 0.5  # positives become the nearest neighbours
 
 
 def test_any_keras_encoder_and_keras_roundtrip(tmp_path):
-    encoder = keras.Sequential([keras.Input((12, 12, 1)), keras.layers.Flatten(), keras.layers.Dense(6)])
+    encoder = keras.Sequential(
+        [keras.Input((12, 12, 1)), keras.layers.Flatten(), keras.layers.Dense(6)]
+    )
     model = SimCLR(encoder, projection_units=(5,), projection_dim=3, temperature=0.2)
     a, _ = _views()
     loaded = check_keras_roundtrip(model, a, tmp_path)
@@ -85,7 +95,9 @@ def test_bad_input():
     model.compile(optimizer="adam")
     a, b = _views(n=1)
     with pytest.raises(ValueError, match="at least 2"):
-        model.fit(tf.data.Dataset.from_tensor_slices((a, b)).batch(1, drop_remainder=True), verbose=0)
+        model.fit(
+            tf.data.Dataset.from_tensor_slices((a, b)).batch(1, drop_remainder=True), verbose=0
+        )
     with pytest.raises(ValueError, match="at least 2"):
         two_view_dataset(np.zeros((10, 12, 12), "uint8"), batch_size=1)
     with pytest.raises(ValueError, match="shape"):
@@ -127,7 +139,9 @@ print(json.dumps({
 
 def test_global_batch_loss_and_step_match_across_two_replicas():
     """Two replicas with 4 pairs each compute the 8-pair loss, gradients and updates of one device."""
-    result = subprocess.run([sys.executable, "-c", DISTRIBUTED], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", DISTRIBUTED], capture_output=True, text=True, check=True
+    )
     out = json.loads(result.stdout.strip().splitlines()[-1])
     assert out["replicas"] == 2
     np.testing.assert_allclose(out["multi"], out["single"], rtol=1e-5)

@@ -5,8 +5,18 @@ import pytest
 from tests.checks import check_keras_roundtrip
 from tfpretrain.models.t5 import DECODER_IDS, ENCODER_IDS, Seq2SeqConfig, build_seq2seq
 
-SMALL = dict(vocabulary_size=40, hidden_dim=32, num_heads=4, intermediate_dim=64, num_encoder_layers=2,
-             num_decoder_layers=2, dropout=0.0, num_sentinels=4, encoder_length=16, decoder_length=16)
+SMALL = dict(
+    vocabulary_size=40,
+    hidden_dim=32,
+    num_heads=4,
+    intermediate_dim=64,
+    num_encoder_layers=2,
+    num_decoder_layers=2,
+    dropout=0.0,
+    num_sentinels=4,
+    encoder_length=16,
+    decoder_length=16,
+)
 
 
 def test_t5_small_has_the_published_parameter_count():
@@ -48,8 +58,12 @@ def test_learns_to_copy():
     enc = np.concatenate([src, np.ones((256, 1), "int32")], 1)
     target = enc
     dec = np.concatenate([np.zeros((256, 1), "int32"), target[:, :-1]], 1)
-    model.compile(keras.optimizers.Adam(3e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"], jit_compile=False)
+    model.compile(
+        keras.optimizers.Adam(3e-3),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+        jit_compile=False,
+    )
     x = {ENCODER_IDS: enc, DECODER_IDS: dec}
     first = model.evaluate(x, target, verbose=0)[0]
     model.fit(x, target, epochs=10, batch_size=32, verbose=0)

@@ -84,8 +84,10 @@ def reference(ranks_path):
     from tiktoken.load import load_tiktoken_bpe
 
     return tiktoken.Encoding(
-        name="gpt2_offline", pat_str=GPT2_PATTERN,
-        mergeable_ranks=load_tiktoken_bpe(str(ranks_path)), special_tokens={ENDOFTEXT: 50256},
+        name="gpt2_offline",
+        pat_str=GPT2_PATTERN,
+        mergeable_ranks=load_tiktoken_bpe(str(ranks_path)),
+        special_tokens={ENDOFTEXT: 50256},
     )
 
 
@@ -165,8 +167,9 @@ def test_round_trip_any_valid_utf8(tokenizer, texts):
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.text(alphabet=st.sampled_from(list(" \t\n\r\u3000\u00a0'sltdvemrA1!😀é\u0301")),
-               max_size=30))
+@given(
+    st.text(alphabet=st.sampled_from(list(" \t\n\r\u3000\u00a0'sltdvemrA1!😀é\u0301")), max_size=30)
+)
 def test_ids_equal_tiktoken_on_generated_whitespace_and_contractions(tokenizer, reference, text):
     assert tokenizer.encode(text).tolist() == reference.encode_ordinary(text)
 
@@ -218,9 +221,12 @@ def test_save_load_and_from_pretrained(tmp_path, tokenizer, ranks_path):
     text = tf.constant(["Saved, loaded: the same ids 123 😀<|endoftext|>"])
     expected = tokenizer.tokenize(text, allowed_special="all").to_list()
     tokenizer.save(tmp_path / "tok")
-    for loaded in (BytePairTokenizer.load(tmp_path / "tok"), load_tokenizer(tmp_path / "tok"),
-                   BytePairTokenizer.from_pretrained(tmp_path / "tok"),
-                   BytePairTokenizer.from_pretrained(ranks_path)):
+    for loaded in (
+        BytePairTokenizer.load(tmp_path / "tok"),
+        load_tokenizer(tmp_path / "tok"),
+        BytePairTokenizer.from_pretrained(tmp_path / "tok"),
+        BytePairTokenizer.from_pretrained(ranks_path),
+    ):
         assert isinstance(loaded, BytePairTokenizer)
         assert loaded.tokenize(text, allowed_special="all").to_list() == expected
 
@@ -251,8 +257,12 @@ def test_saved_model_reloads_in_a_fresh_process(tmp_path, tokenizer, reference):
     )
     tf.saved_model.save(module, str(tmp_path / "sm"))
     lines = EDGE_CASES[:12] + EDGE_CASES[-6:]
-    result = subprocess.run([sys.executable, "-c", RELOAD, str(tmp_path / "sm"), json.dumps(lines)],
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", RELOAD, str(tmp_path / "sm"), json.dumps(lines)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     reply = json.loads(result.stdout.strip().splitlines()[-1])
     assert reply["modules"] == []
     assert reply["ids"] == [reference.encode(s, allowed_special="all") for s in lines]

@@ -30,8 +30,12 @@ def test_packed_rows_have_cls_sep_and_follow_the_text(tok):
     # Undo the masking: put the labels back; the rows are the corpus' token stream in order.
     restored = ids.copy()
     for row in range(4):
-        for pos, label, weight in zip(x["mask_positions"][row].numpy(), y["mlm"][row].numpy(),
-                                      w["mlm"][row].numpy(), strict=True):
+        for pos, label, weight in zip(
+            x["mask_positions"][row].numpy(),
+            y["mlm"][row].numpy(),
+            w["mlm"][row].numpy(),
+            strict=True,
+        ):
             if weight:
                 restored[row, pos] = label
     stream = tok(tf.constant(lines)).flat_values.numpy()
@@ -39,11 +43,15 @@ def test_packed_rows_have_cls_sep_and_follow_the_text(tok):
 
 
 def test_masking_follows_80_10_10_and_never_touches_special_tokens(tok):
-    rows = tf.RaggedTensor.from_tensor(tf.constant(np.random.default_rng(1).integers(5, 205, (400, 62))))
+    rows = tf.RaggedTensor.from_tensor(
+        tf.constant(np.random.default_rng(1).integers(5, 205, (400, 62)))
+    )
     cls = tf.fill([400, 1], tf.constant(tok.cls_id, tf.int64))
     sep = tf.fill([400, 1], tf.constant(tok.sep_id, tf.int64))
     rows = tf.concat([cls, tf.cast(rows, tf.int64), sep], axis=1)
-    masked, positions, labels = mask_tokens(rows, tok, max_predictions=64, mask_rate=0.15, seed=[1, 2])
+    masked, positions, labels = mask_tokens(
+        rows, tok, max_predictions=64, mask_rate=0.15, seed=[1, 2]
+    )
     original = rows.numpy()
     masked = masked.to_tensor().numpy()
     pos = positions.to_list()
@@ -72,14 +80,18 @@ def test_masks_are_drawn_anew_every_epoch(tok):
     ds = mlm_dataset(corpus(40), tok, sequence_length=16, batch_size=8, shuffle=False)
     epochs = [masks_of_one_pass(ds) for _ in range(3)]
     for a, b in [(0, 1), (0, 2), (1, 2)]:
-        assert (epochs[a] != epochs[b]).any(axis=(1, 2)).all(), f"epochs {a} and {b} share a batch's masks"
+        assert (epochs[a] != epochs[b]).any(axis=(1, 2)).all(), (
+            f"epochs {a} and {b} share a batch's masks"
+        )
 
 
 def test_masks_are_reproducible_and_fixed_for_validation(tok):
     lines = corpus(40)
 
     def build(**kwargs):
-        return mlm_dataset(lines, tok, sequence_length=16, batch_size=8, shuffle=False, seed=7, **kwargs)
+        return mlm_dataset(
+            lines, tok, sequence_length=16, batch_size=8, shuffle=False, seed=7, **kwargs
+        )
 
     # Same seed, same masks, although the batches are masked by a parallel map.
     np.testing.assert_array_equal(masks_of_one_pass(build()), masks_of_one_pass(build()))
@@ -98,14 +110,22 @@ def test_mask_tokens_is_a_function_of_its_seed(tok):
     # ceil(0.5 * 7) = 4 and ceil(0.5 * 2) = 1 selections; positions in text order.
     positions = first[1].to_list()
     assert [len(p) for p in positions] == [4, 1] and all(p == sorted(p) for p in positions)
-    draws = {tuple(mask_tokens(rows, tok, max_predictions=4, mask_rate=0.5, seed=[3, s])[1][0].numpy())
-             for s in range(20)}
+    draws = {
+        tuple(mask_tokens(rows, tok, max_predictions=4, mask_rate=0.5, seed=[3, s])[1][0].numpy())
+        for s in range(20)
+    }
     assert len(draws) > 10
 
 
 def test_nsp_pairs_are_drawn_anew_every_epoch(tok):
-    ds = mlm_dataset(corpus(64, words_per_line=5, seed=2), tok, sequence_length=16, batch_size=32, nsp=True,
-                     shuffle=False)
+    ds = mlm_dataset(
+        corpus(64, words_per_line=5, seed=2),
+        tok,
+        sequence_length=16,
+        batch_size=32,
+        nsp=True,
+        shuffle=False,
+    )
     first, second = ([y["nsp"].numpy() for _, y, _ in ds] for _ in range(2))
     assert any((a != b).any() for a, b in zip(first, second, strict=True))
 
@@ -130,7 +150,9 @@ def test_nsp_pairs_have_segments_labels_and_padding(tok):
 
 def test_nsp_true_pairs_are_consecutive_lines(tok):
     lines = [f"w{i} w{i + 1}" for i in range(0, 190, 2)]
-    ds = mlm_dataset(lines, tok, sequence_length=12, batch_size=16, nsp=True, mask_rate=0.01, max_predictions=1)
+    ds = mlm_dataset(
+        lines, tok, sequence_length=12, batch_size=16, nsp=True, mask_rate=0.01, max_predictions=1
+    )
     x, y, w = next(iter(ds))
     ids, pos, lab = x["token_ids"].numpy(), x["mask_positions"].numpy(), y["mlm"].numpy()
     for r in range(16):

@@ -10,7 +10,9 @@ def corpus() -> str:
     import os
     from pathlib import Path
 
-    return (Path(os.environ["TFPRETRAIN_DATA_DIR"]) / "tinyshakespeare" / "input.txt").read_text()[:60000]
+    return (Path(os.environ["TFPRETRAIN_DATA_DIR"]) / "tinyshakespeare" / "input.txt").read_text()[
+        :60000
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +49,14 @@ def test_in_graph_decode_equals_decode_for_any_ids(tokenizer):
     # first piece's dummy-prefix space. Leading spaces, whitespace-only rows, empty rows and
     # random ids (byte pieces, broken UTF-8) must come out the same both ways, in and out of a graph.
     space = tokenizer._processor.piece_to_id("\u2581")
-    rows = [[space], [space] * 3, [space, space, 100], [100, space, space], [],
-            tokenizer.encode("   leading  and trailing  ").tolist()]
+    rows = [
+        [space],
+        [space] * 3,
+        [space, space, 100],
+        [100, space, space],
+        [],
+        tokenizer.encode("   leading  and trailing  ").tolist(),
+    ]
     rows += np.random.default_rng(0).integers(0, tokenizer.vocabulary_size, (100, 9)).tolist()
     ragged = tf.ragged.constant(rows, dtype=tf.int32, ragged_rank=1)
     expected = [tokenizer.decode(row) for row in rows]

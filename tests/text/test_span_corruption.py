@@ -31,8 +31,9 @@ def chunks(n=64, length=100):
 def test_inputs_and_targets_partition_the_text():
     data, originals = chunks()
     noise, spans = [], []
-    for pair, original in zip(span_corruption(data, sentinel_start=SENTINEL, eos_id=EOS, seed=1), originals,
-                              strict=True):
+    for pair, original in zip(
+        span_corruption(data, sentinel_start=SENTINEL, eos_id=EOS, seed=1), originals, strict=True
+    ):
         inputs, targets = pair["inputs"].numpy(), pair["targets"].numpy()
         assert inputs[-1] == EOS and targets[-1] == EOS
         assert (len(inputs), len(targets)) == corrupted_lengths(100)
@@ -51,8 +52,12 @@ def test_spans_are_drawn_anew_each_epoch_and_fixed_on_request():
     first = [p["inputs"].numpy().tolist() for p in fresh]
     second = [p["inputs"].numpy().tolist() for p in fresh]
     assert first != second
-    fixed = span_corruption(data, sentinel_start=SENTINEL, eos_id=EOS, seed=0, rerandomize_each_iteration=False)
-    assert [p["inputs"].numpy().tolist() for p in fixed] == [p["inputs"].numpy().tolist() for p in fixed]
+    fixed = span_corruption(
+        data, sentinel_start=SENTINEL, eos_id=EOS, seed=0, rerandomize_each_iteration=False
+    )
+    assert [p["inputs"].numpy().tolist() for p in fixed] == [
+        p["inputs"].numpy().tolist() for p in fixed
+    ]
 
 
 def test_sentinel_clash_and_bad_settings():
@@ -68,7 +73,8 @@ def test_sentinel_clash_and_bad_settings():
 
 def test_descending_sentinels_count_down_from_the_top_as_t5s():
     ids = tf.data.Dataset.from_tensor_slices(np.arange(2, 66, dtype=np.int32)).batch(
-        64, drop_remainder=True)
+        64, drop_remainder=True
+    )
     kwargs = dict(sentinel_start=100, eos_id=1, num_sentinels=10, seed=3)
     up = next(iter(span_corruption(ids, **kwargs)))
     down = next(iter(span_corruption(ids, descending_sentinels=True, **kwargs)))

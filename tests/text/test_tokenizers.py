@@ -26,19 +26,22 @@ TEXTS = ["Hello world, it's a test.", "  spaces\tand\nnew lines ", "naïve café
 
 
 def config(path, model_type: str, vocab_size: int) -> None:
-    (path / "config.json").write_text(json.dumps({"model_type": model_type,
-                                                  "vocab_size": vocab_size}))
+    (path / "config.json").write_text(
+        json.dumps({"model_type": model_type, "vocab_size": vocab_size})
+    )
 
 
 def test_gpt2_folder(tmp_path):
-    write_hf_files(read_tiktoken_ranks(data_path("gpt2", "gpt2.tiktoken")), tmp_path,
-                   {ENDOFTEXT: GPT2_VOCAB - 1})
+    write_hf_files(
+        read_tiktoken_ranks(data_path("gpt2", "gpt2.tiktoken")),
+        tmp_path,
+        {ENDOFTEXT: GPT2_VOCAB - 1},
+    )
     config(tmp_path, "gpt2", GPT2_VOCAB)
     ours = load_tokenizer(tmp_path)
     assert isinstance(ours, BytePairTokenizer) and ours.vocabulary_size == GPT2_VOCAB
     assert ours.special_tokens == {ENDOFTEXT: GPT2_VOCAB - 1}
-    theirs = transformers.GPT2Tokenizer(str(tmp_path / "vocab.json"),
-                                        str(tmp_path / "merges.txt"))
+    theirs = transformers.GPT2Tokenizer(str(tmp_path / "vocab.json"), str(tmp_path / "merges.txt"))
     for text in TEXTS:
         assert ours.encode(text).tolist() == theirs.encode(text)
         assert ours.decode(ours.encode(text)) == text
@@ -48,18 +51,21 @@ def test_roberta_folder_packs_like_transformers(tmp_path):
     vocab = roberta_files(tmp_path)
     config(tmp_path, "roberta", vocab)
     ours = load_tokenizer(tmp_path)
-    assert [ours.token_to_id(t) for t in ("<s>", "<pad>", "</s>", "<mask>")] == [0, 1, 2,
-                                                                                  vocab - 1]
-    theirs = transformers.RobertaTokenizer(str(tmp_path / "vocab.json"),
-                                           str(tmp_path / "merges.txt"))
+    assert [ours.token_to_id(t) for t in ("<s>", "<pad>", "</s>", "<mask>")] == [0, 1, 2, vocab - 1]
+    theirs = transformers.RobertaTokenizer(
+        str(tmp_path / "vocab.json"), str(tmp_path / "merges.txt")
+    )
     packed = ours.pack(TEXTS, 12)
     expected = theirs(TEXTS, padding="max_length", truncation=True, max_length=12)
     np.testing.assert_array_equal(packed["token_ids"].numpy(), expected["input_ids"])
     np.testing.assert_array_equal(packed["padding_mask"].numpy(), expected["attention_mask"])
     assert not packed["segment_ids"].numpy().any()
     gpt2 = BytePairTokenizer.from_tiktoken(data_path("gpt2", "gpt2.tiktoken"))
-    with pytest.raises(ValueError, match=r"pack needs the special tokens \['<s>', '</s>', "
-                                         r"'<pad>'\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"pack needs the special tokens \['<s>', '</s>', "
+        r"'<pad>'\]",
+    ):
         gpt2.pack(TEXTS, 12)
 
 
@@ -96,15 +102,22 @@ def test_bert_folders(tmp_path, model_type):
 
 
 def test_errors_name_the_file_and_the_sizes(tmp_path):
-    write_hf_files(read_tiktoken_ranks(data_path("gpt2", "gpt2.tiktoken")), tmp_path,
-                   {ENDOFTEXT: GPT2_VOCAB - 1})
+    write_hf_files(
+        read_tiktoken_ranks(data_path("gpt2", "gpt2.tiktoken")),
+        tmp_path,
+        {ENDOFTEXT: GPT2_VOCAB - 1},
+    )
     config(tmp_path, "gpt2", 50000)
-    with pytest.raises(ValueError, match=f"has {GPT2_VOCAB} ids but config.json's vocab_size "
-                                         r"\(the embedding's rows\) is 50000"):
+    with pytest.raises(
+        ValueError,
+        match=f"has {GPT2_VOCAB} ids but config.json's vocab_size "
+        r"\(the embedding's rows\) is 50000",
+    ):
         load_tokenizer(tmp_path)
     (tmp_path / "merges.txt").unlink()
-    with pytest.raises(FileNotFoundError, match="holds a gpt2 model but not its tokenizer: "
-                                                "merges.txt missing"):
+    with pytest.raises(
+        FileNotFoundError, match="holds a gpt2 model but not its tokenizer: merges.txt missing"
+    ):
         load_tokenizer(tmp_path)
     config(tmp_path, "t5", 400)
     with pytest.raises(FileNotFoundError, match="spiece.model missing"):

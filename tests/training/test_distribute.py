@@ -84,11 +84,17 @@ print("REPORT " + json.dumps(report))
 @pytest.fixture(scope="module")
 def report():
     env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="0")
-    result = subprocess.run([sys.executable, "-c", SCRIPT], cwd=REPO, env=env, capture_output=True,
-                            text=True, timeout=400)
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     line = next(x for x in result.stdout.splitlines() if x.startswith("REPORT "))
-    return json.loads(line[len("REPORT "):]), result.stderr
+    return json.loads(line[len("REPORT ") :]), result.stderr
 
 
 @pytest.mark.parametrize("family", ["ae", "tf"])

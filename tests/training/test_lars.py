@@ -27,14 +27,21 @@ def test_matches_numpy_reference(nesterov):
     rng = np.random.default_rng(0)
     kernel = rng.normal(size=(5, 3)).astype("float32")
     bias = rng.normal(size=(3,)).astype("float32")
-    grads = [(rng.normal(size=(5, 3)).astype("float32"), rng.normal(size=(3,)).astype("float32")) for _ in range(4)]
+    grads = [
+        (rng.normal(size=(5, 3)).astype("float32"), rng.normal(size=(3,)).astype("float32"))
+        for _ in range(4)
+    ]
     wk, wb = keras.Variable(kernel, name="kernel"), keras.Variable(bias, name="bias")
     opt = LARS(learning_rate=0.5, momentum=0.9, weight_decay=0.01, eta=0.02, nesterov=nesterov)
     for gk, gb in grads:
         opt.apply([keras.ops.convert_to_tensor(gk), keras.ops.convert_to_tensor(gb)], [wk, wb])
-    expected_k = reference_lars(kernel, [g[0] for g in grads], 0.5, 0.9, 0.01, 0.02, nesterov, adapted=True)
+    expected_k = reference_lars(
+        kernel, [g[0] for g in grads], 0.5, 0.9, 0.01, 0.02, nesterov, adapted=True
+    )
     # The bias is excluded from decay and adaptation: plain momentum SGD.
-    expected_b = reference_lars(bias, [g[1] for g in grads], 0.5, 0.9, 0.01, 0.02, nesterov, adapted=False)
+    expected_b = reference_lars(
+        bias, [g[1] for g in grads], 0.5, 0.9, 0.01, 0.02, nesterov, adapted=False
+    )
     np.testing.assert_allclose(wk.numpy(), expected_k, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(wb.numpy(), expected_b, rtol=1e-5, atol=1e-6)
     # The trust ratio makes the kernel's first step tiny next to the unscaled SGD step.
@@ -53,7 +60,14 @@ def test_excluded_names_and_zero_weights():
 
 
 def test_config_roundtrip_and_fit_reduces_loss():
-    opt = LARS(learning_rate=0.2, momentum=0.8, weight_decay=1e-4, eta=0.01, nesterov=True, exclude_names=["x"])
+    opt = LARS(
+        learning_rate=0.2,
+        momentum=0.8,
+        weight_decay=1e-4,
+        eta=0.01,
+        nesterov=True,
+        exclude_names=["x"],
+    )
     clone = LARS.from_config(opt.get_config())
     for key in ("momentum", "eta", "nesterov", "exclude_names"):
         assert clone.get_config()[key] == opt.get_config()[key]
@@ -61,7 +75,9 @@ def test_config_roundtrip_and_fit_reduces_loss():
     rng = np.random.default_rng(1)
     x = rng.normal(size=(256, 8)).astype("float32")
     y = (x @ rng.normal(size=(8, 1))).astype("float32")
-    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
+    model = keras.Sequential(
+        [keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)]
+    )
     model.compile(optimizer=LARS(learning_rate=0.05, eta=0.05), loss="mse", jit_compile=True)
     history = model.fit(x, y, epochs=15, batch_size=32, verbose=0)
     assert history.history["loss"][-1] < 0.3 * history.history["loss"][0]

@@ -49,8 +49,13 @@ def _free_ports(n):
 
 def _env(cluster, index, **extra):
     config = {"cluster": {"worker": cluster}, "task": {"type": "worker", "index": index}}
-    return dict(os.environ, TF_CONFIG=json.dumps(config), PYTHONPATH=str(REPO),
-                TF_CPP_MIN_LOG_LEVEL="2", **extra)
+    return dict(
+        os.environ,
+        TF_CONFIG=json.dumps(config),
+        PYTHONPATH=str(REPO),
+        TF_CPP_MIN_LOG_LEVEL="2",
+        **extra,
+    )
 
 
 @pytest.mark.slow
@@ -59,8 +64,11 @@ def test_two_workers_finish_with_identical_weights(tmp_path):
     workers = [
         subprocess.Popen(
             [sys.executable, "-c", WORKER, str(tmp_path / f"run{i}"), str(tmp_path / f"w{i}.npz")],
-            cwd=REPO, env=_env(cluster, i, TFPRETRAIN_WORKER_TIMEOUT="120"),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=REPO,
+            env=_env(cluster, i, TFPRETRAIN_WORKER_TIMEOUT="120"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for i in range(2)
     ]
@@ -90,7 +98,16 @@ def test_unreachable_worker_is_a_clear_error(tmp_path):
     port, dead = _free_ports(2)  # nothing listens on `dead`
     cluster = [f"localhost:{port}", f"localhost:{dead}"]
     code = "from tfpretrain.distribute import get_strategy; get_strategy('multiworker')"
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
-                            env=_env(cluster, 0, TFPRETRAIN_WORKER_TIMEOUT="3"), timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=_env(cluster, 0, TFPRETRAIN_WORKER_TIMEOUT="3"),
+        timeout=120,
+    )
     assert result.returncode != 0
-    assert f"workers at localhost:{dead} (from TF_CONFIG) did not join the cluster within 3 s" in result.stderr
+    assert (
+        f"workers at localhost:{dead} (from TF_CONFIG) did not join the cluster within 3 s"
+        in result.stderr
+    )

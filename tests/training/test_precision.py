@@ -42,8 +42,9 @@ def test_bf16_autoencoder_trains_with_float32_weights_and_loss(tmp_path):
     set_precision("fp32")
     reference = build_autoencoder(CONFIG)
     reference.set_weights(model.get_weights())
-    np.testing.assert_allclose(np.asarray(tf.cast(model(x), tf.float32)), np.asarray(reference(x)),
-                               atol=3e-2)
+    np.testing.assert_allclose(
+        np.asarray(tf.cast(model(x), tf.float32)), np.asarray(reference(x)), atol=3e-2
+    )
 
 
 def test_recipes_compile_with_xla_except_bf16_on_a_cpu():
@@ -64,7 +65,9 @@ def test_recipes_compile_with_xla_except_bf16_on_a_cpu():
 
 def test_fp16_uses_dynamic_loss_scaling_and_skips_overflowing_steps():
     set_precision("fp16")
-    model = compile_autoencoder(build_autoencoder(CONFIG), learning_rate=1e-3, steps_per_execution=1)
+    model = compile_autoencoder(
+        build_autoencoder(CONFIG), learning_rate=1e-3, steps_per_execution=1
+    )
     assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
     x = _images(16)
     model.fit(x, x, batch_size=16, epochs=1, verbose=0)
@@ -82,8 +85,9 @@ def test_fp16_uses_dynamic_loss_scaling_and_skips_overflowing_steps():
 def test_gradient_accumulation_equals_one_big_batch():
     def train(batch, accumulate):
         keras.utils.set_random_seed(5)
-        model = compile_autoencoder(build_autoencoder(CONFIG), learning_rate=1e-2,
-                                    gradient_accumulation_steps=accumulate)
+        model = compile_autoencoder(
+            build_autoencoder(CONFIG), learning_rate=1e-2, gradient_accumulation_steps=accumulate
+        )
         fit(model, _dataset(batch), epochs=2, verbose=0)
         return model
 

@@ -42,11 +42,14 @@ def _data(nan_at_batch=None):
 
 def _model(width=16):
     keras.utils.set_random_seed(7)
-    model = keras.Sequential([
-        keras.Input((6,)), keras.layers.Dense(width, activation="relu"),
-        keras.layers.Dropout(0.3),  # its seed state must be restored too
-        keras.layers.Dense(1),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((6,)),
+            keras.layers.Dense(width, activation="relu"),
+            keras.layers.Dropout(0.3),  # its seed state must be restored too
+            keras.layers.Dense(1),
+        ]
+    )
     model.compile(keras.optimizers.Adam(1e-2), "mse", steps_per_execution=1)
     return model
 
@@ -59,14 +62,23 @@ def _state(path):
 def test_mid_epoch_resume_equals_uninterrupted_run(tmp_path):
     keras.utils.set_random_seed(1)
     reference = _model()
-    history = fit(reference, _data, epochs=3, out_dir=tmp_path / "ref", verbose=0, checkpoint_every=3)
+    history = fit(
+        reference, _data, epochs=3, out_dir=tmp_path / "ref", verbose=0, checkpoint_every=3
+    )
     final = checkpoints(tmp_path / "ref" / "checkpoints" / "state")[-1]
     assert final.name == f"step-{3 * STEPS_PER_EPOCH:09d}.npz"
 
     keras.utils.set_random_seed(1)
     with pytest.raises(Crash):  # dies after step 12: the newest checkpoint is step 11, mid-epoch 2
-        fit(_model(), _data, epochs=3, out_dir=tmp_path / "run", verbose=0, checkpoint_every=3,
-            callbacks=[CrashAt(12)])
+        fit(
+            _model(),
+            _data,
+            epochs=3,
+            out_dir=tmp_path / "run",
+            verbose=0,
+            checkpoint_every=3,
+            callbacks=[CrashAt(12)],
+        )
     saved = checkpoints(tmp_path / "run" / "checkpoints" / "state")
     assert saved[-1].name == "step-000000011.npz"
     header, _ = read_state(saved[-1])
@@ -74,19 +86,27 @@ def test_mid_epoch_resume_equals_uninterrupted_run(tmp_path):
 
     keras.utils.set_random_seed(1)
     resumed = _model()
-    resumed_history = fit(resumed, _data, epochs=3, out_dir=tmp_path / "run", verbose=0,
-                          checkpoint_every=3)
+    resumed_history = fit(
+        resumed, _data, epochs=3, out_dir=tmp_path / "run", verbose=0, checkpoint_every=3
+    )
     # Same step count, same weights, optimizer moments and RNG state as without the crash.
     assert int(resumed.optimizer.iterations.numpy()) == 3 * STEPS_PER_EPOCH
-    ref_state, run_state = _state(final), _state(tmp_path / "run" / "checkpoints" / "state" / final.name)
+    ref_state, run_state = (
+        _state(final),
+        _state(tmp_path / "run" / "checkpoints" / "state" / final.name),
+    )
     assert ref_state.keys() == run_state.keys()
     for key in ref_state:
-        np.testing.assert_allclose(run_state[key], ref_state[key], rtol=1e-6, atol=1e-7, err_msg=key)
+        np.testing.assert_allclose(
+            run_state[key], ref_state[key], rtol=1e-6, atol=1e-7, err_msg=key
+        )
     for a, b in zip(resumed.get_weights(), reference.get_weights(), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
     # The history covers all three epochs; the epochs finished before the crash are identical.
     assert len(resumed_history.history["loss"]) == 3
-    np.testing.assert_allclose(resumed_history.history["loss"][0], history.history["loss"][0], rtol=1e-6)
+    np.testing.assert_allclose(
+        resumed_history.history["loss"][0], history.history["loss"][0], rtol=1e-6
+    )
 
 
 class SlowSteps(keras.callbacks.Callback):
@@ -96,8 +116,15 @@ class SlowSteps(keras.callbacks.Callback):
 
 def test_training_seconds_count_the_runs_before_a_resume(tmp_path):
     with pytest.raises(Crash):  # 11 steps of at least 0.3 s reach the step-11 checkpoint
-        fit(_model(), _data, epochs=3, out_dir=tmp_path, verbose=0, checkpoint_every=3,
-            callbacks=[SlowSteps(), CrashAt(12)])
+        fit(
+            _model(),
+            _data,
+            epochs=3,
+            out_dir=tmp_path,
+            verbose=0,
+            checkpoint_every=3,
+            callbacks=[SlowSteps(), CrashAt(12)],
+        )
     header, _ = read_state(checkpoints(tmp_path / "checkpoints" / "state")[-1])
     assert header["step"] == 11 and header["training_seconds"] >= 11 * 0.3
     start = time.perf_counter()
@@ -105,7 +132,11 @@ def test_training_seconds_count_the_runs_before_a_resume(tmp_path):
     this_run = time.perf_counter() - start
     # This run's clock starts after set-up (model, data, restore), so it counts at most `this_run`
     # on top of the crashed run's time; without the carry-over the total would be below it.
-    assert header["training_seconds"] < history.training_seconds <= header["training_seconds"] + this_run
+    assert (
+        header["training_seconds"]
+        < history.training_seconds
+        <= header["training_seconds"] + this_run
+    )
     final, _ = read_state(checkpoints(tmp_path / "checkpoints" / "state")[-1])
     assert header["training_seconds"] < final["training_seconds"] <= history.training_seconds
 
@@ -158,17 +189,28 @@ def test_weights_gone_nan_behind_a_finite_loss_stop_training_at_the_epoch_end():
     # A NaN moving variance never shows in a training loss (batch norm trains on batch statistics).
     keras.utils.set_random_seed(0)
     norm = keras.layers.BatchNormalization()
-    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8), norm, keras.layers.Dense(1)])
+    model = keras.Sequential(
+        [keras.Input((6,)), keras.layers.Dense(8), norm, keras.layers.Dense(1)]
+    )
     model.compile(keras.optimizers.SGD(1e-2), "mse")
     spoil = keras.callbacks.LambdaCallback(
-        on_train_batch_end=lambda batch, logs: norm.moving_variance.assign(np.full((8,), np.nan, "float32"))
-        if batch == 0 else None)
-    losses = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: seen.append(logs["loss"]))
+        on_train_batch_end=lambda batch, logs: (
+            norm.moving_variance.assign(np.full((8,), np.nan, "float32")) if batch == 0 else None
+        )
+    )
+    losses = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: seen.append(logs["loss"])
+    )
     seen: list[float] = []
     x = np.random.default_rng(0).normal(size=(64, 6)).astype("float32")
     with pytest.raises(NonFiniteLossError, match="moving_variance holds NaN/Inf after epoch 1"):
-        fit(model, tf.data.Dataset.from_tensor_slices((x, x[:, :1])).batch(8), epochs=3, verbose=0,
-            callbacks=[losses, spoil])
+        fit(
+            model,
+            tf.data.Dataset.from_tensor_slices((x, x[:, :1])).batch(8),
+            epochs=3,
+            verbose=0,
+            callbacks=[losses, spoil],
+        )
     assert seen == []  # stopped before any later callback saw the end of epoch 1
 
 

@@ -19,14 +19,25 @@ from tfpretrain.training.checkpoint import checkpoints, read_state
 from tfpretrain.training.rundir import LOCK, RunDirectoryError, run_directory
 
 REPO = Path(__file__).resolve().parents[2]
-TINY = dict(epochs=1, limit_train=400, validation_size=100, batch_size=50, verbose=0,
-            deterministic=True, strategy="default", seed=5)
+TINY = dict(
+    epochs=1,
+    limit_train=400,
+    validation_size=100,
+    batch_size=50,
+    verbose=0,
+    deterministic=True,
+    strategy="default",
+    seed=5,
+)
 
 
 def _files(out: Path) -> dict[str, tuple[int, int]]:
     """Every file under `out` with its size and modification time: what a refusal must keep."""
-    return {str(p.relative_to(out)): (p.stat().st_size, p.stat().st_mtime_ns)
-            for p in sorted(out.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(out)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in sorted(out.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -171,14 +182,17 @@ def test_live_lock_refuses_and_stale_lock_is_taken_over(tmp_path, capsys):
         sleeper.kill()
         sleeper.wait()
     assert _holding(_Plain(out_dir=str(out))) == {"pid": os.getpid()}
-    assert f"taking over the stale lock {out / LOCK} of pid {sleeper.pid}" in capsys.readouterr().out
+    assert (
+        f"taking over the stale lock {out / LOCK} of pid {sleeper.pid}" in capsys.readouterr().out
+    )
     assert not (out / LOCK).exists()
 
 
 def test_non_chief_worker_takes_no_lock_and_writes_nothing(tmp_path, monkeypatch):
     cluster = {"worker": ["a:1", "b:1"]}
-    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster,
-                                                "task": {"type": "worker", "index": 1}}))
+    monkeypatch.setenv(
+        "TF_CONFIG", json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 1}})
+    )
 
     @run_directory
     def worker(cfg: _Plain) -> dict:
@@ -193,10 +207,31 @@ EPOCHS, STEPS_PER_EPOCH = 2, 50  # 800 training images, batch 16
 
 
 def _cli(out: Path, seed: int = 3) -> list[str]:
-    return [sys.executable, "-m", "tfpretrain.cli.main", "autoencoder", "--out", str(out),
-            "--epochs", str(EPOCHS), "--limit-train", "900", "--validation-size", "100",
-            "--batch-size", "16", "--steps-per-execution", "1", "--checkpoint-every", "5",
-            "--deterministic", "--strategy", "default", "--seed", str(seed)]
+    return [
+        sys.executable,
+        "-m",
+        "tfpretrain.cli.main",
+        "autoencoder",
+        "--out",
+        str(out),
+        "--epochs",
+        str(EPOCHS),
+        "--limit-train",
+        "900",
+        "--validation-size",
+        "100",
+        "--batch-size",
+        "16",
+        "--steps-per-execution",
+        "1",
+        "--checkpoint-every",
+        "5",
+        "--deterministic",
+        "--strategy",
+        "default",
+        "--seed",
+        str(seed),
+    ]
 
 
 def _env() -> dict:
@@ -224,10 +259,12 @@ def uninterrupted(tmp_path_factory) -> Path:
 @pytest.mark.slow
 @pytest.mark.parametrize("kill_point", list(KILL_POINTS))
 def test_sigkill_at_each_stage_then_rerun_finishes_like_an_uninterrupted_run(
-        kill_point, uninterrupted, tmp_path):
+    kill_point, uninterrupted, tmp_path
+):
     out = tmp_path / "run"
-    process = subprocess.Popen(_cli(out), cwd=REPO, env=_env(), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        _cli(out), cwd=REPO, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline, killed = time.monotonic() + 240, False
     while time.monotonic() < deadline and process.poll() is None:
         if KILL_POINTS[kill_point](out):
@@ -240,8 +277,9 @@ def test_sigkill_at_each_stage_then_rerun_finishes_like_an_uninterrupted_run(
     assert not (out / "metrics.json").exists()
     assert (out / LOCK).exists()  # left by the killed process: stale now
 
-    rerun = subprocess.run(_cli(out), cwd=REPO, env=_env(), capture_output=True, text=True,
-                           timeout=300)
+    rerun = subprocess.run(
+        _cli(out), cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300
+    )
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert "taking over the stale lock" in rerun.stdout
     final = f"step-{EPOCHS * STEPS_PER_EPOCH:09d}.npz"
@@ -258,9 +296,17 @@ def test_sigkill_at_each_stage_then_rerun_finishes_like_an_uninterrupted_run(
 @pytest.mark.slow
 def test_two_runs_started_together_on_one_out_one_is_refused(tmp_path, data_dir):
     out = tmp_path / "run"
-    processes = [subprocess.Popen(_cli(out, seed), cwd=REPO, env=_env(), text=True,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-                 for seed in (1, 2)]
+    processes = [
+        subprocess.Popen(
+            _cli(out, seed),
+            cwd=REPO,
+            env=_env(),
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for seed in (1, 2)
+    ]
     results = [(p.wait(timeout=300), *p.communicate()) for p in processes]
     codes = sorted(code for code, _, _ in results)
     assert codes == [0, 2], [err[-1000:] for _, _, err in results]
@@ -283,9 +329,23 @@ def clm_run(tmp_path_factory):
     corpus.write_text(data.read_text()[:6000])
 
     def settings(**changes):
-        return CLMRun(**{**dict(corpus=str(corpus), out_dir=str(root / "run"), block_size=16,
-                                batch_size=4, steps=4, eval_interval=2, warmup_steps=1,
-                                num_samples=0, export=False, verbose=0), **changes})
+        return CLMRun(
+            **{
+                **dict(
+                    corpus=str(corpus),
+                    out_dir=str(root / "run"),
+                    block_size=16,
+                    batch_size=4,
+                    steps=4,
+                    eval_interval=2,
+                    warmup_steps=1,
+                    num_samples=0,
+                    export=False,
+                    verbose=0,
+                ),
+                **changes,
+            }
+        )
 
     return root / "run", settings, run_clm, run_clm(settings())
 
@@ -313,4 +373,6 @@ def test_clm_killed_after_its_last_checkpoint_reports_every_evaluation(clm_run, 
     (copy / "metrics.json").unlink()
     rerun = run_clm(settings(out_dir=str(copy)))
     assert [e["step"] for e in rerun["evaluations"]] == [2, 4]
-    assert rerun["evaluations"] == metrics["evaluations"] and rerun["val_loss"] == metrics["val_loss"]
+    assert (
+        rerun["evaluations"] == metrics["evaluations"] and rerun["val_loss"] == metrics["val_loss"]
+    )

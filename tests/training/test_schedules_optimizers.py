@@ -16,7 +16,9 @@ def test_schedule_formula(decay):
             expected = 2.0 * step / 10
         else:
             p = min((step - 10) / 100, 1.0)
-            expected = 0.2 + 1.8 * (0.5 * (1 + math.cos(math.pi * p)) if decay == "cosine" else 1 - p)
+            expected = 0.2 + 1.8 * (
+                0.5 * (1 + math.cos(math.pi * p)) if decay == "cosine" else 1 - p
+            )
         assert float(s(step)) == pytest.approx(expected, rel=1e-5, abs=1e-6)
     clone = WarmupSchedule.from_config(s.get_config())
     assert float(clone(37)) == pytest.approx(float(s(37)))
@@ -30,15 +32,22 @@ def test_schedule_bad_arguments():
 
 
 def test_adamw_decays_matrices_only():
-    model = keras.Sequential([
-        keras.Input((2, 8)), MultiHeadSelfAttention(2, 4), keras.layers.Dense(4), keras.layers.LayerNormalization(),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((2, 8)),
+            MultiHeadSelfAttention(2, 4),
+            keras.layers.Dense(4),
+            keras.layers.LayerNormalization(),
+        ]
+    )
     variables = model.trainable_variables
     for v in variables:  # non-zero everywhere, so that a decayed bias would show
         v.assign(np.random.default_rng(0).normal(size=v.shape).astype("float32"))
     before = {v.path: np.asarray(v).copy() for v in variables}
     opt = adamw(model, learning_rate=0.1, weight_decay=0.5)
-    opt.apply_gradients(zip([np.zeros(v.shape, "float32") for v in variables], variables, strict=True))
+    opt.apply_gradients(
+        zip([np.zeros(v.shape, "float32") for v in variables], variables, strict=True)
+    )
     # With zero gradients only the decoupled decay moves weights: kernels shrink; biases (the
     # attention's per-head `[H, K]` ones too) and norm vectors stay.
     decayed = {v.path for v in variables if not np.allclose(np.asarray(v), before[v.path])}

@@ -31,17 +31,25 @@ def gpt2_config(config: dict, file: str = hf.CONFIG) -> GPTConfig:
     """
     if config.get("model_type") != "gpt2":
         raise ValueError(f"{file} describes a {config.get('model_type')!r} model, not 'gpt2'.")
-    unsupported = {"scale_attn_weights": True, "scale_attn_by_inverse_layer_idx": False,
-                   "add_cross_attention": False}
+    unsupported = {
+        "scale_attn_weights": True,
+        "scale_attn_by_inverse_layer_idx": False,
+        "add_cross_attention": False,
+    }
     for key, wanted in unsupported.items():
         if config.get(key, wanted) != wanted:
             raise ValueError(f"{file}: {key}={config[key]!r} is not supported (only {wanted}).")
     try:
         gpt = GPTConfig(
-            vocabulary_size=config["vocab_size"], sequence_length=config["n_positions"],
-            num_layers=config["n_layer"], num_heads=config["n_head"], hidden_dim=config["n_embd"],
-            intermediate_dim=config.get("n_inner"), dropout=0.0,
-            layer_norm_epsilon=config.get("layer_norm_epsilon", 1e-5), use_bias=True,
+            vocabulary_size=config["vocab_size"],
+            sequence_length=config["n_positions"],
+            num_layers=config["n_layer"],
+            num_heads=config["n_head"],
+            hidden_dim=config["n_embd"],
+            intermediate_dim=config.get("n_inner"),
+            dropout=0.0,
+            layer_norm_epsilon=config.get("layer_norm_epsilon", 1e-5),
+            use_bias=True,
             activation=hf.activation_from_hf(config.get("activation_function", "gelu_new"), file),
         )
     except KeyError as err:
@@ -56,8 +64,9 @@ def _blocks(model: keras.Model) -> list[TransformerBlock]:
 def _slots(model: keras.Model) -> list[hf.Slot]:
     embedding = model.get_layer("embedding")
     rows = [
-        hf.Slot(embedding.token_embedding.embeddings, "wte.weight",
-                vocabulary=embedding.vocabulary_size),
+        hf.Slot(
+            embedding.token_embedding.embeddings, "wte.weight", vocabulary=embedding.vocabulary_size
+        ),
         hf.Slot(embedding.position_embedding.embeddings, "wpe.weight"),
     ]
     for i, block in enumerate(_blocks(model)):
@@ -68,8 +77,11 @@ def _slots(model: keras.Model) -> list[hf.Slot]:
             hf.Slot(att.query_kernel, p + "attn.c_attn.weight[query]", heads),
             hf.Slot(att.key_kernel, p + "attn.c_attn.weight[key]", heads),
             hf.Slot(att.value_kernel, p + "attn.c_attn.weight[value]", heads),
-            hf.Slot(att.output_kernel, p + "attn.c_proj.weight",
-                    hf.heads_out(att.num_heads, att.key_dim, linear=False)),
+            hf.Slot(
+                att.output_kernel,
+                p + "attn.c_proj.weight",
+                hf.heads_out(att.num_heads, att.key_dim, linear=False),
+            ),
             hf.Slot(block.ffn_norm.gamma, p + "ln_2.weight"),
             hf.Slot(block.ffn_inner.kernel, p + "mlp.c_fc.weight"),
             hf.Slot(block.ffn_outer.kernel, p + "mlp.c_proj.weight"),
@@ -144,16 +156,24 @@ def hf_config(model: keras.Model) -> dict:
     first = blocks[0]
     end = 50256 if embedding.vocabulary_size == 50257 else None
     return {
-        "model_type": "gpt2", "architectures": ["GPT2LMHeadModel"],
-        "vocab_size": embedding.vocabulary_size, "n_positions": embedding.sequence_length,
-        "n_embd": embedding.embedding_dim, "n_layer": len(blocks), "n_head": first.num_heads,
+        "model_type": "gpt2",
+        "architectures": ["GPT2LMHeadModel"],
+        "vocab_size": embedding.vocabulary_size,
+        "n_positions": embedding.sequence_length,
+        "n_embd": embedding.embedding_dim,
+        "n_layer": len(blocks),
+        "n_head": first.num_heads,
         "n_inner": first.intermediate_dim,
         "activation_function": hf.activation_to_hf(serialize_activation(first.activation)),
         "layer_norm_epsilon": first.layer_norm_epsilon,
-        "resid_pdrop": first.dropout, "embd_pdrop": first.dropout, "attn_pdrop": first.dropout,
-        "tie_word_embeddings": True, "scale_attn_weights": True,
+        "resid_pdrop": first.dropout,
+        "embd_pdrop": first.dropout,
+        "attn_pdrop": first.dropout,
+        "tie_word_embeddings": True,
+        "scale_attn_weights": True,
         # GPT-2's <|endoftext|> is its last id; a vocabulary of another size names none.
-        "bos_token_id": end, "eos_token_id": end,
+        "bos_token_id": end,
+        "eos_token_id": end,
     }
 
 
@@ -181,8 +201,13 @@ def save_gpt2(model: keras.Model, path) -> None:
             if parts[0] is None:
                 parts = [np.zeros(d, np.float32)] * 3
             tensors[f"{p}attn.c_attn.{kind}"] = np.ascontiguousarray(np.concatenate(parts, -1))
-        zeros = {"ln_1.bias": d, "ln_2.bias": d, "attn.c_proj.bias": d, "mlp.c_fc.bias":
-                 config["n_inner"], "mlp.c_proj.bias": d}
+        zeros = {
+            "ln_1.bias": d,
+            "ln_2.bias": d,
+            "attn.c_proj.bias": d,
+            "mlp.c_fc.bias": config["n_inner"],
+            "mlp.c_proj.bias": d,
+        }
         for name, size in zeros.items():
             tensors.setdefault(p + name, np.zeros(size, np.float32))
     tensors.setdefault("ln_f.bias", np.zeros(d, np.float32))

@@ -84,9 +84,18 @@ def read_config(folder) -> dict:
 
 
 # safetensors dtype names -> NumPy dtypes; BF16 is read as uint16 and widened by hand.
-_DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "BF16": np.uint16,
-           "I64": np.int64, "I32": np.int32, "I16": np.int16, "I8": np.int8, "U8": np.uint8,
-           "BOOL": np.bool_}
+_DTYPES = {
+    "F64": np.float64,
+    "F32": np.float32,
+    "F16": np.float16,
+    "BF16": np.uint16,
+    "I64": np.int64,
+    "I32": np.int32,
+    "I16": np.int16,
+    "I8": np.int8,
+    "U8": np.uint8,
+    "BOOL": np.bool_,
+}
 
 
 def _to_float32(array: np.ndarray, dtype: str) -> np.ndarray:
@@ -176,7 +185,10 @@ class Tensors(Mapping):
         state = torch.load(str(file), map_location="cpu", weights_only=True, mmap=True)
         for name, value in state.items():
             self._entries[name] = (
-                file.name, lambda v=value: v.float().numpy(), tuple(value.shape), name
+                file.name,
+                lambda v=value: v.float().numpy(),
+                tuple(value.shape),
+                name,
             )
 
     def __getitem__(self, name: str) -> np.ndarray:
@@ -218,8 +230,10 @@ LINEAR: Layout = (lambda a: a.T, lambda a: a.T)
 def rows_from(offset: int) -> Layout:
     """A table whose first `offset` rows the model does not use (RoBERTa's positions start at
     `pad_token_id + 1`); they are written back as zeros."""
-    return (lambda a: a[offset:],
-            lambda a: np.concatenate([np.zeros((offset,) + a.shape[1:], a.dtype), a]))
+    return (
+        lambda a: a[offset:],
+        lambda a: np.concatenate([np.zeros((offset,) + a.shape[1:], a.dtype), a]),
+    )
 
 
 def heads_in(heads: int, head_dim: int, linear: bool = True) -> Layout:
@@ -236,8 +250,10 @@ def heads_bias(heads: int, head_dim: int) -> Layout:
 def heads_out(heads: int, head_dim: int, linear: bool = True) -> Layout:
     """The attention output projection: Linear `[D, H*K]` (Conv1D `[H*K, D]`) <-> `[H, K, D]`."""
     if linear:
-        return (lambda a: a.T.reshape(heads, head_dim, -1),
-                lambda a: a.reshape(heads * head_dim, -1).T)
+        return (
+            lambda a: a.T.reshape(heads, head_dim, -1),
+            lambda a: a.reshape(heads * head_dim, -1).T,
+        )
     return (lambda a: a.reshape(heads, head_dim, -1), lambda a: a.reshape(heads * head_dim, -1))
 
 
@@ -306,7 +322,8 @@ def assign(slots: list[Slot], tensors: Tensors, what: str) -> None:
             problems.append(f"tensors with the wrong shape ({len(mismatched)}): {mismatched[:8]}")
         raise ValueError(
             f"The checkpoint in {tensors.folder} does not fit this {what} model: "
-            + "; ".join(problems) + ". Check that config.json belongs to the weights file."
+            + "; ".join(problems)
+            + ". Check that config.json belongs to the weights file."
         )
     for variable, value in values:
         variable.assign(value.astype(variable.dtype))
@@ -344,8 +361,13 @@ def write_folder(path, config: dict, tensors: dict[str, np.ndarray]) -> Path:
 
 def activation_from_hf(name: str, file: str = CONFIG) -> str:
     """A Hugging Face activation name (`hidden_act`, `activation_function`) as tfpretrain's."""
-    names = {"gelu": "gelu", "relu": "relu", "gelu_new": "gelu_approximate",
-             "gelu_pytorch_tanh": "gelu_approximate", "gelu_fast": "gelu_approximate"}
+    names = {
+        "gelu": "gelu",
+        "relu": "relu",
+        "gelu_new": "gelu_approximate",
+        "gelu_pytorch_tanh": "gelu_approximate",
+        "gelu_fast": "gelu_approximate",
+    }
     if name not in names:
         raise ValueError(f"{file}: unsupported activation {name!r}; supported: {sorted(names)}.")
     return names[name]

@@ -41,18 +41,27 @@ def t5_config(config: dict, file: str = hf.CONFIG, tie_output: bool = True) -> S
         d_model, heads, vocab = config["d_model"], config["num_heads"], config["vocab_size"]
         head_dim = config.get("d_kv", d_model // heads)
         return Seq2SeqConfig(
-            vocabulary_size=vocab, hidden_dim=d_model, num_heads=heads,
-            intermediate_dim=config["d_ff"], num_encoder_layers=config["num_layers"],
+            vocabulary_size=vocab,
+            hidden_dim=d_model,
+            num_heads=heads,
+            intermediate_dim=config["d_ff"],
+            num_encoder_layers=config["num_layers"],
             num_decoder_layers=config.get("num_decoder_layers") or config["num_layers"],
-            dropout=0.0, activation=hf.activation_from_hf(activation, file),
+            dropout=0.0,
+            activation=hf.activation_from_hf(activation, file),
             layer_norm_epsilon=config.get("layer_norm_epsilon", 1e-6),
             relative_buckets=config.get("relative_attention_num_buckets", 32),
             relative_max_distance=config.get("relative_attention_max_distance", 128),
-            scale_attention=False, encoder_length=DEFAULT_LENGTH, decoder_length=DEFAULT_LENGTH,
-            pad_id=_token(config, "pad_token_id", 0), eos_id=_token(config, "eos_token_id", 1),
+            scale_attention=False,
+            encoder_length=DEFAULT_LENGTH,
+            decoder_length=DEFAULT_LENGTH,
+            pad_id=_token(config, "pad_token_id", 0),
+            eos_id=_token(config, "eos_token_id", 1),
             # Vocabularies built here keep their sentinels at the top; HF's are tokenizer data.
-            num_sentinels=0, head_dim=None if head_dim * heads == d_model else head_dim,
-            gated_ffn=gated, tie_output=tie_output,
+            num_sentinels=0,
+            head_dim=None if head_dim * heads == d_model else head_dim,
+            gated_ffn=gated,
+            tie_output=tie_output,
         )
     except KeyError as err:
         raise ValueError(f"{file} lacks {err.args[0]!r}, which a T5 config needs.") from err
@@ -74,11 +83,15 @@ def _attention_slots(att, prefix: str, scale_queries: bool) -> list[hf.Slot]:
 
 def _ffn_slots(block, prefix: str) -> list[hf.Slot]:
     if block.gated_ffn:
-        return [hf.Slot(block.ffn_inner.kernel, prefix + "wi_0.weight", hf.LINEAR),
-                hf.Slot(block.ffn_gate.kernel, prefix + "wi_1.weight", hf.LINEAR),
-                hf.Slot(block.ffn_outer.kernel, prefix + "wo.weight", hf.LINEAR)]
-    return [hf.Slot(block.ffn_inner.kernel, prefix + "wi.weight", hf.LINEAR),
-            hf.Slot(block.ffn_outer.kernel, prefix + "wo.weight", hf.LINEAR)]
+        return [
+            hf.Slot(block.ffn_inner.kernel, prefix + "wi_0.weight", hf.LINEAR),
+            hf.Slot(block.ffn_gate.kernel, prefix + "wi_1.weight", hf.LINEAR),
+            hf.Slot(block.ffn_outer.kernel, prefix + "wo.weight", hf.LINEAR),
+        ]
+    return [
+        hf.Slot(block.ffn_inner.kernel, prefix + "wi.weight", hf.LINEAR),
+        hf.Slot(block.ffn_outer.kernel, prefix + "wo.weight", hf.LINEAR),
+    ]
 
 
 def _slots(model: keras.Model) -> list[hf.Slot]:
@@ -172,18 +185,28 @@ def save_t5(model: keras.Model, path, pad_id: int = 0, eos_id: int = 1) -> None:
     activation = hf.activation_to_hf(config.activation)
     tied, gated = config.tie_output, config.gated_ffn
     hf_config = {
-        "model_type": "t5", "architectures": ["T5ForConditionalGeneration"],
-        "vocab_size": config.vocabulary_size, "d_model": config.hidden_dim, "d_kv": head_dim,
-        "d_ff": config.intermediate_dim, "num_layers": config.num_encoder_layers,
-        "num_decoder_layers": config.num_decoder_layers, "num_heads": config.num_heads,
+        "model_type": "t5",
+        "architectures": ["T5ForConditionalGeneration"],
+        "vocab_size": config.vocabulary_size,
+        "d_model": config.hidden_dim,
+        "d_kv": head_dim,
+        "d_ff": config.intermediate_dim,
+        "num_layers": config.num_encoder_layers,
+        "num_decoder_layers": config.num_decoder_layers,
+        "num_heads": config.num_heads,
         "relative_attention_num_buckets": config.relative_buckets,
         "relative_attention_max_distance": config.relative_max_distance,
-        "dropout_rate": config.dropout, "layer_norm_epsilon": config.layer_norm_epsilon,
+        "dropout_rate": config.dropout,
+        "layer_norm_epsilon": config.layer_norm_epsilon,
         "feed_forward_proj": ("gated-" if gated else "") + activation,
-        "dense_act_fn": activation, "is_gated_act": gated,
-        "tie_word_embeddings": tied, "scale_decoder_outputs": tied,
+        "dense_act_fn": activation,
+        "is_gated_act": gated,
+        "tie_word_embeddings": tied,
+        "scale_decoder_outputs": tied,
         # T5 starts decoding from the pad id, as `build_seq2seq` models do.
-        "pad_token_id": pad_id, "eos_token_id": eos_id, "decoder_start_token_id": pad_id,
+        "pad_token_id": pad_id,
+        "eos_token_id": eos_id,
+        "decoder_start_token_id": pad_id,
         "is_encoder_decoder": True,
     }
     hf.write_folder(path, hf_config, hf.export(_slots(model)))

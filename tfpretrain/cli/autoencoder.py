@@ -10,7 +10,10 @@ from tfpretrain.settings.autoencoder import AutoencoderRun
 
 def add_parser(subparsers) -> None:
     add_command(
-        subparsers, "autoencoder", AutoencoderRun, run=run,
+        subparsers,
+        "autoencoder",
+        AutoencoderRun,
+        run=run,
         help="pre-train an image autoencoder",
         description=(
             "Train the dense (784-128-64-64-784) or convolutional autoencoder with Adam and binary "
@@ -24,7 +27,10 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     metrics = run_recipe(args, "tfpretrain.recipes.autoencoder:run")
     print_metrics(metrics)
-    written = "reconstructions.png, loss.png and saved_model/1/" if args.export else (
-        "reconstructions.png and loss.png")
+    written = (
+        "reconstructions.png, loss.png and saved_model/1/"
+        if args.export
+        else ("reconstructions.png and loss.png")
+    )
     print(f"Wrote {args.out_dir}/metrics.json, {written}")
     return 0

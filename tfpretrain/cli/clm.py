@@ -10,7 +10,10 @@ from tfpretrain.settings.clm import CLMRun
 
 def add_parser(subparsers) -> None:
     add_command(
-        subparsers, "clm", CLMRun, run=run,
+        subparsers,
+        "clm",
+        CLMRun,
+        run=run,
         help="pre-train a GPT-style causal language model",
         description=(
             "Train a GPT (pre-norm causal transformer, tied output head) on a UTF-8 text corpus "

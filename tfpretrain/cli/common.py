@@ -11,13 +11,23 @@ from collections.abc import Callable
 from tfpretrain.settings import add_arguments
 
 
-def add_command(subparsers, name: str, settings: type, *, help: str,  # noqa: A002
-                description: str, run: Callable[[argparse.Namespace], int]
-                ) -> argparse.ArgumentParser:
+def add_command(
+    subparsers,
+    name: str,
+    settings: type,
+    *,
+    help: str,  # noqa: A002
+    description: str,
+    run: Callable[[argparse.Namespace], int],
+) -> argparse.ArgumentParser:
     """Adds the subcommand `name` with one flag per field of `settings`; `run` receives the
     parsed flags."""
-    parser = subparsers.add_parser(name, help=help, description=description,
-                                   formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = subparsers.add_parser(
+        name,
+        help=help,
+        description=description,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     add_arguments(parser, settings)
     parser.set_defaults(func=run, settings_class=settings)
     return parser
@@ -38,10 +48,15 @@ def print_metrics(metrics: dict, skip: tuple[str, ...] = ()) -> None:
 def add_runtime_flags(parser: argparse.ArgumentParser) -> None:
     """Transitional: `--strategy`, `--precision` and `--xla` for commands not yet built from
     their settings dataclass."""
-    parser.add_argument("--strategy", default="auto",
-                        choices=["auto", "default", "mirrored", "multiworker", "tpu"],
-                        help="tf.distribute strategy")
-    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
-                        help="numeric precision")
-    parser.add_argument("--xla", default="auto", choices=["auto", "on", "off"],
-                        help="XLA-compile the training step")
+    parser.add_argument(
+        "--strategy",
+        default="auto",
+        choices=["auto", "default", "mirrored", "multiworker", "tpu"],
+        help="tf.distribute strategy",
+    )
+    parser.add_argument(
+        "--precision", default="fp32", choices=["fp32", "bf16", "fp16"], help="numeric precision"
+    )
+    parser.add_argument(
+        "--xla", default="auto", choices=["auto", "on", "off"], help="XLA-compile the training step"
+    )

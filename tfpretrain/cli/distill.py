@@ -10,7 +10,10 @@ from tfpretrain.settings.distill import DistillRun
 
 def add_parser(subparsers) -> None:
     add_command(
-        subparsers, "distill", DistillRun, run=run,
+        subparsers,
+        "distill",
+        DistillRun,
+        run=run,
         help="distil a fine-tuned text classifier into a smaller student",
         description=(
             "Train a student TextClassifier on --task with the teacher's softened predictions "

@@ -12,7 +12,10 @@ from tfpretrain.settings.evaluate import EvaluateRun
 
 def add_parser(subparsers) -> None:
     add_command(
-        subparsers, "evaluate", EvaluateRun, run=run,
+        subparsers,
+        "evaluate",
+        EvaluateRun,
+        run=run,
         help="fine-tune / linear-probe pre-trained image encoders with few labels",
         description=(
             "Load the encoder of each --encoder run directory (tfpretrain simclr, gan or "
@@ -27,8 +30,12 @@ def run(args: argparse.Namespace) -> int:
     from tfpretrain.evaluate import markdown_table
 
     rows = run_recipe(args, "tfpretrain.recipes.evaluate:run")
-    print(json.dumps({r: {c: round(m["accuracy"], 4) for c, m in row.items()}
-                      for r, row in rows.items()}, indent=2))
+    print(
+        json.dumps(
+            {r: {c: round(m["accuracy"], 4) for c, m in row.items()} for r, row in rows.items()},
+            indent=2,
+        )
+    )
     print(markdown_table(rows))
     print(f"Wrote {args.out_dir}/metrics.json and table.md")
     return 0

@@ -10,7 +10,10 @@ from tfpretrain.settings.export_hf import ExportHFRun
 
 def add_parser(subparsers) -> None:
     add_command(
-        subparsers, "export-hf", ExportHFRun, run=run,
+        subparsers,
+        "export-hf",
+        ExportHFRun,
+        run=run,
         help="write a run's model as a Hugging Face folder",
         description=(
             "Write the model of a `tfpretrain clm`, `seq2seq`, `mlm` or `finetune` run as a "

@@ -10,9 +10,12 @@ from tfpretrain.settings.finetune import FinetuneRun
 
 def add_parser(subparsers) -> None:
     add_command(
-        subparsers, "finetune", FinetuneRun, run=run,
+        subparsers,
+        "finetune",
+        FinetuneRun,
+        run=run,
         help="fine-tune a text classifier (SST-2 or your TSV) and report "
-             "accuracy/precision/recall/F1",
+        "accuracy/precision/recall/F1",
         description=(
             "Build a TextClassifier on the encoder given by --init (a `tfpretrain mlm` run "
             "directory, a Hugging Face BERT directory, or 'scratch' for random weights of "

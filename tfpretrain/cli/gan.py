@@ -10,7 +10,10 @@ from tfpretrain.settings.gan import GanRun
 
 def add_parser(subparsers) -> None:
     add_command(
-        subparsers, "gan", GanRun, run=run,
+        subparsers,
+        "gan",
+        GanRun,
+        run=run,
         help="pre-train a DCGAN and probe its discriminator's features",
         description=(
             "Train a DCGAN on 28x28 images with model.fit (XLA-compiled train_step), write "
@@ -28,6 +31,8 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     print_metrics(run_recipe(args, "tfpretrain.recipes.gan:run"))
     exported = " and saved_model/1/" if args.export else ""
-    print(f"Wrote {args.out_dir}/metrics.json, samples_*.png, loss.png, "
-          f"frechet_distance.png{exported}")
+    print(
+        f"Wrote {args.out_dir}/metrics.json, samples_*.png, loss.png, "
+        f"frechet_distance.png{exported}"
+    )
     return 0

@@ -10,7 +10,10 @@ from tfpretrain.settings.generate import GenerateRun
 
 def add_parser(subparsers) -> None:
     add_command(
-        subparsers, "generate", GenerateRun, run=run,
+        subparsers,
+        "generate",
+        GenerateRun,
+        run=run,
         help="generate text with a trained or downloaded language model",
         description=(
             "Load the model and tokenizer of a `tfpretrain clm`, `seq2seq` or text-to-text "
@@ -28,9 +31,17 @@ def run(args: argparse.Namespace) -> int:
     generator = load_generator(cfg.model)
     stop = cfg.stop.encode().decode("unicode_escape") if cfg.stop else None
     completions = generate_text(
-        generator, cfg.prompt, cfg.max_length, cfg.num_return_sequences, stop=stop,
-        temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p, greedy=cfg.greedy,
-        seed=cfg.seed, num_beams=cfg.num_beams,
+        generator,
+        cfg.prompt,
+        cfg.max_length,
+        cfg.num_return_sequences,
+        stop=stop,
+        temperature=cfg.temperature,
+        top_k=cfg.top_k,
+        top_p=cfg.top_p,
+        greedy=cfg.greedy,
+        seed=cfg.seed,
+        num_beams=cfg.num_beams,
     )
     print("\n----\n".join(completions))
     return 0

@@ -10,7 +10,10 @@ from tfpretrain.settings.mlm import MlmRun
 
 def add_parser(subparsers) -> None:
     add_command(
-        subparsers, "mlm", MlmRun, run=run,
+        subparsers,
+        "mlm",
+        MlmRun,
+        run=run,
         help="pre-train a BERT encoder with masked-language modelling",
         description=(
             "Learn a WordPiece vocabulary from --corpus (or use --vocab), pack the text into "

@@ -10,7 +10,10 @@ from tfpretrain.settings.predict import PredictRun
 
 def add_parser(subparsers) -> None:
     add_command(
-        subparsers, "predict", PredictRun, run=run,
+        subparsers,
+        "predict",
+        PredictRun,
+        run=run,
         help="run an exported model on texts or images",
         description=(
             "Load a SavedModel (from a run directory or on its own), find its kind from its "

@@ -10,7 +10,10 @@ from tfpretrain.settings.report import ReportRun
 
 def add_parser(subparsers) -> None:
     add_command(
-        subparsers, "report", ReportRun, run=run,
+        subparsers,
+        "report",
+        ReportRun,
+        run=run,
         help="compare runs: markdown tables and a bar plot from their metrics.json",
         description=(
             "Read metrics.json of the given run directories (or of every run below given "

@@ -10,7 +10,10 @@ from tfpretrain.settings.seq2seq import Seq2SeqRun
 
 def add_parser(subparsers) -> None:
     add_command(
-        subparsers, "seq2seq", Seq2SeqRun, run=run,
+        subparsers,
+        "seq2seq",
+        Seq2SeqRun,
+        run=run,
         help="pre-train an encoder-decoder (T5) by span corruption",
         description=(
             "Train a cased SentencePiece vocabulary on the corpus (first 90%), then a T5-style "

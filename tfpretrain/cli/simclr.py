@@ -10,7 +10,10 @@ from tfpretrain.settings.simclr import SimCLRRun
 
 def add_parser(subparsers) -> None:
     add_command(
-        subparsers, "simclr", SimCLRRun, run=run,
+        subparsers,
+        "simclr",
+        SimCLRRun,
+        run=run,
         help="pre-train an image encoder by contrastive learning (SimCLR)",
         description=(
             "Pre-train a small CNN encoder with SimCLR (two augmented views per image, NT-Xent "
@@ -25,6 +28,8 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     print_metrics(run_recipe(args, "tfpretrain.recipes.simclr:run"))
     exported = " and saved_model/1/" if args.export else ""
-    print(f"Wrote {args.out_dir}/metrics.json, views.png, embeddings.png, loss.png, "
-          f"encoder.keras{exported}")
+    print(
+        f"Wrote {args.out_dir}/metrics.json, views.png, embeddings.png, loss.png, "
+        f"encoder.keras{exported}"
+    )
     return 0

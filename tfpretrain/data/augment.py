@@ -65,9 +65,13 @@ class AugmentConfig:
         for name in ("crop_scale", "crop_ratio", "blur_sigma", "erase_scale"):
             low, high = getattr(self, name)
             if not 0.0 < low <= high:
-                raise ValueError(f"`{name}` must be a range (low, high) with 0 < low <= high; got {(low, high)}.")
+                raise ValueError(
+                    f"`{name}` must be a range (low, high) with 0 < low <= high; got {(low, high)}."
+                )
         if self.crop_scale[1] > 1.0 or self.erase_scale[1] > 1.0:
-            raise ValueError("`crop_scale` and `erase_scale` are fractions of the image area: at most 1.")
+            raise ValueError(
+                "`crop_scale` and `erase_scale` are fractions of the image area: at most 1."
+            )
         if self.max_rotation < 0 or self.max_translation < 0 or self.noise_stddev < 0:
             raise ValueError("`max_rotation`, `max_translation` and `noise_stddev` must be >= 0.")
 
@@ -111,8 +115,12 @@ def _transform(images, matrices) -> tf.Tensor:
     """Resamples each image with its own output->input affine map `[B, 8]` (bilinear, zero fill)."""
     shape = tf.shape(images)
     return tf.raw_ops.ImageProjectiveTransformV3(
-        images=images, transforms=matrices, output_shape=shape[1:3], fill_value=0.0,
-        interpolation="BILINEAR", fill_mode="CONSTANT",
+        images=images,
+        transforms=matrices,
+        output_shape=shape[1:3],
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode="CONSTANT",
     )
 
 
@@ -154,9 +162,16 @@ def crop_and_affine(images, seed, config: AugmentConfig | None = None) -> tf.Ten
     by = cy - (sin * cx + cos * cy) + shift_y
     zeros = tf.zeros_like(angle)
     matrices = tf.stack(
-        [scale_x * cos, -scale_x * sin, scale_x * bx + offset_x,
-         scale_y * sin, scale_y * cos, scale_y * by + offset_y,
-         zeros, zeros],
+        [
+            scale_x * cos,
+            -scale_x * sin,
+            scale_x * bx + offset_x,
+            scale_y * sin,
+            scale_y * cos,
+            scale_y * by + offset_y,
+            zeros,
+            zeros,
+        ],
         axis=1,
     )
     return _transform(images, matrices)
@@ -167,11 +182,15 @@ def gaussian_noise(images, seed, probability: float = 0.5, stddev: float = 0.1) 
     images = _check_batch(images)
     s = _seeds(seed, 2)
     chosen = _chosen(tf.shape(images)[0], probability, s[0])
-    noisy = tf.clip_by_value(images + stddev * tf.random.stateless_normal(tf.shape(images), seed=s[1]), 0.0, 1.0)
+    noisy = tf.clip_by_value(
+        images + stddev * tf.random.stateless_normal(tf.shape(images), seed=s[1]), 0.0, 1.0
+    )
     return tf.where(chosen[:, None, None, None], noisy, images)
 
 
-def gaussian_blur(images, seed, probability: float = 0.5, sigma=(0.1, 1.0), radius: int = 2) -> tf.Tensor:
+def gaussian_blur(
+    images, seed, probability: float = 0.5, sigma=(0.1, 1.0), radius: int = 2
+) -> tf.Tensor:
     """Blurs each chosen image with a Gaussian of its own random sigma (separable, 2*radius+1 taps).
 
     The batch is folded into the channel axis so that one depthwise convolution applies a
@@ -187,7 +206,9 @@ def gaussian_blur(images, seed, probability: float = 0.5, sigma=(0.1, 1.0), radi
     kernels = kernels / tf.reduce_sum(kernels, axis=1, keepdims=True)  # [B, K]
     kernels = tf.repeat(kernels, channels, axis=0)  # [B*C, K], image-major like the folded channels
     shape = tf.shape(images)
-    folded = tf.reshape(tf.transpose(images, [1, 2, 0, 3]), [1, shape[1], shape[2], -1])  # [1, H, W, B*C]
+    folded = tf.reshape(
+        tf.transpose(images, [1, 2, 0, 3]), [1, shape[1], shape[2], -1]
+    )  # [1, H, W, B*C]
     horizontal = tf.transpose(kernels)[None, :, :, None]  # [1, K, B*C, 1]
     vertical = tf.transpose(kernels)[:, None, :, None]  # [K, 1, B*C, 1]
     blurred = tf.nn.depthwise_conv2d(folded, horizontal, [1, 1, 1, 1], "SAME")
@@ -197,8 +218,9 @@ def gaussian_blur(images, seed, probability: float = 0.5, sigma=(0.1, 1.0), radi
     return tf.where(chosen[:, None, None, None], blurred, images)
 
 
-def random_erasing(images, seed, probability: float = 0.3, scale=(0.02, 0.15),
-                   ratio=(0.3, 3.3), value: float = 0.0) -> tf.Tensor:
+def random_erasing(
+    images, seed, probability: float = 0.3, scale=(0.02, 0.15), ratio=(0.3, 3.3), value: float = 0.0
+) -> tf.Tensor:
     """Sets a random rectangle of each chosen image to `value` (Zhong et al., 2017)."""
     images = _check_batch(images)
     s = _seeds(seed, 5)
@@ -210,8 +232,12 @@ def random_erasing(images, seed, probability: float = 0.3, scale=(0.02, 0.15),
     left = _uniform(batch, 0.0, 1.0, s[3]) * (width - box_w)
     rows = tf.range(shape[1], dtype=tf.float32)[None, :, None]
     cols = tf.range(shape[2], dtype=tf.float32)[None, None, :]
-    inside = ((rows >= top[:, None, None]) & (rows < (top + box_h)[:, None, None])
-              & (cols >= left[:, None, None]) & (cols < (left + box_w)[:, None, None]))
+    inside = (
+        (rows >= top[:, None, None])
+        & (rows < (top + box_h)[:, None, None])
+        & (cols >= left[:, None, None])
+        & (cols < (left + box_w)[:, None, None])
+    )
     inside = inside & _chosen(batch, probability, s[4])[:, None, None]
     return tf.where(inside[..., None], tf.cast(value, images.dtype), images)
 
@@ -263,7 +289,9 @@ def two_view_dataset(
             f"negatives); got batch_size={batch_size}."
         )
     if images.shape[0] < batch_size:
-        raise ValueError(f"Only {images.shape[0]} images for a batch size of {batch_size}; lower the batch size.")
+        raise ValueError(
+            f"Only {images.shape[0]} images for a batch size of {batch_size}; lower the batch size."
+        )
     config = config or AugmentConfig()
     ds = tf.data.Dataset.from_tensor_slices(images).cache()
     if shuffle:
@@ -278,7 +306,9 @@ def two_view_dataset(
     return ds.map(views, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
 
 
-def example_views(images, n: int = 8, seed: int = 0, config: AugmentConfig | None = None) -> tuple[np.ndarray, ...]:
+def example_views(
+    images, n: int = 8, seed: int = 0, config: AugmentConfig | None = None
+) -> tuple[np.ndarray, ...]:
     """`(originals, view_a, view_b)` of the first `n` images, as NumPy arrays for plotting."""
     x = scale_images(as_image_array(images)[:n])
     a, b = two_views(x, tf.constant([seed, 0]), config)

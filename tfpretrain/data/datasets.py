@@ -73,7 +73,9 @@ def read_idx(path: Path) -> np.ndarray:
         dims = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
         data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
         if data.size != int(np.prod(dims)):
-            raise ValueError(f"holds {data.size} values but its header promises {int(np.prod(dims))}")
+            raise ValueError(
+                f"holds {data.size} values but its header promises {int(np.prod(dims))}"
+            )
     except Exception as err:  # gzip.BadGzipFile, EOFError, struct.error, ValueError
         raise CorruptDataError(
             f"Cannot read the IDX file {path}: {err}. Delete it and fetch it again."
@@ -156,8 +158,18 @@ IMAGE_DATASETS = {"mnist": mnist, "fashion_mnist": fashion_mnist}
 # Label names of the built-in sets, in label order (Fashion-MNIST's from its official README).
 CLASS_NAMES = {
     "mnist": [str(d) for d in range(10)],
-    "fashion_mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
-                      "Sneaker", "Bag", "Ankle boot"],
+    "fashion_mnist": [
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ],
 }
 
 
@@ -247,8 +259,9 @@ def load_image_dataset(
             for split in ("x_train", "x_test"):
                 if arrays[split] is not None:
                     x = arrays[split]
-                    fitted = image_files.fit_array(x if x.ndim == 4 else x[..., None],
-                                                   tuple(image_size), fit)
+                    fitted = image_files.fit_array(
+                        x if x.ndim == 4 else x[..., None], tuple(image_size), fit
+                    )
                     arrays[split] = fitted if x.ndim == 4 else fitted[..., 0]
     else:
         raise ValueError(

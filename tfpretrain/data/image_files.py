@@ -48,7 +48,8 @@ def fit_array(images: np.ndarray, size: tuple[int, int], fit: str) -> np.ndarray
 
 def _image_files(folder: Path) -> list[Path]:
     return sorted(
-        p for p in folder.rglob("*")
+        p
+        for p in folder.rglob("*")
         if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
     )
 
@@ -132,7 +133,9 @@ def _read_tree(classes: dict[str, list[Path]], names: list[str], size, fit):
 
 
 def read_image_folder(
-    folder, image_size: tuple[int, int] | None = None, fit: str = "resize",
+    folder,
+    image_size: tuple[int, int] | None = None,
+    fit: str = "resize",
     class_names: list[str] | None = None,
 ) -> dict:
     """Reads a folder of class sub-folders, or of `train/` and `test/` trees of them.
@@ -204,8 +207,13 @@ def read_image_folder(
         if x_test.shape[-1] != x_train.shape[-1]:  # one split all grey, the other colour
             channels = max(x_test.shape[-1], x_train.shape[-1])
             x_train, x_test = (np.repeat(a, channels // a.shape[-1], -1) for a in (x_train, x_test))
-    return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test,
-            "class_names": names}
+    return {
+        "x_train": x_train,
+        "y_train": y_train,
+        "x_test": x_test,
+        "y_test": y_test,
+        "class_names": names,
+    }
 
 
 def _as_uint8(x: np.ndarray, where: str) -> np.ndarray:
@@ -282,8 +290,11 @@ def read_array_file(path) -> dict:
     out = {"x_train": None, "y_train": None, "x_test": None, "y_test": None}
     splits = [("train", *keys[:2])] + ([("test", *keys[2:])] if len(keys) == 4 else [])
     pairs = [(s, kx, ky) for s, kx, ky in splits if kx in arrays]
-    text = [arrays[ky].astype(str).ravel() for _, _, ky in pairs
-            if ky in arrays and arrays[ky].dtype.kind in "US"]
+    text = [
+        arrays[ky].astype(str).ravel()
+        for _, _, ky in pairs
+        if ky in arrays and arrays[ky].dtype.kind in "US"
+    ]
     # String labels: one sorted id table over every split.
     names = sorted({str(v) for labels in text for v in labels}) if text else None
     for split, kx, ky in pairs:

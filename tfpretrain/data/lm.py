@@ -6,7 +6,9 @@ import numpy as np
 import tensorflow as tf
 
 
-def split_tokens(tokens: np.ndarray, validation_fraction: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+def split_tokens(
+    tokens: np.ndarray, validation_fraction: float = 0.1
+) -> tuple[np.ndarray, np.ndarray]:
     """The first `1 - validation_fraction` of the stream for training, the rest for validation."""
     if not 0.0 < validation_fraction < 1.0:
         raise ValueError(f"validation_fraction must be in (0, 1); got {validation_fraction}.")
@@ -46,9 +48,9 @@ def lm_train_dataset(tokens, seq_len: int, batch_size: int, seed: int = 0) -> tf
     count = len(tokens) - seq_len
     offsets = tf.data.Dataset.random(seed=seed).map(lambda r: tf.cast(r % count, tf.int32))
     batches = offsets.batch(batch_size, drop_remainder=True)
-    return batches.map(lambda o: _windows(stream, o, seq_len), num_parallel_calls=tf.data.AUTOTUNE).prefetch(
-        tf.data.AUTOTUNE
-    )
+    return batches.map(
+        lambda o: _windows(stream, o, seq_len), num_parallel_calls=tf.data.AUTOTUNE
+    ).prefetch(tf.data.AUTOTUNE)
 
 
 def lm_eval_dataset(tokens, seq_len: int, batch_size: int) -> tf.data.Dataset:

@@ -43,12 +43,19 @@ def seq2seq_batches(
     """
     if shuffle_buffer:
         pairs = pairs.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    examples = pairs.map(lambda p: teacher_forcing(p["inputs"], p["targets"], pad_id),
-                         num_parallel_calls=tf.data.AUTOTUNE)
-    shapes = ({ENCODER_IDS: [encoder_length], DECODER_IDS: [decoder_length]}, [decoder_length], [decoder_length])
+    examples = pairs.map(
+        lambda p: teacher_forcing(p["inputs"], p["targets"], pad_id),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+    shapes = (
+        {ENCODER_IDS: [encoder_length], DECODER_IDS: [decoder_length]},
+        [decoder_length],
+        [decoder_length],
+    )
     values = ({ENCODER_IDS: pad_id, DECODER_IDS: pad_id}, pad_id, 0.0)
-    return examples.padded_batch(batch_size, padded_shapes=shapes, padding_values=values,
-                                 drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+    return examples.padded_batch(
+        batch_size, padded_shapes=shapes, padding_values=values, drop_remainder=drop_remainder
+    ).prefetch(tf.data.AUTOTUNE)
 
 
 def text_pairs(
@@ -65,7 +72,9 @@ def text_pairs(
             is longer than the encoder / decoder context.
     """
     if len(inputs) != len(targets) or not len(inputs):
-        raise ValueError(f"Need the same positive number of inputs and targets; got {len(inputs)} and {len(targets)}.")
+        raise ValueError(
+            f"Need the same positive number of inputs and targets; got {len(inputs)} and {len(targets)}."
+        )
     ins, outs = [], []
     for n, (a, b) in enumerate(zip(inputs, targets, strict=True)):
         if len(a) == 0:
@@ -82,6 +91,7 @@ def text_pairs(
             )
         ins.append(np.append(np.asarray(a, np.int32), eos_id).astype(np.int32))
         outs.append(np.append(np.asarray(b, np.int32), eos_id).astype(np.int32))
+
     def ragged(rows):
         return tf.RaggedTensor.from_row_lengths(np.concatenate(rows), [len(r) for r in rows])
 

@@ -19,8 +19,18 @@ from tfpretrain.data.datasets import DataNotFoundError
 
 TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t", ".tab": "\t", ".jsonl": None, ".ndjson": None}
 # Header names taken when a column is not given, in order of preference.
-TEXT_NAMES = ("text", "sentence", "sentence1", "review", "content", "document", "question",
-              "premise", "input", "source")
+TEXT_NAMES = (
+    "text",
+    "sentence",
+    "sentence1",
+    "review",
+    "content",
+    "document",
+    "question",
+    "premise",
+    "input",
+    "source",
+)
 PAIR_NAMES = {"sentence1": "sentence2", "premise": "hypothesis", "text": "text_pair"}
 LABEL_NAMES = ("label", "labels", "class", "category", "sentiment", "gold_label")
 TARGET_NAMES = ("target", "output", "summary")
@@ -60,12 +70,17 @@ class Table:
 
     def subset(self, rows: np.ndarray) -> Table:
         """The rows at `rows` (indices), in that order."""
+
         def pick(values: list | None) -> list | None:
             return None if values is None else [values[i] for i in rows]
 
         return replace(
-            self, texts=pick(self.texts), pairs=pick(self.pairs), targets=pick(self.targets),
-            labels=None if self.labels is None else self.labels[rows], lines=pick(self.lines),
+            self,
+            texts=pick(self.texts),
+            pairs=pick(self.pairs),
+            targets=pick(self.targets),
+            labels=None if self.labels is None else self.labels[rows],
+            lines=pick(self.lines),
         )
 
 
@@ -215,8 +230,12 @@ def _cells(path: Path, rows, key: str | int, role: str, text: bool = True) -> li
 
 
 def map_labels(
-    path: Path, values: list, lines: list[int], column: str | int,
-    label_names: list[str] | None = None, num_classes: int | None = None,
+    path: Path,
+    values: list,
+    lines: list[int],
+    column: str | int,
+    label_names: list[str] | None = None,
+    num_classes: int | None = None,
     classes_from: str | None = None,
 ) -> tuple[np.ndarray, list[str]]:
     """Turns raw labels into int32 ids and the names of the classes by id.
@@ -239,13 +258,19 @@ def map_labels(
             declared classes; each with its line.
     """
     where = f"column {column!r}"
-    unseen = (f" never occurs in the training data {classes_from} (classes {label_names}). Fix "
-              "the label, add training rows of that class, or declare the classes."
-              if classes_from else None)
+    unseen = (
+        f" never occurs in the training data {classes_from} (classes {label_names}). Fix "
+        "the label, add training rows of that class, or declare the classes."
+        if classes_from
+        else None
+    )
     kinds = [_is_int(v) for v in values]
     declared = None if label_names is None else [str(n) for n in label_names]
-    as_ids = all(kinds) and (declared is None or not set(map(str, values)) & set(declared)
-                             or declared == [str(i) for i in range(len(declared))])
+    as_ids = all(kinds) and (
+        declared is None
+        or not set(map(str, values)) & set(declared)
+        or declared == [str(i) for i in range(len(declared))]
+    )
     if as_ids:
         ids = np.array([int(v) for v in values], np.int64)
         top = len(declared) if declared is not None else num_classes
@@ -359,8 +384,11 @@ def read_table(
         asked = (text_column, text_pair_column, label_column, target_column)
         named = any(c is not None and _index(c) is None for c in asked)
         width = len(rows[0][1])
-        last = _index(label_column) if label_column is not None else (
-            width - 1 if labelled and width > 1 else None)
+        last = (
+            _index(label_column)
+            if label_column is not None
+            else (width - 1 if labelled and width > 1 else None)
+        )
         if header is None:
             header = _detect_header(rows[0][1], [r for _, r in rows[1:]], named, last)
         head = [c.strip() for c in rows[0][1]] if header else None
@@ -392,8 +420,11 @@ def read_table(
     label = None
     if labelled is not False:
         # CSV/TSV without a label header: the last column, as in `sentence<TAB>label`.
-        fallback = None if jsonl or not labelled else (
-            columns.width - 1 if columns.width and columns.width > 1 else None)
+        fallback = (
+            None
+            if jsonl or not labelled
+            else (columns.width - 1 if columns.width and columns.width > 1 else None)
+        )
         label = resolve(label_column, "label", LABEL_NAMES, fallback)
         if labelled and label is None:
             raise TableError(
@@ -409,8 +440,9 @@ def read_table(
         return columns.header[key] if isinstance(key, int) and columns.header else key
 
     lines = [number for number, _ in rows]
-    table = Table(texts=_cells(path, rows, text, f"text ({name(text)!r})"), lines=lines,
-                  source=str(path))
+    table = Table(
+        texts=_cells(path, rows, text, f"text ({name(text)!r})"), lines=lines, source=str(path)
+    )
     if pair is not None:
         table.pairs = _cells(path, rows, pair, f"text pair ({name(pair)!r})")
     if target is not None:
@@ -418,5 +450,6 @@ def read_table(
     if label is not None:
         raw = _cells(path, rows, label, f"label ({name(label)!r})", text=False)
         table.labels, table.class_names = map_labels(
-            path, raw, lines, name(label), label_names, num_classes, classes_from)
+            path, raw, lines, name(label), label_names, num_classes, classes_from
+        )
     return table

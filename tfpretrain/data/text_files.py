@@ -156,13 +156,16 @@ def corpus_text(corpus: str, text_column: str | int | None = None, data_dir=None
             texts = tfds_texts(source.spec, data_dir).as_numpy_iterator()
             pieces.append("\n".join(text.decode("utf-8") for text in texts))
         elif source.suffix.lower() in TABLE_SUFFIXES:
-            pieces.append("\n".join(read_table(source, text_column=text_column,
-                                               labelled=False).texts))
+            pieces.append(
+                "\n".join(read_table(source, text_column=text_column, labelled=False).texts)
+            )
         else:
             pieces.append(_decode(source))
     # A newline between parts unless the earlier one ends with one.
-    text = "".join(piece if i == len(pieces) - 1 or piece.endswith("\n") else piece + "\n"
-                   for i, piece in enumerate(pieces))
+    text = "".join(
+        piece if i == len(pieces) - 1 or piece.endswith("\n") else piece + "\n"
+        for i, piece in enumerate(pieces)
+    )
     if not text.strip():
         raise ValueError(f"The corpus {corpus!r} is empty; it needs text to train on.")
     return text
@@ -258,16 +261,22 @@ def read_labelled_tsv(path, num_classes: int | None = None) -> tuple[list[str], 
         try:
             label = int(fields[1].strip())
         except ValueError:
-            raise ValueError(f"{path}, line {number}: label {fields[1].strip()!r} is not an integer.") from None
+            raise ValueError(
+                f"{path}, line {number}: label {fields[1].strip()!r} is not an integer."
+            ) from None
         if label < 0 or (num_classes is not None and label >= num_classes):
             bound = f"[0, {num_classes})" if num_classes is not None else ">= 0"
-            raise ValueError(f"{path}, line {number}: label {label} is out of range; labels must be {bound}.")
+            raise ValueError(
+                f"{path}, line {number}: label {label} is out of range; labels must be {bound}."
+            )
         sentences.append(fields[0].strip())
         labels.append(label)
     if not sentences:
         raise ValueError(f"{path} has no labelled lines.")
     if num_classes is None and max(labels) < 1:
-        raise ValueError(f"{path}: all labels are {labels[0]}; a classifier needs at least two classes.")
+        raise ValueError(
+            f"{path}: all labels are {labels[0]}; a classifier needs at least two classes."
+        )
     return sentences, np.asarray(labels, np.int32)
 
 
@@ -340,12 +349,14 @@ def labelled_task(
         tables = []
         for split in ("train", "dev"):
             texts, labels = read_labelled_tsv(_in_data_dir(f"sst2/{split}.tsv"), classes)
-            tables.append(Table(texts=texts, labels=labels, class_names=names,
-                                source=f"sst2 {split}"))
+            tables.append(
+                Table(texts=texts, labels=labels, class_names=names, source=f"sst2 {split}")
+            )
         train, dev_table = tables
     elif is_tfds_spec(task):
         train, dev_table = read_tfds_labelled(
-            task, text_column, text_pair_column, label_column, data_dir=data_dir)
+            task, text_column, text_pair_column, label_column, data_dir=data_dir
+        )
         if label_names is not None or num_classes is not None:
             _check_declared(train, label_names, num_classes)
     else:
@@ -355,8 +366,12 @@ def labelled_task(
                 f"--task must be 'sst2', a tfds:NAME spec or a CSV/TSV/JSONL file; {task!r} is "
                 "none of these."
             )
-        columns = dict(text_column=text_column, text_pair_column=text_pair_column,
-                       label_column=label_column, labelled=True)
+        columns = dict(
+            text_column=text_column,
+            text_pair_column=text_pair_column,
+            label_column=label_column,
+            labelled=True,
+        )
         train = read_table(path, **columns, label_names=label_names, num_classes=num_classes)
         dev_path = Path(dev).expanduser() if dev is not None else dev_file_beside(path)
         dev_table = None
@@ -382,8 +397,7 @@ def labelled_task(
 
 def _read_dev(path: Path, columns: dict, train: Table) -> Table:
     """Reads a dev file with the training file's classes; a label unseen in training is an error."""
-    return read_table(path, **columns, label_names=train.class_names,
-                      classes_from=train.source)
+    return read_table(path, **columns, label_names=train.class_names, classes_from=train.source)
 
 
 def _check_declared(table: Table, label_names, num_classes) -> None:

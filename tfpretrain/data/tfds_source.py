@@ -46,7 +46,7 @@ def parse_tfds_spec(spec: str) -> TfdsSpec:
     if not is_tfds_spec(spec):
         raise ValueError(f"{spec!r} is not a TFDS spec; write it as tfds:NAME[:SPLIT...].")
     # Colons inside brackets belong to TFDS split slices (`train[:10%]`).
-    name, *parts = re.split(r":(?![^\[]*\])", spec[len(PREFIX):])
+    name, *parts = re.split(r":(?![^\[]*\])", spec[len(PREFIX) :])
     if not name or any(not p for p in parts):
         raise ValueError(
             f"{spec!r}: empty name or part; write it as tfds:NAME[:SPLIT...], e.g. tfds:mnist "
@@ -113,6 +113,7 @@ def tfds_builder(name: str, data_dir: str | os.PathLike | None = None):
 
 def _version_dir(folder: Path) -> Path | None:
     """The newest `VERSION/` folder with a `dataset_info.json` in `folder` or its one config."""
+
     def versions(base: Path) -> list[Path]:
         return [d for d in base.iterdir() if (d / "dataset_info.json").is_file()]
 
@@ -122,6 +123,7 @@ def _version_dir(folder: Path) -> Path | None:
     if not found:
         configs = [d for d in folder.iterdir() if d.is_dir() and versions(d)]
         found = versions(configs[0]) if len(configs) == 1 else []
+
     def number(d: Path) -> tuple[int, ...]:
         return tuple(int(p) if p.isdigit() else -1 for p in d.name.split("."))
 
@@ -162,15 +164,19 @@ def features_of_kind(builder, kind: str) -> list[str]:
             found.append(key)
         elif kind == "text" and (
             isinstance(feature, tfds.features.Text)
-            or (type(feature) is tfds.features.Tensor and feature.dtype == "string"
-                and feature.shape == ())
+            or (
+                type(feature) is tfds.features.Tensor
+                and feature.dtype == "string"
+                and feature.shape == ()
+            )
         ):
             found.append(key)
     return found
 
 
-def pick_feature(builder, kind: str, wanted: str | None, spec: str,
-                 preferred: tuple[str, ...] = ()) -> str:
+def pick_feature(
+    builder, kind: str, wanted: str | None, spec: str, preferred: tuple[str, ...] = ()
+) -> str:
     """The feature to read: `wanted` if given (checked), else the only one of `kind`.
 
     Args:
@@ -210,8 +216,9 @@ def _examples(builder, split: str, keys: list[str], batch: bool):
     return tfds.as_numpy(ds.batch(1024) if batch else ds)
 
 
-def read_tfds_images(spec: str, data_dir=None, image_size: tuple[int, int] | None = None,
-                     fit: str = "resize") -> dict:
+def read_tfds_images(
+    spec: str, data_dir=None, image_size: tuple[int, int] | None = None, fit: str = "resize"
+) -> dict:
     """Reads `tfds:NAME[:TRAIN_SPLIT[:TEST_SPLIT]]` into uint8 arrays `[N, H, W, C]`.
 
     The test split defaults to `test` when the data set has one; else it is None and the
@@ -239,8 +246,11 @@ def read_tfds_images(spec: str, data_dir=None, image_size: tuple[int, int] | Non
         raise ValueError(f"{spec}: images take tfds:NAME[:TRAIN_SPLIT[:TEST_SPLIT]], no more.")
     builder = tfds_builder(parsed.name, data_dir)
     train = check_split(builder, parsed.parts[0] if parsed.parts else "train", spec)
-    test = parsed.parts[1] if len(parsed.parts) > 1 else (
-        "test" if "test" in builder.info.splits else None)
+    test = (
+        parsed.parts[1]
+        if len(parsed.parts) > 1
+        else ("test" if "test" in builder.info.splits else None)
+    )
     if test is not None:
         check_split(builder, test, spec)
     image = pick_feature(builder, "image", None, spec, preferred=("image",))
@@ -261,7 +271,8 @@ def read_tfds_images(spec: str, data_dir=None, image_size: tuple[int, int] | Non
             pictures = [r[image] for r in rows]
             if image_size is None:
                 odd = next(
-                    (i for i, p in enumerate(pictures) if p.shape != pictures[0].shape), None)
+                    (i for i, p in enumerate(pictures) if p.shape != pictures[0].shape), None
+                )
                 if odd is not None:
                     raise ValueError(
                         f"{spec}: images differ in size in split {split!r} (example 0 is "
@@ -284,8 +295,13 @@ def read_tfds_images(spec: str, data_dir=None, image_size: tuple[int, int] | Non
     x_train, y_train = read(train)
     x_test, y_test = read(test) if test is not None else (None, None)
     names = builder.info.features[label].names if label else None
-    return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test,
-            "class_names": names}
+    return {
+        "x_train": x_train,
+        "y_train": y_train,
+        "x_test": x_test,
+        "y_test": y_test,
+        "class_names": names,
+    }
 
 
 def _split_and_feature(builder, parsed: TfdsSpec) -> tuple[str, str | None]:
@@ -322,9 +338,13 @@ def tfds_texts(spec: str, data_dir=None):
     return builder.as_dataset(split=split, shuffle_files=False).map(lambda ex: ex[feature])
 
 
-def read_tfds_labelled(spec: str, text_feature: str | None = None,
-                       pair_feature: str | None = None, label_feature: str | None = None,
-                       data_dir=None):
+def read_tfds_labelled(
+    spec: str,
+    text_feature: str | None = None,
+    pair_feature: str | None = None,
+    label_feature: str | None = None,
+    data_dir=None,
+):
     """Labelled texts of `tfds:NAME[:TRAIN_SPLIT[:DEV_SPLIT]]`, e.g. `tfds:glue/sst2`.
 
     The dev split defaults to `validation`, else `test`; class names come from the ClassLabel
@@ -357,8 +377,11 @@ def read_tfds_labelled(spec: str, text_feature: str | None = None,
     builder = tfds_builder(parsed.name, data_dir)
     splits = builder.info.splits
     train = check_split(builder, parsed.parts[0] if parsed.parts else "train", spec)
-    dev = parsed.parts[1] if len(parsed.parts) > 1 else next(
-        (s for s in ("validation", "test") if s in splits), None)
+    dev = (
+        parsed.parts[1]
+        if len(parsed.parts) > 1
+        else next((s for s in ("validation", "test") if s in splits), None)
+    )
     if dev is not None:
         check_split(builder, dev, spec)
     texts = features_of_kind(builder, "text")
@@ -389,8 +412,13 @@ def read_tfds_labelled(spec: str, text_feature: str | None = None,
         def strings(key: str) -> list[str]:
             return [v.decode("utf-8") for b in batches for v in b[key]]
 
-        return Table(texts=strings(text), pairs=strings(pair) if pair else None,
-                     labels=labels.astype(np.int32), class_names=list(feature.names),
-                     lines=list(range(1, len(labels) + 1)), source=f"{spec} ({split})")
+        return Table(
+            texts=strings(text),
+            pairs=strings(pair) if pair else None,
+            labels=labels.astype(np.int32),
+            class_names=list(feature.names),
+            lines=list(range(1, len(labels) + 1)),
+            source=f"{spec} ({split})",
+        )
 
     return read(train), read(dev) if dev is not None else None

@@ -47,18 +47,29 @@ def check_images(images: tf.Tensor, shape: Sequence[int], name: str = "images") 
     described = f"[batch, {height}, {width}, {channels}]"
     shape_ok = tf.debugging.Assert(
         tf.reduce_all(tf.equal(padded[1:], expected)),
-        [f"{name} must have shape {described} (batch, height, width, channels); got shape",
-         tf.shape(images)], summarize=_RANK_PAD)
+        [
+            f"{name} must have shape {described} (batch, height, width, channels); got shape",
+            tf.shape(images),
+        ],
+        summarize=_RANK_PAD,
+    )
     with tf.control_dependencies([shape_ok]):
         nonempty = tf.debugging.Assert(
-            padded[0] > 0, [f"{name} is an empty batch; give at least one image."])
+            padded[0] > 0, [f"{name} is an empty batch; give at least one image."]
+        )
         finite = tf.debugging.Assert(
-            tf.reduce_all(tf.math.is_finite(images)), [f"{name} contains NaN or infinity."])
+            tf.reduce_all(tf.math.is_finite(images)), [f"{name} contains NaN or infinity."]
+        )
     with tf.control_dependencies([nonempty, finite]):
         in_range = tf.debugging.Assert(
             tf.reduce_all(tf.logical_and(images >= 0.0, images <= 1.0)),
-            [f"{name} must be in [0, 1] (divide 0-255 pixels by 255); got min",
-             tf.reduce_min(images), "max", tf.reduce_max(images)])
+            [
+                f"{name} must be in [0, 1] (divide 0-255 pixels by 255); got min",
+                tf.reduce_min(images),
+                "max",
+                tf.reduce_max(images),
+            ],
+        )
     with tf.control_dependencies([in_range]):
         return tf.identity(images)
 
@@ -75,13 +86,15 @@ def check_strings(strings: tf.Tensor, name: str = "strings") -> tf.Tensor:
     ok = tf.debugging.Assert(
         tf.logical_and(padded[0] > 0, padded[1] < 0),
         [f"{name} must be a non-empty 1-D batch of texts [N >= 1]; got shape", tf.shape(strings)],
-        summarize=_RANK_PAD)
+        summarize=_RANK_PAD,
+    )
     with tf.control_dependencies([ok]):
         return tf.identity(strings)
 
 
-def check_scalar(value: tf.Tensor, name: str, low: int | None = None,
-                 high: int | None = None) -> tf.Tensor:
+def check_scalar(
+    value: tf.Tensor, name: str, low: int | None = None, high: int | None = None
+) -> tf.Tensor:
     """Checks that `value` is a scalar in `[low, high]` (either bound optional).
 
     Example:
@@ -91,21 +104,25 @@ def check_scalar(value: tf.Tensor, name: str, low: int | None = None,
     """
     padded = _padded_shape(value)
     rank_ok = tf.debugging.Assert(
-        padded[0] < 0, [f"{name} must be a scalar; got shape", tf.shape(value)])
+        padded[0] < 0, [f"{name} must be a scalar; got shape", tf.shape(value)]
+    )
     checks = [rank_ok]
     with tf.control_dependencies([rank_ok]):
         if low is not None:
-            checks.append(tf.debugging.Assert(
-                value >= low, [f"{name} must be >= {low}; got", value]))
+            checks.append(
+                tf.debugging.Assert(value >= low, [f"{name} must be >= {low}; got", value])
+            )
         if high is not None:
-            checks.append(tf.debugging.Assert(
-                value <= high, [f"{name} must be <= {high}; got", value]))
+            checks.append(
+                tf.debugging.Assert(value <= high, [f"{name} must be <= {high}; got", value])
+            )
     with tf.control_dependencies(checks):
         return tf.identity(value)
 
 
-def check_text_request(strings: tf.Tensor, name: str, **scalars: tf.Tensor
-                       ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+def check_text_request(
+    strings: tf.Tensor, name: str, **scalars: tf.Tensor
+) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
     """Checks a generation request's texts, then each scalar's rank, one after the other.
 
     Chained so that a request with several faults always names the same one, and the texts

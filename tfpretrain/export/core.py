@@ -33,8 +33,9 @@ def _is_saved_model(path: Path) -> bool:
 def _versions(base: Path) -> list[int]:
     if not base.is_dir():
         return []
-    return sorted(int(p.name) for p in base.iterdir()
-                  if re.fullmatch(r"\d+", p.name) and _is_saved_model(p))
+    return sorted(
+        int(p.name) for p in base.iterdir() if re.fullmatch(r"\d+", p.name) and _is_saved_model(p)
+    )
 
 
 def find_saved_model(path) -> Path:
@@ -64,12 +65,17 @@ def find_saved_model(path) -> Path:
             return base / str(versions[-1])
     raise FileNotFoundError(
         f"No SavedModel at {path}: looked for {path}/saved_model.pb, {path}/<version>/"
-        f"saved_model.pb and {path}/saved_model/<version>/saved_model.pb.")
+        f"saved_model.pb and {path}/saved_model/<version>/saved_model.pb."
+    )
 
 
-def xla_variants(name: str, build: Callable[[bool], Callable],
-                 signature: Sequence[tf.TensorSpec], *, xla: bool = False
-                 ) -> dict[str, EndpointSpec]:
+def xla_variants(
+    name: str,
+    build: Callable[[bool], Callable],
+    signature: Sequence[tf.TensorSpec],
+    *,
+    xla: bool = False,
+) -> dict[str, EndpointSpec]:
     """An endpoint and its twin compiled the other way, for servers with and without XLA.
 
     TF Serving runs XLA-compiled functions on CPU only when started with
@@ -171,4 +177,3 @@ def export_saved_model(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
-

@@ -12,21 +12,25 @@ from tfpretrain.export.checks import check_images
 from tfpretrain.export.core import export_saved_model
 
 
-def encoder_image_shape(encoder: keras.Model,
-                        image_shape: Sequence[int] | None = None) -> tuple[int, int, int]:
+def encoder_image_shape(
+    encoder: keras.Model, image_shape: Sequence[int] | None = None
+) -> tuple[int, int, int]:
     """`(H, W, C)` of an encoder's images: `image_shape` if given, else its input's."""
     if image_shape is None:
         shape = getattr(encoder, "input_shape", None)
         if not isinstance(shape, tuple) or len(shape) != 4:
-            raise ValueError("Pass `image_shape` (height, width, channels): the encoder has no "
-                             "known input shape.")
+            raise ValueError(
+                "Pass `image_shape` (height, width, channels): the encoder has no "
+                "known input shape."
+            )
         image_shape = shape[1:]
     height, width, channels = (int(d) for d in image_shape)
     return height, width, channels
 
 
-def export_encoder(encoder: keras.Model, path, image_shape: Sequence[int] | None = None,
-                   version: int | str = 1) -> Path:
+def export_encoder(
+    encoder: keras.Model, path, image_shape: Sequence[int] | None = None, version: int | str = 1
+) -> Path:
     """Exports `encoder` to `path/<version>/` with the signature `encode` (also
     `serving_default`): `images` float32 `[batch, H, W, C]` in [0, 1] -> `features` float32
     `[batch, F]`, in inference mode, without XLA.
@@ -56,5 +60,6 @@ def export_encoder(encoder: keras.Model, path, image_shape: Sequence[int] | None
         features = encoder(check_images(images, image_shape), training=False)
         return {"features": tf.cast(features, tf.float32)}
 
-    return export_saved_model(path, {"encode": (encode, spec)}, [encoder], default="encode",
-                              version=version)
+    return export_saved_model(
+        path, {"encode": (encode, spec)}, [encoder], default="encode", version=version
+    )

@@ -11,8 +11,9 @@ from tfpretrain.export.checks import MAX_SAMPLES, check_images, check_scalar
 from tfpretrain.export.core import export_saved_model
 
 
-def export_gan(generator: keras.Model, discriminator: keras.Model, path,
-               version: int | str = 1) -> Path:
+def export_gan(
+    generator: keras.Model, discriminator: keras.Model, path, version: int | str = 1
+) -> Path:
     """Exports a trained GAN to `path/<version>/` with two signatures, without XLA.
 
     - `sample(seed, count)`: int32 scalars -> `{"images": [count, H, W, C]}` float32 in
@@ -57,5 +58,6 @@ def export_gan(generator: keras.Model, discriminator: keras.Model, path,
     image_spec = tf.TensorSpec((None, *image_shape), tf.float32, name="images")
     scalars = [tf.TensorSpec((), tf.int32, name="seed"), tf.TensorSpec((), tf.int32, name="count")]
     endpoints = {"sample": (sample, scalars), "features": (features, [image_spec])}
-    return export_saved_model(path, endpoints, [generator, discriminator], default="sample",
-                              version=version)
+    return export_saved_model(
+        path, endpoints, [generator, discriminator], default="sample", version=version
+    )

@@ -53,21 +53,31 @@ def export_generate(model: keras.Model, tokenizer, path, *, version: int | str =
         def generate(prompts, max_length, num_return_sequences, *sampler):
             sampler = SamplerSettings.from_signature(sampler)
             prompts, scalars = check_text_request(
-                prompts, "prompts", max_length=max_length,
-                num_return_sequences=num_return_sequences, **sampler)
+                prompts,
+                "prompts",
+                max_length=max_length,
+                num_return_sequences=num_return_sequences,
+                **sampler,
+            )
             max_length = scalars.pop("max_length")
             repeats = scalars.pop("num_return_sequences")
             ragged = tokenizer.tf_encode(prompts)
             lengths = tf.cast(ragged.row_lengths(), tf.int32)
-            checks = generator.request_checks(tf.size(prompts), lengths, ragged.flat_values,
-                                              max_length, repeats)
+            checks = generator.request_checks(
+                tf.size(prompts), lengths, ragged.flat_values, max_length, repeats
+            )
             with tf.control_dependencies(require(checks + SamplerSettings.checks(**scalars))):
                 ids = ragged.to_tensor(default_value=generator.pad_id, shape=[None, context])
             ids = tf.repeat(ids, repeats, axis=0)
             lengths = tf.repeat(lengths, repeats, axis=0)
             out_ids, out_lengths = generator._decode(
-                None, ids, lengths, max_length, seed=seed_tensor(),
-                stop_token=generator.end_token, prefill_length=context,
+                None,
+                ids,
+                lengths,
+                max_length,
+                seed=seed_tensor(),
+                stop_token=generator.end_token,
+                prefill_length=context,
                 **SamplerSettings.loop_tensors(**scalars),
             )
             texts = tokenizer.tf_decode(generator.ragged_outputs(out_ids, out_lengths))
@@ -76,5 +86,10 @@ def export_generate(model: keras.Model, tokenizer, path, *, version: int | str =
         return generate
 
     endpoints = xla_variants("generate", build, GENERATE_SIGNATURE, xla=True)
-    return export_saved_model(path, endpoints, [model, *tokenizer.trackables()],
-                              default="generate" + NO_XLA_SUFFIX, version=version)
+    return export_saved_model(
+        path,
+        endpoints,
+        [model, *tokenizer.trackables()],
+        default="generate" + NO_XLA_SUFFIX,
+        version=version,
+    )

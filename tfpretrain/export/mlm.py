@@ -15,8 +15,15 @@ MASK = "[MASK]"
 DEFAULT_TOP_K = 5
 
 
-def export_mlm(model: keras.Model, tokenizer, path, sequence_length: int | None = None, *,
-               top_k: int = DEFAULT_TOP_K, version: int | str = 1) -> Path:
+def export_mlm(
+    model: keras.Model,
+    tokenizer,
+    path,
+    sequence_length: int | None = None,
+    *,
+    top_k: int = DEFAULT_TOP_K,
+    version: int | str = 1,
+) -> Path:
     """Exports a `BertMaskedLM` and its WordPiece tokenizer to `path/<version>/`.
 
     Signatures (tokenization in the graph: serving needs only `tensorflow` and
@@ -64,9 +71,11 @@ def export_mlm(model: keras.Model, tokenizer, path, sequence_length: int | None 
     def encode(strings):
         inputs = tokenizer.pack(check_strings(strings), length)
         outputs = model.encoder(inputs, training=False)
-        return {"pooled": tf.cast(outputs["pooled_output"], tf.float32),
-                "sequence": tf.cast(outputs["sequence_output"], tf.float32),
-                "padding_mask": inputs["padding_mask"]}
+        return {
+            "pooled": tf.cast(outputs["pooled_output"], tf.float32),
+            "sequence": tf.cast(outputs["sequence_output"], tf.float32),
+            "padding_mask": inputs["padding_mask"],
+        }
 
     def masked_inputs(strings):
         """The model's inputs with `[MASK]` ids where the texts say `[MASK]`, and mask counts."""
@@ -81,15 +90,21 @@ def export_mlm(model: keras.Model, tokenizer, path, sequence_length: int | None 
         inputs = tokenizer.pack_ids(ids, length)
         found = tf.equal(inputs["token_ids"], tokenizer.mask_id)
         counts = tf.reduce_sum(tf.cast(found, tf.int32), axis=1)
-        checks = require([
-            (written > 0, f"Every text needs at least one {MASK} to fill."),
-            (counts == written, f"Every {MASK} must be within the first {length - 2} tokens; "
-                                "shorten the texts."),
-        ])
+        checks = require(
+            [
+                (written > 0, f"Every text needs at least one {MASK} to fill."),
+                (
+                    counts == written,
+                    f"Every {MASK} must be within the first {length - 2} tokens; "
+                    "shorten the texts.",
+                ),
+            ]
+        )
         with tf.control_dependencies(checks):
             where = tf.cast(tf.where(found), tf.int32)
         positions = tf.RaggedTensor.from_value_rowids(
-            where[:, 1], where[:, 0], nrows=tf.shape(strings)[0]).to_tensor()
+            where[:, 1], where[:, 0], nrows=tf.shape(strings)[0]
+        ).to_tensor()
         return {**inputs, "mask_positions": positions}, counts
 
     def fill(strings, k):
@@ -97,10 +112,12 @@ def export_mlm(model: keras.Model, tokenizer, path, sequence_length: int | None 
         logits = model(inputs, training=False)["mlm"]
         probabilities, ids = tf.math.top_k(tf.nn.softmax(tf.cast(logits, tf.float32)), k)
         valid = tf.sequence_mask(counts, tf.shape(ids)[1])[:, :, None]
-        return {"tokens": tf.where(valid, tf.gather(vocabulary, ids), ""),
-                "token_ids": tf.where(valid, ids, 0),
-                "probabilities": tf.where(valid, probabilities, 0.0),
-                "num_masks": counts}
+        return {
+            "tokens": tf.where(valid, tf.gather(vocabulary, ids), ""),
+            "token_ids": tf.where(valid, ids, 0),
+            "probabilities": tf.where(valid, probabilities, 0.0),
+            "num_masks": counts,
+        }
 
     def fill_mask(strings):
         return fill(strings, int(top_k))
@@ -114,5 +131,6 @@ def export_mlm(model: keras.Model, tokenizer, path, sequence_length: int | None 
         "fill_mask": (fill_mask, [strings_spec]),
         "fill_mask_top_k": (fill_mask_top_k, [strings_spec, tf.TensorSpec([], tf.int32, name="k")]),
     }
-    return export_saved_model(path, endpoints, [model, tokenizer], default="encode",
-                              version=version)
+    return export_saved_model(
+        path, endpoints, [model, tokenizer], default="encode", version=version
+    )

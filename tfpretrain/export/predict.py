@@ -30,9 +30,15 @@ import tensorflow as tf
 from tfpretrain.export.core import find_saved_model
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-DEFAULT_SIGNATURE = {"autoencoder": "reconstruct", "gan": "features", "encoder": "encode",
-                     "classifier": "serve", "mlm": "encode", "gpt": "generate",
-                     "seq2seq": "generate"}
+DEFAULT_SIGNATURE = {
+    "autoencoder": "reconstruct",
+    "gan": "features",
+    "encoder": "encode",
+    "classifier": "serve",
+    "mlm": "encode",
+    "gpt": "generate",
+    "seq2seq": "generate",
+}
 TEXT_INPUT = {"classifier": "strings", "mlm": "strings", "gpt": "prompts", "seq2seq": "inputs"}
 
 
@@ -91,14 +97,18 @@ def _read_images(source: str, stdin: TextIO, shape) -> tuple[list[str], np.ndarr
                 raise ValueError(f"{source} holds {keys}; name the image array 'images'.")
             images = data[keys[0]]
         return [f"{source}[{i}]" for i in range(len(images))], _as_images(images, shape)
-    files = [source] if source.lower().endswith(IMAGE_SUFFIXES) else [
-        line.strip() for line in _lines(source, stdin) if line.strip()]
+    files = (
+        [source]
+        if source.lower().endswith(IMAGE_SUFFIXES)
+        else [line.strip() for line in _lines(source, stdin) if line.strip()]
+    )
     decoded = []
     for name in files:
         if not Path(name).is_file():
             raise FileNotFoundError(f"Image {name}: no such file.")
-        image = tf.io.decode_image(tf.io.read_file(name), channels=shape[-1],
-                                   expand_animations=False)
+        image = tf.io.decode_image(
+            tf.io.read_file(name), channels=shape[-1], expand_animations=False
+        )
         decoded.append(image.numpy())
     sizes = {d.shape for d in decoded}
     if len(sizes) > 1:
@@ -122,7 +132,7 @@ def _call(function, **inputs) -> dict[str, np.ndarray]:
 
 def _batches(items: list, size: int) -> Iterator[tuple[int, list]]:
     for start in range(0, len(items), size):
-        yield start, items[start:start + size]
+        yield start, items[start : start + size]
 
 
 def predict(settings, stdin: TextIO | None = None) -> Iterator[dict]:
@@ -159,8 +169,9 @@ def predict(settings, stdin: TextIO | None = None) -> Iterator[dict]:
         label_names = None
         if "label_names" in signatures:
             label_names = [n.decode() for n in _call(signatures["label_names"])["label_names"]]
-        yield from _predict_texts(settings, _lines(settings.input, stdin), function, kind,
-                                  name, label_names)
+        yield from _predict_texts(
+            settings, _lines(settings.input, stdin), function, kind, name, label_names
+        )
 
 
 def _predict_images(settings, stdin: TextIO, function, kind: str) -> Iterator[dict]:
@@ -169,14 +180,14 @@ def _predict_images(settings, stdin: TextIO, function, kind: str) -> Iterator[di
     shape = tuple(function.structured_input_signature[1]["images"].shape[1:])
     names, images = _read_images(settings.input, stdin, shape)
     for start, batch in _batches(list(range(len(names))), settings.batch_size):
-        x = images[batch[0]:batch[-1] + 1]
+        x = images[batch[0] : batch[-1] + 1]
         outputs = _call(function, images=tf.constant(x))
         for i in range(len(batch)):
             row = {"input": names[start + i]}
             for key, value in outputs.items():
                 if key == "reconstructions":
                     error = value[i] - x[i]
-                    row["reconstruction_mse"] = round(float(np.mean(error ** 2)), 6)
+                    row["reconstruction_mse"] = round(float(np.mean(error**2)), 6)
                     row["reconstruction_min"] = round(float(value[i].min()), 6)
                     row["reconstruction_max"] = round(float(value[i].max()), 6)
                 else:
@@ -192,16 +203,19 @@ def _text_arguments(settings, kind: str, name: str) -> dict[str, tf.Tensor]:
     extra = {"max_length": tf.constant(settings.max_length, tf.int32)}
     if name == "beam_search":
         return {**extra, "length_penalty": tf.constant(settings.length_penalty, tf.float32)}
-    extra.update(temperature=tf.constant(settings.temperature, tf.float32),
-                 top_k=tf.constant(settings.top_k, tf.int32),
-                 top_p=tf.constant(settings.top_p, tf.float32))
+    extra.update(
+        temperature=tf.constant(settings.temperature, tf.float32),
+        top_k=tf.constant(settings.top_k, tf.int32),
+        top_p=tf.constant(settings.top_p, tf.float32),
+    )
     if kind == "gpt":
         extra["num_return_sequences"] = tf.constant(settings.num_return_sequences, tf.int32)
     return extra
 
 
-def _predict_texts(settings, lines: list[str], function, kind: str, name: str,
-                   label_names: list[str] | None) -> Iterator[dict]:
+def _predict_texts(
+    settings, lines: list[str], function, kind: str, name: str, label_names: list[str] | None
+) -> Iterator[dict]:
     extra = _text_arguments(settings, kind, name)
     for _, batch in _batches(lines, settings.batch_size):
         outputs = _call(function, **{TEXT_INPUT[kind]: tf.constant(batch, tf.string)}, **extra)
@@ -209,21 +223,32 @@ def _predict_texts(settings, lines: list[str], function, kind: str, name: str,
             if kind == "classifier":
                 p = outputs["probabilities"][i]
                 best = int(np.argmax(p))
-                yield {"text": text,
-                       "label": label_names[best] if label_names else best,
-                       "probabilities": (dict(zip(label_names, _round(p), strict=True))
-                                         if label_names else _round(p))}
+                yield {
+                    "text": text,
+                    "label": label_names[best] if label_names else best,
+                    "probabilities": (
+                        dict(zip(label_names, _round(p), strict=True)) if label_names else _round(p)
+                    ),
+                }
             elif kind == "mlm" and "pooled" in outputs:
                 yield {"text": text, "pooled": _round(outputs["pooled"][i])}
             elif kind == "mlm":
                 masks = outputs["num_masks"][i]
-                yield {"text": text, "masks": [
-                    {"tokens": [t.decode() for t in outputs["tokens"][i, m]],
-                     "probabilities": _round(outputs["probabilities"][i, m])}
-                    for m in range(masks)]}
+                yield {
+                    "text": text,
+                    "masks": [
+                        {
+                            "tokens": [t.decode() for t in outputs["tokens"][i, m]],
+                            "probabilities": _round(outputs["probabilities"][i, m]),
+                        }
+                        for m in range(masks)
+                    ],
+                }
             elif kind == "gpt":
-                yield {"prompt": text,
-                       "completions": [c.decode() for c in outputs["completions"][i]]}
+                yield {
+                    "prompt": text,
+                    "completions": [c.decode() for c in outputs["completions"][i]],
+                }
             else:
                 yield {"input": text, "output": outputs["outputs"][i].decode()}
 

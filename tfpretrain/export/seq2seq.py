@@ -24,8 +24,9 @@ BEAM_SIGNATURE = [
 ]
 
 
-def export_seq2seq(model: keras.Model, config, tokenizer, path, num_beams: int = 4, *,
-                   version: int | str = 1) -> Path:
+def export_seq2seq(
+    model: keras.Model, config, tokenizer, path, num_beams: int = 4, *, version: int | str = 1
+) -> Path:
     """Exports a `Seq2SeqLM` with its tokenizer to `path/<version>/`.
 
     Signatures (all run tokenization, `Seq2SeqGenerator`'s cached decoding loops and
@@ -61,13 +62,15 @@ def export_seq2seq(model: keras.Model, config, tokenizer, path, num_beams: int =
         ragged = tf.concat([ragged, tf.fill([tf.shape(inputs)[0], 1], config.eos_id)], axis=1)
         checks = [
             generator.empty_check(text_lengths),
-            *generator.request_checks(tf.size(inputs), text_lengths + 1, ragged.flat_values,
-                                      max_length, 1),
+            *generator.request_checks(
+                tf.size(inputs), text_lengths + 1, ragged.flat_values, max_length, 1
+            ),
             *checks,
         ]
         with tf.control_dependencies(require(checks)):
-            encoder_ids = ragged.to_tensor(default_value=config.pad_id,
-                                           shape=[None, config.encoder_length])
+            encoder_ids = ragged.to_tensor(
+                default_value=config.pad_id, shape=[None, config.encoder_length]
+            )
         rows = tf.shape(encoder_ids)[0]
         starts = tf.fill([rows, config.decoder_length], config.pad_id)
         return encoder_ids, starts, tf.ones([rows], tf.int32), max_length + 1
@@ -80,12 +83,13 @@ def export_seq2seq(model: keras.Model, config, tokenizer, path, num_beams: int =
 
         def generate(inputs, max_length, *sampler):
             sampler = SamplerSettings.from_signature(sampler)
-            inputs, scalars = check_text_request(inputs, "inputs", max_length=max_length,
-                                                 **sampler)
+            inputs, scalars = check_text_request(inputs, "inputs", max_length=max_length, **sampler)
             max_length = scalars.pop("max_length")
             ids, lengths = generator._decode(
                 *prepare(generator, inputs, max_length, SamplerSettings.checks(**scalars)),
-                seed=seed_tensor(), stop_token=generator.end_token, prefill_length=0,
+                seed=seed_tensor(),
+                stop_token=generator.end_token,
+                prefill_length=0,
                 **SamplerSettings.loop_tensors(**scalars),
             )
             return texts(generator, ids, lengths)
@@ -96,17 +100,27 @@ def export_seq2seq(model: keras.Model, config, tokenizer, path, num_beams: int =
         generator = Seq2SeqGenerator(model, config, tokenizer, jit_compile=jit_compile)
 
         def beam_search(inputs, max_length, length_penalty):
-            inputs, scalars = check_text_request(inputs, "inputs", max_length=max_length,
-                                                 length_penalty=length_penalty)
+            inputs, scalars = check_text_request(
+                inputs, "inputs", max_length=max_length, length_penalty=length_penalty
+            )
             ids, lengths = generator._beam(
-                *prepare(generator, inputs, scalars["max_length"]), num_beams=num_beams,
-                length_penalty=scalars["length_penalty"], stop_token=generator.end_token,
+                *prepare(generator, inputs, scalars["max_length"]),
+                num_beams=num_beams,
+                length_penalty=scalars["length_penalty"],
+                stop_token=generator.end_token,
             )
             return texts(generator, ids[::num_beams], lengths[::num_beams])
 
         return beam_search
 
-    endpoints = {**xla_variants("generate", build_generate, GENERATE_SIGNATURE, xla=True),
-                 **xla_variants("beam_search", build_beam_search, BEAM_SIGNATURE, xla=True)}
-    return export_saved_model(path, endpoints, [model, *tokenizer.trackables()],
-                              default="generate" + NO_XLA_SUFFIX, version=version)
+    endpoints = {
+        **xla_variants("generate", build_generate, GENERATE_SIGNATURE, xla=True),
+        **xla_variants("beam_search", build_beam_search, BEAM_SIGNATURE, xla=True),
+    }
+    return export_saved_model(
+        path,
+        endpoints,
+        [model, *tokenizer.trackables()],
+        default="generate" + NO_XLA_SUFFIX,
+        version=version,
+    )

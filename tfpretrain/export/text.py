@@ -26,10 +26,15 @@ def task_label_names(task: dict, num_classes: int) -> list[str]:
     return [str(name) for name in names]
 
 
-def export_text_classifier(model: keras.Model, tokenizer, path,
-                           sequence_length: int | None = None, *,
-                           label_names: Sequence[str] | None = None,
-                           version: int | str = 1) -> Path:
+def export_text_classifier(
+    model: keras.Model,
+    tokenizer,
+    path,
+    sequence_length: int | None = None,
+    *,
+    label_names: Sequence[str] | None = None,
+    version: int | str = 1,
+) -> Path:
     """Exports a text classifier with its tokenizer to `path/<version>/`.
 
     Signatures:
@@ -95,5 +100,4 @@ def export_text_classifier(model: keras.Model, tokenizer, path,
     endpoints = xla_variants("serve", build, spec, xla=False)
     if names is not None:
         endpoints["label_names"] = (lambda: {"label_names": tf.constant(names)}, [])
-    return export_saved_model(path, endpoints, [model, tokenizer], default="serve",
-                              version=version)
+    return export_saved_model(path, endpoints, [model, tokenizer], default="serve", version=version)

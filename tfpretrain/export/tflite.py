@@ -46,7 +46,8 @@ def convert_to_tflite(endpoints: dict[str, EndpointSpec], track: Sequence[object
     with tempfile.TemporaryDirectory() as tmp:
         saved = export_saved_model(Path(tmp) / "saved_model", endpoints, track)
         converter = tf.lite.TFLiteConverter.from_saved_model(
-            str(saved), signature_keys=list(endpoints))
+            str(saved), signature_keys=list(endpoints)
+        )
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         flatbuffer = converter.convert()
     staging = path.with_name(f".{path.name}.tmp")
@@ -79,12 +80,12 @@ def autoencoder_to_tflite(model: keras.Model, path) -> Path:
     def reconstruct(images):
         return {"reconstructions": model(images, training=False)}
 
-    return convert_to_tflite({"encode": (encode, spec), "reconstruct": (reconstruct, spec)},
-                             [model], path)
+    return convert_to_tflite(
+        {"encode": (encode, spec), "reconstruct": (reconstruct, spec)}, [model], path
+    )
 
 
-def encoder_to_tflite(encoder: keras.Model, path,
-                      image_shape: Sequence[int] | None = None) -> Path:
+def encoder_to_tflite(encoder: keras.Model, path, image_shape: Sequence[int] | None = None) -> Path:
     """Writes an image encoder (e.g. SimCLR's) as TFLite with the signature `encode`:
     `images` float32 `[batch, H, W, C]` in [0, 1] -> `features` float32 `[batch, F]`.
 
@@ -116,8 +117,10 @@ def text_classifier_to_tflite(model: keras.Model, path, sequence_length: int) ->
     names = list(model.input) if isinstance(model.input, dict) else []
     if not {"token_ids", "padding_mask"} <= set(names):
         raise ValueError(f"The classifier must take token_ids and padding_mask; it takes {names}.")
-    spec = [tf.TensorSpec((None, length), tf.int32, name="token_ids"),
-            tf.TensorSpec((None, length), tf.int32, name="padding_mask")]
+    spec = [
+        tf.TensorSpec((None, length), tf.int32, name="token_ids"),
+        tf.TensorSpec((None, length), tf.int32, name="padding_mask"),
+    ]
 
     def classify(token_ids, padding_mask):
         given = {"token_ids": token_ids, "padding_mask": padding_mask}

@@ -139,17 +139,27 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         self.dropout = check_fraction("dropout", dropout)
         self.use_bias = bool(use_bias)
         self.causal = bool(causal)
-        self.output_dim = None if output_dim is None else check_positive_int("output_dim", output_dim)
+        self.output_dim = (
+            None if output_dim is None else check_positive_int("output_dim", output_dim)
+        )
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.scale_scores = bool(scale_scores)
         self.dropout_layer = Dropout(self.dropout, dtype=self.dtype_policy)
 
     def _projection(self, name: str, shape: tuple, bias_shape: tuple):
-        kernel = self.add_weight(name=f"{name}_kernel", shape=shape, initializer=clone_initializer(self.kernel_initializer))
+        kernel = self.add_weight(
+            name=f"{name}_kernel",
+            shape=shape,
+            initializer=clone_initializer(self.kernel_initializer),
+        )
         bias = None
         if self.use_bias:
-            bias = self.add_weight(name=f"{name}_bias", shape=bias_shape, initializer=clone_initializer(self.bias_initializer))
+            bias = self.add_weight(
+                name=f"{name}_bias",
+                shape=bias_shape,
+                initializer=clone_initializer(self.bias_initializer),
+            )
         return kernel, bias
 
     def build(self, x_shape, context_shape=None):
@@ -163,10 +173,14 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         out_features = self.output_dim or query_features
         h, k, v = self.num_heads, self.key_dim, self.value_dim
         # Same weight order and shapes as keras.layers.MultiHeadAttention.
-        self.query_kernel, self.query_bias = self._projection("query", (query_features, h, k), (h, k))
+        self.query_kernel, self.query_bias = self._projection(
+            "query", (query_features, h, k), (h, k)
+        )
         self.key_kernel, self.key_bias = self._projection("key", (kv_features, h, k), (h, k))
         self.value_kernel, self.value_bias = self._projection("value", (kv_features, h, v), (h, v))
-        self.output_kernel, self.output_bias = self._projection("output", (h, v, out_features), (out_features,))
+        self.output_kernel, self.output_bias = self._projection(
+            "output", (h, v, out_features), (out_features,)
+        )
         self.built = True
 
     def _project(self, x, kernel, bias, contract: int = 1):
@@ -179,7 +193,9 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         out_shape = tuple(kernel.shape[contract:])
         fan_out = math.prod(out_shape)
         batch, length = ops.shape(x)[0], ops.shape(x)[1]
-        y = ops.matmul(ops.reshape(x, (batch, length, fan_in)), ops.reshape(kernel, (fan_in, fan_out)))
+        y = ops.matmul(
+            ops.reshape(x, (batch, length, fan_in)), ops.reshape(kernel, (fan_in, fan_out))
+        )
         if bias is not None:
             y = ops.add(y, ops.reshape(bias, (fan_out,)))
         return ops.reshape(y, (batch, length) + out_shape)
@@ -212,7 +228,10 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         if self.key_dim == self.value_dim:
             key, value = self._project_heads(source, [keys, values])
         else:
-            (key,), (value,) = self._project_heads(source, [keys]), self._project_heads(source, [values])
+            (key,), (value,) = (
+                self._project_heads(source, [keys]),
+                self._project_heads(source, [values]),
+            )
         return ops.transpose(key, (0, 2, 1, 3)), ops.transpose(value, (0, 2, 1, 3))
 
     def _query_weights(self):
@@ -265,9 +284,14 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         if key_value is not None and cache is not None:
             raise ValueError("Pass either precomputed `key_value` or a self-attention `cache`.")
         if context is None and key_value is None and self.key_dim == self.value_dim:
-            query, key, value = self._project_heads(x, [
-                self._query_weights(), (self.key_kernel, self.key_bias), (self.value_kernel, self.value_bias),
-            ])
+            query, key, value = self._project_heads(
+                x,
+                [
+                    self._query_weights(),
+                    (self.key_kernel, self.key_bias),
+                    (self.value_kernel, self.value_bias),
+                ],
+            )
             key, value = ops.transpose(key, (0, 2, 1, 3)), ops.transpose(value, (0, 2, 1, 3))
         else:
             (query,) = self._project_heads(x, [self._query_weights()])
@@ -279,12 +303,18 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         query_offset = 0
         if cache is not None:
             if context is not None:
-                raise ValueError("A key/value cache is for self-attention; do not pass `context` with `cache`.")
+                raise ValueError(
+                    "A key/value cache is for self-attention; do not pass `context` with `cache`."
+                )
             if cache_index is None:
                 raise ValueError("`cache_index` is required together with `cache`.")
             key_cache, value_cache = _key_value_pair("cache", cache)
-            key = ops.slice_update(key_cache, [0, 0, cache_index, 0], ops.cast(key, key_cache.dtype))
-            value = ops.slice_update(value_cache, [0, 0, cache_index, 0], ops.cast(value, value_cache.dtype))
+            key = ops.slice_update(
+                key_cache, [0, 0, cache_index, 0], ops.cast(key, key_cache.dtype)
+            )
+            value = ops.slice_update(
+                value_cache, [0, 0, cache_index, 0], ops.cast(value, value_cache.dtype)
+            )
             cache = (key, value)
             query_offset = cache_index
 

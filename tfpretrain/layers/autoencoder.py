@@ -105,31 +105,63 @@ class Autoencoder(keras.layers.Layer):
                     f"(2 ** len(conv_filters)) for the convolutional autoencoder."
                 )
             convs = [
-                keras.layers.Conv2D(f, 3, strides=2, padding="same", activation=self.activation,
-                                    dtype=policy, name=f"conv_{i}")
+                keras.layers.Conv2D(
+                    f,
+                    3,
+                    strides=2,
+                    padding="same",
+                    activation=self.activation,
+                    dtype=policy,
+                    name=f"conv_{i}",
+                )
                 for i, f in enumerate(self.conv_filters)
             ]
             encoder_layers = [*convs, keras.layers.Flatten(dtype=policy)]
-            encoder_layers += [self._dense(u, self.activation, f"code_{i}") for i, u in enumerate(self.encoder_units)]
+            encoder_layers += [
+                self._dense(u, self.activation, f"code_{i}")
+                for i, u in enumerate(self.encoder_units)
+            ]
             small = (height // factor, width // factor, self.conv_filters[-1])
-            decoder_layers = [self._dense(u, self.activation, f"hidden_{i}") for i, u in enumerate(self.decoder_units)]
+            decoder_layers = [
+                self._dense(u, self.activation, f"hidden_{i}")
+                for i, u in enumerate(self.decoder_units)
+            ]
             decoder_layers += [
                 self._dense(math.prod(small), self.activation, "expand"),
                 keras.layers.Reshape(small, dtype=policy),
             ]
             decoder_layers += [
-                keras.layers.Conv2DTranspose(f, 3, strides=2, padding="same", activation=self.activation,
-                                             dtype=policy, name=f"deconv_{i}")
+                keras.layers.Conv2DTranspose(
+                    f,
+                    3,
+                    strides=2,
+                    padding="same",
+                    activation=self.activation,
+                    dtype=policy,
+                    name=f"deconv_{i}",
+                )
                 for i, f in enumerate(reversed(self.conv_filters))
             ]
             decoder_layers.append(
-                keras.layers.Conv2D(channels, 3, padding="same", activation=self.output_activation,
-                                    dtype=policy, name="reconstruction")
+                keras.layers.Conv2D(
+                    channels,
+                    3,
+                    padding="same",
+                    activation=self.output_activation,
+                    dtype=policy,
+                    name="reconstruction",
+                )
             )
         else:
             encoder_layers = [keras.layers.Flatten(dtype=policy)]
-            encoder_layers += [self._dense(u, self.activation, f"encoder_{i}") for i, u in enumerate(self.encoder_units)]
-            decoder_layers = [self._dense(u, self.activation, f"decoder_{i}") for i, u in enumerate(self.decoder_units)]
+            encoder_layers += [
+                self._dense(u, self.activation, f"encoder_{i}")
+                for i, u in enumerate(self.encoder_units)
+            ]
+            decoder_layers = [
+                self._dense(u, self.activation, f"decoder_{i}")
+                for i, u in enumerate(self.decoder_units)
+            ]
             decoder_layers += [
                 self._dense(math.prod(image_shape), self.output_activation, "reconstruction"),
                 keras.layers.Reshape(image_shape, dtype=policy),

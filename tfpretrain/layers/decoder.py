@@ -81,7 +81,9 @@ class DecoderBlock(keras.layers.Layer):
         self.head_dim = None if head_dim is None else check_positive_int("head_dim", head_dim)
         self.gated_ffn = bool(gated_ffn)
         if head_dim is None and hidden_dim % num_heads:
-            raise ValueError(f"`hidden_dim` ({hidden_dim}) must be divisible by `num_heads` ({num_heads}).")
+            raise ValueError(
+                f"`hidden_dim` ({hidden_dim}) must be divisible by `num_heads` ({num_heads})."
+            )
         self.dropout = check_fraction("dropout", dropout)
         self.activation = get_activation(activation)
         self.layer_norm_epsilon = check_positive_float("layer_norm_epsilon", layer_norm_epsilon)
@@ -96,26 +98,48 @@ class DecoderBlock(keras.layers.Layer):
 
         def attention(causal: bool, name: str):
             return MultiHeadSelfAttention(
-                num_heads, head, dropout=self.dropout, causal=causal, use_bias=self.use_bias,
-                scale_scores=self.scale_attention, kernel_initializer=init(), dtype=policy, name=name,
+                num_heads,
+                head,
+                dropout=self.dropout,
+                causal=causal,
+                use_bias=self.use_bias,
+                scale_scores=self.scale_attention,
+                kernel_initializer=init(),
+                dtype=policy,
+                name=name,
             )
 
         self.self_attention = attention(True, "self_attention")
-        self.self_attention_norm = make_norm(norm, self.layer_norm_epsilon, policy, "self_attention_norm")
+        self.self_attention_norm = make_norm(
+            norm, self.layer_norm_epsilon, policy, "self_attention_norm"
+        )
         self.cross_attention = attention(False, "cross_attention")
-        self.cross_attention_norm = make_norm(norm, self.layer_norm_epsilon, policy, "cross_attention_norm")
+        self.cross_attention_norm = make_norm(
+            norm, self.layer_norm_epsilon, policy, "cross_attention_norm"
+        )
         self.ffn_inner = keras.layers.Dense(
-            intermediate_dim, activation=self.activation, use_bias=self.use_bias,
-            kernel_initializer=init(), dtype=policy, name="ffn_inner",
+            intermediate_dim,
+            activation=self.activation,
+            use_bias=self.use_bias,
+            kernel_initializer=init(),
+            dtype=policy,
+            name="ffn_inner",
         )
         self.ffn_gate = None
         if self.gated_ffn:
             self.ffn_gate = keras.layers.Dense(
-                intermediate_dim, use_bias=self.use_bias, kernel_initializer=init(), dtype=policy,
+                intermediate_dim,
+                use_bias=self.use_bias,
+                kernel_initializer=init(),
+                dtype=policy,
                 name="ffn_gate",
             )
         self.ffn_outer = keras.layers.Dense(
-            hidden_dim, use_bias=self.use_bias, kernel_initializer=init(), dtype=policy, name="ffn_outer"
+            hidden_dim,
+            use_bias=self.use_bias,
+            kernel_initializer=init(),
+            dtype=policy,
+            name="ffn_outer",
         )
         self.ffn_norm = make_norm(norm, self.layer_norm_epsilon, policy, "ffn_norm")
         self.dropout_layer = Dropout(self.dropout, dtype=policy)
@@ -153,18 +177,27 @@ class DecoderBlock(keras.layers.Layer):
         training=None,
     ):
         if encoder_outputs is None and cross_key_value is None:
-            raise ValueError("DecoderBlock needs `encoder_outputs` or precomputed `cross_key_value`.")
+            raise ValueError(
+                "DecoderBlock needs `encoder_outputs` or precomputed `cross_key_value`."
+            )
         h = self.self_attention(
-            self.self_attention_norm(x), attention_mask=attention_mask, cache=cache,
-            cache_index=cache_index, attention_bias=self_attention_bias, training=training,
+            self.self_attention_norm(x),
+            attention_mask=attention_mask,
+            cache=cache,
+            cache_index=cache_index,
+            attention_bias=self_attention_bias,
+            training=training,
         )
         if cache is not None:
             h, cache = h
         x = x + self.dropout_layer(h, training=training)
 
         h = self.cross_attention(
-            self.cross_attention_norm(x), context=encoder_outputs, attention_mask=encoder_mask,
-            key_value=cross_key_value, training=training,
+            self.cross_attention_norm(x),
+            context=encoder_outputs,
+            attention_mask=encoder_mask,
+            key_value=cross_key_value,
+            training=training,
         )
         x = x + self.dropout_layer(h, training=training)
 

@@ -59,15 +59,21 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
         self.embedding_dim = check_positive_int("embedding_dim", embedding_dim)
         self.embeddings_initializer = keras.initializers.get(embeddings_initializer)
         self.token_embedding = keras.layers.Embedding(
-            vocabulary_size, embedding_dim, embeddings_initializer=clone_initializer(self.embeddings_initializer),
-            dtype=self.dtype_policy, name="token_embedding",
+            vocabulary_size,
+            embedding_dim,
+            embeddings_initializer=clone_initializer(self.embeddings_initializer),
+            dtype=self.dtype_policy,
+            name="token_embedding",
         )
         self.use_position_embedding = bool(position_embedding)
         self.position_embedding = None
         if self.use_position_embedding:
             self.position_embedding = keras.layers.Embedding(
-                sequence_length, embedding_dim, embeddings_initializer=clone_initializer(self.embeddings_initializer),
-                dtype=self.dtype_policy, name="position_embedding",
+                sequence_length,
+                embedding_dim,
+                embeddings_initializer=clone_initializer(self.embeddings_initializer),
+                dtype=self.dtype_policy,
+                name="position_embedding",
             )
 
     def build(self, inputs_shape=None):

@@ -10,7 +10,9 @@ from keras import ops
 from tfpretrain.layers._validate import check_positive_int
 
 
-def relative_position_buckets(relative_position, bidirectional: bool, num_buckets: int, max_distance: int):
+def relative_position_buckets(
+    relative_position, bidirectional: bool, num_buckets: int, max_distance: int
+):
     """Maps `key_position - query_position` to bucket ids as T5 does (Raffel et al., 2020).
 
     Half of the buckets (per direction) hold exact distances 0, 1, 2, ...; the rest cover
@@ -102,7 +104,8 @@ class RelativePositionBias(keras.layers.Layer):
 
     def build(self, x_shape=None):
         self.embeddings = self.add_weight(
-            name="embeddings", shape=(self.num_buckets, self.num_heads),
+            name="embeddings",
+            shape=(self.num_buckets, self.num_heads),
             initializer=self.embeddings_initializer,
         )
         self.built = True

@@ -114,26 +114,46 @@ class TransformerBlock(keras.layers.Layer):
         policy = self.dtype_policy
         init = lambda: clone_initializer(self.kernel_initializer)  # noqa: E731
         self.attention = MultiHeadSelfAttention(
-            num_heads, self.head_dim or hidden_dim // num_heads, dropout=self.dropout,
+            num_heads,
+            self.head_dim or hidden_dim // num_heads,
+            dropout=self.dropout,
             causal=self.causal,
-            kernel_initializer=init(), dtype=policy, name="attention", use_bias=self.use_bias,
+            kernel_initializer=init(),
+            dtype=policy,
+            name="attention",
+            use_bias=self.use_bias,
             scale_scores=self.scale_attention,
         )
-        self.attention_norm = make_norm(self.norm, self.layer_norm_epsilon, policy, "attention_norm", center=self.use_bias)
+        self.attention_norm = make_norm(
+            self.norm, self.layer_norm_epsilon, policy, "attention_norm", center=self.use_bias
+        )
         self.ffn_inner = keras.layers.Dense(
-            intermediate_dim, activation=self.activation, kernel_initializer=init(), dtype=policy,
-            name="ffn_inner", use_bias=self.use_bias,
+            intermediate_dim,
+            activation=self.activation,
+            kernel_initializer=init(),
+            dtype=policy,
+            name="ffn_inner",
+            use_bias=self.use_bias,
         )
         self.ffn_gate = None
         if self.gated_ffn:
             self.ffn_gate = keras.layers.Dense(
-                intermediate_dim, kernel_initializer=init(), dtype=policy, name="ffn_gate",
+                intermediate_dim,
+                kernel_initializer=init(),
+                dtype=policy,
+                name="ffn_gate",
                 use_bias=self.use_bias,
             )
         self.ffn_outer = keras.layers.Dense(
-            hidden_dim, kernel_initializer=init(), dtype=policy, name="ffn_outer", use_bias=self.use_bias,
+            hidden_dim,
+            kernel_initializer=init(),
+            dtype=policy,
+            name="ffn_outer",
+            use_bias=self.use_bias,
         )
-        self.ffn_norm = make_norm(self.norm, self.layer_norm_epsilon, policy, "ffn_norm", center=self.use_bias)
+        self.ffn_norm = make_norm(
+            self.norm, self.layer_norm_epsilon, policy, "ffn_norm", center=self.use_bias
+        )
         self.dropout_layer = Dropout(self.dropout, dtype=policy)
 
     def build(self, x_shape):
@@ -151,14 +171,26 @@ class TransformerBlock(keras.layers.Layer):
         self.ffn_norm.build(x_shape)
         self.built = True
 
-    def _attend(self, x, attention_mask=None, cache=None, cache_index=None, training=None,
-                attention_bias=None, queries=None):
+    def _attend(
+        self,
+        x,
+        attention_mask=None,
+        cache=None,
+        cache_index=None,
+        training=None,
+        attention_bias=None,
+        queries=None,
+    ):
         h = self.attention_norm(x) if self.norm_first else x
         if queries is not None:  # queries at some positions, keys and values from all of `x`
             q = self.attention_norm(queries) if self.norm_first else queries
             return self.attention(q, context=h, attention_mask=attention_mask, training=training)
         return self.attention(
-            h, attention_mask=attention_mask, cache=cache, cache_index=cache_index, training=training,
+            h,
+            attention_mask=attention_mask,
+            cache=cache,
+            cache_index=cache_index,
+            training=training,
             attention_bias=attention_bias,
         )
 
@@ -170,8 +202,11 @@ class TransformerBlock(keras.layers.Layer):
         return self.ffn_outer(inner)
 
     def _gather_queries(self, x, query_positions, attention_mask, cache, attention_bias):
-        if cache is not None or self.causal or attention_bias is not None or (
-            attention_mask is not None and len(attention_mask.shape) != 2
+        if (
+            cache is not None
+            or self.causal
+            or attention_bias is not None
+            or (attention_mask is not None and len(attention_mask.shape) != 2)
         ):
             raise ValueError(
                 "`query_positions` works with a [batch, keys] padding mask only: not with a cache, "
@@ -181,17 +216,29 @@ class TransformerBlock(keras.layers.Layer):
         positions = keras.ops.cast(query_positions, "int32")[:, :, None]
         return keras.ops.take_along_axis(x, positions, axis=1)
 
-    def call(self, x, attention_mask=None, cache=None, cache_index=None, training=None,
-             attention_bias=None, query_positions=None):
+    def call(
+        self,
+        x,
+        attention_mask=None,
+        cache=None,
+        cache_index=None,
+        training=None,
+        attention_bias=None,
+        query_positions=None,
+    ):
         queries = None
         if query_positions is not None:
-            queries = self._gather_queries(x, query_positions, attention_mask, cache, attention_bias)
+            queries = self._gather_queries(
+                x, query_positions, attention_mask, cache, attention_bias
+            )
         recompute = self.remat and training and cache is None
         residual = x if queries is None else queries
         # A trainable attention bias (T5's) would need gradients through the recomputation, so
         # attention with a bias, like attention with dropout, is not recomputed.
         if queries is not None:
-            attended = self._attend(x, attention_mask=attention_mask, training=training, queries=queries)
+            attended = self._attend(
+                x, attention_mask=attention_mask, training=training, queries=queries
+            )
         elif recompute and not self.dropout and attention_bias is None:
             # The mask is closed over, not passed: a boolean input has no gradient to recompute.
             attended = keras.remat(
@@ -199,7 +246,11 @@ class TransformerBlock(keras.layers.Layer):
             )(x)
         else:
             attended = self._attend(
-                x, attention_mask=attention_mask, cache=cache, cache_index=cache_index, training=training,
+                x,
+                attention_mask=attention_mask,
+                cache=cache,
+                cache_index=cache_index,
+                training=training,
                 attention_bias=attention_bias,
             )
         if cache is not None:

@@ -46,7 +46,9 @@ def build_autoencoder(config: AutoencoderConfig | None = None) -> keras.Model:
         conv_filters=config.conv_filters,
         name="autoencoder",
     )
-    return keras.Model(images, layer(images), name="conv_autoencoder" if config.conv else "autoencoder")
+    return keras.Model(
+        images, layer(images), name="conv_autoencoder" if config.conv else "autoencoder"
+    )
 
 
 def autoencoder_layer(model: keras.Model) -> Autoencoder:

@@ -25,7 +25,9 @@ def _with_hidden_states(classifier: TextClassifier) -> keras.Model:
     node = classifier.get_layer(classifier.encoder.name)._inbound_nodes[-1]
     sequence = [t for t in node.outputs if len(t.shape) == 3]
     if len(sequence) != 1:
-        raise ValueError(f"Cannot find the [batch, tokens, hidden] output of {classifier.encoder.name!r}.")
+        raise ValueError(
+            f"Cannot find the [batch, tokens, hidden] output of {classifier.encoder.name!r}."
+        )
     return keras.Model(classifier.inputs, [classifier.outputs[0], sequence[0]])
 
 
@@ -35,11 +37,18 @@ def half_depth_student(teacher: TextClassifier, dropout: float | None = None) ->
     Student layer i copies teacher layer 2i (DistilBERT); embeddings, pooler and the
     classification head are copied too.
     """
-    config = dataclasses.replace(teacher.encoder.config, num_layers=max(1, teacher.encoder.config.num_layers // 2))
+    config = dataclasses.replace(
+        teacher.encoder.config, num_layers=max(1, teacher.encoder.config.num_layers // 2)
+    )
     if dropout is not None:
         config.dropout = dropout
-    student = TextClassifier(BertEncoder(config, name="student_encoder"), teacher.num_classes,
-                             pooling=teacher.pooling, dropout=teacher.dropout, name="student")
+    student = TextClassifier(
+        BertEncoder(config, name="student_encoder"),
+        teacher.num_classes,
+        pooling=teacher.pooling,
+        dropout=teacher.dropout,
+        name="student",
+    )
     init_from_every_other_layer(student, teacher)
     return student
 
@@ -51,14 +60,20 @@ def init_from_every_other_layer(student: TextClassifier, teacher: TextClassifier
         ValueError: the widths differ or the student is deeper than half the teacher.
     """
     s_cfg, t_cfg = student.encoder.config, teacher.encoder.config
-    if (s_cfg.hidden_dim, s_cfg.intermediate_dim, s_cfg.num_heads) != (t_cfg.hidden_dim, t_cfg.intermediate_dim, t_cfg.num_heads):
+    if (s_cfg.hidden_dim, s_cfg.intermediate_dim, s_cfg.num_heads) != (
+        t_cfg.hidden_dim,
+        t_cfg.intermediate_dim,
+        t_cfg.num_heads,
+    ):
         raise ValueError(
             f"Initialising from the teacher needs equal widths; the student has hidden {s_cfg.hidden_dim}/"
             f"{s_cfg.intermediate_dim} and {s_cfg.num_heads} heads, the teacher {t_cfg.hidden_dim}/"
             f"{t_cfg.intermediate_dim} and {t_cfg.num_heads}."
         )
     if 2 * (s_cfg.num_layers - 1) >= t_cfg.num_layers:
-        raise ValueError(f"A {t_cfg.num_layers}-layer teacher has no every-other layer for a {s_cfg.num_layers}-layer student.")
+        raise ValueError(
+            f"A {t_cfg.num_layers}-layer teacher has no every-other layer for a {s_cfg.num_layers}-layer student."
+        )
     for i, block in enumerate(student.encoder.transformer_layers):
         block.set_weights(teacher.encoder.transformer_layers[2 * i].get_weights())
     for name in ("embeddings", "segment_embedding", "embeddings_norm", "pooler"):
@@ -79,13 +94,16 @@ def init_embeddings_from_teacher(student: TextClassifier, teacher: TextClassifie
     """
     s_cfg, t_cfg = student.encoder.config, teacher.encoder.config
     if s_cfg.vocabulary_size != t_cfg.vocabulary_size:
-        raise ValueError(f"The student's vocabulary ({s_cfg.vocabulary_size}) differs from the teacher's "
-                         f"({t_cfg.vocabulary_size}); both must read the same token ids.")
+        raise ValueError(
+            f"The student's vocabulary ({s_cfg.vocabulary_size}) differs from the teacher's "
+            f"({t_cfg.vocabulary_size}); both must read the same token ids."
+        )
     if s_cfg.hidden_dim > t_cfg.hidden_dim or s_cfg.max_sequence_length > t_cfg.max_sequence_length:
         raise ValueError(
             f"Projecting the teacher's embeddings needs a student no wider ({s_cfg.hidden_dim} vs "
             f"{t_cfg.hidden_dim}) and no longer ({s_cfg.max_sequence_length} vs {t_cfg.max_sequence_length}); "
-            "start its embeddings at random instead (--student-embeddings random).")
+            "start its embeddings at random instead (--student-embeddings random)."
+        )
     token, position = teacher.encoder.get_layer("embeddings").get_weights()
     segment = teacher.encoder.get_layer("segment_embedding").get_weights()[0]
     centered = token.astype("float64") - token.mean(0)
@@ -93,8 +111,11 @@ def init_embeddings_from_teacher(student: TextClassifier, teacher: TextClassifie
     # Orthonormal columns [teacher width, student width], most variance first.
     projection = directions[:, np.argsort(variances)[::-1][: s_cfg.hidden_dim]].astype(token.dtype)
     student.encoder.get_layer("embeddings").set_weights(
-        [token @ projection, position[: s_cfg.max_sequence_length] @ projection])
-    student.encoder.get_layer("segment_embedding").set_weights([segment[: s_cfg.type_vocabulary_size] @ projection])
+        [token @ projection, position[: s_cfg.max_sequence_length] @ projection]
+    )
+    student.encoder.get_layer("segment_embedding").set_weights(
+        [segment[: s_cfg.type_vocabulary_size] @ projection]
+    )
 
 
 @keras.saving.register_keras_serializable(package="tfpretrain")
@@ -118,8 +139,15 @@ class Distiller(keras.Model):
     so computing them once spares its forward pass at every step.
     """
 
-    def __init__(self, student: TextClassifier, teacher: TextClassifier, temperature: float = 2.0,
-                 alpha: float = 0.5, hidden_weight: float = 0.0, **kwargs):
+    def __init__(
+        self,
+        student: TextClassifier,
+        teacher: TextClassifier,
+        temperature: float = 2.0,
+        alpha: float = 0.5,
+        hidden_weight: float = 0.0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if hidden_weight and student.encoder.config.hidden_dim != teacher.encoder.config.hidden_dim:
             raise ValueError(
@@ -143,7 +171,9 @@ class Distiller(keras.Model):
 
     @property
     def metrics(self):
-        return [self.trackers["loss"], self.accuracy] + ([self.trackers["hidden_loss"]] if self.hidden_weight else [])
+        return [self.trackers["loss"], self.accuracy] + (
+            [self.trackers["hidden_loss"]] if self.hidden_weight else []
+        )
 
     def _forward(self, x, training):
         if not self.hidden_weight:
@@ -155,9 +185,13 @@ class Distiller(keras.Model):
         s_logits, s_hidden = self._student_hidden(x, training=training)
         t_logits, t_hidden = self._teacher_hidden(x, training=False)
         mask = ops.cast(x["padding_mask"], "float32")
-        s_hidden, t_hidden = ops.cast(s_hidden, "float32"), ops.stop_gradient(ops.cast(t_hidden, "float32"))
+        s_hidden, t_hidden = (
+            ops.cast(s_hidden, "float32"),
+            ops.stop_gradient(ops.cast(t_hidden, "float32")),
+        )
         cosine = ops.sum(s_hidden * t_hidden, -1) / ops.maximum(
-            ops.norm(s_hidden, axis=-1) * ops.norm(t_hidden, axis=-1), 1e-6)
+            ops.norm(s_hidden, axis=-1) * ops.norm(t_hidden, axis=-1), 1e-6
+        )
         hidden = ops.sum((1.0 - cosine) * mask) / ops.maximum(ops.sum(mask), 1.0)
         return s_logits, t_logits, hidden
 
@@ -165,8 +199,13 @@ class Distiller(keras.Model):
         x, y = data[0], data[1]
         with tf.GradientTape() as tape:
             s_logits, t_logits, hidden = self._forward(x, training=True)
-            loss = distillation_loss(y, s_logits, t_logits, self.temperature, self.alpha) + self.hidden_weight * hidden
-            scaled = self.optimizer.scale_loss(loss) if hasattr(self.optimizer, "scale_loss") else loss
+            loss = (
+                distillation_loss(y, s_logits, t_logits, self.temperature, self.alpha)
+                + self.hidden_weight * hidden
+            )
+            scaled = (
+                self.optimizer.scale_loss(loss) if hasattr(self.optimizer, "scale_loss") else loss
+            )
         variables = self.student.trainable_variables
         self.optimizer.apply(tape.gradient(scaled, variables), variables)
         self.trackers["loss"].update_state(loss)
@@ -177,15 +216,25 @@ class Distiller(keras.Model):
     def test_step(self, data):
         x, y = data[0], data[1]
         s_logits, t_logits, hidden = self._forward(x, training=False)
-        loss = distillation_loss(y, s_logits, t_logits, self.temperature, self.alpha) + self.hidden_weight * hidden
+        loss = (
+            distillation_loss(y, s_logits, t_logits, self.temperature, self.alpha)
+            + self.hidden_weight * hidden
+        )
         self.trackers["loss"].update_state(loss)
         self.trackers["hidden_loss"].update_state(hidden)
         self.accuracy.update_state(y, s_logits)
         return {m.name: m.result() for m in self.metrics}
 
 
-def teacher_logits(teacher: TextClassifier, pack, sentences, sequence_length: int,
-                   batch_size: int = 128, progress: bool = False, pairs=None) -> np.ndarray:
+def teacher_logits(
+    teacher: TextClassifier,
+    pack,
+    sentences,
+    sequence_length: int,
+    batch_size: int = 128,
+    progress: bool = False,
+    pairs=None,
+) -> np.ndarray:
     """The teacher's logits for every sentence, in order, computed once.
 
     Sentences run shortest first and each batch is cut to its longest sentence (rounded up to a
@@ -208,13 +257,14 @@ def teacher_logits(teacher: TextClassifier, pack, sentences, sequence_length: in
     if len(sentences) == 0:
         raise ValueError("No sentences to label: the training set is empty.")
     call = tf.function(lambda x: teacher(x, training=False), jit_compile=True)
-    lengths = [len(s) + (len(pairs[i]) if pairs is not None else 0)
-               for i, s in enumerate(sentences)]
+    lengths = [
+        len(s) + (len(pairs[i]) if pairs is not None else 0) for i, s in enumerate(sentences)
+    ]
     order = np.argsort(lengths, kind="stable")
     logits = np.zeros((len(sentences), teacher.num_classes), np.float32)
     bar = keras.utils.Progbar(len(sentences), unit_name="sentence") if progress else None
     for start in range(0, len(order), batch_size):
-        index = order[start:start + batch_size]
+        index = order[start : start + batch_size]
         batch = tf.constant([sentences[i] for i in index])
         if pairs is None:
             x = pack(batch, sequence_length)
@@ -228,7 +278,13 @@ def teacher_logits(teacher: TextClassifier, pack, sentences, sequence_length: in
     return logits
 
 
-def student_config(preset: str, vocabulary_size: int, max_sequence_length: int, dropout: float = 0.1) -> BertConfig:
+def student_config(
+    preset: str, vocabulary_size: int, max_sequence_length: int, dropout: float = 0.1
+) -> BertConfig:
     """The encoder config of a BERT preset student over the teacher's vocabulary."""
-    return BertConfig.preset(preset, vocabulary_size=vocabulary_size, max_sequence_length=max_sequence_length,
-                             dropout=dropout)
+    return BertConfig.preset(
+        preset,
+        vocabulary_size=vocabulary_size,
+        max_sequence_length=max_sequence_length,
+        dropout=dropout,
+    )

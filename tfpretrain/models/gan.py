@@ -51,7 +51,8 @@ class GANConfig:
             raise ValueError(
                 "The DCGAN here makes (height, width, channels) images with height and width "
                 f"divisible by 4 (28x28, 32x32, ...); got image_shape {tuple(self.image_shape)}. "
-                "Pass --image-size H W to bring the images to such a size.")
+                "Pass --image-size H W to bring the images to such a size."
+            )
         check_positive_int("latent_dim", self.latent_dim)
         for name in ("generator_filters", "discriminator_filters"):
             values = tuple(getattr(self, name))
@@ -71,9 +72,13 @@ class GANConfig:
 GAN_PRESETS = {
     "dcgan_mnist": GANConfig(),
     # A CPU-sized DCGAN (~12x fewer FLOPs per step than dcgan_mnist).
-    "dcgan_small": GANConfig(latent_dim=64, generator_filters=(64, 32), discriminator_filters=(32, 64)),
+    "dcgan_small": GANConfig(
+        latent_dim=64, generator_filters=(64, 32), discriminator_filters=(32, 64)
+    ),
     # For tests and quick checks: same graph, ~100x fewer parameters.
-    "dcgan_tiny": GANConfig(latent_dim=16, generator_filters=(16, 8), discriminator_filters=(8, 16)),
+    "dcgan_tiny": GANConfig(
+        latent_dim=16, generator_filters=(16, 8), discriminator_filters=(8, 16)
+    ),
 }
 
 
@@ -107,7 +112,9 @@ def build_generator(config: GANConfig | None = None) -> keras.Model:
     x = layers.Conv2DTranspose(f1, 5, strides=2, padding="same", use_bias=False, name="up_14")(x)
     x = layers.BatchNormalization(name="up_14_norm")(x)
     x = layers.ReLU()(x)
-    x = layers.Conv2DTranspose(config.image_shape[-1], 5, strides=2, padding="same", name="up_28")(x)
+    x = layers.Conv2DTranspose(config.image_shape[-1], 5, strides=2, padding="same", name="up_28")(
+        x
+    )
     images = layers.Activation("sigmoid", dtype="float32", name="images")(x)
     return keras.Model(z, images, name="generator")
 
@@ -186,8 +193,14 @@ class GAN(keras.Model):
     >>> gan.fit(images, epochs=1)  # doctest: +SKIP
     """
 
-    def __init__(self, generator: keras.Model, discriminator: keras.Model, loss: str = "non_saturating",
-                 seed: int | None = None, **kwargs):
+    def __init__(
+        self,
+        generator: keras.Model,
+        discriminator: keras.Model,
+        loss: str = "non_saturating",
+        seed: int | None = None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if loss not in GAN_LOSSES:
             raise ValueError(f"Unknown GAN loss {loss!r}; choose one of {GAN_LOSSES}.")
@@ -198,7 +211,8 @@ class GAN(keras.Model):
         self.latent_dim = int(generator.input_shape[-1])
         self.noise_seed = keras.random.SeedGenerator(seed)
         self.trackers = {
-            name: keras.metrics.Mean(name=name) for name in ("loss", "d_loss", "g_loss", "d_real", "d_fake")
+            name: keras.metrics.Mean(name=name)
+            for name in ("loss", "d_loss", "g_loss", "d_real", "d_fake")
         }
         # Both players are functional models whose weights already exist.
         self.built = True
@@ -257,14 +271,18 @@ class GAN(keras.Model):
         with tf.GradientTape() as tape:
             fake = self.generator(self._noise(batch_size), training=True)
             real_logits = ops.cast(self.discriminator(real, training=True), "float32")
-            fake_logits = ops.cast(self.discriminator(ops.cast(fake, real.dtype), training=True), "float32")
+            fake_logits = ops.cast(
+                self.discriminator(ops.cast(fake, real.dtype), training=True), "float32"
+            )
             d_loss = self.discriminator_loss(real_logits, fake_logits)
             scaled = d_loss / replicas
         self._apply(self.d_optimizer, tape, scaled, self.discriminator.trainable_variables)
 
         with tf.GradientTape() as tape:
             fake = self.generator(self._noise(batch_size), training=True)
-            g_logits = ops.cast(self.discriminator(ops.cast(fake, real.dtype), training=True), "float32")
+            g_logits = ops.cast(
+                self.discriminator(ops.cast(fake, real.dtype), training=True), "float32"
+            )
             g_loss = self.generator_loss(g_logits)
             scaled = g_loss / replicas
         self._apply(self.g_optimizer, tape, scaled, self.generator.trainable_variables)
@@ -297,10 +315,14 @@ class GAN(keras.Model):
         return cls(**config)
 
 
-def build_gan(config: GANConfig | None = None, loss: str = "non_saturating", seed: int | None = None) -> GAN:
+def build_gan(
+    config: GANConfig | None = None, loss: str = "non_saturating", seed: int | None = None
+) -> GAN:
     """A fresh `GAN` with the generator and discriminator of `config`."""
     config = config or GANConfig()
-    return GAN(build_generator(config), build_discriminator(config), loss=loss, seed=seed, name="gan")
+    return GAN(
+        build_generator(config), build_discriminator(config), loss=loss, seed=seed, name="gan"
+    )
 
 
 def sample_noise(seed, count, latent_dim: int) -> tf.Tensor:

@@ -43,7 +43,11 @@ class SimCLRConfig:
 
     PRESETS = {
         "mnist": {},
-        "small": {"encoder_filters": (16, 32, 64, 128), "projection_units": (128,), "projection_dim": 64},
+        "small": {
+            "encoder_filters": (16, 32, 64, 128),
+            "projection_units": (128,),
+            "projection_dim": 64,
+        },
         "tiny": {"encoder_filters": (8, 16), "projection_units": (32,), "projection_dim": 16},
     }
 
@@ -51,13 +55,17 @@ class SimCLRConfig:
         check_positive_float("temperature", self.temperature)
         check_positive_int("projection_dim", self.projection_dim)
         if len(self.image_shape) != 3:
-            raise ValueError(f"`image_shape` must be (height, width, channels); got {self.image_shape}.")
+            raise ValueError(
+                f"`image_shape` must be (height, width, channels); got {self.image_shape}."
+            )
 
     @classmethod
     def preset(cls, name: str, **overrides) -> SimCLRConfig:
         """A named configuration (`mnist`, `small`, `tiny`) with optional field overrides."""
         if name not in cls.PRESETS:
-            raise ValueError(f"Unknown SimCLR preset {name!r}; choose one of {sorted(cls.PRESETS)}.")
+            raise ValueError(
+                f"Unknown SimCLR preset {name!r}; choose one of {sorted(cls.PRESETS)}."
+            )
         return cls(**{**cls.PRESETS[name], **overrides})
 
     @classmethod
@@ -65,8 +73,11 @@ class SimCLRConfig:
         return from_dict(cls, values, "SimCLR")
 
 
-def build_cnn_encoder(image_shape: Sequence[int] = SimCLRConfig.image_shape,
-                      filters: Sequence[int] = SimCLRConfig.encoder_filters, name: str = "encoder") -> keras.Model:
+def build_cnn_encoder(
+    image_shape: Sequence[int] = SimCLRConfig.image_shape,
+    filters: Sequence[int] = SimCLRConfig.encoder_filters,
+    name: str = "encoder",
+) -> keras.Model:
     """A small CNN `images -> features`: conv-BN-ReLU blocks (stride 2 after the first), global average.
 
     Batch norm is synchronized across replicas, as SimCLR's global batch norm, so that a
@@ -85,8 +96,9 @@ def build_cnn_encoder(image_shape: Sequence[int] = SimCLRConfig.image_shape,
     images = keras.Input(shape=tuple(image_shape), name="images")
     x = images
     for i, f in enumerate(filters):
-        x = keras.layers.Conv2D(f, 3, strides=1 if i == 0 else 2, padding="same", use_bias=False,
-                                name=f"conv_{i}")(x)
+        x = keras.layers.Conv2D(
+            f, 3, strides=1 if i == 0 else 2, padding="same", use_bias=False, name=f"conv_{i}"
+        )(x)
         x = keras.layers.BatchNormalization(momentum=0.9, synchronized=True, name=f"bn_{i}")(x)
         x = keras.layers.ReLU(name=f"relu_{i}")(x)
     features = keras.layers.GlobalAveragePooling2D(name="features")(x)
@@ -122,14 +134,17 @@ class ProjectionHead(keras.layers.Layer):
 
     def build(self, features_shape):
         if len(features_shape) != 2:
-            raise ValueError(f"ProjectionHead expects features [batch, features]; got {tuple(features_shape)}.")
+            raise ValueError(
+                f"ProjectionHead expects features [batch, features]; got {tuple(features_shape)}."
+            )
         policy = self.dtype_policy
         self.blocks = []
         shape = tuple(features_shape)
         for i, units in enumerate(self.hidden_units):
             dense = keras.layers.Dense(units, use_bias=False, dtype=policy, name=f"hidden_{i}")
-            norm = keras.layers.BatchNormalization(momentum=0.9, synchronized=True, dtype=policy,
-                                                     name=f"bn_{i}")
+            norm = keras.layers.BatchNormalization(
+                momentum=0.9, synchronized=True, dtype=policy, name=f"bn_{i}"
+            )
             dense.build(shape)
             shape = (shape[0], units)
             norm.build(shape)
@@ -183,12 +198,20 @@ class SimCLR(keras.Model):
     >>> model.fit(two_view_dataset(x_train, batch_size=256), epochs=1)  # doctest: +SKIP
     """
 
-    def __init__(self, encoder: keras.Model, projection_units: Sequence[int] = (256,), projection_dim: int = 64,
-                 temperature: float = 0.5, **kwargs):
+    def __init__(
+        self,
+        encoder: keras.Model,
+        projection_units: Sequence[int] = (256,),
+        projection_dim: int = 64,
+        temperature: float = 0.5,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.encoder = encoder
         self.temperature = check_positive_float("temperature", temperature)
-        self.projection_head = ProjectionHead(projection_units, projection_dim, name="projection_head")
+        self.projection_head = ProjectionHead(
+            projection_units, projection_dim, name="projection_head"
+        )
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.accuracy_tracker = keras.metrics.Mean(name="contrastive_accuracy")
         inputs = encoder.inputs[0] if getattr(encoder, "inputs", None) else None
@@ -215,8 +238,11 @@ class SimCLR(keras.Model):
         if "loss" in kwargs and kwargs["loss"] is not None:
             raise ValueError("SimCLR computes its own NT-Xent loss; compile it without `loss`.")
         strategy = tf.distribute.get_strategy()
-        if (jit_compile and strategy.num_replicas_in_sync > 1
-                and not isinstance(strategy, tf.distribute.TPUStrategy)):
+        if (
+            jit_compile
+            and strategy.num_replicas_in_sync > 1
+            and not isinstance(strategy, tf.distribute.TPUStrategy)
+        ):
             jit_compile = False
         super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
 
@@ -231,7 +257,9 @@ class SimCLR(keras.Model):
         if isinstance(data, dict):
             data = (data["view_a"], data["view_b"])
         if not isinstance(data, (tuple, list)) or len(data) != 2:
-            raise ValueError("SimCLR trains on batches of two views: (view_a, view_b) or {'view_a', 'view_b'}.")
+            raise ValueError(
+                "SimCLR trains on batches of two views: (view_a, view_b) or {'view_a', 'view_b'}."
+            )
         view_a, view_b = data
         if view_a.shape.rank != 4 or view_b.shape.rank != 4:
             raise ValueError(
@@ -313,4 +341,6 @@ def build_simclr(config: SimCLRConfig | None = None, encoder: keras.Model | None
     config = config or SimCLRConfig()
     if encoder is None:
         encoder = build_cnn_encoder(config.image_shape, config.encoder_filters)
-    return SimCLR(encoder, config.projection_units, config.projection_dim, config.temperature, name="simclr")
+    return SimCLR(
+        encoder, config.projection_units, config.projection_dim, config.temperature, name="simclr"
+    )

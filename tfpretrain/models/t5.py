@@ -61,22 +61,37 @@ class Seq2SeqConfig:
     tie_output: bool = True
 
     def __post_init__(self):
-        for name in ("vocabulary_size", "hidden_dim", "num_heads", "intermediate_dim",
-                     "num_encoder_layers", "num_decoder_layers", "encoder_length", "decoder_length"):
+        for name in (
+            "vocabulary_size",
+            "hidden_dim",
+            "num_heads",
+            "intermediate_dim",
+            "num_encoder_layers",
+            "num_decoder_layers",
+            "encoder_length",
+            "decoder_length",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
                 raise ValueError(f"Seq2SeqConfig.{name} must be a positive integer; got {value!r}.")
         if self.head_dim is not None and (not isinstance(self.head_dim, int) or self.head_dim <= 0):
-            raise ValueError(f"Seq2SeqConfig.head_dim must be a positive integer or None; got "
-                             f"{self.head_dim!r}.")
+            raise ValueError(
+                f"Seq2SeqConfig.head_dim must be a positive integer or None; got {self.head_dim!r}."
+            )
         if self.head_dim is None and self.hidden_dim % self.num_heads:
-            raise ValueError(f"hidden_dim ({self.hidden_dim}) must be divisible by num_heads "
-                             f"({self.num_heads}), or head_dim set.")
+            raise ValueError(
+                f"hidden_dim ({self.hidden_dim}) must be divisible by num_heads "
+                f"({self.num_heads}), or head_dim set."
+            )
         if self.num_sentinels < 0 or self.num_sentinels >= self.vocabulary_size:
-            raise ValueError(f"num_sentinels must be in [0, vocabulary_size); got {self.num_sentinels}.")
+            raise ValueError(
+                f"num_sentinels must be in [0, vocabulary_size); got {self.num_sentinels}."
+            )
         for name in ("pad_id", "eos_id"):
             if not 0 <= getattr(self, name) < self.sentinel_start:
-                raise ValueError(f"{name} must be a non-sentinel token id; got {getattr(self, name)}.")
+                raise ValueError(
+                    f"{name} must be a non-sentinel token id; got {getattr(self, name)}."
+                )
 
     @property
     def sentinel_start(self) -> int:
@@ -86,7 +101,9 @@ class Seq2SeqConfig:
     def preset(cls, name: str, **overrides) -> Seq2SeqConfig:
         """A named shape: `t5-tiny` (4+4 layers, 256 wide) or `t5-small` (T5's published 6+6, 512)."""
         if name not in PRESETS:
-            raise ValueError(f"Unknown seq2seq preset {name!r}; choose one of {', '.join(PRESETS)}.")
+            raise ValueError(
+                f"Unknown seq2seq preset {name!r}; choose one of {', '.join(PRESETS)}."
+            )
         return cls(**{**PRESETS[name], **overrides})
 
     @classmethod
@@ -95,10 +112,24 @@ class Seq2SeqConfig:
 
 
 PRESETS = {
-    "t5-tiny": dict(hidden_dim=256, num_heads=4, intermediate_dim=1024, num_encoder_layers=4,
-                    num_decoder_layers=4, encoder_length=256, decoder_length=128),
-    "t5-small": dict(hidden_dim=512, num_heads=8, intermediate_dim=2048, num_encoder_layers=6,
-                     num_decoder_layers=6, encoder_length=512, decoder_length=128),
+    "t5-tiny": dict(
+        hidden_dim=256,
+        num_heads=4,
+        intermediate_dim=1024,
+        num_encoder_layers=4,
+        num_decoder_layers=4,
+        encoder_length=256,
+        decoder_length=128,
+    ),
+    "t5-small": dict(
+        hidden_dim=512,
+        num_heads=8,
+        intermediate_dim=2048,
+        num_encoder_layers=6,
+        num_decoder_layers=6,
+        encoder_length=512,
+        decoder_length=128,
+    ),
 }
 
 
@@ -123,37 +154,74 @@ def build_seq2seq(config: Seq2SeqConfig) -> keras.Model:
     enc_ids = keras.Input((None,), dtype="int32", name=ENCODER_IDS)
     dec_ids = keras.Input((None,), dtype="int32", name=DECODER_IDS)
     embedding = TokenAndPositionEmbedding(
-        c.vocabulary_size, c.encoder_length, c.hidden_dim, position_embedding=False,
-        embeddings_initializer=keras.initializers.RandomNormal(stddev=1.0), name="token_embedding",
+        c.vocabulary_size,
+        c.encoder_length,
+        c.hidden_dim,
+        position_embedding=False,
+        embeddings_initializer=keras.initializers.RandomNormal(stddev=1.0),
+        name="token_embedding",
     )
     # Kernels keep Keras' Glorot rule. T5's own N(0, 1 / fan_in) (queries and keys six times
     # larger at 256 wide) trained worse with the AdamW recipes here: see BENCHMARKS.md.
-    common = dict(dropout=c.dropout, activation=c.activation, layer_norm_epsilon=c.layer_norm_epsilon,
-                  norm="rms", use_bias=False, scale_attention=c.scale_attention,
-                  head_dim=c.head_dim, gated_ffn=c.gated_ffn)
+    common = dict(
+        dropout=c.dropout,
+        activation=c.activation,
+        layer_norm_epsilon=c.layer_norm_epsilon,
+        norm="rms",
+        use_bias=False,
+        scale_attention=c.scale_attention,
+        head_dim=c.head_dim,
+        gated_ffn=c.gated_ffn,
+    )
     encoder_mask = ops.not_equal(enc_ids, c.pad_id)
 
     x = Dropout(c.dropout, name="encoder_dropout")(embedding(enc_ids))
-    bias = RelativePositionBias(c.num_heads, c.relative_buckets, c.relative_max_distance,
-                                bidirectional=True, name="encoder_position_bias")(x)
+    bias = RelativePositionBias(
+        c.num_heads,
+        c.relative_buckets,
+        c.relative_max_distance,
+        bidirectional=True,
+        name="encoder_position_bias",
+    )(x)
     for i in range(c.num_encoder_layers):
-        x = TransformerBlock(c.num_heads, c.hidden_dim, c.intermediate_dim, norm_first=True,
-                             name=f"encoder_block_{i}", **common)(
-            x, attention_mask=encoder_mask, attention_bias=bias)
+        x = TransformerBlock(
+            c.num_heads,
+            c.hidden_dim,
+            c.intermediate_dim,
+            norm_first=True,
+            name=f"encoder_block_{i}",
+            **common,
+        )(x, attention_mask=encoder_mask, attention_bias=bias)
     encoded = Dropout(c.dropout, name="encoder_output_dropout")(
-        make_norm("rms", c.layer_norm_epsilon, name="encoder_norm")(x))
+        make_norm("rms", c.layer_norm_epsilon, name="encoder_norm")(x)
+    )
 
     y = Dropout(c.dropout, name="decoder_dropout")(embedding(dec_ids))
-    bias = RelativePositionBias(c.num_heads, c.relative_buckets, c.relative_max_distance,
-                                bidirectional=False, name="decoder_position_bias")(y)
+    bias = RelativePositionBias(
+        c.num_heads,
+        c.relative_buckets,
+        c.relative_max_distance,
+        bidirectional=False,
+        name="decoder_position_bias",
+    )(y)
     for i in range(c.num_decoder_layers):
-        y = DecoderBlock(c.num_heads, c.hidden_dim, c.intermediate_dim, name=f"decoder_block_{i}",
-                         **common)(y, encoded, encoder_mask=encoder_mask, self_attention_bias=bias)
+        y = DecoderBlock(
+            c.num_heads, c.hidden_dim, c.intermediate_dim, name=f"decoder_block_{i}", **common
+        )(y, encoded, encoder_mask=encoder_mask, self_attention_bias=bias)
     y = Dropout(c.dropout, name="decoder_output_dropout")(
-        make_norm("rms", c.layer_norm_epsilon, name="decoder_norm")(y))
-    head = None if c.tie_output else TokenAndPositionEmbedding(
-        c.vocabulary_size, c.encoder_length, c.hidden_dim, position_embedding=False,
-        embeddings_initializer=keras.initializers.RandomNormal(stddev=1.0), name="lm_head",
+        make_norm("rms", c.layer_norm_epsilon, name="decoder_norm")(y)
+    )
+    head = (
+        None
+        if c.tie_output
+        else TokenAndPositionEmbedding(
+            c.vocabulary_size,
+            c.encoder_length,
+            c.hidden_dim,
+            position_embedding=False,
+            embeddings_initializer=keras.initializers.RandomNormal(stddev=1.0),
+            name="lm_head",
+        )
     )
     logits = _logits(y, embedding, head, c.hidden_dim)
     return keras.Model({ENCODER_IDS: enc_ids, DECODER_IDS: dec_ids}, logits, name="seq2seq_lm")
@@ -184,10 +252,14 @@ class Seq2SeqDecoder:
         self.config = config
         self.embedding = model.get_layer("token_embedding")
         self.encoder_bias = model.get_layer("encoder_position_bias")
-        self.encoder_blocks = [model.get_layer(f"encoder_block_{i}") for i in range(config.num_encoder_layers)]
+        self.encoder_blocks = [
+            model.get_layer(f"encoder_block_{i}") for i in range(config.num_encoder_layers)
+        ]
         self.encoder_norm = model.get_layer("encoder_norm")
         self.decoder_bias = model.get_layer("decoder_position_bias")
-        self.decoder_blocks = [model.get_layer(f"decoder_block_{i}") for i in range(config.num_decoder_layers)]
+        self.decoder_blocks = [
+            model.get_layer(f"decoder_block_{i}") for i in range(config.num_decoder_layers)
+        ]
         self.decoder_norm = model.get_layer("decoder_norm")
         self.head = None if config.tie_output else model.get_layer("lm_head")
 
@@ -209,7 +281,9 @@ class Seq2SeqDecoder:
         encoded, mask = self.encode(encoder_token_ids)
         batch = ops.shape(encoder_token_ids)[0]
         return {
-            "self": [block.self_attention.empty_cache(batch, max_length) for block in self.decoder_blocks],
+            "self": [
+                block.self_attention.empty_cache(batch, max_length) for block in self.decoder_blocks
+            ],
             "cross": [block.cross_key_value(encoded) for block in self.decoder_blocks],
             "encoder_mask": mask,
         }
@@ -220,10 +294,17 @@ class Seq2SeqDecoder:
         max_length = ops.shape(cache["self"][0][0])[2]
         bias = self.decoder_bias(y, key_length=max_length, query_offset=index)
         new_self = []
-        for block, layer_cache, cross in zip(self.decoder_blocks, cache["self"], cache["cross"], strict=True):
+        for block, layer_cache, cross in zip(
+            self.decoder_blocks, cache["self"], cache["cross"], strict=True
+        ):
             y, layer_cache = block(
-                y, encoder_mask=cache["encoder_mask"], self_attention_bias=bias, cross_key_value=cross,
-                cache=layer_cache, cache_index=index, training=False,
+                y,
+                encoder_mask=cache["encoder_mask"],
+                self_attention_bias=bias,
+                cross_key_value=cross,
+                cache=layer_cache,
+                cache_index=index,
+                training=False,
             )
             new_self.append(layer_cache)
         logits = _logits(self.decoder_norm(y), self.embedding, self.head, self.config.hidden_dim)
@@ -259,17 +340,23 @@ class Seq2SeqGenerator(Generator):
     prompt_context = "the encoder context"
     output_start = 1  # the start token
 
-    def __init__(self, model: keras.Model, config: Seq2SeqConfig, tokenizer=None,
-                 jit_compile: bool = True):
+    def __init__(
+        self, model: keras.Model, config: Seq2SeqConfig, tokenizer=None, jit_compile: bool = True
+    ):
         # A model may have spare rows (T5's 32128 for 32100 tokens), never fewer than its ids.
         if tokenizer is not None and tokenizer.vocabulary_size > config.vocabulary_size:
             raise ValueError(
                 f"The tokenizer has {tokenizer.vocabulary_size} ids but the model only "
                 f"{config.vocabulary_size}; they do not belong together."
             )
-        super().__init__(Seq2SeqDecoder(model, config), tokenizer,
-                         prompt_limit=config.encoder_length, pad_id=config.pad_id,
-                         end_token=config.eos_id, jit_compile=jit_compile)
+        super().__init__(
+            Seq2SeqDecoder(model, config),
+            tokenizer,
+            prompt_limit=config.encoder_length,
+            pad_id=config.pad_id,
+            end_token=config.eos_id,
+            jit_compile=jit_compile,
+        )
         self.config = config
 
     def _initial_cache(self, inputs, batch_size, width: int):
@@ -286,8 +373,11 @@ class Seq2SeqGenerator(Generator):
         most = self.config.decoder_length - 1  # the start token takes one position
         return [
             (max_length > 0, "max_length (output tokens) must be >= 1."),
-            (max_length <= most, "max_length plus the start token must fit the decoder "
-                                 f"context of {most + 1}; ask for at most {most} tokens."),
+            (
+                max_length <= most,
+                "max_length plus the start token must fit the decoder "
+                f"context of {most + 1}; ask for at most {most} tokens.",
+            ),
         ]
 
     def _encode(self, texts: Sequence[str]) -> list[list[int]]:
@@ -359,14 +449,24 @@ def config_of(model: keras.Model, pad_id: int = 0, eos_id: int = 1) -> Seq2SeqCo
     block, bias = encoder[0], model.get_layer("encoder_position_bias")
     default_heads = block.head_dim is None or block.head_dim * block.num_heads == block.hidden_dim
     return Seq2SeqConfig(
-        vocabulary_size=embedding.vocabulary_size, hidden_dim=block.hidden_dim,
-        num_heads=block.num_heads, intermediate_dim=block.intermediate_dim,
-        num_encoder_layers=len(encoder), num_decoder_layers=len(decoder), dropout=block.dropout,
+        vocabulary_size=embedding.vocabulary_size,
+        hidden_dim=block.hidden_dim,
+        num_heads=block.num_heads,
+        intermediate_dim=block.intermediate_dim,
+        num_encoder_layers=len(encoder),
+        num_decoder_layers=len(decoder),
+        dropout=block.dropout,
         activation=serialize_activation(block.activation),
         layer_norm_epsilon=block.layer_norm_epsilon,
-        relative_buckets=bias.num_buckets, relative_max_distance=bias.max_distance,
-        scale_attention=block.scale_attention, encoder_length=embedding.sequence_length,
-        decoder_length=embedding.sequence_length, pad_id=pad_id, eos_id=eos_id,
-        num_sentinels=0, head_dim=None if default_heads else block.head_dim,
-        gated_ffn=block.gated_ffn, tie_output="lm_head" not in names,
+        relative_buckets=bias.num_buckets,
+        relative_max_distance=bias.max_distance,
+        scale_attention=block.scale_attention,
+        encoder_length=embedding.sequence_length,
+        decoder_length=embedding.sequence_length,
+        pad_id=pad_id,
+        eos_id=eos_id,
+        num_sentinels=0,
+        head_dim=None if default_heads else block.head_dim,
+        gated_ffn=block.gated_ffn,
+        tie_output="lm_head" not in names,
     )

@@ -47,6 +47,7 @@ def non_negative(value) -> str | None:
 def at_least(low: float) -> Check:
     def check(value) -> str | None:
         return None if value >= low else f"must be >= {low}"
+
     return check
 
 
@@ -59,15 +60,27 @@ def in_range(low: float, high: float, *, low_open: bool = False, high_open: bool
         above = value > low if low_open else value >= low
         below = value < high if high_open else value <= high
         return None if above and below else f"must be in {left}{low}, {high}{right}"
+
     return check
 
 
-def setting(default: Any = MISSING, *, help: str, flag: str | None = None,  # noqa: A002
-            aliases: Sequence[str] = (), choices: Sequence[Any] | None = None,
-            check: Check | None = None, resumable: bool = False, defines_run: bool = True,
-            metavar: str | None = None, nargs: str | None = None, parse: Callable | None = None,
-            positional: bool = False, repeat: bool = False,
-            default_factory: Callable[[], Any] | None = None) -> Any:
+def setting(
+    default: Any = MISSING,
+    *,
+    help: str,
+    flag: str | None = None,  # noqa: A002
+    aliases: Sequence[str] = (),
+    choices: Sequence[Any] | None = None,
+    check: Check | None = None,
+    resumable: bool = False,
+    defines_run: bool = True,
+    metavar: str | None = None,
+    nargs: str | None = None,
+    parse: Callable | None = None,
+    positional: bool = False,
+    repeat: bool = False,
+    default_factory: Callable[[], Any] | None = None,
+) -> Any:
     """A dataclass field that is also a command-line flag.
 
     Args:
@@ -89,10 +102,18 @@ def setting(default: Any = MISSING, *, help: str, flag: str | None = None,  # no
         default_factory: as for `dataclasses.field`.
     """
     metadata = {
-        "help": help, "flag": flag, "aliases": tuple(aliases),
-        "choices": tuple(choices) if choices is not None else None, "check": check,
-        "resumable": resumable, "defines_run": defines_run, "metavar": metavar, "nargs": nargs,
-        "parse": parse, "positional": positional, "repeat": repeat,
+        "help": help,
+        "flag": flag,
+        "aliases": tuple(aliases),
+        "choices": tuple(choices) if choices is not None else None,
+        "check": check,
+        "resumable": resumable,
+        "defines_run": defines_run,
+        "metavar": metavar,
+        "nargs": nargs,
+        "parse": parse,
+        "positional": positional,
+        "repeat": repeat,
     }
     if default_factory is not None:
         return dataclasses.field(default_factory=default_factory, metadata=metadata)
@@ -109,8 +130,10 @@ def flag_name(field: dataclasses.Field) -> str:
 
 def deprecated(old: str, new: str, detail: str = "") -> None:
     """Says on stderr that a flag's old spelling or unit is deprecated, and what replaces it."""
-    print(f"tfpretrain: {old} is deprecated; use {new}{f' ({detail})' if detail else ''}.",
-          file=sys.stderr)
+    print(
+        f"tfpretrain: {old} is deprecated; use {new}{f' ({detail})' if detail else ''}.",
+        file=sys.stderr,
+    )
 
 
 def user_fields(cls_or_obj) -> list[dataclasses.Field]:
@@ -186,20 +209,30 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
         required = field.default is MISSING and field.default_factory is MISSING
         kwargs: dict[str, Any] = {"dest": field.name, "help": meta["help"]}
         if meta.get("positional"):
-            parser.add_argument(field.name, metavar=name, help=meta["help"],
-                                nargs=meta["nargs"] or ("+" if is_list else None),
-                                type=meta["parse"] or (scalar if scalar in (int, float) else None))
+            parser.add_argument(
+                field.name,
+                metavar=name,
+                help=meta["help"],
+                nargs=meta["nargs"] or ("+" if is_list else None),
+                type=meta["parse"] or (scalar if scalar in (int, float) else None),
+            )
             continue
         if required:
             kwargs["default"] = argparse.SUPPRESS
         else:
-            kwargs["default"] = (field.default if field.default is not MISSING
-                                 else field.default_factory())
+            kwargs["default"] = (
+                field.default if field.default is not MISSING else field.default_factory()
+            )
         if scalar is bool and not is_list:
             # `--x/--no-x`; an old positive spelling `--y` also gets its `--no-y`.
-            parser.add_argument(name, *meta["aliases"], action=_DeprecatingBool,
-                                deprecated=_with_negations(meta["aliases"]), new_name=name,
-                                **kwargs)
+            parser.add_argument(
+                name,
+                *meta["aliases"],
+                action=_DeprecatingBool,
+                deprecated=_with_negations(meta["aliases"]),
+                new_name=name,
+                **kwargs,
+            )
             continue
         kwargs["type"] = meta["parse"] or (scalar if scalar in (int, float, str) else None)
         if meta["choices"] is not None and not is_list:
@@ -211,9 +244,15 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
         elif meta["nargs"]:
             kwargs["nargs"] = meta["nargs"]
         action = _Repeating if meta.get("repeat") else _Deprecating
-        parser.add_argument(name, *meta["aliases"], action=action,
-                            deprecated=meta["aliases"], new_name=name, required=required,
-                            **kwargs)
+        parser.add_argument(
+            name,
+            *meta["aliases"],
+            action=action,
+            deprecated=meta["aliases"],
+            new_name=name,
+            required=required,
+            **kwargs,
+        )
 
 
 def _type_error(field: dataclasses.Field, value, scalar: type | None, is_list: bool) -> str | None:
@@ -257,8 +296,9 @@ def validate(settings) -> None:
         choices, check = field.metadata["choices"], field.metadata["check"]
         for item in items:
             if choices is not None and item not in choices:
-                problems.append(f"{name} must be one of {', '.join(map(str, choices))}; "
-                                f"got {item!r}.")
+                problems.append(
+                    f"{name} must be one of {', '.join(map(str, choices))}; got {item!r}."
+                )
                 break
             if check is not None and item is not None:
                 phrase = check(item)
@@ -295,8 +335,11 @@ class Settings:
 
     def defining(self) -> dict[str, Any]:
         """The fields that define what a run trains: compared when a run is resumed."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                if f.metadata.get("defines_run", True) and not f.metadata.get("resumable")}
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.metadata.get("defines_run", True) and not f.metadata.get("resumable")
+        }
 
 
 def from_dict(cls, values: dict, kind: str):
@@ -325,33 +368,52 @@ XLA_MODES = ("auto", "on", "off")
 class RunSettings(Settings):
     """Flags shared by every command that writes a run directory and runs TensorFlow."""
 
-    out_dir: str = setting(flag="--out", help="run directory: checkpoints, metrics, plots, exports",
-                           defines_run=False)
+    out_dir: str = setting(
+        flag="--out", help="run directory: checkpoints, metrics, plots, exports", defines_run=False
+    )
     seed: int = setting(0, help="random seed")
-    strategy: str = setting("auto", choices=STRATEGIES, defines_run=False,
-                            help="tf.distribute strategy (auto: TPU, TF_CONFIG cluster, several "
-                                 "GPUs, else one device)")
-    precision: str = setting("fp32", choices=PRECISIONS,
-                             help="numeric precision; bf16/fp16 are mixed precision with float32 "
-                                  "weights and losses")
-    xla: str = setting("auto", choices=XLA_MODES, defines_run=False,
-                       help="XLA-compile the training step (auto: on, except for bf16 without a "
-                            "GPU or TPU, where TensorFlow's own bf16 kernels are faster)")
-    overwrite: bool = setting(False, defines_run=False,
-                              help="start afresh, deleting what OUT holds")
+    strategy: str = setting(
+        "auto",
+        choices=STRATEGIES,
+        defines_run=False,
+        help="tf.distribute strategy (auto: TPU, TF_CONFIG cluster, several GPUs, else one device)",
+    )
+    precision: str = setting(
+        "fp32",
+        choices=PRECISIONS,
+        help="numeric precision; bf16/fp16 are mixed precision with float32 weights and losses",
+    )
+    xla: str = setting(
+        "auto",
+        choices=XLA_MODES,
+        defines_run=False,
+        help="XLA-compile the training step (auto: on, except for bf16 without a "
+        "GPU or TPU, where TensorFlow's own bf16 kernels are faster)",
+    )
+    overwrite: bool = setting(
+        False, defines_run=False, help="start afresh, deleting what OUT holds"
+    )
 
 
 @dataclasses.dataclass(kw_only=True)
 class TrainingSettings(RunSettings):
     """Flags shared by every training command."""
 
-    tensorboard: bool = setting(False, defines_run=False,
-                                help="write TensorBoard logs to OUT/logs")
+    tensorboard: bool = setting(False, defines_run=False, help="write TensorBoard logs to OUT/logs")
     checkpoint_every: int | None = setting(
-        1000, check=positive, metavar="STEPS", defines_run=False,
-        help="save the crash-safe training state every STEPS steps (and at every epoch end)")
+        1000,
+        check=positive,
+        metavar="STEPS",
+        defines_run=False,
+        help="save the crash-safe training state every STEPS steps (and at every epoch end)",
+    )
     steps_per_execution: int = setting(
-        16, check=positive, defines_run=False,
-        help="training steps run per compiled call (fewer Python round trips)")
-    export: bool = setting(True, defines_run=False, help="export a SavedModel to OUT/saved_model/1/")
+        16,
+        check=positive,
+        defines_run=False,
+        help="training steps run per compiled call (fewer Python round trips)",
+    )
+    export: bool = setting(
+        True, defines_run=False, help="export a SavedModel to OUT/saved_model/1/"
+    )
     verbose: str | int = dataclasses.field(default="auto", metadata={"defines_run": False})

@@ -17,18 +17,31 @@ class AutoencoderRun(TrainingSettings, ImageData):
     batch_size: int = setting(256, check=positive, help="examples per batch")
     learning_rate: float = setting(1e-3, check=positive, help="Adam learning rate")
     conv: bool = setting(False, help="use the convolutional autoencoder")
-    validation_size: int = setting(5000, check=non_negative,
-                                   help="training images held out for validation curves (0: none)")
+    validation_size: int = setting(
+        5000, check=non_negative, help="training images held out for validation curves (0: none)"
+    )
     early_stopping_patience: int | None = setting(
-        None, flag="--early-stopping", check=positive, metavar="PATIENCE",
-        help="stop after PATIENCE epochs without validation improvement")
-    limit_train: int | None = setting(None, check=positive,
-                                      help="use only the first N training images")
+        None,
+        flag="--early-stopping",
+        check=positive,
+        metavar="PATIENCE",
+        help="stop after PATIENCE epochs without validation improvement",
+    )
+    limit_train: int | None = setting(
+        None, check=positive, help="use only the first N training images"
+    )
     steps_per_execution: int = setting(
-        32, check=positive, defines_run=False,
-        help="training steps run per compiled call (fewer Python round trips)")
+        32,
+        check=positive,
+        defines_run=False,
+        help="training steps run per compiled call (fewer Python round trips)",
+    )
     gradient_accumulation_steps: int | None = setting(
-        None, check=at_least(2), metavar="K",
-        help="apply the mean gradient of K batches at once (K >= 2)")
+        None,
+        check=at_least(2),
+        metavar="K",
+        help="apply the mean gradient of K batches at once (K >= 2)",
+    )
     deterministic: bool = setting(
-        False, help="deterministic TensorFlow ops (bit-identical reruns and resumes; slower)")
+        False, help="deterministic TensorFlow ops (bit-identical reruns and resumes; slower)"
+    )

@@ -24,23 +24,29 @@ def image_spec(value: str) -> str | None:
     if value in IMAGE_DATASETS:
         return None
     if value.startswith(TFDS_PREFIX):
-        return None if value[len(TFDS_PREFIX):].split(":")[0] else "needs a name after tfds:"
+        return None if value[len(TFDS_PREFIX) :].split(":")[0] else "needs a name after tfds:"
     path = Path(value).expanduser()
     if path.is_dir():
         return None
     if path.suffix.lower() in (".npz", ".npy"):
         return None if path.is_file() else "names an array file that does not exist"
-    return (f"must be one of {', '.join(IMAGE_DATASETS)}, tfds:NAME[:TRAIN[:TEST]], a folder of "
-            "class folders or an existing .npz/.npy file (see docs/data.md)")
+    return (
+        f"must be one of {', '.join(IMAGE_DATASETS)}, tfds:NAME[:TRAIN[:TEST]], a folder of "
+        "class folders or an existing .npz/.npy file (see docs/data.md)"
+    )
 
 
 @dataclasses.dataclass(kw_only=True)
 class TfdsData(Settings):
     """Where `tfds:` specs are read from."""
 
-    data_dir: str | None = setting(None, defines_run=False, metavar="DIR",
-                                   help="TensorFlow Datasets directory for tfds: specs "
-                                        "(default: $TFDS_DATA_DIR, else ~/tensorflow_datasets)")
+    data_dir: str | None = setting(
+        None,
+        defines_run=False,
+        metavar="DIR",
+        help="TensorFlow Datasets directory for tfds: specs "
+        "(default: $TFDS_DATA_DIR, else ~/tensorflow_datasets)",
+    )
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -48,9 +54,11 @@ class TextColumn(Settings):
     """The text column of table files (corpora and tasks)."""
 
     text_column: str | None = setting(
-        None, metavar="COLUMN",
+        None,
+        metavar="COLUMN",
         help="the text column of .csv/.tsv/.jsonl tables (a header name or a 0-based index; "
-             "default: text/sentence/review/..., else column 0)")
+        "default: text/sentence/review/..., else column 0)",
+    )
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -59,8 +67,9 @@ class CorpusData(TfdsData, TextColumn):
 
     corpus: str = setting(
         help="text to train on: a file, a folder of .txt files, a glob ('books/**/*.txt'), a "
-             ".csv/.tsv/.jsonl table (see --text-column), tfds:NAME[:SPLIT][:FEATURE], or a name "
-             "in the data directory (wikitext-2, sst2, tinyshakespeare); comma-separate several")
+        ".csv/.tsv/.jsonl table (see --text-column), tfds:NAME[:SPLIT][:FEATURE], or a name "
+        "in the data directory (wikitext-2, sst2, tinyshakespeare); comma-separate several"
+    )
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -68,15 +77,25 @@ class ImageData(TfdsData):
     """`--dataset` and how its images are read: size, fit, TFDS data directory."""
 
     dataset: str = setting(
-        "mnist", check=image_spec, metavar="SPEC",
+        "mnist",
+        check=image_spec,
+        metavar="SPEC",
         help="images: mnist, fashion_mnist, tfds:NAME[:TRAIN[:TEST]], a folder of class folders "
-             "(or of train/ and test/ trees), or an .npz/.npy file")
+        "(or of train/ and test/ trees), or an .npz/.npy file",
+    )
     image_size: tuple[int, ...] | None = setting(
-        None, check=positive, nargs=2, metavar=("H", "W"),
-        help="bring every image to H x W (needed when a folder's or TFDS set's sizes differ)")
-    fit: str = setting("resize", choices=IMAGE_FITS,
-                       help="how --image-size is reached: resize (stretch) or crop (centre crop "
-                            "to the aspect, then resize)")
+        None,
+        check=positive,
+        nargs=2,
+        metavar=("H", "W"),
+        help="bring every image to H x W (needed when a folder's or TFDS set's sizes differ)",
+    )
+    fit: str = setting(
+        "resize",
+        choices=IMAGE_FITS,
+        help="how --image-size is reached: resize (stretch) or crop (centre crop "
+        "to the aspect, then resize)",
+    )
 
     def __post_init__(self) -> None:
         if self.image_size is not None:
@@ -91,24 +110,36 @@ class LabelledText(TfdsData, TextColumn):
     """How `--task` tables are read: columns, declared label names, a dev file."""
 
     text_pair_column: str | None = setting(
-        None, metavar="COLUMN",
+        None,
+        metavar="COLUMN",
         help="the second sentence of sentence-pair tasks (default: sentence2 beside sentence1, "
-             "hypothesis beside premise)")
+        "hypothesis beside premise)",
+    )
     label_column: str | None = setting(
-        None, metavar="COLUMN",
-        help="the label column (default: label/class/category/..., else the last column)")
+        None,
+        metavar="COLUMN",
+        help="the label column (default: label/class/category/..., else the last column)",
+    )
     label_names: list[str] | None = setting(
-        None, metavar="NAME",
+        None,
+        metavar="NAME",
         help="the classes in label order (default: sorted text labels, or 0..K-1); other labels "
-             "are then an error")
+        "are then an error",
+    )
     dev: str | None = setting(
-        None, metavar="FILE",
+        None,
+        metavar="FILE",
         help="dev file of a table task (default: X.dev.EXT or dev.EXT beside it, else a seeded, "
-             "stratified 10%% of the training rows)")
+        "stratified 10%% of the training rows)",
+    )
 
     def task_options(self) -> dict:
         """The flags as `tfpretrain.data.text_files.labelled_task` keywords."""
-        return {"text_column": self.text_column, "text_pair_column": self.text_pair_column,
-                "label_column": self.label_column,
-                "label_names": list(self.label_names) if self.label_names else None,
-                "dev": self.dev, "data_dir": self.data_dir}
+        return {
+            "text_column": self.text_column,
+            "text_pair_column": self.text_pair_column,
+            "label_column": self.label_column,
+            "label_names": list(self.label_names) if self.label_names else None,
+            "dev": self.dev,
+            "data_dir": self.data_dir,
+        }

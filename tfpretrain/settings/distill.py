@@ -21,49 +21,71 @@ class DistillRun(TrainingSettings, LabelledText):
     (`student_embeddings="teacher"`) or at random (`"random"`)."""
 
     teacher: str = setting(
-        help="run directory of `tfpretrain finetune` (classifier.keras, vocab.txt)")
+        help="run directory of `tfpretrain finetune` (classifier.keras, vocab.txt)"
+    )
     student_preset: str = setting(
-        "half", choices=STUDENT_PRESETS,
+        "half",
+        choices=STUDENT_PRESETS,
         help="'half': teacher widths, half the layers, initialised from every other teacher "
-             "layer; else a BERT preset trained from scratch over the teacher's vocabulary")
+        "layer; else a BERT preset trained from scratch over the teacher's vocabulary",
+    )
     student_embeddings: str = setting(
-        "teacher", choices=STUDENT_EMBEDDINGS,
+        "teacher",
+        choices=STUDENT_EMBEDDINGS,
         help="start a preset student's embeddings from the teacher's, projected onto their top "
-             "principal directions, or at random ('half' students copy the teacher's anyway)")
-    task: str = setting("sst2",
-                        help="'sst2', a .csv/.tsv/.jsonl table or tfds:NAME (as for finetune); "
-                             "its classes must be the teacher's")
-    vocab: str | None = setting(None,
-                                help="the student's vocab.txt; must equal the teacher's")
-    epochs: int = setting(3, check=positive, resumable=True,
-                          help="training epochs (distillation and baseline each)")
+        "principal directions, or at random ('half' students copy the teacher's anyway)",
+    )
+    task: str = setting(
+        "sst2",
+        help="'sst2', a .csv/.tsv/.jsonl table or tfds:NAME (as for finetune); "
+        "its classes must be the teacher's",
+    )
+    vocab: str | None = setting(None, help="the student's vocab.txt; must equal the teacher's")
+    epochs: int = setting(
+        3, check=positive, resumable=True, help="training epochs (distillation and baseline each)"
+    )
     batch_size: int = setting(32, check=positive, help="global batch size")
-    learning_rate: float = setting(1e-4, check=positive,
-                                   help="peak AdamW learning rate of the student")
-    warmup_fraction: float = setting(0.1, check=in_range(0, 1),
-                                     help="share of the training steps spent in linear warm-up")
-    temperature: float = setting(2.0, check=positive,
-                                 help="softmax temperature of the soft targets")
-    alpha: float = setting(0.5, check=in_range(0, 1),
-                           help="weight of the soft targets (1 - alpha: labels)")
+    learning_rate: float = setting(
+        1e-4, check=positive, help="peak AdamW learning rate of the student"
+    )
+    warmup_fraction: float = setting(
+        0.1, check=in_range(0, 1), help="share of the training steps spent in linear warm-up"
+    )
+    temperature: float = setting(
+        2.0, check=positive, help="softmax temperature of the soft targets"
+    )
+    alpha: float = setting(
+        0.5, check=in_range(0, 1), help="weight of the soft targets (1 - alpha: labels)"
+    )
     hidden_weight: float = setting(
-        0.0, check=non_negative,
-        help="weight of the cosine alignment of last hidden states (needs equal widths)")
+        0.0,
+        check=non_negative,
+        help="weight of the cosine alignment of last hidden states (needs equal widths)",
+    )
     teacher_logits: str | None = setting(
-        None, defines_run=False,
+        None,
+        defines_run=False,
         help="teacher_logits.npz of an earlier distill run with the same teacher and training "
-             "set: reuse its labels instead of running the teacher again")
+        "set: reuse its labels instead of running the teacher again",
+    )
     baseline: bool = setting(True, help="also train the student without the teacher")
     limit_train: int | None = setting(
-        None, check=positive,
-        help="train on N examples sampled class by class (seeded by --seed), not the first N")
+        None,
+        check=positive,
+        help="train on N examples sampled class by class (seeded by --seed), not the first N",
+    )
     latency_batches: int = 20
     steps_per_execution: int = setting(
-        1, check=positive, defines_run=False,
-        help="training steps run per compiled call (fewer Python round trips)")
+        1,
+        check=positive,
+        defines_run=False,
+        help="training steps run per compiled call (fewer Python round trips)",
+    )
 
     def check(self) -> None:
         if self.teacher_logits and self.hidden_weight:
-            raise ValueError("Cached teacher logits cannot serve hidden-state alignment, which "
-                             "runs the teacher at every step: drop --teacher-logits or set "
-                             "--hidden-weight 0.")
+            raise ValueError(
+                "Cached teacher logits cannot serve hidden-state alignment, which "
+                "runs the teacher at every step: drop --teacher-logits or set "
+                "--hidden-weight 0."
+            )

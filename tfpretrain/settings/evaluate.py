@@ -17,7 +17,8 @@ def label_count(value: str) -> int | None:
         return int(value)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"expected a positive whole number or 'all'; got {value!r}") from None
+            f"expected a positive whole number or 'all'; got {value!r}"
+        ) from None
 
 
 # Not `TrainingSettings`: the fine-tunings are many short fits without checkpoints, logs or
@@ -32,27 +33,38 @@ class EvaluateRun(RunSettings, ImageData):
     """
 
     encoders: list[str] = setting(
-        flag="--encoder", metavar="DIR", repeat=True,
-        help="run directory or .keras file of a pre-trained encoder (repeat to compare several)")
+        flag="--encoder",
+        metavar="DIR",
+        repeat=True,
+        help="run directory or .keras file of a pre-trained encoder (repeat to compare several)",
+    )
     labels: list[int | None] = setting(
-        default_factory=lambda: [100], check=positive, parse=label_count, metavar="K",
+        default_factory=lambda: [100],
+        check=positive,
+        parse=label_count,
+        metavar="K",
         help="labelled examples for fine-tuning, in total (or per class with --per-class); "
-             "'all' for all")
+        "'all' for all",
+    )
     per_class: bool = setting(False, help="count --labels per class")
     scratch: bool = setting(True, help="add the from-scratch baseline")
     probe: bool = setting(True, help="add the linear probe")
-    epochs: int = setting(3, check=positive,
-                          help="fine-tuning passes over the labelled set (at least 300 steps)")
-    steps: int | None = setting(None, check=positive,
-                                help="fine-tuning steps (overrides --epochs)")
+    epochs: int = setting(
+        3, check=positive, help="fine-tuning passes over the labelled set (at least 300 steps)"
+    )
+    steps: int | None = setting(None, check=positive, help="fine-tuning steps (overrides --epochs)")
     batch_size: int = setting(128, check=positive, help="fine-tuning batch size")
-    learning_rate: float = setting(1e-3, check=positive,
-                                   help="fine-tuning peak learning rate (Adam, cosine)")
+    learning_rate: float = setting(
+        1e-3, check=positive, help="fine-tuning peak learning rate (Adam, cosine)"
+    )
     random_head: bool = setting(
-        False, help="start the fine-tuned linear layer at random instead of from a linear probe "
-                    "of the labelled subset")
-    limit_train: int | None = setting(None, check=positive,
-                                      help="use only the first N training images")
+        False,
+        help="start the fine-tuned linear layer at random instead of from a linear probe "
+        "of the labelled subset",
+    )
+    limit_train: int | None = setting(
+        None, check=positive, help="use only the first N training images"
+    )
     limit_test: int | None = setting(None, check=positive, help="use only the first N test images")
 
     def check(self) -> None:

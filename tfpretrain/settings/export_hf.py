@@ -11,7 +11,7 @@ from tfpretrain.settings import Settings, setting
 class ExportHFRun(Settings):
     """Settings of `tfpretrain export-hf`: a run directory written as a Hugging Face folder."""
 
-    model: str = setting(help="the --out folder of a `tfpretrain clm`, `seq2seq`, `mlm` or "
-                              "`finetune` run")
-    out: str = setting(help="the folder to write (config.json, model.safetensors, tokenizer "
-                            "files)")
+    model: str = setting(
+        help="the --out folder of a `tfpretrain clm`, `seq2seq`, `mlm` or `finetune` run"
+    )
+    out: str = setting(help="the folder to write (config.json, model.safetensors, tokenizer files)")

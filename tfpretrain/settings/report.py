@@ -12,8 +12,9 @@ class ReportRun(Settings):
     """Settings of `tfpretrain report`: run directories (or folders searched for them) and the
     output folder."""
 
-    runs: list[str] = setting(positional=True,
-                              help="run directories, or folders holding run directories")
+    runs: list[str] = setting(
+        positional=True, help="run directories, or folders holding run directories"
+    )
     out_dir: str = setting(flag="--out", help="where report.md, report.json and comparison.png go")
 
     def check(self) -> None:

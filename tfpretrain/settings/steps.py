@@ -12,10 +12,13 @@ def warmup_steps_to_fraction(run) -> None:
     the run records one warm-up setting; says that the old flag is deprecated."""
     if run.warmup_steps is None:
         return
-    deprecated("--warmup-steps", "--warmup-fraction", f"here {run.warmup_steps} / {run.steps} steps")
+    deprecated(
+        "--warmup-steps", "--warmup-fraction", f"here {run.warmup_steps} / {run.steps} steps"
+    )
     if run.warmup_steps >= run.steps:
-        raise ValueError(f"--warmup-steps must be below --steps ({run.steps}); "
-                         f"got {run.warmup_steps}.")
+        raise ValueError(
+            f"--warmup-steps must be below --steps ({run.steps}); got {run.warmup_steps}."
+        )
     run.warmup_fraction = run.warmup_steps / run.steps
     run.warmup_steps = None
 
@@ -30,5 +33,6 @@ def evaluation_period(steps: int, eval_interval: int) -> int:
         raise ValueError(
             f"--steps {steps} is not a multiple of --eval-interval {eval_interval}; evaluations "
             f"split the run into equal parts. Use --steps {below} or {above}, or an "
-            f"--eval-interval that divides {steps}.")
+            f"--eval-interval that divides {steps}."
+        )
     return period

@@ -40,8 +40,19 @@ RANKS_FILE = "ranks.tiktoken"
 
 # Unicode's White_Space property: what `\s` means in tiktoken's regex engine.
 WHITE_SPACE = frozenset(
-    [*range(0x09, 0x0E), 0x20, 0x85, 0xA0, 0x1680, *range(0x2000, 0x200B), 0x2028, 0x2029,
-     0x202F, 0x205F, 0x3000]
+    [
+        *range(0x09, 0x0E),
+        0x20,
+        0x85,
+        0xA0,
+        0x1680,
+        *range(0x2000, 0x200B),
+        0x2028,
+        0x2029,
+        0x202F,
+        0x205F,
+        0x3000,
+    ]
 )
 # Character classes of the pattern: `\s`, `\p{L}`, `\p{N}` and everything else.
 _SPACE, _LETTER, _NUMBER, _OTHER = 0, 1, 2, 3
@@ -211,8 +222,11 @@ def read_hf_files(directory_or_vocab, merges_path=None) -> tuple[dict[str, int],
         if not p.is_file():
             raise FileNotFoundError(f"No {p.name} at {p}.")
     vocab = json.loads(vocab_path.read_text(encoding="utf-8"))
-    merges = [line for line in Path(merges_path).read_text(encoding="utf-8").split("\n")
-              if line and not line.startswith("#version")]
+    merges = [
+        line
+        for line in Path(merges_path).read_text(encoding="utf-8").split("\n")
+        if line and not line.startswith("#version")
+    ]
     return vocab, merges
 
 
@@ -485,20 +499,27 @@ class BytePairTokenizer(keras.layers.Layer):
         """
         missing = [t for t in ("<s>", "</s>", "<pad>") if t not in self.special_tokens]
         if missing:
-            raise ValueError(f"pack needs the special tokens {missing}, which this vocabulary "
-                             "lacks (a RoBERTa vocab.json has <s>, </s> and <pad>).")
+            raise ValueError(
+                f"pack needs the special tokens {missing}, which this vocabulary "
+                "lacks (a RoBERTa vocab.json has <s>, </s> and <pad>)."
+            )
         length = int(sequence_length)
         if length < 2:
             raise ValueError(f"sequence_length must be >= 2 (<s> and </s>); got {length}.")
         ids = self.tokenize(strings)[:, : length - 2]
         rows = ids.nrows()
-        start, end = (tf.fill([rows, 1], tf.constant(self.special_tokens[t], tf.int32))
-                      for t in ("<s>", "</s>"))
+        start, end = (
+            tf.fill([rows, 1], tf.constant(self.special_tokens[t], tf.int32))
+            for t in ("<s>", "</s>")
+        )
         ids = tf.concat([start, ids, end], axis=1)
         token_ids = ids.to_tensor(default_value=self.special_tokens["<pad>"], shape=[None, length])
         mask = tf.sequence_mask(ids.row_lengths(), length, dtype=tf.int32)
-        return {"token_ids": token_ids, "segment_ids": tf.zeros_like(token_ids),
-                "padding_mask": mask}
+        return {
+            "token_ids": token_ids,
+            "segment_ids": tf.zeros_like(token_ids),
+            "padding_mask": mask,
+        }
 
     def detokenize(self, ids) -> tf.Tensor:
         """Ids `[B, None]` (ragged or dense) -> `[B]` strings of their bytes, special tokens
@@ -532,8 +553,10 @@ class BytePairTokenizer(keras.layers.Layer):
         for special in specials:
             parts = tf.strings.split(tf.where(ids < 0, texts, ""), special)
             owner = parts.value_rowids()
-            last = tf.equal(tf.range(tf.size(owner, out_type=tf.int64)) + 1,
-                            tf.gather(parts.row_limits(), owner))
+            last = tf.equal(
+                tf.range(tf.size(owner, out_type=tf.int64)) + 1,
+                tf.gather(parts.row_limits(), owner),
+            )
             # Every part but a row's last is followed by the special token.
             texts = tf.reshape(tf.stack([parts.flat_values, tf.fill(tf.shape(owner), "")], 1), [-1])
             special_id = tf.fill(
@@ -650,8 +673,15 @@ class BytePairTokenizer(keras.layers.Layer):
             merged_id = tf.gather(best % 2**_ID_BITS, row_of)
             new_ids = tf.where(tf.equal(element, first_el), merged_id, ids)
             keep = ~done_el & ~tf.equal(element, first_el + 1)
-            return (tf.boolean_mask(new_ids, keep), tf.boolean_mask(lengths - 1, ~done),
-                    tf.boolean_mask(rows, ~done), out_ids, out_lengths, out_rows, step + 1)
+            return (
+                tf.boolean_mask(new_ids, keep),
+                tf.boolean_mask(lengths - 1, ~done),
+                tf.boolean_mask(rows, ~done),
+                out_ids,
+                out_lengths,
+                out_rows,
+                step + 1,
+            )
 
         state = tf.while_loop(
             lambda ids, lengths, *_: tf.size(lengths) > 0,
@@ -739,8 +769,13 @@ class BytePairTokenizer(keras.layers.Layer):
         merges = None
         if settings["merge_rule"] == "merges":
             merges = read_hf_files(directory)[1]
-        return cls(ordinary, merges, specials, allowed_special=settings["allowed_special"],
-                   validate_utf8=settings["validate_utf8"])
+        return cls(
+            ordinary,
+            merges,
+            specials,
+            allowed_special=settings["allowed_special"],
+            validate_utf8=settings["validate_utf8"],
+        )
 
 
 def _shift(x: tf.Tensor, k: int, fill) -> tf.Tensor:

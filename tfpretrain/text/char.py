@@ -85,7 +85,9 @@ class CharTokenizer:
         """The text of token ids; raises ValueError for ids outside the vocabulary."""
         ids = np.asarray(list(ids) if not isinstance(ids, np.ndarray) else ids, dtype=np.int64)
         if ids.size and (ids.min() < 0 or ids.max() >= self.vocabulary_size):
-            raise ValueError(f"Token ids must be in [0, {self.vocabulary_size}); got {ids.min()}..{ids.max()}.")
+            raise ValueError(
+                f"Token ids must be in [0, {self.vocabulary_size}); got {ids.min()}..{ids.max()}."
+            )
         return "".join(self.vocabulary[i] for i in ids.tolist())
 
     def tf_encode(self, strings: tf.Tensor) -> tf.RaggedTensor:
@@ -122,13 +124,17 @@ class CharTokenizer:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / CHAR_VOCAB_FILE
-        path.write_text(json.dumps({"kind": self.kind, "vocabulary": self.vocabulary}, ensure_ascii=False))
+        path.write_text(
+            json.dumps({"kind": self.kind, "vocabulary": self.vocabulary}, ensure_ascii=False)
+        )
         return path
 
     @classmethod
     def load(cls, directory) -> CharTokenizer:
         path = Path(directory) / CHAR_VOCAB_FILE
         if not path.is_file():
-            raise FileNotFoundError(f"No character vocabulary at {path}; train a model with --tokenizer char first.")
+            raise FileNotFoundError(
+                f"No character vocabulary at {path}; train a model with --tokenizer char first."
+            )
         values = json.loads(path.read_text())
         return cls(values["vocabulary"])

@@ -97,13 +97,19 @@ def mask_tokens(
         tf.constant(tokenizer.mask_id, tf.int64),
         tf.where(draw < mask_token_rate + random_token_rate, random_ids, labels),
     )
-    masked = ids.with_flat_values(tf.tensor_scatter_nd_update(ids.flat_values, flat[:, None], values))
+    masked = ids.with_flat_values(
+        tf.tensor_scatter_nd_update(ids.flat_values, flat[:, None], values)
+    )
     return masked, positions, positions.with_values(labels)
 
 
-def _to_model_batch(ids, segments, seed, tokenizer, sequence_length, max_predictions, mask_rate, nsp_labels=None):
+def _to_model_batch(
+    ids, segments, seed, tokenizer, sequence_length, max_predictions, mask_rate, nsp_labels=None
+):
     masked, positions, labels = mask_tokens(ids, tokenizer, max_predictions, mask_rate, seed=seed)
-    token_ids, padding_mask = tf_text.pad_model_inputs(masked, sequence_length, pad_value=tokenizer.pad_id)
+    token_ids, padding_mask = tf_text.pad_model_inputs(
+        masked, sequence_length, pad_value=tokenizer.pad_id
+    )
     segment_ids, _ = tf_text.pad_model_inputs(segments, sequence_length, pad_value=0)
     mask_positions, mask_weights = tf_text.pad_model_inputs(positions, max_predictions, pad_value=0)
     mask_labels, _ = tf_text.pad_model_inputs(labels, max_predictions, pad_value=0)
@@ -207,14 +213,17 @@ def mlm_dataset(
             packed, segments = tf_text.combine_segments(
                 [ragged], start_of_sequence_id=tokenizer.cls_id, end_of_segment_id=tokenizer.sep_id
             )
-            return _to_model_batch(packed, segments, mask_seed, tokenizer, sequence_length, max_predictions,
-                                   mask_rate)
+            return _to_model_batch(
+                packed, segments, mask_seed, tokenizer, sequence_length, max_predictions, mask_rate
+            )
 
         ds = tf.data.Dataset.zip(ds, seed_stream(seed, rerandomize_each_iteration))
         return ds.map(to_batch, num_parallel_calls=auto).prefetch(auto)
 
     if len(lines) < max(2, batch_size):
-        raise ValueError(f"NSP needs at least {max(2, batch_size)} lines; the corpus has {len(lines)}.")
+        raise ValueError(
+            f"NSP needs at least {max(2, batch_size)} lines; the corpus has {len(lines)}."
+        )
     ids = tf.cast(ids, tf.int64)
     n = len(lines)
     trimmer = tf_text.RoundRobinTrimmer(max_seq_length=sequence_length - 3)
@@ -225,7 +234,9 @@ def mlm_dataset(
         ds = ds.repeat()
 
     def make_pair(i, pair_seed):
-        next_seed, other_seed, mask_seed = tf.unstack(tf.random.experimental.stateless_split(pair_seed, 3))
+        next_seed, other_seed, mask_seed = tf.unstack(
+            tf.random.experimental.stateless_split(pair_seed, 3)
+        )
         is_next = tf.random.stateless_uniform([], next_seed) < 0.5
         other = tf.random.stateless_uniform([], other_seed, minval=0, maxval=n, dtype=tf.int64)
         j = tf.where(is_next, i + 1, other)
@@ -239,7 +250,15 @@ def mlm_dataset(
         packed, segments = tf_text.combine_segments(
             [a, b], start_of_sequence_id=tokenizer.cls_id, end_of_segment_id=tokenizer.sep_id
         )
-        return _to_model_batch(packed, segments, mask_seeds[0], tokenizer, sequence_length, max_predictions,
-                               mask_rate, label)
+        return _to_model_batch(
+            packed,
+            segments,
+            mask_seeds[0],
+            tokenizer,
+            sequence_length,
+            max_predictions,
+            mask_rate,
+            label,
+        )
 
     return ds.map(to_pair_batch, num_parallel_calls=auto).prefetch(auto)

@@ -65,7 +65,9 @@ class SentencePieceTokenizer:
             raise ValueError("Cannot train a sentencepiece vocabulary on empty text.")
         # 3 control pieces + 256 byte pieces + newline come before any learned piece.
         if vocabulary_size < 300:
-            raise ValueError(f"vocabulary_size must be >= 300 (byte fallback needs 260); got {vocabulary_size}.")
+            raise ValueError(
+                f"vocabulary_size must be >= 300 (byte fallback needs 260); got {vocabulary_size}."
+            )
         lines = [line + "\n" for line in text.split("\n") if line]
         writer = io.BytesIO()
         try:
@@ -103,7 +105,9 @@ class SentencePieceTokenizer:
     def decode(self, ids: Iterable[int]) -> str:
         ids = [int(i) for i in (ids.tolist() if isinstance(ids, np.ndarray) else ids)]
         if ids and (min(ids) < 0 or max(ids) >= self.vocabulary_size):
-            raise ValueError(f"Token ids must be in [0, {self.vocabulary_size}); got {min(ids)}..{max(ids)}.")
+            raise ValueError(
+                f"Token ids must be in [0, {self.vocabulary_size}); got {min(ids)}..{max(ids)}."
+            )
         return self._processor.decode(ids)
 
     @property
@@ -114,7 +118,9 @@ class SentencePieceTokenizer:
 
             # Created outside any tf.function being traced, so every graph can use the resource.
             with tf.init_scope():
-                self._tf_tokenizer = tf_text.SentencepieceTokenizer(model=self.model_proto, out_type=tf.int32)
+                self._tf_tokenizer = tf_text.SentencepieceTokenizer(
+                    model=self.model_proto, out_type=tf.int32
+                )
         return self._tf_tokenizer
 
     def tf_encode(self, strings: tf.Tensor) -> tf.RaggedTensor:
@@ -134,7 +140,9 @@ class SentencePieceTokenizer:
         ids = tf.cast(ids, tf.int32)
         anchor, anchor_bytes, dropped = self._decode_anchor()
         anchors = tf.fill([ids.nrows(out_type=tf.int32), 1], tf.constant(anchor, tf.int32))
-        text = self.tf_tokenizer.detokenize(tf.concat([tf.RaggedTensor.from_tensor(anchors), ids], axis=1))
+        text = self.tf_tokenizer.detokenize(
+            tf.concat([tf.RaggedTensor.from_tensor(anchors), ids], axis=1)
+        )
         first = ids[:, :1].to_tensor(default_value=anchor, shape=[None, 1])[:, 0]
         cut = anchor_bytes + tf.gather(tf.constant(dropped, tf.int32), first)
         return tf.strings.substr(text, cut, tf.fill(tf.shape(cut), -1))
@@ -144,8 +152,11 @@ class SentencePieceTokenizer:
         if self._anchor is None:
             decode = self._processor.decode
             anchor = next(
-                (i for i in range(self.vocabulary_size)
-                 if len(text := decode([i])) == 1 and text.isascii() and text.isalnum()),
+                (
+                    i
+                    for i in range(self.vocabulary_size)
+                    if len(text := decode([i])) == 1 and text.isascii() and text.isalnum()
+                ),
                 None,
             )
             if anchor is None:
@@ -155,9 +166,13 @@ class SentencePieceTokenizer:
                 )
             head = len(decode([anchor]).encode())
             # Behind the anchor a piece keeps its leading space; first in a row it may lose it.
-            dropped = np.array([
-                len(decode([anchor, i]).encode()) - head - len(decode([i]).encode()) for i in range(self.vocabulary_size)
-            ], np.int32)
+            dropped = np.array(
+                [
+                    len(decode([anchor, i]).encode()) - head - len(decode([i]).encode())
+                    for i in range(self.vocabulary_size)
+                ],
+                np.int32,
+            )
             self._anchor = (anchor, head, dropped)
         return self._anchor
 

@@ -45,8 +45,14 @@ class Seq2SeqTokenizer:
     'To be, or not'
     """
 
-    def __init__(self, tokenizer: SentencePieceTokenizer, num_sentinels: int = 100,
-                 pad_id: int = PAD_ID, eos_id: int = EOS_ID, descending_sentinels: bool = False):
+    def __init__(
+        self,
+        tokenizer: SentencePieceTokenizer,
+        num_sentinels: int = 100,
+        pad_id: int = PAD_ID,
+        eos_id: int = EOS_ID,
+        descending_sentinels: bool = False,
+    ):
         if not isinstance(tokenizer, SentencePieceTokenizer):
             raise ValueError("Seq2SeqTokenizer needs a SentencePieceTokenizer.")
         if num_sentinels < 1:
@@ -66,21 +72,29 @@ class Seq2SeqTokenizer:
         directory = Path(directory)
         path = directory / T5_SPIECE_FILE
         if not path.is_file():
-            raise FileNotFoundError(f"No {T5_SPIECE_FILE} in {directory}: a T5 folder's "
-                                    "tokenizer is that sentencepiece model.")
+            raise FileNotFoundError(
+                f"No {T5_SPIECE_FILE} in {directory}: a T5 folder's "
+                "tokenizer is that sentencepiece model."
+            )
         config = directory / "tokenizer_config.json"
         extra = json.loads(config.read_text()).get("extra_ids") if config.is_file() else None
         pieces = SentencePieceTokenizer(path.read_bytes())
         processor = pieces._processor
-        return cls(pieces, num_sentinels=extra or T5_SENTINELS, pad_id=processor.pad_id(),
-                   eos_id=processor.eos_id(), descending_sentinels=True)
+        return cls(
+            pieces,
+            num_sentinels=extra or T5_SENTINELS,
+            pad_id=processor.pad_id(),
+            eos_id=processor.eos_id(),
+            descending_sentinels=True,
+        )
 
     def sentinel_id(self, k: int) -> int:
         """The id of sentinel `k` (`<extra_id_k>` in T5)."""
         if not 0 <= k < self.num_sentinels:
             raise ValueError(f"Sentinel {k} is not in [0, {self.num_sentinels}).")
-        return self.sentinel_start + (self.num_sentinels - 1 - k if self.descending_sentinels
-                                      else k)
+        return self.sentinel_start + (
+            self.num_sentinels - 1 - k if self.descending_sentinels else k
+        )
 
     @property
     def sentinel_start(self) -> int:
@@ -126,9 +140,17 @@ class Seq2SeqTokenizer:
         directory = Path(directory)
         self.tokenizer.save(directory)
         path = directory / SEQ2SEQ_VOCAB_FILE
-        path.write_text(json.dumps({"num_sentinels": self.num_sentinels, "pad_id": self.pad_id,
-                                    "eos_id": self.eos_id,
-                                    "descending_sentinels": self.descending_sentinels}) + "\n")
+        path.write_text(
+            json.dumps(
+                {
+                    "num_sentinels": self.num_sentinels,
+                    "pad_id": self.pad_id,
+                    "eos_id": self.eos_id,
+                    "descending_sentinels": self.descending_sentinels,
+                }
+            )
+            + "\n"
+        )
         return path
 
     @classmethod
@@ -136,9 +158,14 @@ class Seq2SeqTokenizer:
         directory = Path(directory)
         path = directory / SEQ2SEQ_VOCAB_FILE
         if not path.is_file():
-            raise FileNotFoundError(f"No {SEQ2SEQ_VOCAB_FILE} in {directory}; is it a seq2seq model directory?")
+            raise FileNotFoundError(
+                f"No {SEQ2SEQ_VOCAB_FILE} in {directory}; is it a seq2seq model directory?"
+            )
         values = json.loads(path.read_text())
-        return cls(SentencePieceTokenizer.load(directory),
-                   num_sentinels=int(values["num_sentinels"]), pad_id=values.get("pad_id", PAD_ID),
-                   eos_id=values.get("eos_id", EOS_ID),
-                   descending_sentinels=values.get("descending_sentinels", False))
+        return cls(
+            SentencePieceTokenizer.load(directory),
+            num_sentinels=int(values["num_sentinels"]),
+            pad_id=values.get("pad_id", PAD_ID),
+            eos_id=values.get("eos_id", EOS_ID),
+            descending_sentinels=values.get("descending_sentinels", False),
+        )

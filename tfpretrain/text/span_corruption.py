@@ -26,8 +26,12 @@ def span_counts(length: int, noise_density: float, mean_span_length: float, num_
     return num_noise, min(num_spans, num_noise, num_sentinels)
 
 
-def corrupted_lengths(length: int, noise_density: float = 0.15, mean_span_length: float = 3.0,
-                      num_sentinels: int = 100) -> tuple[int, int]:
+def corrupted_lengths(
+    length: int,
+    noise_density: float = 0.15,
+    mean_span_length: float = 3.0,
+    num_sentinels: int = 100,
+) -> tuple[int, int]:
     """Lengths of the inputs and targets (end tokens included) made from `length` tokens."""
     num_noise, num_spans = span_counts(length, noise_density, mean_span_length, num_sentinels)
     return length - num_noise + num_spans + 1, num_noise + num_spans + 1
@@ -65,9 +69,17 @@ def _replace_spans(token_ids, mask, sentinel_start, num_sentinels: int, descendi
     return tf.boolean_mask(ids, tf.logical_or(first, tf.logical_not(mask)))
 
 
-def corrupt_spans(token_ids, seed, *, sentinel_start: int, eos_id: int, noise_density: float = 0.15,
-                  mean_span_length: float = 3.0, num_sentinels: int = 100,
-                  descending_sentinels: bool = False):
+def corrupt_spans(
+    token_ids,
+    seed,
+    *,
+    sentinel_start: int,
+    eos_id: int,
+    noise_density: float = 0.15,
+    mean_span_length: float = 3.0,
+    num_sentinels: int = 100,
+    descending_sentinels: bool = False,
+):
     """Span corruption of one int32 sequence `[L]` (L >= 2, static) with a stateless `[2]` seed.
 
     Returns:
@@ -83,10 +95,13 @@ def corrupt_spans(token_ids, seed, *, sentinel_start: int, eos_id: int, noise_de
         raise ValueError(f"Span corruption needs sequences of a known length >= 2; got {length}.")
     num_noise, num_spans = span_counts(length, noise_density, mean_span_length, num_sentinels)
     check = tf.debugging.assert_less(
-        token_ids, tf.constant(sentinel_start, tf.int32),
-        message=(f"Token ids must be below the first sentinel id {sentinel_start}: the tokenizer's "
-                 "vocabulary overlaps the sentinel tokens; use more sentinel-free ids (a larger "
-                 "model vocabulary) or a smaller tokenizer vocabulary."),
+        token_ids,
+        tf.constant(sentinel_start, tf.int32),
+        message=(
+            f"Token ids must be below the first sentinel id {sentinel_start}: the tokenizer's "
+            "vocabulary overlaps the sentinel tokens; use more sentinel-free ids (a larger "
+            "model vocabulary) or a smaller tokenizer vocabulary."
+        ),
     )
     with tf.control_dependencies([check]):
         mask = noise_mask(length, num_noise, num_spans, seed)
@@ -147,9 +162,17 @@ def span_corruption(
         raise ValueError(f"eos_id ({eos_id}) must be below sentinel_start ({sentinel_start}).")
 
     def corrupt(ids, s):
-        return corrupt_spans(ids, s, sentinel_start=sentinel_start, eos_id=eos_id,
-                             noise_density=noise_density, mean_span_length=mean_span_length,
-                             num_sentinels=num_sentinels,
-                             descending_sentinels=descending_sentinels)
+        return corrupt_spans(
+            ids,
+            s,
+            sentinel_start=sentinel_start,
+            eos_id=eos_id,
+            noise_density=noise_density,
+            mean_span_length=mean_span_length,
+            num_sentinels=num_sentinels,
+            descending_sentinels=descending_sentinels,
+        )
 
-    return tf.data.Dataset.zip(dataset, seed_stream(seed, rerandomize_each_iteration)).map(corrupt, num_parallel_calls=tf.data.AUTOTUNE)
+    return tf.data.Dataset.zip(dataset, seed_stream(seed, rerandomize_each_iteration)).map(
+        corrupt, num_parallel_calls=tf.data.AUTOTUNE
+    )

@@ -44,15 +44,22 @@ def _batched(corpus, batch_size: int) -> tf.data.Dataset:
     if not isinstance(corpus, tf.data.Dataset):
         corpus = tf.data.Dataset.from_tensor_slices(tf.constant(list(corpus), tf.string))
     spec = corpus.element_spec
-    if not isinstance(spec, tf.TensorSpec) or spec.dtype != tf.string or spec.shape.rank not in (0, 1):
-        raise TypeError(f"The corpus must yield strings (documents) or batches of them; got {spec}.")
+    if (
+        not isinstance(spec, tf.TensorSpec)
+        or spec.dtype != tf.string
+        or spec.shape.rank not in (0, 1)
+    ):
+        raise TypeError(
+            f"The corpus must yield strings (documents) or batches of them; got {spec}."
+        )
     return corpus.batch(batch_size) if spec.shape.rank == 0 else corpus
 
 
 def _lookup_table(vocabulary: list[str]) -> tf.lookup.StaticHashTable:
     return tf.lookup.StaticHashTable(
-        tf.lookup.KeyValueTensorInitializer(tf.constant(vocabulary, tf.string),
-                                            tf.range(len(vocabulary), dtype=tf.int64)),
+        tf.lookup.KeyValueTensorInitializer(
+            tf.constant(vocabulary, tf.string), tf.range(len(vocabulary), dtype=tf.int64)
+        ),
         default_value=-1,
     )
 
@@ -75,7 +82,9 @@ def _count(batches: tf.data.Dataset, table, size: int) -> tf.SparseTensor:
         indices.append(idx)
         values.append(sparse.values.numpy().astype(np.float32))
         offset += int(sparse.dense_shape[0])
-    return tf.sparse.reorder(tf.SparseTensor(np.concatenate(indices), np.concatenate(values), [offset, size]))
+    return tf.sparse.reorder(
+        tf.SparseTensor(np.concatenate(indices), np.concatenate(values), [offset, size])
+    )
 
 
 class VectorSpaceModel:
@@ -91,14 +100,20 @@ class VectorSpaceModel:
     def __init__(self, vocabulary: list[str], counts: tf.SparseTensor, tfidf: bool = False):
         self.vocabulary = list(vocabulary)
         if counts.dense_shape.shape != (2,) or int(counts.dense_shape[1]) != len(self.vocabulary):
-            raise ValueError(f"counts must be [documents, {len(self.vocabulary)}]; got {counts.dense_shape}.")
+            raise ValueError(
+                f"counts must be [documents, {len(self.vocabulary)}]; got {counts.dense_shape}."
+            )
         self.counts = counts
         self.tfidf = tfidf
         self.index = {w: i for i, w in enumerate(self.vocabulary)}
         self._table = _lookup_table(self.vocabulary)
         num_docs = int(counts.dense_shape[0])
-        df = tf.math.bincount(tf.cast(counts.indices[:, 1], tf.int32), minlength=len(self.vocabulary),
-                              maxlength=len(self.vocabulary), dtype=tf.float32)
+        df = tf.math.bincount(
+            tf.cast(counts.indices[:, 1], tf.int32),
+            minlength=len(self.vocabulary),
+            maxlength=len(self.vocabulary),
+            dtype=tf.float32,
+        )
         self.idf = tf.math.log((1.0 + num_docs) / (1.0 + df)) + 1.0
 
     @property
@@ -106,8 +121,15 @@ class VectorSpaceModel:
         return int(self.counts.dense_shape[0])
 
     @classmethod
-    def from_corpus(cls, corpus, *, max_vocabulary: int | None = 20_000, min_count: int = 1,
-                    tfidf: bool = False, batch_size: int = 1024) -> VectorSpaceModel:
+    def from_corpus(
+        cls,
+        corpus,
+        *,
+        max_vocabulary: int | None = 20_000,
+        min_count: int = 1,
+        tfidf: bool = False,
+        batch_size: int = 1024,
+    ) -> VectorSpaceModel:
         """Counts the corpus: vocabulary first, then the sparse `[D, V]` count matrix.
 
         Args:
@@ -123,14 +145,20 @@ class VectorSpaceModel:
         batches = _batched(corpus, batch_size)
         totals: collections.Counter = collections.Counter()
         num_docs = 0
-        for batch in batches.map(lambda t: (tf.unique_with_counts(tokenize(t).flat_values), tf.shape(t)[0])):
+        for batch in batches.map(
+            lambda t: (tf.unique_with_counts(tokenize(t).flat_values), tf.shape(t)[0])
+        ):
             (words, _, counts), n = batch
             totals.update(dict(zip(words.numpy().tolist(), counts.numpy().tolist(), strict=True)))
             num_docs += int(n)
         if num_docs == 0:
-            raise ValueError("The corpus is empty: it yielded no documents. Pass a non-empty tf.data.Dataset "
-                             "of strings (one per document).")
-        kept = sorted((w for w, c in totals.items() if c >= min_count), key=lambda w: (-totals[w], w))
+            raise ValueError(
+                "The corpus is empty: it yielded no documents. Pass a non-empty tf.data.Dataset "
+                "of strings (one per document)."
+            )
+        kept = sorted(
+            (w for w, c in totals.items() if c >= min_count), key=lambda w: (-totals[w], w)
+        )
         if max_vocabulary is not None:
             kept = kept[:max_vocabulary]
         if not kept:
@@ -139,7 +167,9 @@ class VectorSpaceModel:
                 "times): check that the documents are non-empty text, or lower min_count."
             )
         vocabulary = [w.decode("utf-8") for w in kept]
-        return cls(vocabulary, _count(batches, _lookup_table(vocabulary), len(vocabulary)), tfidf=tfidf)
+        return cls(
+            vocabulary, _count(batches, _lookup_table(vocabulary), len(vocabulary)), tfidf=tfidf
+        )
 
     def _ids(self, texts) -> tf.RaggedTensor:
         return _word_ids(self._table, texts)
@@ -149,8 +179,11 @@ class VectorSpaceModel:
         counts = self.counts if counts is None else counts
         if not self.tfidf:
             return counts
-        return tf.SparseTensor(counts.indices, counts.values * tf.gather(self.idf, counts.indices[:, 1]),
-                               counts.dense_shape)
+        return tf.SparseTensor(
+            counts.indices,
+            counts.values * tf.gather(self.idf, counts.indices[:, 1]),
+            counts.dense_shape,
+        )
 
     def word_vectors(self, document_vectors=None):
         """v_w = sum_d weight(d, w) v(d) for every word, `[V, ...]`.
@@ -180,10 +213,15 @@ class VectorSpaceModel:
         vectors = self.word_vectors(document_vectors)
         row = self.index[word]
         if isinstance(vectors, tf.SparseTensor):
-            query = tf.sparse.to_dense(tf.sparse.slice(vectors, [row, 0], [1, vectors.dense_shape[1]]))[0]
+            query = tf.sparse.to_dense(
+                tf.sparse.slice(vectors, [row, 0], [1, vectors.dense_shape[1]])
+            )[0]
             dots = tf.sparse.sparse_dense_matmul(vectors, query[:, None])[:, 0]
-            norms = tf.sqrt(tf.math.unsorted_segment_sum(vectors.values**2, vectors.indices[:, 0],
-                                                         len(self.vocabulary)))
+            norms = tf.sqrt(
+                tf.math.unsorted_segment_sum(
+                    vectors.values**2, vectors.indices[:, 0], len(self.vocabulary)
+                )
+            )
         else:
             query = vectors[row]
             dots = tf.linalg.matvec(vectors, query)
@@ -191,51 +229,88 @@ class VectorSpaceModel:
         cosine = dots / tf.maximum(norms * tf.norm(query), 1e-12)
         cosine = tf.tensor_scatter_nd_update(cosine, [[row]], [-np.inf])
         top = tf.math.top_k(cosine, k=min(k, len(self.vocabulary) - 1))
-        return [(self.vocabulary[i], float(s)) for i, s in zip(top.indices.numpy(), top.values.numpy(), strict=True)]
+        return [
+            (self.vocabulary[i], float(s))
+            for i, s in zip(top.indices.numpy(), top.values.numpy(), strict=True)
+        ]
 
     def transform(self, texts) -> tf.SparseTensor:
         """Documents as rows of (TF-IDF) weights over the vocabulary, L2-normalised: `[N, V]`."""
         texts = list(texts) if not isinstance(texts, tf.Tensor) else texts
         size = len(self.vocabulary)
-        counts = tf.cast(tf.sparse.bincount(self._ids(texts), minlength=size, maxlength=size, axis=-1), tf.float32)
+        counts = tf.cast(
+            tf.sparse.bincount(self._ids(texts), minlength=size, maxlength=size, axis=-1),
+            tf.float32,
+        )
         weights = self.weights(counts)
-        norms = tf.sqrt(tf.math.unsorted_segment_sum(weights.values**2, weights.indices[:, 0],
-                                                     tf.cast(weights.dense_shape[0], tf.int32)))
+        norms = tf.sqrt(
+            tf.math.unsorted_segment_sum(
+                weights.values**2, weights.indices[:, 0], tf.cast(weights.dense_shape[0], tf.int32)
+            )
+        )
         values = weights.values / tf.maximum(tf.gather(norms, weights.indices[:, 0]), 1e-12)
         return tf.SparseTensor(weights.indices, values, weights.dense_shape)
 
 
-def _feature_dataset(vsm: VectorSpaceModel, texts, labels, batch_size: int, shuffle: bool, seed: int):
+def _feature_dataset(
+    vsm: VectorSpaceModel, texts, labels, batch_size: int, shuffle: bool, seed: int
+):
     features = vsm.transform(texts)
     ds = tf.data.Dataset.from_tensor_slices((features, np.asarray(labels, np.int32)))
     if shuffle:
         ds = ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).map(lambda x, y: (tf.sparse.to_dense(x), y)).prefetch(tf.data.AUTOTUNE)
+    return (
+        ds.batch(batch_size).map(lambda x, y: (tf.sparse.to_dense(x), y)).prefetch(tf.data.AUTOTUNE)
+    )
 
 
-def train_document_classifier(vsm: VectorSpaceModel, texts, labels, *, num_classes: int | None = None,
-                              epochs: int = 5, batch_size: int = 64, learning_rate: float = 5e-3,
-                              l2: float = 1e-6, seed: int = 0, verbose=0) -> keras.Model:
+def train_document_classifier(
+    vsm: VectorSpaceModel,
+    texts,
+    labels,
+    *,
+    num_classes: int | None = None,
+    epochs: int = 5,
+    batch_size: int = 64,
+    learning_rate: float = 5e-3,
+    l2: float = 1e-6,
+    seed: int = 0,
+    verbose=0,
+) -> keras.Model:
     """Logistic regression (softmax) on the documents' vector-space rows; returns the model.
 
     The model maps dense `[B, V]` rows from `vsm.transform` to logits.
     """
     labels = np.asarray(labels).astype(np.int64)
     if len(labels) == 0 or len(labels) != len(texts):
-        raise ValueError(f"Need as many labels as texts (and at least one); got {len(labels)} and {len(texts)}.")
+        raise ValueError(
+            f"Need as many labels as texts (and at least one); got {len(labels)} and {len(texts)}."
+        )
     num_classes = num_classes or int(labels.max()) + 1
     keras.utils.set_random_seed(seed)
-    model = keras.Sequential([
-        keras.Input((len(vsm.vocabulary),)),
-        keras.layers.Dense(num_classes, kernel_regularizer=keras.regularizers.L2(l2), name="logits"),
-    ], name="vsm_classifier")
-    model.compile(keras.optimizers.Adam(learning_rate), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
-    model.fit(_feature_dataset(vsm, texts, labels, batch_size, True, seed), epochs=epochs, verbose=verbose)
+    model = keras.Sequential(
+        [
+            keras.Input((len(vsm.vocabulary),)),
+            keras.layers.Dense(
+                num_classes, kernel_regularizer=keras.regularizers.L2(l2), name="logits"
+            ),
+        ],
+        name="vsm_classifier",
+    )
+    model.compile(
+        keras.optimizers.Adam(learning_rate),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    model.fit(
+        _feature_dataset(vsm, texts, labels, batch_size, True, seed), epochs=epochs, verbose=verbose
+    )
     return model
 
 
-def predict_classes(model: keras.Model, vsm: VectorSpaceModel, texts, batch_size: int = 1024) -> np.ndarray:
+def predict_classes(
+    model: keras.Model, vsm: VectorSpaceModel, texts, batch_size: int = 1024
+) -> np.ndarray:
     """Predicted class of each text."""
     ds = _feature_dataset(vsm, texts, np.zeros(len(texts), np.int32), batch_size, False, 0)
     return np.argmax(model.predict(ds.map(lambda x, y: x), verbose=0), axis=-1)

@@ -18,7 +18,9 @@ def read_vocab(path) -> list[str]:
     """Reads a BERT `vocab.txt` (one token per line, the line number is the id)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"Vocabulary file {path} does not exist; give the path of a BERT vocab.txt.")
+        raise FileNotFoundError(
+            f"Vocabulary file {path} does not exist; give the path of a BERT vocab.txt."
+        )
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as err:
@@ -64,7 +66,9 @@ def learn_vocabulary(
     if missing:
         raise ValueError(f"reserved_tokens must include BERT's special tokens; missing {missing}.")
     if vocab_size <= len(reserved_tokens):
-        raise ValueError(f"vocab_size ({vocab_size}) must exceed the {len(reserved_tokens)} reserved tokens.")
+        raise ValueError(
+            f"vocab_size ({vocab_size}) must exceed the {len(reserved_tokens)} reserved tokens."
+        )
     if corpus.element_spec.dtype != tf.string or corpus.element_spec.shape.rank != 0:
         raise ValueError(f"corpus must be a dataset of scalar strings; got {corpus.element_spec}.")
     corpus = corpus.filter(lambda s: tf.strings.length(tf.strings.strip(s)) > 0)
@@ -78,7 +82,9 @@ def learn_vocabulary(
         learn_params={},
     )
     if len(vocab) <= len(reserved_tokens):
-        raise ValueError("The corpus yielded no vocabulary beyond the reserved tokens; is it empty?")
+        raise ValueError(
+            "The corpus yielded no vocabulary beyond the reserved tokens; is it empty?"
+        )
     return list(vocab)
 
 
@@ -135,22 +141,30 @@ class WordPieceTokenizer(keras.layers.Layer):
             dupes = sorted({t for t in vocabulary if vocabulary.count(t) > 1})
             raise ValueError(f"The vocabulary has duplicate tokens, e.g. {dupes[:5]}.")
         if int(sequence_length) < 2:
-            raise ValueError(f"sequence_length must be >= 2 (room for [CLS] and [SEP]); got {sequence_length}.")
+            raise ValueError(
+                f"sequence_length must be >= 2 (room for [CLS] and [SEP]); got {sequence_length}."
+            )
         self.vocabulary = vocabulary
         self.lower_case = bool(lower_case)
         self.sequence_length = int(sequence_length)
         self.validate_utf8 = bool(validate_utf8)
         ids = {t: i for i, t in enumerate(vocabulary)}
-        self.pad_id, self.unk_id, self.cls_id, self.sep_id, self.mask_id = (ids[t] for t in RESERVED_TOKENS)
+        self.pad_id, self.unk_id, self.cls_id, self.sep_id, self.mask_id = (
+            ids[t] for t in RESERVED_TOKENS
+        )
         # The special tokens (and [unusedN]) are never produced by splitting text, nor picked as
         # random replacements by masked-LM.
-        self.special_ids = sorted(i for t, i in ids.items() if t.startswith("[") and t.endswith("]"))
+        self.special_ids = sorted(
+            i for t, i in ids.items() if t.startswith("[") and t.endswith("]")
+        )
         # Normalisation is done in `normalize` (as the original BERT code does it) rather than by
         # the tokenizer's own lower-casing, whose NFKC case folding turns e.g. "™" into "tm".
         # FastBertTokenizer (BERT's splitting + linear-time WordPiece in one op) is >10x faster
         # than BertTokenizer, whose WordPiece step probes a lookup table per candidate piece.
         self._tokenizer = tf_text.FastBertTokenizer(
-            list(vocabulary), token_out_type=tf.int64, unknown_token="[UNK]",
+            list(vocabulary),
+            token_out_type=tf.int64,
+            unknown_token="[UNK]",
             lower_case_nfd_strip_accents=False,
         )
         self._vocab_strings = tf.constant(vocabulary)
@@ -213,7 +227,11 @@ class WordPieceTokenizer(keras.layers.Layer):
 
     def detokenize(self, ids) -> tf.Tensor:
         """Ids `[B, None]` (dense or ragged) -> strings `[B]`, joining `##` pieces; special tokens dropped."""
-        ids = ids if isinstance(ids, tf.RaggedTensor) else tf.RaggedTensor.from_tensor(tf.convert_to_tensor(ids))
+        ids = (
+            ids
+            if isinstance(ids, tf.RaggedTensor)
+            else tf.RaggedTensor.from_tensor(tf.convert_to_tensor(ids))
+        )
         ids = tf.cast(ids, tf.int64)
         keep = tf.reduce_all(
             tf.not_equal(ids[..., None], tf.constant(self.special_ids, tf.int64)), axis=-1
@@ -223,8 +241,7 @@ class WordPieceTokenizer(keras.layers.Layer):
         text = tf.strings.reduce_join(tokens, axis=-1, separator=" ")
         return tf.strings.regex_replace(text, " ##", "")
 
-    def pack(self, strings, sequence_length: int | None = None,
-             pairs=None) -> dict[str, tf.Tensor]:
+    def pack(self, strings, sequence_length: int | None = None, pairs=None) -> dict[str, tf.Tensor]:
         """Sentences -> BERT inputs `[CLS] a [SEP]` padded to a fixed length; with `pairs`,
         sentence pairs `[CLS] a [SEP] b [SEP]`, segment 1 for `b` (as BERT's NSP pre-training
         and GLUE pair tasks).
@@ -239,8 +256,12 @@ class WordPieceTokenizer(keras.layers.Layer):
         pair_ids = None if pairs is None else self.tokenize(pairs)
         return self.pack_ids(self.tokenize(strings), sequence_length, pair_ids)
 
-    def pack_ids(self, ids: tf.RaggedTensor, sequence_length: int | None = None,
-                 pair_ids: tf.RaggedTensor | None = None) -> dict[str, tf.Tensor]:
+    def pack_ids(
+        self,
+        ids: tf.RaggedTensor,
+        sequence_length: int | None = None,
+        pair_ids: tf.RaggedTensor | None = None,
+    ) -> dict[str, tf.Tensor]:
         """`pack` from ragged token ids `[B, None]` (e.g. with `[MASK]` ids put in by hand)."""
         length = int(sequence_length or self.sequence_length)
         if pair_ids is None:
@@ -275,7 +296,9 @@ class WordPieceTokenizer(keras.layers.Layer):
         return config
 
 
-def tokenize_corpus(tokenizer: WordPieceTokenizer, lines: Iterable[str], batch_size: int = 1024) -> tf.RaggedTensor:
+def tokenize_corpus(
+    tokenizer: WordPieceTokenizer, lines: Iterable[str], batch_size: int = 1024
+) -> tf.RaggedTensor:
     """Tokenizes many lines in batches; returns one ragged `[num_lines, None]` tensor."""
     ds = tf.data.Dataset.from_tensor_slices(tf.constant(list(lines), tf.string)).batch(batch_size)
     parts = [tokenizer.tokenize(batch) for batch in ds]

@@ -6,5 +6,15 @@ from tfpretrain.training.optimizers import adamw
 from tfpretrain.training.rundir import record_config, run_directory, write_json
 from tfpretrain.training.schedules import WarmupSchedule, warmup_steps
 
-__all__ = ["EpochTimer", "NanGuard", "NonFiniteLossError", "WarmupSchedule", "adamw", "fit",
-           "record_config", "run_directory", "warmup_steps", "write_json"]
+__all__ = [
+    "EpochTimer",
+    "NanGuard",
+    "NonFiniteLossError",
+    "WarmupSchedule",
+    "adamw",
+    "fit",
+    "record_config",
+    "run_directory",
+    "warmup_steps",
+    "write_json",
+]

@@ -24,7 +24,9 @@ class StepClock:
         first_batch: batches of `first_epoch` already done before this run.
     """
 
-    def __init__(self, steps_per_epoch: int | None = None, first_epoch: int = 0, first_batch: int = 0):
+    def __init__(
+        self, steps_per_epoch: int | None = None, first_epoch: int = 0, first_batch: int = 0
+    ):
         self.steps_per_epoch = steps_per_epoch
         self.first_epoch = first_epoch
         self.first_batch = first_batch
@@ -134,9 +136,17 @@ class TrainingCheckpoint(keras.callbacks.Callback):
             before this callback), so that a resumed run reports every epoch's time.
     """
 
-    def __init__(self, directory, clock: StepClock, every_steps: int | None = None, keep: int = 2,
-                 epoch_logs: list[dict] | None = None, write: bool = True, earlier_seconds: float = 0.0,
-                 epoch_timer: EpochTimer | None = None):
+    def __init__(
+        self,
+        directory,
+        clock: StepClock,
+        every_steps: int | None = None,
+        keep: int = 2,
+        epoch_logs: list[dict] | None = None,
+        write: bool = True,
+        earlier_seconds: float = 0.0,
+        epoch_timer: EpochTimer | None = None,
+    ):
         super().__init__()
         if not clock.steps_per_epoch:
             raise ValueError("TrainingCheckpoint needs a StepClock that knows steps_per_epoch.")
@@ -181,10 +191,17 @@ class TrainingCheckpoint(keras.callbacks.Callback):
             return
         epoch, batch = divmod(step, self.clock.steps_per_epoch)
         save_state(
-            self.model, self.directory,
-            {"step": step, "epoch": epoch, "batch": batch, "data_position": step,
-             "steps_per_epoch": self.clock.steps_per_epoch, "epoch_logs": self.epoch_logs,
-             "training_seconds": self.training_seconds,
-             "epoch_seconds": self.epoch_timer.seconds if self.epoch_timer else []},
+            self.model,
+            self.directory,
+            {
+                "step": step,
+                "epoch": epoch,
+                "batch": batch,
+                "data_position": step,
+                "steps_per_epoch": self.clock.steps_per_epoch,
+                "epoch_logs": self.epoch_logs,
+                "training_seconds": self.training_seconds,
+                "epoch_seconds": self.epoch_timer.seconds if self.epoch_timer else [],
+            },
             keep=self.keep,
         )

@@ -66,8 +66,10 @@ def _state_variables(model: keras.Model) -> tuple[list, list]:
 
 
 def _spec(variables) -> list[list]:
-    return [[v.path if hasattr(v, "path") else v.name, list(v.shape), str(np.dtype(v.dtype))]
-            for v in variables]
+    return [
+        [v.path if hasattr(v, "path") else v.name, list(v.shape), str(np.dtype(v.dtype))]
+        for v in variables
+    ]
 
 
 def build_optimizer(model: keras.Model) -> None:
@@ -112,8 +114,13 @@ def save_state(model: keras.Model, directory, meta: dict, keep: int = 2) -> Path
                 "The last checkpoint written before stays intact."
             )
         arrays.update({f"{prefix}/{i:05d}": value for i, value in enumerate(values)})
-    header = dict(meta, format=FORMAT, model_name=model.name,
-                  model_variables=_spec(model_vars), optimizer_variables=_spec(optimizer_vars))
+    header = dict(
+        meta,
+        format=FORMAT,
+        model_name=model.name,
+        model_variables=_spec(model_vars),
+        optimizer_variables=_spec(optimizer_vars),
+    )
     arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
@@ -162,7 +169,9 @@ def read_state(path) -> tuple[dict, dict[str, np.ndarray]]:
             "with a new output directory (or resume=False / --no-resume)."
         ) from err
     if header.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a tfpretrain training checkpoint (format {header.get('format')!r}).")
+        raise CheckpointError(
+            f"{path} is not a tfpretrain training checkpoint (format {header.get('format')!r})."
+        )
     return header, arrays
 
 
@@ -187,7 +196,9 @@ def restore_state(model: keras.Model, path) -> dict:
                 f"trained has {len(current)}: it comes from a different model or optimizer "
                 "configuration. Use a new output directory, or the configuration it was written with."
             )
-        for (name, shape, dtype), (cur_name, cur_shape, cur_dtype) in zip(saved, current, strict=True):
+        for (name, shape, dtype), (cur_name, cur_shape, cur_dtype) in zip(
+            saved, current, strict=True
+        ):
             if shape != cur_shape or dtype != cur_dtype:
                 raise CheckpointError(
                     f"The checkpoint {path} stores {prefix} variable {name} with shape {shape} "

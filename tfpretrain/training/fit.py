@@ -50,8 +50,9 @@ class _Stream:
 
 
 def _stream(train_data, steps_per_epoch: int | None, checkpointing: bool) -> _Stream:
-    make = (train_data if callable(train_data) and not isinstance(train_data, tf.data.Dataset)
-            else None)
+    make = (
+        train_data if callable(train_data) and not isinstance(train_data, tf.data.Dataset) else None
+    )
     data = make() if make is not None else train_data
     stream = _Stream(data, make, steps_per_epoch)
     if checkpointing and isinstance(data, tf.data.Dataset) and steps_per_epoch is None:
@@ -101,11 +102,16 @@ def _restore(model: keras.Model, state_dir: Path, steps_per_epoch: int) -> _Prog
             f"epoch, this run has {steps_per_epoch}: the data or batch size changed. Use a "
             "new output directory, or the settings it was written with."
         )
-    progress = _Progress(int(header["step"]), list(header.get("epoch_logs", [])),
-                         list(header.get("epoch_seconds", [])),
-                         float(header.get("training_seconds", 0.0)))
-    print(f"Resuming from {latest} at step {progress.step} "
-          f"(epoch {progress.step // steps_per_epoch + 1}).")
+    progress = _Progress(
+        int(header["step"]),
+        list(header.get("epoch_logs", [])),
+        list(header.get("epoch_seconds", [])),
+        float(header.get("training_seconds", 0.0)),
+    )
+    print(
+        f"Resuming from {latest} at step {progress.step} "
+        f"(epoch {progress.step // steps_per_epoch + 1})."
+    )
     return progress
 
 
@@ -118,52 +124,87 @@ def _end_epochs_on_calls(model: keras.Model, steps_per_epoch: int) -> None:
         model.train_function = None
 
 
-def _callbacks(model: keras.Model, out_dir, state_dir: Path | None, clock: StepClock,
-               timer: EpochTimer, progress: _Progress, *, monitor: str,
-               callbacks: Sequence[keras.callbacks.Callback], checkpoint_every: int | None,
-               keep_checkpoints: int, early_stopping_patience: int | None,
-               tensorboard: bool) -> tuple[list[keras.callbacks.Callback], TrainingCheckpoint | None]:
+def _callbacks(
+    model: keras.Model,
+    out_dir,
+    state_dir: Path | None,
+    clock: StepClock,
+    timer: EpochTimer,
+    progress: _Progress,
+    *,
+    monitor: str,
+    callbacks: Sequence[keras.callbacks.Callback],
+    checkpoint_every: int | None,
+    keep_checkpoints: int,
+    early_stopping_patience: int | None,
+    tensorboard: bool,
+) -> tuple[list[keras.callbacks.Callback], TrainingCheckpoint | None]:
     """Every callback of a run, in order, and the training-state checkpointer (if any)."""
     chief = _is_chief(model)  # one writer per multi-worker job
     # The caller's callbacks run right after the NaN guard, so metrics they add to the epoch logs
     # (e.g. `knn_accuracy`) reach the checkpoint's history, best-model selection and early
     # stopping; the timer runs before the checkpointer, which records its times.
     chain: list[keras.callbacks.Callback] = [
-        NanGuard(clock=clock if state_dir else None), *callbacks, timer]
+        NanGuard(clock=clock if state_dir else None),
+        *callbacks,
+        timer,
+    ]
     checkpointer = None
     if state_dir is not None:
         checkpointer = TrainingCheckpoint(
-            state_dir, clock, every_steps=checkpoint_every, keep=keep_checkpoints,
-            epoch_logs=progress.epoch_logs, write=chief,
-            earlier_seconds=progress.training_seconds, epoch_timer=timer,
+            state_dir,
+            clock,
+            every_steps=checkpoint_every,
+            keep=keep_checkpoints,
+            epoch_logs=progress.epoch_logs,
+            write=chief,
+            earlier_seconds=progress.training_seconds,
+            epoch_timer=timer,
         )
         chain.append(checkpointer)
     if out_dir is not None and chief:
         ckpt = Path(out_dir) / "checkpoints"
         ckpt.mkdir(parents=True, exist_ok=True)
-        chain.append(keras.callbacks.ModelCheckpoint(
-            str(ckpt / "best.weights.h5"), monitor=monitor, save_best_only=True,
-            save_weights_only=True))
+        chain.append(
+            keras.callbacks.ModelCheckpoint(
+                str(ckpt / "best.weights.h5"),
+                monitor=monitor,
+                save_best_only=True,
+                save_weights_only=True,
+            )
+        )
         if tensorboard:
             chain.append(keras.callbacks.TensorBoard(str(Path(out_dir) / "logs")))
     if early_stopping_patience:
-        chain.append(keras.callbacks.EarlyStopping(
-            monitor=monitor, patience=early_stopping_patience, restore_best_weights=True))
+        chain.append(
+            keras.callbacks.EarlyStopping(
+                monitor=monitor, patience=early_stopping_patience, restore_best_weights=True
+            )
+        )
     return chain, checkpointer
 
 
-def _train_from(model: keras.Model, stream: _Stream, start_step: int, epochs: int,
-                run: Callable) -> None:
+def _train_from(
+    model: keras.Model, stream: _Stream, start_step: int, epochs: int, run: Callable
+) -> None:
     """Trains from `start_step` to the end of epoch `epochs`, finishing an interrupted epoch
     first: Keras cannot start an epoch at a later batch."""
     first_epoch, first_batch = divmod(start_step, stream.steps_per_epoch)
     if first_batch and first_epoch < epochs:
-        run(stream.at(start_step), first_epoch, first_epoch + 1,
-            stream.steps_per_epoch - first_batch)
+        run(
+            stream.at(start_step),
+            first_epoch,
+            first_epoch + 1,
+            stream.steps_per_epoch - first_batch,
+        )
         first_epoch = epochs if model.stop_training else first_epoch + 1
     if first_epoch < epochs:
-        run(stream.at(first_epoch * stream.steps_per_epoch), first_epoch, epochs,
-            stream.steps_per_epoch)
+        run(
+            stream.at(first_epoch * stream.steps_per_epoch),
+            first_epoch,
+            epochs,
+            stream.steps_per_epoch,
+        )
 
 
 def _history(model: keras.Model, epoch_logs: list[dict]) -> keras.callbacks.History:
@@ -265,18 +306,36 @@ def fit(
         _end_epochs_on_calls(model, stream.steps_per_epoch)
 
     started = time.perf_counter()
-    clock = StepClock(stream.steps_per_epoch, *(
-        divmod(progress.step, stream.steps_per_epoch) if state_dir else (0, 0)))
+    clock = StepClock(
+        stream.steps_per_epoch,
+        *(divmod(progress.step, stream.steps_per_epoch) if state_dir else (0, 0)),
+    )
     timer = EpochTimer(progress.epoch_seconds)
     chain, checkpointer = _callbacks(
-        model, out_dir, state_dir, clock, timer, progress, monitor=monitor, callbacks=callbacks,
-        checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints,
-        early_stopping_patience=early_stopping_patience, tensorboard=tensorboard)
+        model,
+        out_dir,
+        state_dir,
+        clock,
+        timer,
+        progress,
+        monitor=monitor,
+        callbacks=callbacks,
+        checkpoint_every=checkpoint_every,
+        keep_checkpoints=keep_checkpoints,
+        early_stopping_patience=early_stopping_patience,
+        tensorboard=tensorboard,
+    )
 
     def run(data, initial_epoch, last_epoch, steps):
         return model.fit(
-            data, epochs=last_epoch, initial_epoch=initial_epoch, validation_data=validation_data,
-            steps_per_epoch=steps, callbacks=chain, verbose=verbose, shuffle=False,
+            data,
+            epochs=last_epoch,
+            initial_epoch=initial_epoch,
+            validation_data=validation_data,
+            steps_per_epoch=steps,
+            callbacks=chain,
+            verbose=verbose,
+            shuffle=False,
         )
 
     if checkpointer is None:
@@ -286,8 +345,9 @@ def fit(
         history = _history(model, checkpointer.epoch_logs)
     # Training time of the whole run, the processes before a resume included (up to their last
     # checkpoint; the checkpointer keeps that clock): what a recipe reports, not just this share.
-    history.training_seconds = (checkpointer.training_seconds if checkpointer is not None
-                                else time.perf_counter() - started)
+    history.training_seconds = (
+        checkpointer.training_seconds if checkpointer is not None else time.perf_counter() - started
+    )
     history.epoch_seconds = list(timer.seconds)
     _as_floats(history)
     return history

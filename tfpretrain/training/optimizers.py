@@ -28,10 +28,16 @@ def adamw(
         clipnorm: optional clip of the global gradient norm (all variables together, as GPT does).
     """
     if not model.built:
-        raise ValueError("Build the model (call it once or give it an Input) before creating its optimizer.")
+        raise ValueError(
+            "Build the model (call it once or give it an Input) before creating its optimizer."
+        )
     optimizer = keras.optimizers.AdamW(
-        learning_rate=learning_rate, weight_decay=weight_decay, beta_1=beta_1, beta_2=beta_2,
-        epsilon=epsilon, global_clipnorm=clipnorm,
+        learning_rate=learning_rate,
+        weight_decay=weight_decay,
+        beta_1=beta_1,
+        beta_2=beta_2,
+        epsilon=epsilon,
+        global_clipnorm=clipnorm,
     )
     # By role, not rank alone: attention biases are `[heads, head_dim]` matrices.
     exempt = [v for v in model.trainable_variables if len(v.shape) < 2 or v.name.endswith("bias")]

@@ -37,8 +37,19 @@ LOCK = "run.lock"
 CONFIG = "config.json"
 METRICS = "metrics.json"
 # Settings of dataclasses that do not (yet) mark `defines_run` that never define what is trained.
-_NOT_DEFINING = frozenset({"out_dir", "verbose", "tensorboard", "strategy", "xla", "overwrite",
-                           "checkpoint_every", "steps_per_execution", "export"})
+_NOT_DEFINING = frozenset(
+    {
+        "out_dir",
+        "verbose",
+        "tensorboard",
+        "strategy",
+        "xla",
+        "overwrite",
+        "checkpoint_every",
+        "steps_per_execution",
+        "export",
+    }
+)
 
 _held: set[Path] = set()  # run directories this process holds (a recipe calling another)
 
@@ -102,14 +113,20 @@ def defining(cfg) -> dict:
 
 
 def _defaults(cfg) -> dict:
-    return _plain({f.name: f.default for f in dataclasses.fields(cfg)
-                   if f.default is not dataclasses.MISSING})
+    return _plain(
+        {f.name: f.default for f in dataclasses.fields(cfg) if f.default is not dataclasses.MISSING}
+    )
 
 
 def resumable(cfg) -> dict:
     """The settings that may grow when a run is continued (`resumable` metadata)."""
-    return _plain({f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)
-                   if f.metadata.get("resumable")})
+    return _plain(
+        {
+            f.name: getattr(cfg, f.name)
+            for f in dataclasses.fields(cfg)
+            if f.metadata.get("resumable")
+        }
+    )
 
 
 def record_config(out_dir, *, derived: dict | None = None, **parts) -> Path:
@@ -176,8 +193,10 @@ def _exclusive(path: Path, what: str) -> Iterator[None]:
         except FileExistsError:
             time.sleep(0.1)
     else:
-        raise RunDirectoryError(f"{path} has been there for 5 s ({what}); if no tfpretrain run "
-                                "uses this directory, delete that file and run again.")
+        raise RunDirectoryError(
+            f"{path} has been there for 5 s ({what}); if no tfpretrain run "
+            "uses this directory, delete that file and run again."
+        )
     try:
         yield
     finally:
@@ -187,8 +206,7 @@ def _exclusive(path: Path, what: str) -> Iterator[None]:
 def _describe(holder: dict) -> str:
     if not holder:
         return "a process that has not yet written its name into it"
-    return (f"pid {holder.get('pid')} on host {holder.get('host')}, started "
-            f"{holder.get('started')}")
+    return f"pid {holder.get('pid')} on host {holder.get('host')}, started {holder.get('started')}"
 
 
 def acquire_lock(out: Path) -> dict:
@@ -207,11 +225,14 @@ def acquire_lock(out: Path) -> dict:
                 raise RunDirectoryError(
                     f"{out} is in use: {path} is held by {_describe(holder)}. Wait for that run "
                     "to end, or give a new --out; if that process is gone (e.g. its machine "
-                    f"stopped), delete {path} and run again.") from None
+                    f"stopped), delete {path} and run again."
+                ) from None
             with _exclusive(path.with_name(LOCK + ".takeover"), "a stale lock's take-over"):
                 if _read_lock(path) == holder:  # not taken over by another process meanwhile
-                    print(f"tfpretrain: taking over the stale lock {path} of {_describe(holder)}, "
-                          "which is no longer running.")
+                    print(
+                        f"tfpretrain: taking over the stale lock {path} of {_describe(holder)}, "
+                        "which is no longer running."
+                    )
                     path.unlink()
             continue
         with os.fdopen(fd, "w") as f:
@@ -231,14 +252,17 @@ def _prepare(out: Path) -> bool:
     """Checks that `out` is (or can become) a writable directory; returns whether it was
     created now."""
     if out.exists() and not out.is_dir():
-        raise RunDirectoryError(f"--out {out} is a file, not a directory; give a directory (new "
-                                "or a run directory) instead.")
+        raise RunDirectoryError(
+            f"--out {out} is a file, not a directory; give a directory (new "
+            "or a run directory) instead."
+        )
     created = not out.exists()
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise RunDirectoryError(f"--out {out} cannot be created ({err.strerror}); give a "
-                                "directory you can write to.") from None
+        raise RunDirectoryError(
+            f"--out {out} cannot be created ({err.strerror}); give a directory you can write to."
+        ) from None
     if not os.access(out, os.W_OK | os.X_OK):
         raise RunDirectoryError(f"--out {out} is not writable; give a directory you can write to.")
     return created
@@ -256,9 +280,13 @@ def differences(recorded: dict, current: dict, defaults: dict) -> list[str]:
 
 
 def shrinking(recorded: dict, current: dict) -> list[str]:
-    return [f"{_flag(k)}: {recorded[k]!r} -> {v!r}" for k, v in current.items()
-            if isinstance(recorded.get(k), (int, float)) and isinstance(v, (int, float))
-            and v < recorded[k]]
+    return [
+        f"{_flag(k)}: {recorded[k]!r} -> {v!r}"
+        for k, v in current.items()
+        if isinstance(recorded.get(k), (int, float))
+        and isinstance(v, (int, float))
+        and v < recorded[k]
+    ]
 
 
 @dataclasses.dataclass
@@ -274,16 +302,20 @@ class RunDirectory:
 def _accept(out: Path, cfg, *, write: bool) -> RunDirectory:
     """Compares `cfg` with the run recorded in `out` and, if `write`, records the accepted run."""
     record = read_json(out / CONFIG)
-    refuse = (f"Give --overwrite to start afresh (deleting what {out} holds), or a new --out.")
+    refuse = f"Give --overwrite to start afresh (deleting what {out} holds), or a new --out."
     if write and getattr(cfg, "overwrite", False):
         for child in out.iterdir():
             if child.name != LOCK:
-                shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+                shutil.rmtree(
+                    child
+                ) if child.is_dir() and not child.is_symlink() else child.unlink()
         record = None
     elif record is None:
         if out.is_dir() and any(child.name != LOCK for child in out.iterdir()):
-            raise RunDirectoryError(f"--out {out} holds files but no {CONFIG}: it is not a run "
-                                    f"directory of this version. {refuse}")
+            raise RunDirectoryError(
+                f"--out {out} holds files but no {CONFIG}: it is not a run "
+                f"directory of this version. {refuse}"
+            )
     elif "run" not in record:
         raise RunDirectoryError(f"{out / CONFIG} records no run settings. {refuse}")
     grows = resumable(cfg)
@@ -293,18 +325,22 @@ def _accept(out: Path, cfg, *, write: bool) -> RunDirectory:
         if changed:
             raise RunDirectoryError(
                 f"{out} holds a run with other settings; nothing was changed. Differing: "
-                f"{'; '.join(changed)}. {refuse}")
+                f"{'; '.join(changed)}. {refuse}"
+            )
         last = segments[-1] if segments else {k: record["run"].get(k) for k in grows}
         smaller = shrinking(last, grows)
         if smaller:
             raise RunDirectoryError(
                 f"{out} holds a run that already went further ({'; '.join(smaller)}): a resumed "
-                f"run may only grow these. {refuse}")
+                f"run may only grow these. {refuse}"
+            )
         metrics = read_json(out / METRICS)
         unchanged = all(last.get(k) == v for k, v in grows.items())
         if unchanged and metrics is not None and not metrics.get("failed"):
-            print(f"{out} holds a finished run with these settings ({out / METRICS}); nothing to "
-                  "do. Raise --epochs/--steps to continue it, or give --overwrite to train again.")
+            print(
+                f"{out} holds a finished run with these settings ({out / METRICS}); nothing to "
+                "do. Raise --epochs/--steps to continue it, or give --overwrite to train again."
+            )
             return RunDirectory(out, finished=metrics)
         if not unchanged:
             segments.append({**grows, "started": _now()})
@@ -313,8 +349,9 @@ def _accept(out: Path, cfg, *, write: bool) -> RunDirectory:
     if write:
         # metrics.json marks a finished run: gone before the record says the run goes further.
         (out / METRICS).unlink(missing_ok=True)
-        write_json(out / CONFIG, {**(record or {}), "run": settings_record(cfg),
-                                  "segments": segments})
+        write_json(
+            out / CONFIG, {**(record or {}), "run": settings_record(cfg), "segments": segments}
+        )
     return RunDirectory(out, resumed=record is not None)
 
 

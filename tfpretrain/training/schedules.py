@@ -25,8 +25,14 @@ class WarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):
     >>> optimizer = keras.optimizers.AdamW(learning_rate=schedule)
     """
 
-    def __init__(self, peak_learning_rate: float, total_steps: int, warmup_steps: int = 0,
-                 decay: str = "cosine", final_learning_rate: float = 0.0):
+    def __init__(
+        self,
+        peak_learning_rate: float,
+        total_steps: int,
+        warmup_steps: int = 0,
+        decay: str = "cosine",
+        final_learning_rate: float = 0.0,
+    ):
         if not peak_learning_rate > 0:
             raise ValueError(f"`peak_learning_rate` must be > 0; got {peak_learning_rate}.")
         if warmup_steps < 0 or total_steps <= warmup_steps:
@@ -45,7 +51,9 @@ class WarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):
         step = ops.cast(step, "float32")
         peak, final = self.peak_learning_rate, self.final_learning_rate
         warm = peak * step / max(self.warmup_steps, 1)
-        progress = ops.clip((step - self.warmup_steps) / (self.total_steps - self.warmup_steps), 0.0, 1.0)
+        progress = ops.clip(
+            (step - self.warmup_steps) / (self.total_steps - self.warmup_steps), 0.0, 1.0
+        )
         if self.decay == "cosine":
             decayed = final + (peak - final) * 0.5 * (1.0 + ops.cos(math.pi * progress))
         elif self.decay == "linear":

@@ -40,7 +40,9 @@ def _deferred_optimizer(optimizer, recorded: list):
     """While tracing, `optimizer.apply(_gradients)` records `(grads, variables)` instead of updating."""
 
     def apply(grads, trainable_variables=None):
-        recorded.append((list(grads), None if trainable_variables is None else list(trainable_variables)))
+        recorded.append(
+            (list(grads), None if trainable_variables is None else list(trainable_variables))
+        )
 
     def apply_gradients(grads_and_vars):
         grads, variables = zip(*grads_and_vars, strict=True)
@@ -110,7 +112,10 @@ class ReplicaXlaSteps:
         grads, variables = recorded[0]
         # Variables cannot leave an XLA function; keep them here and return gradients only.
         self._grads_structure = variables
-        return logs, [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables or grads, strict=True)]
+        return logs, [
+            tf.zeros_like(v) if g is None else g
+            for g, v in zip(grads, variables or grads, strict=True)
+        ]
 
     def train_step(self, data):
         logs, grads = self._functions()["train"](data)
@@ -188,7 +193,10 @@ def adapt_to_strategy(model: keras.Model) -> keras.Model:
     if _is_multi_device(strategy) and "_maybe_symbolic_build" not in model.__dict__:
         model._maybe_symbolic_build = _local_symbolic_build(model)
     use_replica_xla(model)
-    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and "_tfp_mw_logs" not in model.__dict__:
+    if (
+        isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+        and "_tfp_mw_logs" not in model.__dict__
+    ):
         model._tfp_mw_logs = True
         model.train_step = _logs_with_replica_axis(model.train_step)
         model.test_step = _logs_with_replica_axis(model.test_step)
@@ -244,6 +252,4 @@ def is_xla_compiled(fn) -> bool:
     function to XLA; a function traced without it runs op by op.
     """
     concrete = fn._list_all_concrete_functions()  # noqa: SLF001 - no public way to list traces
-    return bool(concrete) and all(
-        c.function_def.attr["_XlaMustCompile"].b for c in concrete
-    )
+    return bool(concrete) and all(c.function_def.attr["_XlaMustCompile"].b for c in concrete)

@@ -72,8 +72,10 @@ def main() -> None:
     tensors = [tf.constant(b) for b in batches]
 
     reference = tiktoken.Encoding(
-        name="gpt2_offline", pat_str=GPT2_PATTERN,
-        mergeable_ranks=load_tiktoken_bpe(str(ranks_path)), special_tokens={ENDOFTEXT: 50256},
+        name="gpt2_offline",
+        pat_str=GPT2_PATTERN,
+        mergeable_ranks=load_tiktoken_bpe(str(ranks_path)),
+        special_tokens={ENDOFTEXT: 50256},
     )
     expected = reference.encode_ordinary_batch(lines, num_threads=args.threads)
     hf_dir = Path(tempfile.mkdtemp()) / "gpt2"
@@ -119,15 +121,21 @@ def main() -> None:
 
     tokens = sum(len(e) for e in expected)
     mb = sum(len(s.encode("utf-8")) for s in lines) / 1e6
-    print(f"{len(lines):,} lines, {mb:.1f} MB, {tokens:,} tokens; batches of {args.batch_size}; "
-          f"median of {args.rounds} alternating rounds")
-    print(f"{'peer':32s} {'seconds':>8s} {'lines/s':>10s} {'tokens/s':>11s} {'vs ours':>8s} "
-          f"{'lines != tiktoken':>18s}")
+    print(
+        f"{len(lines):,} lines, {mb:.1f} MB, {tokens:,} tokens; batches of {args.batch_size}; "
+        f"median of {args.rounds} alternating rounds"
+    )
+    print(
+        f"{'peer':32s} {'seconds':>8s} {'lines/s':>10s} {'tokens/s':>11s} {'vs ours':>8s} "
+        f"{'lines != tiktoken':>18s}"
+    )
     ours_time = statistics.median(times["tfpretrain BytePairTokenizer"])
     for name, values in times.items():
         t = statistics.median(values)
-        print(f"{name:32s} {t:8.2f} {len(lines) / t:10,.0f} {tokens / t:11,.0f} "
-              f"{ours_time / t:7.2f}x {mismatches[name]:18,d}")
+        print(
+            f"{name:32s} {t:8.2f} {len(lines) / t:10,.0f} {tokens / t:11,.0f} "
+            f"{ours_time / t:7.2f}x {mismatches[name]:18,d}"
+        )
 
 
 if __name__ == "__main__":

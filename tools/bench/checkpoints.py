@@ -61,8 +61,12 @@ def write_checkpoint(folder: Path) -> None:
 
 
 def measure(library: str, folder: Path) -> dict:
-    out = subprocess.run([sys.executable, "-c", _CHILD, library, str(folder)], check=True,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", _CHILD, library, str(folder)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -79,8 +83,10 @@ def main() -> None:
         for library in ("tfpretrain", "transformers"):
             runs = [measure(library, folder) for _ in range(args.repeats)]
             best = min(runs, key=lambda r: r["seconds"])
-            print(f"{library:<12} {best['seconds']:>8.2f} {best['peak_mb']:>12.0f} "
-                  f"{best['peak_mb'] - best['after_imports_mb']:>18.0f}")
+            print(
+                f"{library:<12} {best['seconds']:>8.2f} {best['peak_mb']:>12.0f} "
+                f"{best['peak_mb'] - best['after_imports_mb']:>18.0f}"
+            )
 
 
 if __name__ == "__main__":

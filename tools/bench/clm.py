@@ -34,14 +34,33 @@ SHAPES = {
 }
 PEERS = {
     # name: (framework, environment, description)
-    "tfpretrain": ("tfpretrain", {"TF_ENABLE_ONEDNN_OPTS": "1"}, "XLA + oneDNN, steps_per_execution (CLI default)"),
+    "tfpretrain": (
+        "tfpretrain",
+        {"TF_ENABLE_ONEDNN_OPTS": "1"},
+        "XLA + oneDNN, steps_per_execution (CLI default)",
+    ),
     "tfpretrain-no-onednn": ("tfpretrain", {"TF_ENABLE_ONEDNN_OPTS": "0"}, "XLA, oneDNN off"),
     # Keras' jit_compile="auto" turns XLA off on CPU-only machines; oneDNN is off by default on AMD.
-    "kerashub-default": ("kerashub", {"TF_ENABLE_ONEDNN_OPTS": "0", "BENCH_JIT": "auto"},
-                         "Keras defaults: jit_compile='auto' (no XLA on CPU), oneDNN off"),
-    "kerashub-xla": ("kerashub", {"TF_ENABLE_ONEDNN_OPTS": "0", "BENCH_JIT": "1"}, "XLA, oneDNN off"),
-    "kerashub-onednn": ("kerashub", {"TF_ENABLE_ONEDNN_OPTS": "1", "BENCH_JIT": "1"}, "XLA + oneDNN"),
-    "torch-default": ("torch", {"BENCH_TORCH_MKLDNN": "1"}, "eager, oneDNN (mkldnn) on: PyTorch default"),
+    "kerashub-default": (
+        "kerashub",
+        {"TF_ENABLE_ONEDNN_OPTS": "0", "BENCH_JIT": "auto"},
+        "Keras defaults: jit_compile='auto' (no XLA on CPU), oneDNN off",
+    ),
+    "kerashub-xla": (
+        "kerashub",
+        {"TF_ENABLE_ONEDNN_OPTS": "0", "BENCH_JIT": "1"},
+        "XLA, oneDNN off",
+    ),
+    "kerashub-onednn": (
+        "kerashub",
+        {"TF_ENABLE_ONEDNN_OPTS": "1", "BENCH_JIT": "1"},
+        "XLA + oneDNN",
+    ),
+    "torch-default": (
+        "torch",
+        {"BENCH_TORCH_MKLDNN": "1"},
+        "eager, oneDNN (mkldnn) on: PyTorch default",
+    ),
     "torch-no-mkldnn": ("torch", {"BENCH_TORCH_MKLDNN": "0"}, "eager, oneDNN (mkldnn) off"),
 }
 VOCAB_TEXT = "tinyshakespeare/input.txt"
@@ -104,8 +123,15 @@ class KerasWorker:
             from tfpretrain.models.gpt import GPTConfig, build_gpt
             from tfpretrain.recipes.clm import CLMRun, compile_gpt
 
-            self.model = build_gpt(GPTConfig(vocabulary_size=vocab, sequence_length=block, num_layers=layers,
-                                             num_heads=heads, hidden_dim=width))
+            self.model = build_gpt(
+                GPTConfig(
+                    vocabulary_size=vocab,
+                    sequence_length=block,
+                    num_layers=layers,
+                    num_heads=heads,
+                    hidden_dim=width,
+                )
+            )
             # 10 warm-up steps of the 100,000 below.
             cfg = CLMRun(corpus="", out_dir="", learning_rate=1e-3, warmup_fraction=1e-4)
             compile_gpt(self.model, cfg, total_steps=100_000, steps_per_execution=steps)
@@ -113,8 +139,13 @@ class KerasWorker:
             import keras_hub
 
             backbone = keras_hub.models.GPT2Backbone(
-                vocabulary_size=vocab, num_layers=layers, num_heads=heads, hidden_dim=width,
-                intermediate_dim=4 * width, dropout=0.0, max_sequence_length=block,
+                vocabulary_size=vocab,
+                num_layers=layers,
+                num_heads=heads,
+                hidden_dim=width,
+                intermediate_dim=4 * width,
+                dropout=0.0,
+                max_sequence_length=block,
             )
             self.backbone = backbone
             ids = keras.Input((None,), dtype="int32")
@@ -122,7 +153,9 @@ class KerasWorker:
             logits = backbone.token_embedding(hidden, reverse=True)
             self.model = keras.Model(ids, logits)
             self.model.compile(
-                optimizer=keras.optimizers.AdamW(1e-3, weight_decay=0.1, beta_2=0.99, global_clipnorm=1.0),
+                optimizer=keras.optimizers.AdamW(
+                    1e-3, weight_decay=0.1, beta_2=0.99, global_clipnorm=1.0
+                ),
                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                 jit_compile=True if os.environ.get("BENCH_JIT") == "1" else "auto",
             )
@@ -146,7 +179,9 @@ class KerasWorker:
                 from tfpretrain.models.gpt import TextGenerator
                 from tfpretrain.text import CharTokenizer
 
-                self.generator = TextGenerator(self.model, CharTokenizer([chr(33 + i) for i in range(self.vocab)]))
+                self.generator = TextGenerator(
+                    self.model, CharTokenizer([chr(33 + i) for i in range(self.vocab)])
+                )
             kwargs = dict(greedy=True) if mode == "greedy" else dict(top_p=0.9, seed=0)
 
             def run():
@@ -154,9 +189,13 @@ class KerasWorker:
         else:
             import keras_hub
 
-            if mode not in self.lms:  # one causal LM per sampler, so that alternating rounds reuse them
+            if (
+                mode not in self.lms
+            ):  # one causal LM per sampler, so that alternating rounds reuse them
                 lm = keras_hub.models.GPT2CausalLM(backbone=self.backbone, preprocessor=None)
-                sampler = "greedy" if mode == "greedy" else keras_hub.samplers.TopPSampler(p=0.9, seed=0)
+                sampler = (
+                    "greedy" if mode == "greedy" else keras_hub.samplers.TopPSampler(p=0.9, seed=0)
+                )
                 jit = True if os.environ.get("BENCH_JIT") == "1" else "auto"
                 lm.compile(sampler=sampler, jit_compile=jit)
                 self.lms[mode] = lm
@@ -169,6 +208,7 @@ class KerasWorker:
 
             def run():
                 lm.generate({"token_ids": ids, "padding_mask": mask}, stop_token_ids=None)
+
         run()  # compile
         times = []
         for _ in range(GENERATION_REPEATS):  # one call lasts tens of milliseconds: take a median
@@ -178,8 +218,15 @@ class KerasWorker:
         return statistics.median(times), new_tokens
 
 
-def torch_gpt(layers: int, heads: int, width: int, block: int, vocab: int, bias: bool = True,
-              scaled_residual_init: bool = True):
+def torch_gpt(
+    layers: int,
+    heads: int,
+    width: int,
+    block: int,
+    vocab: int,
+    bias: bool = True,
+    scaled_residual_init: bool = True,
+):
     """A plain PyTorch GPT with nanoGPT's layout and initialisation (tied head, pre-norm, GELU).
 
     Weights N(0, 0.02), residual projections N(0, 0.02 / sqrt(2 layers)) unless
@@ -196,8 +243,14 @@ def torch_gpt(layers: int, heads: int, width: int, block: int, vocab: int, bias:
         def __init__(self):
             super().__init__()
             self.ln1, self.ln2 = nn.LayerNorm(width, bias=bias), nn.LayerNorm(width, bias=bias)
-            self.qkv, self.proj = nn.Linear(width, 3 * width, bias=bias), nn.Linear(width, width, bias=bias)
-            self.fc, self.out = nn.Linear(width, 4 * width, bias=bias), nn.Linear(4 * width, width, bias=bias)
+            self.qkv, self.proj = (
+                nn.Linear(width, 3 * width, bias=bias),
+                nn.Linear(width, width, bias=bias),
+            )
+            self.fc, self.out = (
+                nn.Linear(width, 4 * width, bias=bias),
+                nn.Linear(4 * width, width, bias=bias),
+            )
 
         def forward(self, x):
             b, t, d = x.shape
@@ -236,8 +289,11 @@ def torch_adamw(model, learning_rate: float = 1e-3, weight_decay: float = 0.1):
 
     decay = [p for p in model.parameters() if p.dim() >= 2]
     rest = [p for p in model.parameters() if p.dim() < 2]
-    return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}],
-                             lr=learning_rate, betas=(0.9, 0.99))
+    return torch.optim.AdamW(
+        [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}],
+        lr=learning_rate,
+        betas=(0.9, 0.99),
+    )
 
 
 class TorchWorker:
@@ -310,7 +366,11 @@ class Peer:
         environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(REPO), **env)
         self.process = subprocess.Popen(
             [sys.executable, __file__, "--worker", framework, "--preset", preset],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=environment, cwd=REPO,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=environment,
+            cwd=REPO,
         )
 
     def ask(self, command: str) -> dict:
@@ -343,20 +403,31 @@ def bench_preset(preset: str, rounds: int, generation: bool, names=tuple(PEERS))
         order = peers if r % 2 == 0 else peers[::-1]
         for peer in order:
             times[peer.name].append(peer.ask("train")["seconds"] / steps)
-        print(f"[{preset}] round {r + 1}: " + ", ".join(f"{n} {1000 * t[-1]:.1f} ms" for n, t in times.items()),
-              flush=True)
+        print(
+            f"[{preset}] round {r + 1}: "
+            + ", ".join(f"{n} {1000 * t[-1]:.1f} ms" for n, t in times.items()),
+            flush=True,
+        )
     peak = max(p.ask("peak")["flops"] for p in peers)
     fpt = flops_per_token(layers, width, block, vocab)
-    result = {"shape": dict(layers=layers, heads=heads, width=width, block=block, batch=batch, vocab=vocab),
-              "matmul_peak_gflops": peak / 1e9, "peers": {}}
+    result = {
+        "shape": dict(
+            layers=layers, heads=heads, width=width, block=block, batch=batch, vocab=vocab
+        ),
+        "matmul_peak_gflops": peak / 1e9,
+        "peers": {},
+    }
     result["machine"] = next((m for m in machines.values() if m), {})
     for peer in peers:
         step = statistics.median(times[peer.name])
         tokens_per_s = batch * block / step
         result["peers"][peer.name] = {
-            "settings": peer.description, "onednn": machines[peer.name].get("onednn"), "ms_per_step": 1000 * step,
+            "settings": peer.description,
+            "onednn": machines[peer.name].get("onednn"),
+            "ms_per_step": 1000 * step,
             "ms_per_step_all": [1000 * t for t in times[peer.name]],
-            "tokens_per_s": tokens_per_s, "mfu": tokens_per_s * fpt / peak,
+            "tokens_per_s": tokens_per_s,
+            "mfu": tokens_per_s * fpt / peak,
         }
     if generation:
         # In rounds that alternate between the peers, as training is, so that a slow spell of the
@@ -370,12 +441,20 @@ def bench_preset(preset: str, rounds: int, generation: bool, names=tuple(PEERS))
                     for peer in generating if r % 2 == 0 else generating[::-1]:
                         answer = peer.ask(f"generate {mode} {gen_batch}")
                         rates.setdefault(peer.name, {}).setdefault(key, []).append(
-                            answer["new_tokens"] / answer["seconds"])
-                    print(f"[{preset}] generate round {r + 1} {key}: " + ", ".join(
-                        f"{name} {by_key[key][-1]:.0f}" for name, by_key in rates.items()) + " new tokens/s",
-                        flush=True)
-        result["generation"] = {name: {key: statistics.median(v) for key, v in by_key.items()}
-                                for name, by_key in rates.items()}
+                            answer["new_tokens"] / answer["seconds"]
+                        )
+                    print(
+                        f"[{preset}] generate round {r + 1} {key}: "
+                        + ", ".join(
+                            f"{name} {by_key[key][-1]:.0f}" for name, by_key in rates.items()
+                        )
+                        + " new tokens/s",
+                        flush=True,
+                    )
+        result["generation"] = {
+            name: {key: statistics.median(v) for key, v in by_key.items()}
+            for name, by_key in rates.items()
+        }
         result["generation_all_rounds"] = rates
     for peer in peers:
         peer.close()
@@ -384,16 +463,22 @@ def bench_preset(preset: str, rounds: int, generation: bool, names=tuple(PEERS))
 
 def report(preset: str, result: dict) -> None:
     peers = result["peers"]
-    print(f"\n## {preset}: {result['shape']}, matmul peak {result['matmul_peak_gflops']:.1f} GFLOP/s")
+    print(
+        f"\n## {preset}: {result['shape']}, matmul peak {result['matmul_peak_gflops']:.1f} GFLOP/s"
+    )
     about = result.get("machine", {})
     if about:
-        print(f"machine: {about['cpu']} ({about['vendor']}; {', '.join(about['isa'])}); tfpretrain "
-              "trains float32 with XLA (--xla auto)")
+        print(
+            f"machine: {about['cpu']} ({about['vendor']}; {', '.join(about['isa'])}); tfpretrain "
+            "trains float32 with XLA (--xla auto)"
+        )
     print(f"{'peer':24s} {'ms/step':>9s} {'tokens/s':>10s} {'MFU':>6s}  settings")
     for name, r in peers.items():
         onednn = {True: "oneDNN on", False: "oneDNN off"}.get(r.get("onednn"), "")
-        print(f"{name:24s} {r['ms_per_step']:9.1f} {r['tokens_per_s']:10.0f} {100 * r['mfu']:5.1f}%  "
-              f"{r['settings']} {onednn}")
+        print(
+            f"{name:24s} {r['ms_per_step']:9.1f} {r['tokens_per_s']:10.0f} {100 * r['mfu']:5.1f}%  "
+            f"{r['settings']} {onednn}"
+        )
     if "tfpretrain" not in peers:
         return
     ours = peers["tfpretrain"]["tokens_per_s"]
@@ -403,23 +488,33 @@ def report(preset: str, result: dict) -> None:
     others = [n for n in peers if not n.startswith("tfpretrain")]
     if others:
         best = max(others, key=lambda n: peers[n]["tokens_per_s"])
-        print(f"tfpretrain vs the fastest peer ({best}): {ours / peers[best]['tokens_per_s']:.2f}x (target >= 1.0x)")
+        print(
+            f"tfpretrain vs the fastest peer ({best}): {ours / peers[best]['tokens_per_s']:.2f}x (target >= 1.0x)"
+        )
     gen = result.get("generation", {})
     kerashub = [n for n in gen if n.startswith("kerashub")]
     if "tfpretrain" in gen and kerashub:
         for key in ("greedy_b1", "greedy_b8", "top_p_b1", "top_p_b8"):
             best = max(kerashub, key=lambda n: gen[n][key])
-            print(f"generate {key}: tfpretrain {gen['tfpretrain'][key]:.0f} new tokens/s, {best} "
-                  f"{gen[best][key]:.0f} ({gen['tfpretrain'][key] / gen[best][key]:.1f}x, target >= 2x)")
+            print(
+                f"generate {key}: tfpretrain {gen['tfpretrain'][key]:.0f} new tokens/s, {best} "
+                f"{gen[best][key]:.0f} ({gen['tfpretrain'][key] / gen[best][key]:.1f}x, target >= 2x)"
+            )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--preset", default="nano", help=argparse.SUPPRESS)
-    parser.add_argument("--presets", nargs="+", default=["nano", "shakespeare"], choices=list(SHAPES))
+    parser.add_argument(
+        "--presets", nargs="+", default=["nano", "shakespeare"], choices=list(SHAPES)
+    )
     parser.add_argument("--rounds", type=int, default=3, help="alternating timed rounds per peer")
-    parser.add_argument("--peers", nargs="+", default=list(PEERS), choices=list(PEERS), help="peers to run")
+    parser.add_argument(
+        "--peers", nargs="+", default=list(PEERS), choices=list(PEERS), help="peers to run"
+    )
     parser.add_argument("--json", help="also write the figures to this JSON file")
     args = parser.parse_args()
     if args.worker:
@@ -427,7 +522,9 @@ def main() -> None:
         return
     results = {}
     for preset in args.presets:
-        results[preset] = bench_preset(preset, args.rounds, generation=preset == "nano", names=args.peers)
+        results[preset] = bench_preset(
+            preset, args.rounds, generation=preset == "nano", names=args.peers
+        )
         report(preset, results[preset])
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))

@@ -86,7 +86,8 @@ def train_torch(seed: int, steps: int, bias: bool, weight_decay: float) -> dict:
             total += loss_of(x, y).item() * len(x)
         full = total / len(offsets)
         estimate = statistics.mean(
-            loss_of(*windows(val, rng.integers(0, len(val) - BLOCK - 1, size=BATCH))).item() for _ in range(20)
+            loss_of(*windows(val, rng.integers(0, len(val) - BLOCK - 1, size=BATCH))).item()
+            for _ in range(20)
         )
     return {"val_loss": full, "val_loss_nanogpt_estimate": estimate, "train_seconds": seconds}
 
@@ -95,30 +96,71 @@ def train_tfpretrain(seed: int, steps: int, bias: bool, weight_decay: float) -> 
     corpus = Path(os.environ["TFPRETRAIN_DATA_DIR"]) / VOCAB_TEXT
     with tempfile.TemporaryDirectory() as out:
         command = [
-            sys.executable, "-m", "tfpretrain.cli.main", "clm", "--corpus", str(corpus), "--out", out,
-            "--preset", "nano", "--tokenizer", "char", "--seq-len", str(BLOCK),
-            "--batch-size", str(BATCH),
-            "--steps", str(steps), "--learning-rate", str(PEAK), "--min-learning-rate", str(FINAL),
-            "--warmup-fraction", str(WARMUP / steps), "--weight-decay", str(weight_decay),
-            "--dropout", "0",
-            "--seed", str(seed), "--no-export",
+            sys.executable,
+            "-m",
+            "tfpretrain.cli.main",
+            "clm",
+            "--corpus",
+            str(corpus),
+            "--out",
+            out,
+            "--preset",
+            "nano",
+            "--tokenizer",
+            "char",
+            "--seq-len",
+            str(BLOCK),
+            "--batch-size",
+            str(BATCH),
+            "--steps",
+            str(steps),
+            "--learning-rate",
+            str(PEAK),
+            "--min-learning-rate",
+            str(FINAL),
+            "--warmup-fraction",
+            str(WARMUP / steps),
+            "--weight-decay",
+            str(weight_decay),
+            "--dropout",
+            "0",
+            "--seed",
+            str(seed),
+            "--no-export",
         ] + ([] if bias else ["--no-bias"])
         start = time.perf_counter()
-        subprocess.run(command, check=True, cwd=REPO, stdout=subprocess.DEVNULL,
-                       env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(REPO)))
+        subprocess.run(
+            command,
+            check=True,
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(REPO)),
+        )
         seconds = time.perf_counter() - start
         metrics = json.loads((Path(out) / "metrics.json").read_text())
     return {"val_loss": metrics["val_loss"], "wall_seconds": seconds}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--peers", nargs="+", default=["torch", "tfpretrain"], choices=["torch", "tfpretrain"])
+    parser.add_argument(
+        "--peers", nargs="+", default=["torch", "tfpretrain"], choices=["torch", "tfpretrain"]
+    )
     parser.add_argument("--steps", type=int, default=2000)
-    parser.add_argument("--no-bias", action="store_true", help="no biases in projections and norms (nanoGPT's default)")
-    parser.add_argument("--weight-decay", type=float, default=0.01,
-                        help="AdamW decay of the matrices and embeddings (nanoGPT uses 0.1)")
+    parser.add_argument(
+        "--no-bias",
+        action="store_true",
+        help="no biases in projections and norms (nanoGPT's default)",
+    )
+    parser.add_argument(
+        "--weight-decay",
+        type=float,
+        default=0.01,
+        help="AdamW decay of the matrices and embeddings (nanoGPT uses 0.1)",
+    )
     parser.add_argument("--json", help="also write the figures to this JSON file")
     args = parser.parse_args()
     if not os.environ.get("TFPRETRAIN_DATA_DIR"):
@@ -127,17 +169,26 @@ def main() -> None:
     results: dict[str, list[dict]] = {peer: [] for peer in args.peers}
     for seed in args.seeds:  # alternate peers seed by seed, so a slow spell hits both
         for peer in args.peers:
-            row = dict(seed=seed, **train[peer](seed, args.steps, not args.no_bias, args.weight_decay))
+            row = dict(
+                seed=seed, **train[peer](seed, args.steps, not args.no_bias, args.weight_decay)
+            )
             results[peer].append(row)
-            print(f"{peer} seed {seed}: " + ", ".join(f"{k} {v:.4f}" for k, v in row.items() if k != "seed"),
-                  flush=True)
-    print(f"\nval loss, {args.steps} steps, {'no ' if args.no_bias else ''}biases, weight decay "
-          f"{args.weight_decay}; target <= 1.88")
+            print(
+                f"{peer} seed {seed}: "
+                + ", ".join(f"{k} {v:.4f}" for k, v in row.items() if k != "seed"),
+                flush=True,
+            )
+    print(
+        f"\nval loss, {args.steps} steps, {'no ' if args.no_bias else ''}biases, weight decay "
+        f"{args.weight_decay}; target <= 1.88"
+    )
     for peer, rows in results.items():
         losses = [r["val_loss"] for r in rows]
         spread = statistics.stdev(losses) if len(losses) > 1 else float("nan")
-        print(f"{peer:12s} mean {statistics.mean(losses):.4f}  sd {spread:.4f}  min {min(losses):.4f}  "
-              f"max {max(losses):.4f}  ({', '.join(f'{x:.3f}' for x in losses)})")
+        print(
+            f"{peer:12s} mean {statistics.mean(losses):.4f}  sd {spread:.4f}  min {min(losses):.4f}  "
+            f"max {max(losses):.4f}  ({', '.join(f'{x:.3f}' for x in losses)})"
+        )
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
 

@@ -18,7 +18,9 @@ def timed_fit(model, data, steps: int) -> float:
 
     marks: list[float] = []
     clock = keras.callbacks.LambdaCallback(
-        on_train_batch_begin=lambda batch, logs: marks.append(time.perf_counter()) if not marks else None,
+        on_train_batch_begin=lambda batch, logs: (
+            marks.append(time.perf_counter()) if not marks else None
+        ),
         # Keras turns the logs into floats before this runs, so the step has finished.
         on_train_batch_end=lambda batch, logs: marks.append(time.perf_counter()),
     )
@@ -57,8 +59,11 @@ def machine() -> dict:
             fields = dict(line.split(":", 1) for line in cpuinfo if ":" in line)
         fields = {k.strip(): v.strip() for k, v in fields.items()}
         flags = set(fields.get("flags", "").split())
-        info.update(cpu=fields.get("model name", info["cpu"]), vendor=fields.get("vendor_id", ""),
-                    isa=sorted(flags & {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"}))
+        info.update(
+            cpu=fields.get("model name", info["cpu"]),
+            vendor=fields.get("vendor_id", ""),
+            isa=sorted(flags & {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"}),
+        )
     except OSError:  # not Linux: the platform string is all there is
         pass
     from tensorflow.python.util import _pywrap_util_port

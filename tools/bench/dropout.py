@@ -19,7 +19,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--shape", type=int, nargs="+", default=[32, 4, 128, 128])
     parser.add_argument("--rate", type=float, default=0.1)
     parser.add_argument("--repeats", type=int, default=10)
@@ -38,7 +40,11 @@ def main() -> None:
     }
     for xla in (True, False):
         for name, layer in layers.items():
-            body = (lambda v: v * 2.0) if layer is None else (lambda v, layer=layer: layer(v, training=True))
+            body = (
+                (lambda v: v * 2.0)
+                if layer is None
+                else (lambda v, layer=layer: layer(v, training=True))
+            )
             step = tf.function(lambda v, body=body: tf.reduce_sum(body(v)), jit_compile=xla)
             step(x).numpy()  # trace and compile
             times = []
@@ -46,7 +52,16 @@ def main() -> None:
                 start = time.perf_counter()
                 step(x).numpy()
                 times.append(time.perf_counter() - start)
-            print(json.dumps({"layer": name, "xla": xla, "shape": args.shape, "best_ms": round(min(times) * 1e3, 2)}))
+            print(
+                json.dumps(
+                    {
+                        "layer": name,
+                        "xla": xla,
+                        "shape": args.shape,
+                        "best_ms": round(min(times) * 1e3, 2),
+                    }
+                )
+            )
 
 
 if __name__ == "__main__":

@@ -49,7 +49,10 @@ def load_gpt():
     if os.environ["KERAS_BACKEND"] != "tensorflow":
         # The package root insists on the TensorFlow backend and `models/__init__` imports the
         # TensorFlow-based families; the GPT graph needs neither, so stand empty packages in.
-        for name, folder in (("tfpretrain", "tfpretrain"), ("tfpretrain.models", "tfpretrain/models")):
+        for name, folder in (
+            ("tfpretrain", "tfpretrain"),
+            ("tfpretrain.models", "tfpretrain/models"),
+        ):
             package = types.ModuleType(name)
             package.__path__ = [str(REPO / folder)]
             sys.modules[name] = package
@@ -67,7 +70,10 @@ def matmul_peak(keras, repeats: int = 10, n: int = 8192) -> float:
     else:
         import tensorflow as tf
 
-        product, wait = tf.function(lambda x, y: tf.matmul(x, y), jit_compile=True), lambda out: out.numpy()
+        product, wait = (
+            tf.function(lambda x, y: tf.matmul(x, y), jit_compile=True),
+            lambda out: out.numpy(),
+        )
     for _ in range(3):
         wait(product(a, b))
     start = time.perf_counter()
@@ -79,10 +85,18 @@ def matmul_peak(keras, repeats: int = 10, n: int = 8192) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", nargs="+", default=["shakespeare:64", "gpt2-small:16"],
-                        help="preset:global_batch[:sequence_length] (default length: the preset's)")
-    parser.add_argument("--vocabulary-size", type=int, default=None,
-                        help="default: 65 (Tiny Shakespeare characters) for shakespeare, the preset's otherwise")
+    parser.add_argument(
+        "--runs",
+        nargs="+",
+        default=["shakespeare:64", "gpt2-small:16"],
+        help="preset:global_batch[:sequence_length] (default length: the preset's)",
+    )
+    parser.add_argument(
+        "--vocabulary-size",
+        type=int,
+        default=None,
+        help="default: 65 (Tiny Shakespeare characters) for shakespeare, the preset's otherwise",
+    )
     parser.add_argument("--precision", default="bf16", choices=["fp32", "bf16"])
     parser.add_argument("--steps", type=int, default=50, help="timed steps per run")
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps first (compilation)")
@@ -107,28 +121,52 @@ def main() -> None:
         import tensorflow as tf
 
         gpus = tf.config.list_physical_devices("GPU")
-        device = tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU") if gpus else "cpu"
-    summary = {"backend": keras.backend.backend(), "keras": keras.__version__, "device": device,
-               "precision": args.precision, "peak_tflops": args.peak_tflops}
+        device = (
+            tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
+            if gpus
+            else "cpu"
+        )
+    summary = {
+        "backend": keras.backend.backend(),
+        "keras": keras.__version__,
+        "device": device,
+        "precision": args.precision,
+        "peak_tflops": args.peak_tflops,
+    }
     if device != "cpu":
         summary["matmul_bf16_tflops"] = matmul_peak(keras) / 1e12
     print(json.dumps(summary), flush=True)
 
-    keras.mixed_precision.set_global_policy("mixed_bfloat16" if args.precision == "bf16" else "float32")
+    keras.mixed_precision.set_global_policy(
+        "mixed_bfloat16" if args.precision == "bf16" else "float32"
+    )
     (run,) = args.runs  # several are run one process each by run_each_alone
     preset, batch, *length = run.split(":")
     batch = int(batch)
     vocab = args.vocabulary_size or (65 if preset == "shakespeare" else None)
-    config = gpt.GPTConfig.preset(preset, vocabulary_size=vocab, sequence_length=int(length[0]) if length else None)
+    config = gpt.GPTConfig.preset(
+        preset, vocabulary_size=vocab, sequence_length=int(length[0]) if length else None
+    )
     length = config.sequence_length
     keras.utils.set_random_seed(0)
     model = gpt.build_gpt(config)
-    model.compile(keras.optimizers.AdamW(3e-4),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=True)
+    model.compile(
+        keras.optimizers.AdamW(3e-4),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=True,
+    )
     rng = np.random.default_rng(0)
-    pool = [rng.integers(0, config.vocabulary_size, size=(batch, length + 1), dtype=np.int32) for _ in range(8)]
+    pool = [
+        rng.integers(0, config.vocabulary_size, size=(batch, length + 1), dtype=np.int32)
+        for _ in range(8)
+    ]
     data = ((w[:, :-1], w[:, 1:]) for w in itertools.cycle(pool))
-    entry = {"preset": preset, "batch": batch, "sequence_length": length, "parameters": model.count_params()}
+    entry = {
+        "preset": preset,
+        "batch": batch,
+        "sequence_length": length,
+        "parameters": model.count_params(),
+    }
     try:
         timed_fit(model, data, args.warmup)
         seconds = timed_fit(model, data, args.steps)
@@ -136,10 +174,15 @@ def main() -> None:
         entry["error"] = f"{type(error).__name__}: {str(error)[:300]}"
     else:
         tokens_per_second = args.steps * batch * length / seconds
-        model_flops = flops_per_token(config.num_layers, config.hidden_dim, length, config.vocabulary_size)
-        entry.update(step_ms=1000 * seconds / args.steps, tokens_per_second=tokens_per_second,
-                     model_tflops=model_flops * tokens_per_second / 1e12,
-                     mfu=model_flops * tokens_per_second / (args.peak_tflops * 1e12))
+        model_flops = flops_per_token(
+            config.num_layers, config.hidden_dim, length, config.vocabulary_size
+        )
+        entry.update(
+            step_ms=1000 * seconds / args.steps,
+            tokens_per_second=tokens_per_second,
+            model_tflops=model_flops * tokens_per_second / 1e12,
+            mfu=model_flops * tokens_per_second / (args.peak_tflops * 1e12),
+        )
         if "matmul_bf16_tflops" in summary:
             entry["mfu_of_measured_matmul"] = entry["model_tflops"] / summary["matmul_bf16_tflops"]
     print(json.dumps(entry), flush=True)
@@ -155,9 +198,22 @@ def run_each_alone(args) -> None:
     for run in args.runs:
         with tempfile.TemporaryDirectory() as folder:
             out = Path(folder) / "run.json"
-            command = [sys.executable, __file__, "--runs", run, "--precision", args.precision,
-                       "--steps", str(args.steps), "--warmup", str(args.warmup),
-                       "--peak-tflops", str(args.peak_tflops), "--json", str(out)]
+            command = [
+                sys.executable,
+                __file__,
+                "--runs",
+                run,
+                "--precision",
+                args.precision,
+                "--steps",
+                str(args.steps),
+                "--warmup",
+                str(args.warmup),
+                "--peak-tflops",
+                str(args.peak_tflops),
+                "--json",
+                str(out),
+            ]
             if args.vocabulary_size:
                 command += ["--vocabulary-size", str(args.vocabulary_size)]
             subprocess.run(command, check=True, stdout=subprocess.DEVNULL)

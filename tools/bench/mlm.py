@@ -39,7 +39,9 @@ def build_batches(args):
     if args.vocab:
         tokenizer = WordPieceTokenizer(args.vocab)
     else:
-        vocab = learn_vocabulary(tf.data.Dataset.from_tensor_slices(lines[: args.vocab_lines]), args.vocab_size)
+        vocab = learn_vocabulary(
+            tf.data.Dataset.from_tensor_slices(lines[: args.vocab_lines]), args.vocab_size
+        )
         tokenizer = WordPieceTokenizer(vocab)
     ds = mlm_dataset(lines, tokenizer, args.seq_len, args.batch_size, shuffle=False)
     batches = list(ds.take(args.steps))
@@ -61,8 +63,12 @@ def make_models(args, vocab_size: int) -> dict:
 
     def keras_hub_model(jit_compile):
         backbone = keras_hub.models.BertBackbone(
-            vocabulary_size=vocab_size, num_layers=config.num_layers, num_heads=config.num_heads,
-            hidden_dim=config.hidden_dim, intermediate_dim=config.intermediate_dim, dropout=config.dropout,
+            vocabulary_size=vocab_size,
+            num_layers=config.num_layers,
+            num_heads=config.num_heads,
+            hidden_dim=config.hidden_dim,
+            intermediate_dim=config.intermediate_dim,
+            dropout=config.dropout,
             max_sequence_length=512,
         )
         model = keras_hub.models.BertMaskedLM(backbone, preprocessor=None)
@@ -70,11 +76,16 @@ def make_models(args, vocab_size: int) -> dict:
             optimizer=keras.optimizers.AdamW(1e-4, weight_decay=0.01, epsilon=1e-6),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-            jit_compile=jit_compile, steps_per_execution=args.steps_per_execution,
+            jit_compile=jit_compile,
+            steps_per_execution=args.steps_per_execution,
         )
         return model
 
-    return {"tfpretrain": ours, "keras_hub": keras_hub_model(True), "keras_hub_default": keras_hub_model("auto")}
+    return {
+        "tfpretrain": ours,
+        "keras_hub": keras_hub_model(True),
+        "keras_hub_default": keras_hub_model("auto"),
+    }
 
 
 def as_dataset(batches, nested: bool):
@@ -94,8 +105,10 @@ def as_dataset(batches, nested: bool):
 
 
 def bench_training(args, batches, vocab_size):
-    data = {name: (model, as_dataset(batches, nested=name == "tfpretrain"))
-            for name, model in make_models(args, vocab_size).items()}
+    data = {
+        name: (model, as_dataset(batches, nested=name == "tfpretrain"))
+        for name, model in make_models(args, vocab_size).items()
+    }
     tokens = args.steps * args.batch_size * args.seq_len
     rates = {name: [] for name in data}
     for r in range(args.rounds + 1):
@@ -103,7 +116,16 @@ def bench_training(args, batches, vocab_size):
             seconds = timed_fit(model, ds, args.steps)
             if r:  # round 0 compiles
                 rates[name].append(tokens / seconds)
-                print(json.dumps({"what": "mlm_train", "model": name, "round": r, "tokens_per_s": tokens / seconds}))
+                print(
+                    json.dumps(
+                        {
+                            "what": "mlm_train",
+                            "model": name,
+                            "round": r,
+                            "tokens_per_s": tokens / seconds,
+                        }
+                    )
+                )
     med = {name: statistics.median(v) for name, v in rates.items()}
     return med
 
@@ -120,7 +142,9 @@ def bench_tokenizers(args, tokenizer, lines):
         "tfpretrain": tf.function(lambda s: tokenizer.tokenize(s).flat_values),
         "keras_hub": tf.function(lambda s: theirs.tokenize(s).flat_values),
     }
-    chunks = [sentences[i : i + 1024] for i in range(0, len(lines[: args.tokenize_sentences]), 1024)]
+    chunks = [
+        sentences[i : i + 1024] for i in range(0, len(lines[: args.tokenize_sentences]), 1024)
+    ]
     rates = {name: [] for name in fns}
     for r in range(args.rounds + 1):
         for name, fn in fns.items():
@@ -130,16 +154,28 @@ def bench_tokenizers(args, tokenizer, lines):
             seconds = time.perf_counter() - start
             if r:
                 rates[name].append(int(sentences.shape[0]) / seconds)
-                print(json.dumps({"what": "tokenize", "model": name, "round": r,
-                                  "sentences_per_s": int(sentences.shape[0]) / seconds}))
+                print(
+                    json.dumps(
+                        {
+                            "what": "tokenize",
+                            "model": name,
+                            "round": r,
+                            "sentences_per_s": int(sentences.shape[0]) / seconds,
+                        }
+                    )
+                )
     return {name: statistics.median(v) for name, v in rates.items()}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--preset", default="mini")
     parser.add_argument("--corpus", default="wikitext-2")
-    parser.add_argument("--vocab", default=None, help="vocab.txt (default: learned from --vocab-lines lines)")
+    parser.add_argument(
+        "--vocab", default=None, help="vocab.txt (default: learned from --vocab-lines lines)"
+    )
     parser.add_argument("--vocab-size", type=int, default=8000)
     parser.add_argument("--vocab-lines", type=int, default=1500)
     parser.add_argument("--batch-size", type=int, default=32)
@@ -158,9 +194,14 @@ def main() -> None:
 
     tokenizer, lines, batches = build_batches(args)
     summary = {
-        "preset": args.preset, "batch_size": args.batch_size, "seq_len": args.seq_len,
-        "vocabulary_size": tokenizer.vocabulary_size, "tensorflow": tf.__version__, "keras": keras.__version__,
-        "keras_hub": keras_hub.__version__, "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
+        "preset": args.preset,
+        "batch_size": args.batch_size,
+        "seq_len": args.seq_len,
+        "vocabulary_size": tokenizer.vocabulary_size,
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "keras_hub": keras_hub.__version__,
+        "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
     }
     if not args.skip_training:
         train = bench_training(args, batches, tokenizer.vocabulary_size)

@@ -55,22 +55,40 @@ print(json.dumps({"seconds_per_epoch_after_first": sum(seconds[1:]) / len(second
 def run_tfpretrain(epochs: int, env: dict) -> float:
     with tempfile.TemporaryDirectory() as out:
         subprocess.run(
-            [sys.executable, "-m", "tfpretrain.cli.main", "autoencoder", "--epochs", str(epochs),
-             "--out", out],
-            check=True, env=env, capture_output=True, text=True,
+            [
+                sys.executable,
+                "-m",
+                "tfpretrain.cli.main",
+                "autoencoder",
+                "--epochs",
+                str(epochs),
+                "--out",
+                out,
+            ],
+            check=True,
+            env=env,
+            capture_output=True,
+            text=True,
         )
         return json.loads((Path(out) / "metrics.json").read_text())["seconds_per_epoch_after_first"]
 
 
 def run_plain(epochs: int, env: dict) -> float:
-    result = subprocess.run([sys.executable, "-c", PLAIN_KERAS, str(epochs)], check=True, env=env,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-c", PLAIN_KERAS, str(epochs)],
+        check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     return json.loads(result.stdout.strip().splitlines()[-1])["seconds_per_epoch_after_first"]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--epochs", type=int, default=6, help="epochs per run (the first is not timed)")
+    parser.add_argument(
+        "--epochs", type=int, default=6, help="epochs per run (the first is not timed)"
+    )
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per setting")
     parser.add_argument("--markdown", action="store_true", help="print a BENCHMARKS.md table")
     args = parser.parse_args()
@@ -86,12 +104,17 @@ def main() -> None:
             times["plain keras"].append(run_plain(args.epochs, env))
         ours, plain = (statistics.median(times[k]) for k in ("tfpretrain", "plain keras"))
         rows.append((onednn, ours, plain, ours / plain))
-        print(f"oneDNN={onednn}: tfpretrain {ours:.3f} s/epoch {times['tfpretrain']}, "
-              f"plain Keras {plain:.3f} s/epoch {times['plain keras']}, ratio {ours / plain:.2f}", flush=True)
+        print(
+            f"oneDNN={onednn}: tfpretrain {ours:.3f} s/epoch {times['tfpretrain']}, "
+            f"plain Keras {plain:.3f} s/epoch {times['plain keras']}, ratio {ours / plain:.2f}",
+            flush=True,
+        )
 
     best_plain = min(r[2] for r in rows)
     cli_default = rows[1][1]  # the CLI turns oneDNN on unless TF_ENABLE_ONEDNN_OPTS is set
-    print(f"tfpretrain CLI default (oneDNN on) vs plain Keras at its best: ratio {cli_default / best_plain:.2f}")
+    print(
+        f"tfpretrain CLI default (oneDNN on) vs plain Keras at its best: ratio {cli_default / best_plain:.2f}"
+    )
     if args.markdown:
         print("\n| TF_ENABLE_ONEDNN_OPTS | tfpretrain s/epoch | plain Keras s/epoch | ratio |")
         print("|---|---|---|---|")

@@ -79,11 +79,19 @@ def bench_images(name: str, saved: Path, tflite: Path, signatures, calls: int) -
         for batch in BATCHES:
             x = _images(batch)
             graph = loaded.signatures[signature]
-            rows.append({
-                "model": name, "signature": signature, "batch": batch,
-                "saved_model_ms": _median_ms(lambda g=graph, x=x: g(images=tf.constant(x)), calls),
-                "tflite_ms": _median_ms(lambda r=runner, x=x: r(images=x), calls),
-                "saved_model_mb": _size_mb(saved), "tflite_mb": _size_mb(tflite)})
+            rows.append(
+                {
+                    "model": name,
+                    "signature": signature,
+                    "batch": batch,
+                    "saved_model_ms": _median_ms(
+                        lambda g=graph, x=x: g(images=tf.constant(x)), calls
+                    ),
+                    "tflite_ms": _median_ms(lambda r=runner, x=x: r(images=x), calls),
+                    "saved_model_mb": _size_mb(saved),
+                    "tflite_mb": _size_mb(tflite),
+                }
+            )
     return rows
 
 
@@ -95,8 +103,9 @@ def bench_classifier(preset: str, folder: Path, calls: int) -> list[dict]:
     words = sorted(set(TEXT.split()))
     vocab = list(RESERVED_TOKENS) + words + [f"w{i}" for i in range(8000)]
     tokenizer = WordPieceTokenizer(vocab)
-    encoder = BertEncoder(BertConfig.preset(preset, vocabulary_size=len(vocab),
-                                            max_sequence_length=SEQUENCE_LENGTH))
+    encoder = BertEncoder(
+        BertConfig.preset(preset, vocabulary_size=len(vocab), max_sequence_length=SEQUENCE_LENGTH)
+    )
     model = TextClassifier(encoder, num_classes=2)
     saved = export_text_classifier(model, tokenizer, folder / "classifier", SEQUENCE_LENGTH)
     tflite = text_classifier_to_tflite(model, folder / "classifier.tflite", SEQUENCE_LENGTH)
@@ -107,14 +116,20 @@ def bench_classifier(preset: str, folder: Path, calls: int) -> list[dict]:
         texts = tf.constant([TEXT] * batch)
         packed = tokenizer.pack(texts, SEQUENCE_LENGTH)
         ids, mask = packed["token_ids"].numpy(), packed["padding_mask"].numpy()
-        row = {"model": f"bert-{preset} classifier", "signature": "serve", "batch": batch,
-               "saved_model_mb": _size_mb(saved), "tflite_mb": _size_mb(tflite)}
+        row = {
+            "model": f"bert-{preset} classifier",
+            "signature": "serve",
+            "batch": batch,
+            "saved_model_mb": _size_mb(saved),
+            "tflite_mb": _size_mb(tflite),
+        }
         for name in ("serve", "serve_xla"):
             graph = loaded.signatures[name]
             row[f"{name}_ms"] = _median_ms(lambda g=graph, t=texts: g(strings=t), calls)
         row["saved_model_ms"] = row["serve_ms"]
         row["tflite_ms"] = _median_ms(
-            lambda i=ids, m=mask: runner(token_ids=i, padding_mask=m), calls)
+            lambda i=ids, m=mask: runner(token_ids=i, padding_mask=m), calls
+        )
         rows.append(row)
     return rows
 
@@ -142,8 +157,12 @@ def bench_generation(folder: Path, calls: int) -> list[dict]:
     char = CharTokenizer.from_text(text)
     gpt = build_gpt(GPTConfig.preset("nano", vocabulary_size=char.vocabulary_size))
     pieces = Seq2SeqTokenizer(SentencePieceTokenizer.train(text, 1000))
-    config = Seq2SeqConfig.preset("t5-tiny", vocabulary_size=pieces.vocabulary_size,
-                                  pad_id=pieces.pad_id, eos_id=pieces.eos_id)
+    config = Seq2SeqConfig.preset(
+        "t5-tiny",
+        vocabulary_size=pieces.vocabulary_size,
+        pad_id=pieces.pad_id,
+        eos_id=pieces.eos_id,
+    )
     t5 = build_seq2seq(config)
     # Untrained: zero the end token's (tied) output row so greedy decoding runs to max_length.
     table = t5.get_layer("token_embedding").weights[0]
@@ -153,21 +172,36 @@ def bench_generation(folder: Path, calls: int) -> list[dict]:
     keras.utils.set_random_seed(0)
     sampler = {"temperature": 0.0, "top_k": 0, "top_p": 1.0}
     cases = [
-        ("gpt-nano (char)", export_generate(gpt, char, folder / "gpt"),
-         lambda n: {"prompts": ["ROMEO:"] * n, "max_length": 64, "num_return_sequences": 1,
-                    **sampler}),
-        ("t5-tiny", export_seq2seq(t5, config, pieces, folder / "t5"),
-         lambda n: {"inputs": ["good night, sweet prince"] * n, "max_length": 32, **sampler}),
+        (
+            "gpt-nano (char)",
+            export_generate(gpt, char, folder / "gpt"),
+            lambda n: {
+                "prompts": ["ROMEO:"] * n,
+                "max_length": 64,
+                "num_return_sequences": 1,
+                **sampler,
+            },
+        ),
+        (
+            "t5-tiny",
+            export_seq2seq(t5, config, pieces, folder / "t5"),
+            lambda n: {"inputs": ["good night, sweet prince"] * n, "max_length": 32, **sampler},
+        ),
     ]
     rows = []
     for name, saved, request in cases:
         loaded = tf.saved_model.load(str(saved))
         for batch in BATCHES:
-            row = {"model": name, "signature": "generate", "batch": batch,
-                   "saved_model_mb": _size_mb(saved)}
+            row = {
+                "model": name,
+                "signature": "generate",
+                "batch": batch,
+                "saved_model_mb": _size_mb(saved),
+            }
             for signature in ("generate", "generate_no_xla"):
-                row[f"{signature}_ms"] = _generation_ms(loaded.signatures[signature],
-                                                        request(batch), calls)
+                row[f"{signature}_ms"] = _generation_ms(
+                    loaded.signatures[signature], request(batch), calls
+                )
             rows.append(row)
     return rows
 
@@ -187,15 +221,24 @@ def bench_predict(folder: Path) -> dict:
     sentences = [line.split("\t")[0] for line in rows.splitlines()[1:1001]]
     words = sorted({w for s in sentences for w in s.split()})
     tokenizer = WordPieceTokenizer(list(RESERVED_TOKENS) + words)
-    encoder = BertEncoder(BertConfig.preset("tiny", vocabulary_size=tokenizer.vocabulary_size,
-                                            max_sequence_length=SEQUENCE_LENGTH))
+    encoder = BertEncoder(
+        BertConfig.preset(
+            "tiny", vocabulary_size=tokenizer.vocabulary_size, max_sequence_length=SEQUENCE_LENGTH
+        )
+    )
     run_dir = folder / "sst2"
-    export_text_classifier(TextClassifier(encoder, num_classes=2), tokenizer,
-                           run_dir / "saved_model", 64, label_names=["negative", "positive"])
+    export_text_classifier(
+        TextClassifier(encoder, num_classes=2),
+        tokenizer,
+        run_dir / "saved_model",
+        64,
+        label_names=["negative", "positive"],
+    )
     (folder / "sentences.txt").write_text("\n".join(sentences) + "\n")
     start = time.perf_counter()
-    count = run(PredictRun(model=str(run_dir), input=str(folder / "sentences.txt")),
-                stdout=io.StringIO())
+    count = run(
+        PredictRun(model=str(run_dir), input=str(folder / "sentences.txt")), stdout=io.StringIO()
+    )
     seconds = time.perf_counter() - start
     return {"sentences": count, "seconds": seconds, "sentences_per_second": count / seconds}
 
@@ -205,8 +248,11 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=30, help="timed calls per reading")
     parser.add_argument("--preset", default="mini", help="BERT preset of the classifier")
     parser.add_argument("--json", help="also write the rows to this file")
-    parser.add_argument("--only", choices=("images", "text"),
-                        help="only the image/classifier rows, or only generation and predict")
+    parser.add_argument(
+        "--only",
+        choices=("images", "text"),
+        help="only the image/classifier rows, or only generation and predict",
+    )
     args = parser.parse_args()
     from tfpretrain.models import AutoencoderConfig, build_autoencoder
     from tfpretrain.models.simclr import SimCLRConfig, build_simclr
@@ -229,22 +275,31 @@ def main() -> None:
             tflite = encoder_to_tflite(encoder, folder / "simclr.tflite")
             rows += bench_images("simclr encoder", saved, tflite, ("encode",), args.calls)
             rows += bench_classifier(args.preset, folder, args.calls)
-    print(f"{'model':24} {'signature':12} {'batch':>5} {'SavedModel ms':>13} {'TFLite ms':>10} "
-          f"{'SavedModel MB':>13} {'TFLite MB':>9} {'serve_xla ms':>12}")
+    print(
+        f"{'model':24} {'signature':12} {'batch':>5} {'SavedModel ms':>13} {'TFLite ms':>10} "
+        f"{'SavedModel MB':>13} {'TFLite MB':>9} {'serve_xla ms':>12}"
+    )
     for r in rows:
         xla = f"{r['serve_xla_ms']:12.2f}" if "serve_xla_ms" in r else f"{'':12}"
-        print(f"{r['model']:24} {r['signature']:12} {r['batch']:5d} {r['saved_model_ms']:13.2f} "
-              f"{r['tflite_ms']:10.2f} {r['saved_model_mb']:13.2f} {r['tflite_mb']:9.2f} {xla}")
+        print(
+            f"{r['model']:24} {r['signature']:12} {r['batch']:5d} {r['saved_model_ms']:13.2f} "
+            f"{r['tflite_ms']:10.2f} {r['saved_model_mb']:13.2f} {r['tflite_mb']:9.2f} {xla}"
+        )
     print(f"\n{'model':24} {'batch':>5} {'generate (XLA) ms':>17} {'generate_no_xla ms':>18}")
     for r in generation:
-        print(f"{r['model']:24} {r['batch']:5d} {r['generate_ms']:17.1f} "
-              f"{r['generate_no_xla_ms']:18.1f}")
+        print(
+            f"{r['model']:24} {r['batch']:5d} {r['generate_ms']:17.1f} "
+            f"{r['generate_no_xla_ms']:18.1f}"
+        )
     if throughput:
-        print(f"\ntfpretrain predict: {throughput['sentences']} SST-2 sentences in "
-              f"{throughput['seconds']:.1f} s ({throughput['sentences_per_second']:.0f}/s)")
+        print(
+            f"\ntfpretrain predict: {throughput['sentences']} SST-2 sentences in "
+            f"{throughput['seconds']:.1f} s ({throughput['sentences_per_second']:.0f}/s)"
+        )
     if args.json:
-        Path(args.json).write_text(json.dumps(
-            {"rows": rows, "generation": generation, "predict": throughput}, indent=2))
+        Path(args.json).write_text(
+            json.dumps({"rows": rows, "generation": generation, "predict": throughput}, indent=2)
+        )
 
 
 if __name__ == "__main__":

@@ -27,7 +27,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--steps", type=int, default=32, help="training steps per timing")
     parser.add_argument("--rounds", type=int, default=3, help="alternating timings of each feed")
     parser.add_argument("--batch-size", type=int, default=256, help="pairs per batch")
@@ -58,19 +60,31 @@ def main() -> None:
 
     keras.utils.set_random_seed(0)
     model = build_simclr(SimCLRConfig.preset(args.preset))
-    model.compile(optimizer=LARS(0.3), jit_compile=True, steps_per_execution=args.steps_per_execution)
+    model.compile(
+        optimizer=LARS(0.3), jit_compile=True, steps_per_execution=args.steps_per_execution
+    )
 
     def timed_fit(data) -> float:
         # Timed from the end of the first execution (batch-end callbacks run once per
         # execution): a new iterator refilling its shuffle buffer is a cost of restarting the
         # benchmark, not of training.
         times: list[float] = []
-        clock = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: times.append(time.perf_counter()))
-        model.fit(data, epochs=1, steps_per_epoch=steps + args.steps_per_execution, verbose=0, callbacks=[clock])
+        clock = keras.callbacks.LambdaCallback(
+            on_train_batch_end=lambda batch, logs: times.append(time.perf_counter())
+        )
+        model.fit(
+            data,
+            epochs=1,
+            steps_per_epoch=steps + args.steps_per_execution,
+            verbose=0,
+            callbacks=[clock],
+        )
         return times[-1] - times[0]
 
     # 2. Fed by the real pipeline; 3. fed from memory (a few view batches, repeated).
-    cached = tf.data.Dataset.from_tensor_slices(tuple(tf.stack(t) for t in zip(*views.take(4), strict=True)))
+    cached = tf.data.Dataset.from_tensor_slices(
+        tuple(tf.stack(t) for t in zip(*views.take(4), strict=True))
+    )
     cached = cached.repeat().prefetch(tf.data.AUTOTUNE)
     for data in (views, cached):  # compile and warm up on both feeds
         model.fit(data, epochs=1, steps_per_epoch=args.steps_per_execution, verbose=0)
@@ -93,10 +107,14 @@ def main() -> None:
         "seconds_per_round": timings,
     }
     if args.markdown:
-        print("| preset | batch | images/s (pairs) | ms/step | views/s, pipeline alone | input wait |")
+        print(
+            "| preset | batch | images/s (pairs) | ms/step | views/s, pipeline alone | input wait |"
+        )
         print("|---|---:|---:|---:|---:|---:|")
-        print(f"| {args.preset} | {batch} | {result['train_images_per_second']:.0f} | {result['ms_per_step']:.0f} | "
-              f"{result['pipeline_images_per_second']:.0f} | {100 * result['input_wait_share']:.1f}% |")
+        print(
+            f"| {args.preset} | {batch} | {result['train_images_per_second']:.0f} | {result['ms_per_step']:.0f} | "
+            f"{result['pipeline_images_per_second']:.0f} | {100 * result['input_wait_share']:.1f}% |"
+        )
     print(json.dumps(result, indent=2))
 
 
