@@ -1,4 +1,5 @@
-"""The checks every layer and model gets: config round trip, `.keras` round trip, XLA, mixed precision."""
+"""The checks every layer and model gets: config round trip, `.keras` round trip, XLA, mixed
+precision."""
 
 from __future__ import annotations
 
@@ -44,7 +45,8 @@ def check_xla(fn, *args, atol=1e-5):
     """`fn` compiles with XLA (jit_compile=True) and agrees with eager execution."""
     eager = fn(*args)
     compiled = tf.function(fn, jit_compile=True)
-    # The graph must really be an XLA cluster: lowering the concrete function to HLO fails otherwise.
+    # The graph must really be an XLA cluster: lowering the concrete function to HLO fails
+    # otherwise.
     hlo = compiled.experimental_get_compiler_ir(*args)(stage="hlo")
     assert "HloModule" in hlo
     assert_close(compiled(*args), eager, atol=atol, rtol=1e-4)

@@ -44,7 +44,9 @@ def check(path, prompts, unknown):
                 errors[f"{name} {case}"] = [line.strip() for line in err.message.splitlines()
                                             if "assertion failed" in line]
     result["errors"] = errors
-    result["modules"] = sorted({m.split(".")[0] for m in sys.modules} & {"tfpretrain", "sentencepiece"})
+    result["modules"] = sorted(
+        {m.split(".")[0] for m in sys.modules} & {"tfpretrain", "sentencepiece"}
+    )
     return result
 
 

@@ -251,7 +251,7 @@ def set_logical_cpus(count: int) -> list[str]:
         current = tf.config.list_logical_devices("CPU")
         if len(current) != count:
             raise RuntimeError(
-                f"Cannot split the CPU into {count} logical devices: TensorFlow already initialised "
-                f"{len(current)}. Call set_logical_cpus first thing in a fresh process."
+                f"Cannot split the CPU into {count} logical devices: TensorFlow already "
+                f"initialised {len(current)}. Call set_logical_cpus first thing in a fresh process."
             ) from err
     return [d.name for d in tf.config.list_logical_devices("CPU")]

@@ -183,7 +183,8 @@ def fit_linear(
     verbose=0,
     jit_compile: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """A softmax regression on `features` trained for `steps` Adam steps; returns `(kernel [F, C], bias [C])`.
+    """A softmax regression on `features` trained for `steps` Adam steps; returns
+    `(kernel [F, C], bias [C])`.
 
     Training sees the features standardised with their mean and deviation (so one learning
     rate suits every encoder) and starts from zero weights (the problem is convex); the

@@ -1,4 +1,5 @@
-"""Fréchet distance between image sets in the feature space of a classifier trained on the real data.
+"""Fréchet distance between image sets in the feature space of a classifier trained on the real
+data.
 
 The Fréchet (2-Wasserstein) distance between Gaussians N(m1, S1) and N(m2, S2) is
 

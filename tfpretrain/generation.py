@@ -67,7 +67,8 @@ def require(checks: Sequence[tuple[object, str]]) -> list:
 
 
 def _mix(x):
-    """MurmurHash3's 32-bit finaliser: every input bit flips each output bit with probability 1/2."""
+    """MurmurHash3's 32-bit finaliser: every input bit flips each output bit with probability
+    1/2."""
     x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, 16))
     x = x * tf.constant(0x85EBCA6B, tf.uint32)
     x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, 13))

@@ -118,8 +118,8 @@ def distillation_loss(
     teacher_logits = ops.stop_gradient(ops.cast(teacher_logits, "float32"))
     if student_logits.shape[-1] != teacher_logits.shape[-1]:
         raise ValueError(
-            f"Teacher and student must predict the same classes; got {teacher_logits.shape[-1]} and "
-            f"{student_logits.shape[-1]} logits."
+            "Teacher and student must predict the same classes; got "
+            f"{teacher_logits.shape[-1]} and {student_logits.shape[-1]} logits."
         )
     teacher_log_p = ops.log_softmax(teacher_logits / temperature, axis=-1)
     student_log_p = ops.log_softmax(student_logits / temperature, axis=-1)

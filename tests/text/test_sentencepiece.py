@@ -27,7 +27,8 @@ def test_trained_vocabulary_round_trips_text_exactly(tokenizer, corpus):
     assert ids.dtype == np.int32
     # Subwords: far fewer tokens than characters.
     assert len(ids) < 0.7 * len(sample)
-    # Newlines, runs of spaces and unseen characters survive (identity normalisation, byte fallback).
+    # Newlines, runs of spaces and unseen characters survive (identity normalisation, byte
+    # fallback).
     for text in (sample, "two  spaces\n\n\tand tabs", "naïve 😀 — ünïcode"):
         assert tokenizer.decode(tokenizer.encode(text)) == text
 
@@ -47,7 +48,8 @@ def test_in_graph_decode_equals_decode_for_any_ids(tokenizer):
     tokenizer = SentencePieceTokenizer(tokenizer.model_proto)
     # tensorflow-text alone drops every whitespace piece at the start of a row; `decode` only the
     # first piece's dummy-prefix space. Leading spaces, whitespace-only rows, empty rows and
-    # random ids (byte pieces, broken UTF-8) must come out the same both ways, in and out of a graph.
+    # random ids (byte pieces, broken UTF-8) must come out the same both ways, in and out of a
+    # graph.
     space = tokenizer._processor.piece_to_id("\u2581")
     rows = [
         [space],

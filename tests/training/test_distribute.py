@@ -76,7 +76,9 @@ report["tf_single"] = train("tf", tf.distribute.get_strategy(), transformer, tf_
 def make(context, per_replica):
     return shard_for(tf.data.Dataset.range(32), context).batch(per_replica)
 first = next(iter(distribute_dataset(make, 8, mirrored)))
-report["distributed_batch"] = [t.numpy().tolist() for t in mirrored.experimental_local_results(first)]
+report["distributed_batch"] = [
+    t.numpy().tolist() for t in mirrored.experimental_local_results(first)
+]
 print("REPORT " + json.dumps(report))
 """
 

@@ -18,8 +18,8 @@ def add_parser(subparsers) -> None:
         description=(
             "Train the dense (784-128-64-64-784) or convolutional autoencoder with Adam and binary "
             "cross-entropy, evaluate it on the test set, and write metrics.json, "
-            "reconstructions.png, loss.png, model.keras and saved_model/1/ (signatures 'encode' and "
-            "'reconstruct') to --out."
+            "reconstructions.png, loss.png, model.keras and saved_model/1/ (signatures 'encode' "
+            "and 'reconstruct') to --out."
         ),
     )
 

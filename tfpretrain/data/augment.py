@@ -26,7 +26,8 @@ from tfpretrain.data.pipeline import AUTOTUNE, as_image_array, scale_images
 
 @dataclasses.dataclass
 class AugmentConfig:
-    """Strengths and probabilities of the two-view augmentation pipeline (defaults suit 28x28 digits).
+    """Strengths and probabilities of the two-view augmentation pipeline (defaults suit 28x28
+    digits).
 
     Attributes:
         crop_probability: chance of a random resized crop.
@@ -102,7 +103,8 @@ def _uniform(batch, low, high, seed) -> tf.Tensor:
 
 
 def _crop_size(batch, scale, ratio, seeds, height, width):
-    """Random crop heights/widths (in pixels, as floats) of a random area fraction and aspect ratio."""
+    """Random crop heights/widths (in pixels, as floats) of a random area fraction and aspect
+    ratio."""
     area = _uniform(batch, scale[0], scale[1], seeds[0])
     log_ratio = _uniform(batch, math.log(ratio[0]), math.log(ratio[1]), seeds[1])
     aspect = tf.exp(log_ratio)
@@ -155,7 +157,8 @@ def crop_and_affine(images, seed, config: AugmentConfig | None = None) -> tf.Ten
     shift_x, shift_y = shift[:, 0] * width, shift[:, 1] * height
 
     # Rotation about the centre plus shift in the crop's frame: p_crop = R (p - c) + c + t,
-    # then the crop's frame to the input: p_in = S p_crop + o. Combined A = S R, b = S (c - R c + t) + o.
+    # then the crop's frame to the input: p_in = S p_crop + o.
+    # Combined A = S R, b = S (c - R c + t) + o.
     cos, sin = tf.cos(angle), tf.sin(angle)
     cx, cy = (width - 1.0) / 2.0, (height - 1.0) / 2.0
     bx = cx - (cos * cx - sin * cy) + shift_x

@@ -53,8 +53,8 @@ def _load_npz(path: Path) -> tuple[Split, Split]:
             arrays = {k: f[k] for k in ("x_train", "y_train", "x_test", "y_test")}
     except Exception as err:  # zipfile.BadZipFile, KeyError, OSError, ValueError
         raise CorruptDataError(
-            f"Cannot read MNIST from {path}: {err}. The file should be Keras' mnist.npz with arrays "
-            "x_train, y_train, x_test, y_test; delete it and fetch it again."
+            f"Cannot read MNIST from {path}: {err}. The file should be Keras' mnist.npz with "
+            "arrays x_train, y_train, x_test, y_test; delete it and fetch it again."
         ) from err
     for split in ("train", "test"):
         _check_images("MNIST", str(path), arrays[f"x_{split}"], arrays[f"y_{split}"])

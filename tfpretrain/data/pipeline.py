@@ -9,7 +9,8 @@ AUTOTUNE = tf.data.AUTOTUNE
 
 
 def as_image_array(x, name: str = "images") -> np.ndarray:
-    """Checks that `x` holds numeric images `[N, H, W]` or `[N, H, W, C]` and returns it as NumPy."""
+    """Checks that `x` holds numeric images `[N, H, W]` or `[N, H, W, C]` and returns it as
+    NumPy."""
     try:
         array = np.asarray(x)
     except Exception as err:
@@ -35,7 +36,8 @@ def image_shape(images) -> tuple[int, int, int]:
 
 
 def scale_images(images: tf.Tensor) -> tf.Tensor:
-    """uint8 pixels -> float32 in [0, 1] with a channel axis; float input is only given a channel axis."""
+    """uint8 pixels -> float32 in [0, 1] with a channel axis; float input is only given a channel
+    axis."""
     images = tf.convert_to_tensor(images)
     if images.dtype.is_integer:
         images = tf.cast(images, tf.float32) / 255.0
@@ -57,7 +59,8 @@ def image_dataset(
     drop_remainder: bool = False,
     repeat: bool = False,
 ) -> tf.data.Dataset:
-    """Builds `images (, labels)` batches: scale to [0, 1], add channels, cache, shuffle, batch, prefetch.
+    """Builds `images (, labels)` batches: scale to [0, 1], add channels, cache, shuffle, batch,
+    prefetch.
 
     The raw uint8 array is cached and shuffled, and scaling runs once per batch (vectorised), so
     the pipeline stays far ahead of small models.
@@ -80,7 +83,8 @@ def image_dataset(
         labels = np.asarray(labels)
         if labels.shape != (images.shape[0],):
             raise ValueError(
-                f"`labels` must have shape ({images.shape[0]},) to match the images; got {labels.shape}."
+                f"`labels` must have shape ({images.shape[0]},) to match the images; "
+                f"got {labels.shape}."
             )
     if targets not in ("labels", "images"):
         raise ValueError(f"`targets` must be 'labels' or 'images'; got {targets!r}.")

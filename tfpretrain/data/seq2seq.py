@@ -1,4 +1,5 @@
-"""Batches for encoder-decoder training: `({encoder_token_ids, decoder_token_ids}, targets, weights)`."""
+"""Batches for encoder-decoder training:
+`({encoder_token_ids, decoder_token_ids}, targets, weights)`."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from tfpretrain.models.t5 import DECODER_IDS, ENCODER_IDS
 
 
 def teacher_forcing(inputs, targets, pad_id: int):
-    """One example to the model's `(x, y, sample_weight)`: the decoder sees `[pad] + targets[:-1]`."""
+    """One example to the model's `(x, y, sample_weight)`: the decoder sees
+    `[pad] + targets[:-1]`."""
     decoder_inputs = tf.concat([[pad_id], targets[:-1]], axis=0)
     weights = tf.cast(tf.not_equal(targets, pad_id), tf.float32)
     return {ENCODER_IDS: inputs, DECODER_IDS: decoder_inputs}, targets, weights
@@ -73,7 +75,8 @@ def text_pairs(
     """
     if len(inputs) != len(targets) or not len(inputs):
         raise ValueError(
-            f"Need the same positive number of inputs and targets; got {len(inputs)} and {len(targets)}."
+            f"Need the same positive number of inputs and targets; got {len(inputs)} and "
+            f"{len(targets)}."
         )
     ins, outs = [], []
     for n, (a, b) in enumerate(zip(inputs, targets, strict=True)):
@@ -81,13 +84,14 @@ def text_pairs(
             raise ValueError(f"Example {n}: the input tokenizes to nothing; remove empty inputs.")
         if len(a) + 1 > encoder_length:
             raise ValueError(
-                f"Example {n}: the input has {len(a) + 1} tokens (end token included), more than the "
-                f"encoder context of {encoder_length}; shorten it or raise the encoder length."
+                f"Example {n}: the input has {len(a) + 1} tokens (end token included), more than "
+                f"the encoder context of {encoder_length}; shorten it or raise the encoder length."
             )
         if len(b) + 1 > decoder_length:
             raise ValueError(
-                f"Example {n}: the target has {len(b) + 1} tokens (end token included), more than the "
-                f"decoder context of {decoder_length}; shorten the targets or raise the decoder length."
+                f"Example {n}: the target has {len(b) + 1} tokens (end token included), more than "
+                f"the decoder context of {decoder_length}; shorten the targets or raise the "
+                "decoder length."
             )
         ins.append(np.append(np.asarray(a, np.int32), eos_id).astype(np.int32))
         outs.append(np.append(np.asarray(b, np.int32), eos_id).astype(np.int32))

@@ -256,7 +256,8 @@ def read_labelled_tsv(path, num_classes: int | None = None) -> tuple[list[str], 
             continue
         if len(fields) != 2:
             raise ValueError(
-                f"{path}, line {number}: expected 'sentence<TAB>label', got {len(fields)} tab-separated fields."
+                f"{path}, line {number}: expected 'sentence<TAB>label', got {len(fields)} "
+                "tab-separated fields."
             )
         try:
             label = int(fields[1].strip())

@@ -1,4 +1,5 @@
-"""SavedModel export: one generic writer (`export_saved_model`) and one module per signature kind."""
+"""SavedModel export: one generic writer (`export_saved_model`) and one module per signature
+kind."""
 
 from tfpretrain.export.autoencoder import export_autoencoder
 from tfpretrain.export.core import export_saved_model

@@ -38,7 +38,8 @@ _NAMED = {"gelu": gelu, "gelu_approximate": gelu_approximate}
 
 
 def get_activation(identifier):
-    """`keras.activations.get`, with "gelu" and "gelu_approximate" resolved to the functions above."""
+    """`keras.activations.get`, with "gelu" and "gelu_approximate" resolved to the functions
+    above."""
     if isinstance(identifier, str) and identifier in _NAMED:
         return _NAMED[identifier]
     return keras.activations.get(identifier)

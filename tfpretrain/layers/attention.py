@@ -20,8 +20,8 @@ def _key_value_pair(name: str, value) -> tuple:
     it would split its batch axis without a word."""
     if not isinstance(value, (tuple, list)) or len(value) != 2:
         raise ValueError(
-            f"`{name}` must be a (keys, values) pair of [B, H, S, dim] tensors, as `empty_cache` and "
-            f"`key_value` return; got {type(value).__name__}."
+            f"`{name}` must be a (keys, values) pair of [B, H, S, dim] tensors, as "
+            f"`empty_cache` and `key_value` return; got {type(value).__name__}."
         )
     return tuple(value)
 
@@ -266,7 +266,8 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         )
 
     def key_value(self, context):
-        """Projects `context` `[B, S, D_c]` to keys `[B, H, S, key_dim]` and values `[B, H, S, value_dim]`."""
+        """Projects `context` `[B, S, D_c]` to keys `[B, H, S, key_dim]` and values
+        `[B, H, S, value_dim]`."""
         return self._keys_values(context)
 
     def call(

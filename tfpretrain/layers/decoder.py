@@ -43,7 +43,8 @@ class DecoderBlock(keras.layers.Layer):
         encoder_mask: optional `[B, S]` padding mask of the encoder inputs (1 = real token).
         attention_mask: optional `[B, T]` or `[B, T, T]` mask of the decoder inputs.
         self_attention_bias: optional additive bias of the self-attention (relative positions).
-        cross_key_value: optional `(keys, values)`, each `[B, H, S, K]`, from `cross_key_value(encoder_outputs)`.
+        cross_key_value: optional `(keys, values)`, each `[B, H, S, K]`, from
+            `cross_key_value(encoder_outputs)`.
         cache: optional self-attention cache `(keys, values)`, each `[B, H, T_max, K]`.
         cache_index: where `x` starts in the cache.
         training: whether dropout is active.

@@ -6,9 +6,10 @@ import keras
 
 NORMS = ("layer", "rms")
 
-# Keras (>= 3.9) ships RMS normalization (Zhang & Sennrich, 2019): `x * rsqrt(mean(x^2) + eps) * scale`,
-# computed in float32 under mixed precision, no mean subtraction and no bias, exactly T5's
-# "LayerNorm". It is re-exported here so tfpretrain code has one name for it.
+# Keras (>= 3.9) ships RMS normalization (Zhang & Sennrich, 2019):
+# `x * rsqrt(mean(x^2) + eps) * scale`, computed in float32 under mixed precision, no mean
+# subtraction and no bias, exactly T5's "LayerNorm". It is re-exported here so tfpretrain code
+# has one name for it.
 RMSNormalization = keras.layers.RMSNormalization
 
 

@@ -1,4 +1,5 @@
-"""T5's relative position bias: one learned scalar per (distance bucket, head), added to the scores."""
+"""T5's relative position bias: one learned scalar per (distance bucket, head), added to the
+scores."""
 
 from __future__ import annotations
 
@@ -98,7 +99,8 @@ class RelativePositionBias(keras.layers.Layer):
         if per_direction < 2 or max_distance <= per_direction // 2:
             raise ValueError(
                 f"Need at least 2 buckets per direction and max_distance > their half; got "
-                f"num_buckets={num_buckets}, max_distance={max_distance}, bidirectional={bidirectional}."
+                f"num_buckets={num_buckets}, max_distance={max_distance}, "
+                f"bidirectional={bidirectional}."
             )
         self.embeddings_initializer = keras.initializers.get(embeddings_initializer)
 

@@ -12,7 +12,8 @@ from tfpretrain.settings import from_dict
 
 @dataclasses.dataclass
 class AutoencoderConfig:
-    """Everything needed to rebuild an autoencoder model; the defaults are the classic MNIST example."""
+    """Everything needed to rebuild an autoencoder model; the defaults are the classic MNIST
+    example."""
 
     image_shape: tuple[int, ...] = (28, 28, 1)
     encoder_units: tuple[int, ...] = (128, 64)

@@ -66,13 +66,14 @@ def init_from_every_other_layer(student: TextClassifier, teacher: TextClassifier
         t_cfg.num_heads,
     ):
         raise ValueError(
-            f"Initialising from the teacher needs equal widths; the student has hidden {s_cfg.hidden_dim}/"
-            f"{s_cfg.intermediate_dim} and {s_cfg.num_heads} heads, the teacher {t_cfg.hidden_dim}/"
-            f"{t_cfg.intermediate_dim} and {t_cfg.num_heads}."
+            "Initialising from the teacher needs equal widths; the student has hidden "
+            f"{s_cfg.hidden_dim}/{s_cfg.intermediate_dim} and {s_cfg.num_heads} heads, the "
+            f"teacher {t_cfg.hidden_dim}/{t_cfg.intermediate_dim} and {t_cfg.num_heads}."
         )
     if 2 * (s_cfg.num_layers - 1) >= t_cfg.num_layers:
         raise ValueError(
-            f"A {t_cfg.num_layers}-layer teacher has no every-other layer for a {s_cfg.num_layers}-layer student."
+            f"A {t_cfg.num_layers}-layer teacher has no every-other layer for a "
+            f"{s_cfg.num_layers}-layer student."
         )
     for i, block in enumerate(student.encoder.transformer_layers):
         block.set_weights(teacher.encoder.transformer_layers[2 * i].get_weights())
@@ -101,7 +102,8 @@ def init_embeddings_from_teacher(student: TextClassifier, teacher: TextClassifie
     if s_cfg.hidden_dim > t_cfg.hidden_dim or s_cfg.max_sequence_length > t_cfg.max_sequence_length:
         raise ValueError(
             f"Projecting the teacher's embeddings needs a student no wider ({s_cfg.hidden_dim} vs "
-            f"{t_cfg.hidden_dim}) and no longer ({s_cfg.max_sequence_length} vs {t_cfg.max_sequence_length}); "
+            f"{t_cfg.hidden_dim}) and no longer ({s_cfg.max_sequence_length} vs "
+            f"{t_cfg.max_sequence_length}); "
             "start its embeddings at random instead (--student-embeddings random)."
         )
     token, position = teacher.encoder.get_layer("embeddings").get_weights()
@@ -151,8 +153,9 @@ class Distiller(keras.Model):
         super().__init__(**kwargs)
         if hidden_weight and student.encoder.config.hidden_dim != teacher.encoder.config.hidden_dim:
             raise ValueError(
-                f"Hidden-state alignment needs equal widths; the student has {student.encoder.config.hidden_dim}, "
-                f"the teacher {teacher.encoder.config.hidden_dim}. Set hidden_weight=0."
+                "Hidden-state alignment needs equal widths; the student has "
+                f"{student.encoder.config.hidden_dim}, the teacher "
+                f"{teacher.encoder.config.hidden_dim}. Set hidden_weight=0."
             )
         self.student = student
         self.teacher = teacher
@@ -244,7 +247,8 @@ def teacher_logits(
 
     Args:
         teacher: the frozen classifier.
-        pack: `strings -> encoder input dict` padded to `sequence_length` (`WordPieceTokenizer.pack`).
+        pack: `strings -> encoder input dict` padded to `sequence_length`
+            (`WordPieceTokenizer.pack`).
         sentences: the sentences, a list of str.
         sequence_length: the padded length `pack` produces.
         batch_size: sentences per teacher call.

@@ -189,7 +189,9 @@ class GAN(keras.Model):
 
     >>> config = gan_config("dcgan_tiny")
     >>> gan = GAN(build_generator(config), build_discriminator(config))
-    >>> gan.compile(keras.optimizers.Adam(2e-4, beta_1=0.5), keras.optimizers.Adam(2e-4, beta_1=0.5))
+    >>> gan.compile(
+    ...     keras.optimizers.Adam(2e-4, beta_1=0.5), keras.optimizers.Adam(2e-4, beta_1=0.5)
+    ... )
     >>> gan.fit(images, epochs=1)  # doctest: +SKIP
     """
 

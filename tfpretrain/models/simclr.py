@@ -78,7 +78,8 @@ def build_cnn_encoder(
     filters: Sequence[int] = SimCLRConfig.encoder_filters,
     name: str = "encoder",
 ) -> keras.Model:
-    """A small CNN `images -> features`: conv-BN-ReLU blocks (stride 2 after the first), global average.
+    """A small CNN `images -> features`: conv-BN-ReLU blocks (stride 2 after the first), global
+    average.
 
     Batch norm is synchronized across replicas, as SimCLR's global batch norm, so that a
     distributed step computes exactly what one device computes on the global batch. Its
@@ -107,7 +108,8 @@ def build_cnn_encoder(
 
 @keras.saving.register_keras_serializable(package="tfpretrain")
 class ProjectionHead(keras.layers.Layer):
-    """SimCLR's projection MLP: `Dense -> BatchNorm -> ReLU` per hidden width, then a linear `Dense`.
+    """SimCLR's projection MLP: `Dense -> BatchNorm -> ReLU` per hidden width, then a linear
+    `Dense`.
 
     Args:
         hidden_units: widths of the hidden layers.
@@ -221,7 +223,8 @@ class SimCLR(keras.Model):
     def build(self, images_shape):
         if len(images_shape) != 4:
             raise ValueError(
-                f"SimCLR expects images [batch, height, width, channels]; got shape {tuple(images_shape)}."
+                "SimCLR expects images [batch, height, width, channels]; got shape "
+                f"{tuple(images_shape)}."
             )
         features = self.encoder.compute_output_shape(tuple(images_shape))
         self.projection_head.build(features)

@@ -1,4 +1,5 @@
-"""The encoder-decoder (T5) family: `Seq2SeqLM`, a functional model, and its cached decoding steps."""
+"""The encoder-decoder (T5) family: `Seq2SeqLM`, a functional model, and its cached decoding
+steps."""
 
 from __future__ import annotations
 
@@ -99,7 +100,8 @@ class Seq2SeqConfig:
 
     @classmethod
     def preset(cls, name: str, **overrides) -> Seq2SeqConfig:
-        """A named shape: `t5-tiny` (4+4 layers, 256 wide) or `t5-small` (T5's published 6+6, 512)."""
+        """A named shape: `t5-tiny` (4+4 layers, 256 wide) or `t5-small` (T5's published 6+6,
+        512)."""
         if name not in PRESETS:
             raise ValueError(
                 f"Unknown seq2seq preset {name!r}; choose one of {', '.join(PRESETS)}."
@@ -134,7 +136,8 @@ PRESETS = {
 
 
 def build_seq2seq(config: Seq2SeqConfig) -> keras.Model:
-    """Builds `Seq2SeqLM`: `{encoder_token_ids [B, S], decoder_token_ids [B, T]} -> logits [B, T, V]`.
+    """Builds `Seq2SeqLM`:
+    `{encoder_token_ids [B, S], decoder_token_ids [B, T]} -> logits [B, T, V]`.
 
     A shared token embedding feeds the encoder and the decoder; the output head is the same
     matrix transposed (logits float32, scaled by `hidden_dim ** -0.5` as in T5), or with
@@ -239,8 +242,8 @@ class Seq2SeqDecoder:
 
     The encoder runs once (`initial_cache`), each decoder block's cross-attention keys and
     values are computed once from its outputs, and the self-attention keys and values of the
-    generated tokens go to a `(keys, values)` cache per block, each `[B, H, T_max, K]`. `step` fits the step
-    function contract of `tfpretrain.generation.decode_loop`.
+    generated tokens go to a `(keys, values)` cache per block, each `[B, H, T_max, K]`. `step`
+    fits the step function contract of `tfpretrain.generation.decode_loop`.
 
     Args:
         model: a model built by `build_seq2seq` (or loaded from `.keras`).

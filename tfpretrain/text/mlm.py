@@ -198,8 +198,9 @@ def mlm_dataset(
         rows = pack_contiguous(ids, sequence_length)
         if int(tf.shape(rows)[0]) < batch_size:
             raise ValueError(
-                f"The corpus fills only {int(tf.shape(rows)[0])} sequences of {sequence_length} tokens, "
-                f"fewer than one batch of {batch_size}; give more text or a smaller --batch-size/--seq-len."
+                f"The corpus fills only {int(tf.shape(rows)[0])} sequences of {sequence_length} "
+                f"tokens, fewer than one batch of {batch_size}; give more text or a smaller "
+                "--batch-size/--seq-len."
             )
         ds = tf.data.Dataset.from_tensor_slices(rows)
         if shuffle:

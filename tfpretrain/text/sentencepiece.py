@@ -28,7 +28,9 @@ class SentencePieceTokenizer:
 
     Example:
 
-    >>> tok = SentencePieceTokenizer.train(open("input.txt").read(), vocabulary_size=500)  # doctest: +SKIP
+    >>> tok = SentencePieceTokenizer.train(
+    ...     open("input.txt").read(), vocabulary_size=500
+    ... )  # doctest: +SKIP
     >>> tok.decode(tok.encode("To be, or not to be"))  # doctest: +SKIP
     'To be, or not to be'
     """
@@ -128,7 +130,8 @@ class SentencePieceTokenizer:
         return self.tf_tokenizer.tokenize(strings)
 
     def tf_decode(self, ids) -> tf.Tensor:
-        """In-graph: ragged (or dense) int ids `[B, None]` -> `[B]` strings, each equal to `decode`'s.
+        """In-graph: ragged (or dense) int ids `[B, None]` -> `[B]` strings, each equal to
+        `decode`'s.
 
         tensorflow-text's detokenizer drops every whitespace piece at the start of a row, where
         SentencePiece's `decode` drops only the space the first piece stands for (its dummy
@@ -148,7 +151,8 @@ class SentencePieceTokenizer:
         return tf.strings.substr(text, cut, tf.fill(tf.shape(cut), -1))
 
     def _decode_anchor(self) -> tuple[int, int, np.ndarray]:
-        """`(anchor id, its text's length in bytes, bytes decode drops when each id comes first)`."""
+        """`(anchor id, its text's length in bytes, bytes decode drops when each id comes
+        first)`."""
         if self._anchor is None:
             decode = self._processor.decode
             anchor = next(

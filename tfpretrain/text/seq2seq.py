@@ -1,4 +1,5 @@
-"""A text-to-text vocabulary: a cased SentencePiece tokenizer plus T5's pad/end ids and sentinels."""
+"""A text-to-text vocabulary: a cased SentencePiece tokenizer plus T5's pad/end ids and
+sentinels."""
 
 from __future__ import annotations
 
@@ -125,7 +126,8 @@ class Seq2SeqTokenizer:
         return self.tokenizer.tf_encode(strings)
 
     def tf_decode(self, ids: tf.Tensor) -> tf.Tensor:
-        """In-graph `[B, T]` (dense or ragged) ids -> `[B]` strings, cut at the first end token, sentinels dropped."""
+        """In-graph `[B, T]` (dense or ragged) ids -> `[B]` strings, cut at the first end token,
+        sentinels dropped."""
         if isinstance(ids, tf.RaggedTensor):
             ids = ids.to_tensor(default_value=self.pad_id)
         ids = tf.cast(ids, tf.int32)

@@ -163,8 +163,9 @@ class VectorSpaceModel:
             kept = kept[:max_vocabulary]
         if not kept:
             raise ValueError(
-                f"The corpus of {num_docs} documents has no words (or none seen at least {min_count} "
-                "times): check that the documents are non-empty text, or lower min_count."
+                f"The corpus of {num_docs} documents has no words (or none seen at least "
+                f"{min_count} times): check that the documents are non-empty text, or lower "
+                "min_count."
             )
         vocabulary = [w.decode("utf-8") for w in kept]
         return cls(
@@ -201,8 +202,8 @@ class VectorSpaceModel:
         vectors = tf.convert_to_tensor(document_vectors, tf.float32)
         if vectors.shape.rank != 2 or vectors.shape[0] != self.num_documents:
             raise ValueError(
-                f"document_vectors must be [{self.num_documents}, k], one row per corpus document; got "
-                f"{tuple(vectors.shape)}."
+                f"document_vectors must be [{self.num_documents}, k], one row per corpus "
+                f"document; got {tuple(vectors.shape)}."
             )
         return tf.sparse.sparse_dense_matmul(weights, vectors, adjoint_a=True)
 

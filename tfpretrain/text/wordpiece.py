@@ -134,8 +134,9 @@ class WordPieceTokenizer(keras.layers.Layer):
         missing = [t for t in RESERVED_TOKENS if t not in vocabulary]
         if missing:
             raise ValueError(
-                f"The vocabulary lacks BERT's special tokens {missing}; a BERT vocab.txt must contain "
-                f"{list(RESERVED_TOKENS)} (learn one with learn_vocabulary, which adds them)."
+                f"The vocabulary lacks BERT's special tokens {missing}; a BERT vocab.txt must "
+                f"contain {list(RESERVED_TOKENS)} (learn one with learn_vocabulary, which adds "
+                "them)."
             )
         if len(set(vocabulary)) != len(vocabulary):
             dupes = sorted({t for t in vocabulary if vocabulary.count(t) > 1})
@@ -176,7 +177,8 @@ class WordPieceTokenizer(keras.layers.Layer):
 
     @classmethod
     def from_pretrained(cls, path, **kwargs) -> WordPieceTokenizer:
-        """Loads `vocab.txt` (and `do_lower_case` from `tokenizer_config.json`) of a BERT directory."""
+        """Loads `vocab.txt` (and `do_lower_case` from `tokenizer_config.json`) of a BERT
+        directory."""
         path = Path(path)
         lower_case = True
         config = path / "tokenizer_config.json"
@@ -197,7 +199,8 @@ class WordPieceTokenizer(keras.layers.Layer):
             return tf.identity(strings)
 
     def normalize(self, strings) -> tf.Tensor:
-        """BERT's text cleaning: drop control characters; if uncased, lower-case and strip accents."""
+        """BERT's text cleaning: drop control characters; if uncased, lower-case and strip
+        accents."""
         strings = tf.strings.regex_replace(strings, r"[\t\n\r]", " ")
         strings = tf.strings.regex_replace(strings, r"[\x00\x{FFFD}\p{Cc}\p{Cf}]", "")
         if self.lower_case:
@@ -226,7 +229,8 @@ class WordPieceTokenizer(keras.layers.Layer):
         return self.tokenize(inputs)
 
     def detokenize(self, ids) -> tf.Tensor:
-        """Ids `[B, None]` (dense or ragged) -> strings `[B]`, joining `##` pieces; special tokens dropped."""
+        """Ids `[B, None]` (dense or ragged) -> strings `[B]`, joining `##` pieces; special
+        tokens dropped."""
         ids = (
             ids
             if isinstance(ids, tf.RaggedTensor)

@@ -94,9 +94,9 @@ class NanGuard(keras.callbacks.Callback):
         if bad is not None:
             self.model.stop_training = True
             raise NonFiniteLossError(
-                f"Weight {bad} holds NaN/Inf after epoch {epoch + 1} although the loss stayed finite "
-                "(a NaN/Inf input can vanish behind ReLU). Check the data for NaN/Inf values; the last "
-                "checkpoint written before this epoch's end is intact."
+                f"Weight {bad} holds NaN/Inf after epoch {epoch + 1} although the loss stayed "
+                "finite (a NaN/Inf input can vanish behind ReLU). Check the data for NaN/Inf "
+                "values; the last checkpoint written before this epoch's end is intact."
             )
 
 

@@ -73,7 +73,8 @@ def _spec(variables) -> list[list]:
 
 
 def build_optimizer(model: keras.Model) -> None:
-    """Creates the optimizer's variables (under the model's strategy) so they can be saved or loaded."""
+    """Creates the optimizer's variables (under the model's strategy) so they can be saved or
+    loaded."""
     optimizer = model.optimizer
     if getattr(model, "training_optimizers", None):
         return  # such models build their own optimizers, each on its own variables
@@ -96,7 +97,8 @@ def checkpoints(directory) -> list[Path]:
 
 
 def save_state(model: keras.Model, directory, meta: dict, keep: int = 2) -> Path:
-    """Writes the model's training state plus `meta` (must hold `step`) atomically; returns the path.
+    """Writes the model's training state plus `meta` (must hold `step`) atomically; returns the
+    path.
 
     Raises:
         FloatingPointError: a variable holds NaN or Inf (nothing is written then, so the last
@@ -164,9 +166,10 @@ def read_state(path) -> tuple[dict, dict[str, np.ndarray]]:
         header = json.loads(arrays.pop("header").tobytes().decode())
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, UnicodeDecodeError) as err:
         raise CheckpointError(
-            f"The training checkpoint {path} is corrupt or unreadable ({type(err).__name__}: {err}). "
-            "Move it away to resume from an older checkpoint in the same folder, or start afresh "
-            "with a new output directory (or resume=False / --no-resume)."
+            f"The training checkpoint {path} is corrupt or unreadable "
+            f"({type(err).__name__}: {err}). Move it away to resume from an older checkpoint in "
+            "the same folder, or start afresh with a new output directory (or resume=False / "
+            "--no-resume)."
         ) from err
     if header.get("format") != FORMAT:
         raise CheckpointError(
@@ -194,7 +197,8 @@ def restore_state(model: keras.Model, path) -> dict:
             raise CheckpointError(
                 f"The checkpoint {path} has {len(saved)} {prefix} variables but the {prefix} being "
                 f"trained has {len(current)}: it comes from a different model or optimizer "
-                "configuration. Use a new output directory, or the configuration it was written with."
+                "configuration. Use a new output directory, or the configuration it was written "
+                "with."
             )
         for (name, shape, dtype), (cur_name, cur_shape, cur_dtype) in zip(
             saved, current, strict=True

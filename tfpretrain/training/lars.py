@@ -1,4 +1,5 @@
-"""LARS (You et al., 2017) as a Keras 3 optimizer, with the conventions of SimCLR (Chen et al., 2020)."""
+"""LARS (You et al., 2017) as a Keras 3 optimizer, with the conventions of SimCLR (Chen et al.,
+2020)."""
 
 from __future__ import annotations
 
@@ -17,14 +18,16 @@ class LARS(keras.optimizers.Optimizer):
         g = g + weight_decay * w                      (if w is decayed)
         trust = eta * ||w|| / ||g||                   (1 when either norm is 0, or w is excluded)
         v = momentum * v + learning_rate * trust * g
-        w = w - v                                     (nesterov: w - (momentum * v + learning_rate * trust * g))
+        w = w - v                                     (without nesterov)
+        w = w - (momentum * v + learning_rate * trust * g)    (with nesterov)
 
     Biases and batch-norm scales/offsets (variables of rank < 2), and any variable whose path
     contains one of `exclude_names`, are excluded from both the weight decay and the adaptation,
     as in SimCLR.
 
     Args:
-        learning_rate: float or `LearningRateSchedule` (SimCLR: 0.3 x batch / 256, warm-up + cosine).
+        learning_rate: float or `LearningRateSchedule` (SimCLR: 0.3 x batch / 256, warm-up +
+            cosine).
         momentum: momentum coefficient in [0, 1).
         weight_decay: L2 penalty folded into the gradient before the trust ratio (SimCLR: 1e-6).
         eta: trust coefficient (SimCLR: 0.001).
@@ -71,7 +74,8 @@ class LARS(keras.optimizers.Optimizer):
         self.momentums = self.add_optimizer_variables(variables, "momentum")
 
     def adapted(self, variable) -> bool:
-        """Whether `variable` gets weight decay and the trust ratio (matrices/kernels not excluded)."""
+        """Whether `variable` gets weight decay and the trust ratio (matrices/kernels not
+        excluded)."""
         if len(variable.shape) < 2:
             return False
         path = getattr(variable, "path", variable.name)

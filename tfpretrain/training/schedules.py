@@ -10,7 +10,8 @@ from keras import ops
 
 @keras.saving.register_keras_serializable(package="tfpretrain")
 class WarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):
-    """Linear warm-up from 0 to `peak_learning_rate`, then cosine or linear decay to `final_learning_rate`.
+    """Linear warm-up from 0 to `peak_learning_rate`, then cosine or linear decay to
+    `final_learning_rate`.
 
     Args:
         peak_learning_rate: learning rate reached at the end of warm-up, > 0.
@@ -37,7 +38,8 @@ class WarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):
             raise ValueError(f"`peak_learning_rate` must be > 0; got {peak_learning_rate}.")
         if warmup_steps < 0 or total_steps <= warmup_steps:
             raise ValueError(
-                f"Need 0 <= warmup_steps < total_steps; got warmup_steps={warmup_steps}, total_steps={total_steps}."
+                f"Need 0 <= warmup_steps < total_steps; got warmup_steps={warmup_steps}, "
+                f"total_steps={total_steps}."
             )
         if decay not in ("cosine", "linear", "constant"):
             raise ValueError(f"`decay` must be 'cosine', 'linear' or 'constant'; got {decay!r}.")

@@ -37,7 +37,8 @@ def _is_multi_device(strategy: tf.distribute.Strategy) -> bool:
 
 @contextlib.contextmanager
 def _deferred_optimizer(optimizer, recorded: list):
-    """While tracing, `optimizer.apply(_gradients)` records `(grads, variables)` instead of updating."""
+    """While tracing, `optimizer.apply(_gradients)` records `(grads, variables)` instead of
+    updating."""
 
     def apply(grads, trainable_variables=None):
         recorded.append(
@@ -107,7 +108,8 @@ class ReplicaXlaSteps:
         if len(recorded) != 1:
             raise RuntimeError(
                 "use_replica_xla needs a train_step that calls optimizer.apply or apply_gradients "
-                f"exactly once; {type(self.model).__name__}.train_step called it {len(recorded)} times."
+                f"exactly once; {type(self.model).__name__}.train_step called it "
+                f"{len(recorded)} times."
             )
         grads, variables = recorded[0]
         # Variables cannot leave an XLA function; keep them here and return gradients only.
@@ -131,7 +133,8 @@ class ReplicaXlaSteps:
 
 
 def use_replica_xla(model: keras.Model, force: bool = False) -> bool:
-    """Makes a compiled model train with per-replica XLA steps when its strategy has several devices.
+    """Makes a compiled model train with per-replica XLA steps when its strategy has several
+    devices.
 
     Does nothing (returns False) when the model was compiled without `jit_compile=True` or trains
     under the default strategy or a TPU strategy (where Keras' own XLA compilation works), unless
@@ -166,11 +169,11 @@ def adapt_to_strategy(model: keras.Model) -> keras.Model:
     """Makes a compiled model train correctly, XLA-compiled where asked, under its strategy.
 
     Under a strategy with several replicas it (0) lets Keras build the model's metrics from one
-    replica's batch (see `_local_symbolic_build`), (1) sets `steps_per_execution` to 1, because Keras
-    3's multi-step `tf.while_loop` fails under `MirroredStrategy` even without XLA ("You must feed
-    a value for placeholder tensor .../while/cond/Placeholder"), and (2) installs the per-replica
-    XLA steps of `use_replica_xla` when the model was compiled with `jit_compile=True`. Under the
-    default strategy the model is left as it is. Returns the model.
+    replica's batch (see `_local_symbolic_build`), (1) sets `steps_per_execution` to 1, because
+    Keras 3's multi-step `tf.while_loop` fails under `MirroredStrategy` even without XLA ("You
+    must feed a value for placeholder tensor .../while/cond/Placeholder"), and (2) installs the
+    per-replica XLA steps of `use_replica_xla` when the model was compiled with
+    `jit_compile=True`. Under the default strategy the model is left as it is. Returns the model.
     """
     strategy = model.distribute_strategy
     optimizer = getattr(model, "optimizer", None)
@@ -246,7 +249,8 @@ def replica_xla_steps(model: keras.Model) -> ReplicaXlaSteps | None:
 
 
 def is_xla_compiled(fn) -> bool:
-    """Whether every traced concrete function of the `tf.function` `fn` carries XLA's must-compile flag.
+    """Whether every traced concrete function of the `tf.function` `fn` carries XLA's
+    must-compile flag.
 
     The flag (`_XlaMustCompile`) on the function definition is what makes the runtime hand the whole
     function to XLA; a function traced without it runs op by op.

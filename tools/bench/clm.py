@@ -71,7 +71,8 @@ GENERATION_REPEATS = 7
 
 
 def shakespeare_chars():
-    """Tiny Shakespeare as character ids and the vocabulary size (sorted characters, as the char tokenizer)."""
+    """Tiny Shakespeare as character ids and the vocabulary size (sorted characters, as the char
+    tokenizer)."""
     import numpy as np
 
     data_dir = os.environ.get("TFPRETRAIN_DATA_DIR")
@@ -284,7 +285,8 @@ def torch_gpt(
 
 
 def torch_adamw(model, learning_rate: float = 1e-3, weight_decay: float = 0.1):
-    """nanoGPT's AdamW: decay (0.1 by default) on matrices and embeddings only, betas (0.9, 0.99)."""
+    """nanoGPT's AdamW: decay (0.1 by default) on matrices and embeddings only, betas (0.9,
+    0.99)."""
     import torch
 
     decay = [p for p in model.parameters() if p.dim() >= 2]
@@ -489,7 +491,8 @@ def report(preset: str, result: dict) -> None:
     if others:
         best = max(others, key=lambda n: peers[n]["tokens_per_s"])
         print(
-            f"tfpretrain vs the fastest peer ({best}): {ours / peers[best]['tokens_per_s']:.2f}x (target >= 1.0x)"
+            f"tfpretrain vs the fastest peer ({best}): "
+            f"{ours / peers[best]['tokens_per_s']:.2f}x (target >= 1.0x)"
         )
     gen = result.get("generation", {})
     kerashub = [n for n in gen if n.startswith("kerashub")]
@@ -498,7 +501,8 @@ def report(preset: str, result: dict) -> None:
             best = max(kerashub, key=lambda n: gen[n][key])
             print(
                 f"generate {key}: tfpretrain {gen['tfpretrain'][key]:.0f} new tokens/s, {best} "
-                f"{gen[best][key]:.0f} ({gen['tfpretrain'][key] / gen[best][key]:.1f}x, target >= 2x)"
+                f"{gen[best][key]:.0f} "
+                f"({gen['tfpretrain'][key] / gen[best][key]:.1f}x, target >= 2x)"
             )
 
 

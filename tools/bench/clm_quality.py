@@ -1,4 +1,5 @@
-"""Causal-LM quality: tfpretrain's GPT against a plain PyTorch GPT trained with nanoGPT's CPU recipe.
+"""Causal-LM quality: tfpretrain's GPT against a plain PyTorch GPT trained with nanoGPT's CPU
+recipe.
 
 Both train the `nano` shape (4 layers, 4 heads, width 128) on character-level Tiny Shakespeare
 (first 90% for training) with the same recipe: block 64, batch 12 random windows, 2000 steps,
@@ -186,7 +187,8 @@ def main() -> None:
         losses = [r["val_loss"] for r in rows]
         spread = statistics.stdev(losses) if len(losses) > 1 else float("nan")
         print(
-            f"{peer:12s} mean {statistics.mean(losses):.4f}  sd {spread:.4f}  min {min(losses):.4f}  "
+            f"{peer:12s} mean {statistics.mean(losses):.4f}  sd {spread:.4f}  "
+            f"min {min(losses):.4f}  "
             f"max {max(losses):.4f}  ({', '.join(f'{x:.3f}' for x in losses)})"
         )
     if args.json:

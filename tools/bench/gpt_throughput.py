@@ -2,11 +2,11 @@
 
     python tools/bench/gpt_throughput.py --runs shakespeare:64 gpt2-small:16 --precision bf16
 
-Builds `tfpretrain.models.gpt.build_gpt` for each `preset:batch[:length]` run, compiles it with AdamW and
-the causal-LM loss (`jit_compile=True`), trains on random tokens (throughput does not depend on
-their values), and times `--steps` steps after `--warmup` untimed ones (compilation excluded)
-with the benchmarks' training clock (`clock.timed_fit`: inside `fit`, from the first step's
-start to the last step's end, which Keras reads back before the callback runs).
+Builds `tfpretrain.models.gpt.build_gpt` for each `preset:batch[:length]` run, compiles it with
+AdamW and the causal-LM loss (`jit_compile=True`), trains on random tokens (throughput does not
+depend on their values), and times `--steps` steps after `--warmup` untimed ones (compilation
+excluded) with the benchmarks' training clock (`clock.timed_fit`: inside `fit`, from the first
+step's start to the last step's end, which Keras reads back before the callback runs).
 Each run gets a process of its own: on the JAX backend a second model trained in the same
 process ran about 2x slower than the same model alone (H200, Keras 3.15.1, JAX 0.11.2).
 
@@ -193,7 +193,8 @@ def main() -> None:
 
 
 def run_each_alone(args) -> None:
-    """Runs every `--runs` entry in a fresh process and prints (and writes) their results together."""
+    """Runs every `--runs` entry in a fresh process and prints (and writes) their results
+    together."""
     summary = None
     for run in args.runs:
         with tempfile.TemporaryDirectory() as folder:

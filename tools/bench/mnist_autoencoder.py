@@ -113,7 +113,8 @@ def main() -> None:
     best_plain = min(r[2] for r in rows)
     cli_default = rows[1][1]  # the CLI turns oneDNN on unless TF_ENABLE_ONEDNN_OPTS is set
     print(
-        f"tfpretrain CLI default (oneDNN on) vs plain Keras at its best: ratio {cli_default / best_plain:.2f}"
+        "tfpretrain CLI default (oneDNN on) vs plain Keras at its best: ratio "
+        f"{cli_default / best_plain:.2f}"
     )
     if args.markdown:
         print("\n| TF_ENABLE_ONEDNN_OPTS | tfpretrain s/epoch | plain Keras s/epoch | ratio |")

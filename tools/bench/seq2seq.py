@@ -105,7 +105,8 @@ def training_batches(vocabulary, batch, enc_len, dec_len):
 
 
 def alternate(runs: dict, rounds: int, steps: int) -> dict:
-    """Median seconds per call of each function, timed in alternating rounds after two warm-up calls."""
+    """Median seconds per call of each function, timed in alternating rounds after two warm-up
+    calls."""
     for fn in runs.values():  # compile
         fn()
         fn()

@@ -1,4 +1,4 @@
-"""Images per second of SimCLR pre-training and the share of step time spent waiting for input.
+r"""Images per second of SimCLR pre-training and the share of step time spent waiting for input.
 
 Three timings on the same model, batch and machine (after one warm-up execution each):
 
@@ -11,7 +11,8 @@ must stay under 10% for the pipeline not to be the bottleneck. One compiled mode
 feeds, alternating for `--rounds` rounds, and each feed's median is kept: a single timing of
 each on a shared 2-core machine varies by more than the difference being measured.
 
-    python tools/bench/simclr.py [--steps 32] [--rounds 3] [--batch-size 256] [--preset mnist] [--markdown]
+    python tools/bench/simclr.py [--steps 32] [--rounds 3] [--batch-size 256] \
+        [--preset mnist] [--markdown]
 """
 
 from __future__ import annotations
@@ -112,8 +113,9 @@ def main() -> None:
         )
         print("|---|---:|---:|---:|---:|---:|")
         print(
-            f"| {args.preset} | {batch} | {result['train_images_per_second']:.0f} | {result['ms_per_step']:.0f} | "
-            f"{result['pipeline_images_per_second']:.0f} | {100 * result['input_wait_share']:.1f}% |"
+            f"| {args.preset} | {batch} | {result['train_images_per_second']:.0f} | "
+            f"{result['ms_per_step']:.0f} | {result['pipeline_images_per_second']:.0f} | "
+            f"{100 * result['input_wait_share']:.1f}% |"
         )
     print(json.dumps(result, indent=2))
 
