@@ -72,7 +72,8 @@ class Table:
         """The rows at `rows` (indices), in that order."""
 
         def pick(values: list | None) -> list | None:
-            return None if values is None else [values[i] for i in rows]
+            # None: no such column; []: rows read without line numbers (e.g. SST-2's loader).
+            return values if not values else [values[i] for i in rows]
 
         return replace(
             self,
