@@ -15,7 +15,8 @@ def add_parser(subparsers) -> None:
         description=(
             "Learn a WordPiece vocabulary from --corpus (or use --vocab), pack the text into "
             "[CLS] ... [SEP] sequences, and pre-train a BERT preset with dynamic 80/10/10 masking "
-            "(and next-sentence prediction with --nsp). Writes vocab.txt, encoder.keras, "
+            "(and next-sentence prediction with --nsp); --init continues a Hugging Face BERT "
+            "masked LM with its vocabulary. Writes vocab.txt, encoder.keras, "
             "mlm.keras, checkpoints/, history.json, loss.png and metrics.json to --out."
         ),
     )

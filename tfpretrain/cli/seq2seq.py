@@ -17,7 +17,8 @@ def add_parser(subparsers) -> None:
             "encoder-decoder on span corruption (15% of tokens dropped in spans of mean length "
             "3, new spans every epoch) with model.fit and XLA. Writes checkpoints/, model.keras, "
             "the tokenizer, config.json and metrics.json (loss and token accuracy on the held-out "
-            "10%) to --out; fine-tune it with `tfpretrain finetune --init OUT`."
+            "10%) to --out; fine-tune it with `tfpretrain finetune --init OUT`. With --init a "
+            "Hugging Face T5 folder, its weights and vocabulary continue instead."
         ),
     )
 
