@@ -162,7 +162,8 @@ def run(cfg: FinetuneRun) -> dict:
     """Fine-tunes, evaluates on the dev set, exports; returns the metrics written to disk.
 
     Writes `metrics.json` (dev accuracy, precision, recall, F1), `classifier.keras`,
-    `vocab.txt`, `saved_model/` (signature `serve`: strings -> probabilities), `checkpoints/`.
+    `vocab.txt` (or `tokenizer/`), `saved_model/` (signature `serve`: strings ->
+    probabilities), `checkpoints/`.
     """
     if cfg.init == "vsm":  # the count-based baseline: no encoder, no tokenizer to fine-tune
         from tfpretrain.recipes.vsm import run as run_vsm
