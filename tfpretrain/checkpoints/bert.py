@@ -236,7 +236,9 @@ def _slots(
     return slots
 
 
-def _architecture(config: dict) -> str:
+def hf_architecture(config: dict) -> str:
+    """The head of a BERT-family `config.json` by its `architectures`: "pretraining", "mlm",
+    "classifier" or "encoder"."""
     names = config.get("architectures") or []
     name = names[0] if names else ""
     if name.endswith("ForPreTraining"):
@@ -283,7 +285,7 @@ def load_bert(path, head: str = "auto", dropout: float | None = None) -> keras.M
     kind = config.hf_model_type
     if dropout is not None:
         config.dropout = dropout
-    architecture = _architecture(raw) if head == "auto" else head
+    architecture = hf_architecture(raw) if head == "auto" else head
     if architecture == "pretraining" and kind != "bert":
         raise ValueError(f"Only BERT has a next-sentence head; {folder} holds a {kind}.")
     tensors = hf.Tensors(folder)

@@ -18,7 +18,8 @@ def add_parser(subparsers) -> None:
         "accuracy/precision/recall/F1",
         description=(
             "Build a TextClassifier on the encoder given by --init (a `tfpretrain mlm` run "
-            "directory, a Hugging Face BERT directory, or 'scratch' for random weights of "
+            "directory, a Hugging Face BERT, DistilBERT or RoBERTa folder, or 'scratch' for "
+            "random weights of "
             "--preset), train it with AdamW and linear warm-up/decay, and write dev-set accuracy, "
             "precision, recall and F1 to OUT/metrics.json, plus classifier.keras and "
             "saved_model/1/ (signature 'serve': strings -> probabilities). "

@@ -18,10 +18,11 @@ def add_parser(subparsers) -> None:
         description=(
             "Learn a WordPiece vocabulary from --corpus (or use --vocab), pack the text into "
             "[CLS] ... [SEP] sequences, and pre-train a BERT preset with dynamic 80/10/10 masking "
-            "(and next-sentence prediction with --nsp). Writes vocab.txt, encoder.keras, "
-            "mlm.keras, checkpoints/, history.json, loss.png, metrics.json and saved_model/1/ "
-            "(signatures 'encode': strings -> pooled and per-token features, and 'fill_mask': "
-            "texts with [MASK] -> the likeliest tokens; unless --no-export) to --out."
+            "(and next-sentence prediction with --nsp); --init continues a Hugging Face BERT "
+            "masked LM with its vocabulary. Writes vocab.txt, encoder.keras, mlm.keras, "
+            "checkpoints/, history.json, loss.png, metrics.json and saved_model/1/ (signatures "
+            "'encode': strings -> pooled and per-token features, and 'fill_mask': texts with "
+            "[MASK] -> the likeliest tokens; unless --no-export) to --out."
         ),
     )
 

@@ -22,7 +22,8 @@ def add_parser(subparsers) -> None:
             "the tokenizer, config.json, metrics.json (loss and token accuracy on the held-out "
             "10%) and saved_model/1/ (signatures 'generate' and 'beam_search': strings -> "
             "strings; unless --no-export) to --out; fine-tune it with "
-            "`tfpretrain finetune --init OUT`."
+            "`tfpretrain finetune --init OUT`. With --init a Hugging Face T5 folder, its "
+            "weights and vocabulary continue instead."
         ),
     )
 

@@ -25,6 +25,7 @@ def export_run(run_dir, out) -> str:
     from tfpretrain import checkpoints
     from tfpretrain.recipes.clm import load_run
     from tfpretrain.recipes.seq2seq import is_seq2seq_dir, load_seq2seq
+    from tfpretrain.text import load_tokenizer
 
     run_dir, out = Path(run_dir), Path(out)
     if is_seq2seq_dir(run_dir):
@@ -39,17 +40,21 @@ def export_run(run_dir, out) -> str:
         checkpoints.save_pretrained(model, out)
         tokenizer.save(out)
         return "gpt2"
+    vocab, tokenizer_dir = run_dir / "vocab.txt", run_dir / "tokenizer"
     for name in ("classifier.keras", "mlm.keras"):
-        if (run_dir / name).is_file() and (run_dir / "vocab.txt").is_file():
+        if (run_dir / name).is_file() and (vocab.is_file() or tokenizer_dir.is_dir()):
             model = keras.models.load_model(run_dir / name, compile=False)
             checkpoints.save_pretrained(model, out)
-            shutil.copyfile(run_dir / "vocab.txt", out / "vocab.txt")
+            if vocab.is_file():
+                shutil.copyfile(vocab, out / "vocab.txt")
+            else:  # a RoBERTa classifier's BPE: vocab.json + merges.txt
+                load_tokenizer(tokenizer_dir).save(out)
             return model.encoder.config.hf_model_type
     raise FileNotFoundError(
         f"{run_dir} is not a finished run that export-hf writes: it takes the --out folder of "
         "`tfpretrain clm` (model.keras, tokenizer/), `seq2seq` or text-to-text `finetune` "
         "(model.keras, seq2seq_vocab.json), `mlm` (mlm.keras, vocab.txt) or a classifier "
-        "`finetune` (classifier.keras, vocab.txt)."
+        "`finetune` (classifier.keras, vocab.txt or tokenizer/)."
     )
 
 

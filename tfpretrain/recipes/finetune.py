@@ -9,7 +9,6 @@ optionally `pooled_output`). Other families add a kind with `register_init_kind`
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -64,14 +63,56 @@ def _mlm_run(cfg: FinetuneRun, train_sentences: list[str]):
 
 
 def _hf_bert(cfg: FinetuneRun, train_sentences: list[str]):
-    path = Path(cfg.init)
-    encoder = BertEncoder.from_pretrained(path, dropout=cfg.dropout)
-    return WordPieceTokenizer.from_pretrained(path, sequence_length=cfg.seq_len), encoder
+    """A Hugging Face BERT, DistilBERT or RoBERTa folder's tokenizer (RoBERTa's BPE packs
+    `<s> ... </s>`) and encoder; a `*ForSequenceClassification` comes as its `TextClassifier`,
+    head and label names kept (`_classifier` fits it to the task)."""
+    from tfpretrain.checkpoints.bert import hf_architecture, load_bert
+    from tfpretrain.recipes.load import hf_encoder_folder
+
+    tokenizer, config = hf_encoder_folder(cfg.init, cfg.seq_len)
+    head = "classifier" if hf_architecture(config) == "classifier" else "encoder"
+    return tokenizer, load_bert(cfg.init, head=head, dropout=cfg.dropout)
 
 
 def _is_hf_bert(cfg: FinetuneRun) -> bool:
-    config = Path(cfg.init) / "config.json"
-    return config.is_file() and json.loads(config.read_text()).get("model_type") == "bert"
+    from tfpretrain.recipes.load import HF_ENCODERS, hf_model_type
+
+    return hf_model_type(cfg.init) in HF_ENCODERS
+
+
+def _classifier(encoder: keras.Model, data: dict, cfg: FinetuneRun) -> TextClassifier:
+    """The model to train: a new head on `encoder`, or a loaded classifier fitted to the task.
+
+    A loaded head keeps its label names; its classes are put in the task's order when both
+    name the same classes (case aside), and it takes the task's names when its own are
+    Hugging Face's placeholders (`LABEL_0`, ...).
+    """
+    freeze = cfg.freeze if cfg.freeze == "all" else int(cfg.freeze)
+    if not isinstance(encoder, TextClassifier):
+        freeze_encoder(encoder, freeze)
+        return TextClassifier(encoder, data["num_classes"], pooling=cfg.pooling,
+                              dropout=cfg.dropout)
+    model, task_names = encoder, [str(name) for name in data["class_names"]]
+    names = list(model.label_names or [])
+    if model.num_classes != len(task_names):
+        raise ValueError(
+            f"--init {cfg.init} is a classifier of {model.num_classes} labels {names}, but the "
+            f"task has {len(task_names)} classes {task_names}; give a task with its "
+            f"{model.num_classes} classes, or fine-tune a folder without a classification head.")
+    if cfg.pooling != "cls":
+        raise ValueError(f"--init {cfg.init} has a classification head on [CLS]; --pooling "
+                         f"{cfg.pooling} does not fit it.")
+    folded = [name.lower() for name in names]
+    order = [folded.index(name.lower()) for name in task_names if name.lower() in folded]
+    if sorted(order) == list(range(len(names))):  # the same classes: the task's order
+        logits = model.get_layer("logits")
+        kernel, bias = logits.get_weights()
+        logits.set_weights([kernel[:, order], bias[order]])
+        model.label_names = [names[i] for i in order]
+    elif names == [f"LABEL_{i}" for i in range(len(names))]:
+        model.label_names = task_names
+    freeze_encoder(model.encoder, freeze)
+    return model
 
 
 INIT_KINDS: list[InitKind] = [
@@ -91,8 +132,10 @@ def resolve_init(cfg: FinetuneRun) -> InitKind:
         if kind.matches(cfg):
             return kind
     raise FileNotFoundError(
-        f"--init {cfg.init!r} is not 'scratch', a `tfpretrain mlm` run directory (with encoder.keras "
-        "and vocab.txt) or a Hugging Face BERT directory (config.json, vocab.txt, model.safetensors)."
+        f"--init {cfg.init!r} is not 'scratch', a `tfpretrain mlm` run directory (with "
+        "encoder.keras and vocab.txt) or a Hugging Face BERT, DistilBERT or RoBERTa folder "
+        "(config.json, model.safetensors and the tokenizer files), nor a seq2seq run or Hugging "
+        "Face T5 folder."
     )
 
 
@@ -128,12 +171,22 @@ def label_metrics(y_true, y_pred, class_names: list[str]) -> dict:
             **class_report(y_true, y_pred, class_names)}
 
 
+def _save_tokenizer(tokenizer, out: Path) -> None:
+    """WordPiece as `vocab.txt` (what `--init`, distill and export-hf read), others (RoBERTa's
+    BPE) as their own files under `tokenizer/` (`text.load_tokenizer`)."""
+    if isinstance(tokenizer, WordPieceTokenizer):
+        write_vocab(tokenizer.vocabulary, out / "vocab.txt")
+    elif hasattr(tokenizer, "save"):
+        tokenizer.save(out / "tokenizer")
+
+
 @run_directory
 def run(cfg: FinetuneRun) -> dict:
     """Fine-tunes, evaluates on the dev set, exports; returns the metrics written to disk.
 
     Writes `metrics.json` (dev accuracy, precision, recall, F1), `classifier.keras`,
-    `vocab.txt`, `saved_model/` (signature `serve`: strings -> probabilities), `checkpoints/`.
+    `vocab.txt` (or `tokenizer/`), `saved_model/` (signature `serve`: strings ->
+    probabilities), `checkpoints/`.
     """
     if cfg.init == "vsm":  # the count-based baseline: no encoder, no tokenizer to fine-tune
         from tfpretrain.recipes.vsm import run as run_vsm
@@ -159,10 +212,7 @@ def run(cfg: FinetuneRun) -> dict:
 
     with strategy.scope():
         tokenizer, encoder = kind.build(cfg, train_x + (train_pair or []))
-        freeze = cfg.freeze if cfg.freeze == "all" else int(cfg.freeze)
-        freeze_encoder(encoder, freeze)
-        model = TextClassifier(encoder, data["num_classes"], pooling=cfg.pooling,
-                               dropout=cfg.dropout)
+        model = _classifier(encoder, data, cfg)
         steps = (len(train_x) // cfg.batch_size) * cfg.epochs
         warmup = warmup_steps(steps, cfg.warmup_fraction)
         schedule = WarmupSchedule(cfg.learning_rate, steps, warmup, decay="linear")
@@ -197,8 +247,7 @@ def run(cfg: FinetuneRun) -> dict:
     })
 
     model.save(out / "classifier.keras")
-    if hasattr(tokenizer, "vocabulary"):
-        write_vocab(tokenizer.vocabulary, out / "vocab.txt")
+    _save_tokenizer(tokenizer, out)
     if cfg.export and train_pair is not None:
         # The export's signature takes single strings; a pair classifier would read them wrong.
         print("tfpretrain: no saved_model/ for a sentence-pair task (the export serves single "

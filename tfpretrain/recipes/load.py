@@ -2,7 +2,8 @@
 
 `load_generator(path)` accepts the `--out` folder of `tfpretrain clm`, of `tfpretrain seq2seq`
 or of a text-to-text `tfpretrain finetune`, and a local Hugging Face GPT-2 or T5 folder.
-`generate_text` runs either family with the command line's settings.
+`generate_text` runs either family with the command line's settings. `hf_encoder_folder` is
+the one reading of a BERT-family folder that `mlm --init` and `finetune --init` continue.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from tfpretrain.models.gpt import TextGenerator
 from tfpretrain.models.t5 import Seq2SeqGenerator
 
 HF_GENERATORS = ("gpt2", "t5")
+HF_ENCODERS = ("bert", "distilbert", "roberta")
 
 
 def hf_model_type(path) -> str | None:
@@ -24,6 +26,36 @@ def hf_model_type(path) -> str | None:
     if not config.is_file() or (path / "model.keras").is_file():
         return None
     return json.loads(config.read_text()).get("model_type")
+
+
+def hf_encoder_folder(path, sequence_length: int,
+                      kinds: tuple[str, ...] = HF_ENCODERS) -> tuple[object, dict]:
+    """The tokenizer and `config.json` of a Hugging Face encoder folder that a recipe continues,
+    the tokenizer packing `sequence_length` tokens by default (what an export uses).
+
+    Raises:
+        ValueError: not a folder of one of `kinds`, or `sequence_length` beyond the model's
+            positions.
+        FileNotFoundError: the folder lacks its tokenizer files (named).
+    """
+    from tfpretrain.checkpoints import read_config
+    from tfpretrain.checkpoints.bert import bert_config
+    from tfpretrain.text import load_tokenizer
+
+    kind = hf_model_type(path)
+    if kind not in kinds:
+        found = "no Hugging Face config.json" if kind is None else f"a {kind!r} model"
+        raise ValueError(f"{path} holds {found}; this takes a local Hugging Face "
+                         f"{' / '.join(kinds)} folder.")
+    raw = read_config(path)
+    positions = bert_config(raw).max_sequence_length
+    if sequence_length > positions:
+        raise ValueError(f"--seq-len {sequence_length} is longer than the {positions} positions "
+                         f"of the model in {path}; pass --seq-len {positions} or less.")
+    tokenizer = load_tokenizer(path)
+    if hasattr(tokenizer, "sequence_length"):  # WordPiece: its default packing length
+        tokenizer.sequence_length = int(sequence_length)
+    return tokenizer, raw
 
 
 def load_generator(path, jit_compile: bool = True) -> TextGenerator | Seq2SeqGenerator:

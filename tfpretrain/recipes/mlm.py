@@ -68,7 +68,9 @@ def run(cfg: MlmRun) -> dict:
     train_lines, val_lines = _split(lines, cfg.validation_fraction)
 
     start = time.perf_counter()
-    if cfg.vocab:
+    if cfg.init:  # a Hugging Face masked LM: its vocabulary, no new one learned
+        tokenizer = _init_tokenizer(cfg)
+    elif cfg.vocab:
         tokenizer = WordPieceTokenizer(cfg.vocab, sequence_length=cfg.seq_len)
     else:
         # The learner is slow on large corpora (Python loops over the word counts); a sample
@@ -95,7 +97,12 @@ def run(cfg: MlmRun) -> dict:
         max_sequence_length=max(512, cfg.seq_len),
     )
     with strategy.scope():
-        model = BertMaskedLM(BertEncoder(model_config, name="bert_encoder"), include_nsp=cfg.nsp)
+        if cfg.init:
+            model = _init_model(cfg)
+            model_config = model.encoder.config
+        else:
+            model = BertMaskedLM(BertEncoder(model_config, name="bert_encoder"),
+                                 include_nsp=cfg.nsp)
         warmup = warmup_steps(cfg.steps, cfg.warmup_fraction)
         schedule = WarmupSchedule(cfg.learning_rate, cfg.steps, warmup, decay="linear")
         steps_per_execution = min(cfg.steps_per_execution, cfg.steps // cfg.epochs)
@@ -147,3 +154,28 @@ def run(cfg: MlmRun) -> dict:
         metrics["val_masked_accuracy"] = float(h["val_" + acc_key][-1])
     write_json(out / "metrics.json", metrics)
     return metrics
+
+
+def _init_tokenizer(cfg: MlmRun) -> WordPieceTokenizer:
+    """The WordPiece tokenizer of `--init`, a Hugging Face BERT / DistilBERT masked LM, after
+    checking that the folder has the heads the run trains."""
+    from tfpretrain.checkpoints.bert import hf_architecture
+    from tfpretrain.recipes.load import hf_encoder_folder
+
+    tokenizer, config = hf_encoder_folder(cfg.init, cfg.seq_len, kinds=("bert", "distilbert"))
+    head = hf_architecture(config)
+    name = (config.get("architectures") or ["an encoder without heads"])[0]
+    if head not in ("mlm", "pretraining"):
+        raise ValueError(f"--init {cfg.init} holds {name}, not a masked LM; mlm --init continues "
+                         "BertForMaskedLM, BertForPreTraining or DistilBertForMaskedLM folders.")
+    if cfg.nsp and head != "pretraining":
+        raise ValueError(f"--nsp needs a next-sentence head; --init {cfg.init} holds {name}, "
+                         "which has none (BertForPreTraining has).")
+    return tokenizer
+
+
+def _init_model(cfg: MlmRun) -> BertMaskedLM:
+    """`--init`'s masked LM with its MLM head (and NSP head with `--nsp`)."""
+    from tfpretrain.checkpoints.bert import load_bert
+
+    return load_bert(cfg.init, head="pretraining" if cfg.nsp else "mlm", dropout=cfg.dropout)

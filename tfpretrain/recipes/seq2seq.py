@@ -78,6 +78,52 @@ def load_seq2seq(path) -> tuple[keras.Model, Seq2SeqConfig, Seq2SeqTokenizer]:
     return model, config, Seq2SeqTokenizer.load(path)
 
 
+def load_hf_t5(path, dropout: float | None = None) -> tuple[keras.Model, Seq2SeqConfig,
+                                                           Seq2SeqTokenizer]:
+    """A local Hugging Face T5 folder as a recipe continues it: the model, its config with the
+    tokenizer's special ids and sentinel range (T5's, numbered down from the top; spare
+    embedding rows above them count as sentinel rows, never produced), and the tokenizer.
+
+    Raises:
+        ValueError: not a T5 folder (its `model_type` named).
+        FileNotFoundError: no `spiece.model` beside `config.json`.
+    """
+    from tfpretrain.models import t5
+    from tfpretrain.recipes.load import hf_model_type
+    from tfpretrain.text import load_tokenizer
+
+    kind = hf_model_type(path)
+    if kind != "t5":
+        found = "no Hugging Face config.json" if kind is None else f"a {kind!r} model"
+        raise ValueError(f"{path} holds {found}; --init takes a local Hugging Face T5 folder "
+                         "(config.json, weights, spiece.model) here.")
+    tokenizer = load_tokenizer(path)
+    model, config = t5.from_pretrained(path, dropout=dropout)
+    config = dataclasses.replace(
+        config, pad_id=tokenizer.pad_id, eos_id=tokenizer.eos_id,
+        num_sentinels=config.vocabulary_size - tokenizer.sentinel_start)
+    return model, config, tokenizer
+
+
+def _vocabulary_and_model(cfg: Seq2SeqRun, text: str, strategy):
+    """`(tokenizer, config, model)`: `--init`'s, or a vocabulary learned from `text` and a new
+    `--preset` model."""
+    if cfg.init:
+        with strategy.scope():
+            model, config, tokenizer = load_hf_t5(cfg.init, cfg.dropout)
+        return tokenizer, config, model
+    tokenizer = Seq2SeqTokenizer(SentencePieceTokenizer.train(text, cfg.vocab_size),
+                                 num_sentinels=cfg.num_sentinels)
+    config = Seq2SeqConfig.preset(
+        cfg.preset, vocabulary_size=tokenizer.vocabulary_size, dropout=cfg.dropout,
+        pad_id=tokenizer.pad_id, eos_id=tokenizer.eos_id, num_sentinels=cfg.num_sentinels,
+        **(cfg.model_overrides or {}),
+    )
+    with strategy.scope():
+        model = build_seq2seq(config)
+    return tokenizer, config, model
+
+
 @run_directory
 def run(cfg: Seq2SeqRun) -> dict:
     """Trains a tokenizer and a `Seq2SeqLM` by span corruption; returns the metrics written."""
@@ -89,25 +135,19 @@ def run(cfg: Seq2SeqRun) -> dict:
 
     text = corpus_text(cfg.corpus, cfg.text_column, cfg.data_dir)
     split = int(len(text) * (1 - cfg.eval_fraction))
-    tokenizer = Seq2SeqTokenizer(SentencePieceTokenizer.train(text[:split], cfg.vocab_size),
-                                 num_sentinels=cfg.num_sentinels)
+    tokenizer, config, model = _vocabulary_and_model(cfg, text[:split], strategy)
     train_ids, eval_ids = tokenizer.encode(text[:split]), tokenizer.encode(text[split:])
     if len(train_ids) < cfg.seq_len or len(eval_ids) < cfg.seq_len:
         raise ValueError(
             f"The corpus is too short for --seq-len {cfg.seq_len}: {len(train_ids)} training and "
             f"{len(eval_ids)} held-out tokens; use more text or a smaller --seq-len."
         )
-    config = Seq2SeqConfig.preset(
-        cfg.preset, vocabulary_size=tokenizer.vocabulary_size, dropout=cfg.dropout,
-        pad_id=tokenizer.pad_id, eos_id=tokenizer.eos_id, num_sentinels=cfg.num_sentinels,
-        **(cfg.model_overrides or {}),
-    )
     in_len, out_len = corrupted_lengths(cfg.seq_len, cfg.noise_density, cfg.mean_span_length,
-                                        cfg.num_sentinels)
+                                        tokenizer.num_sentinels)
     if in_len > config.encoder_length or out_len > config.decoder_length:
         raise ValueError(
             f"--seq-len {cfg.seq_len} gives inputs of {in_len} and targets of {out_len} tokens, "
-            f"beyond the {cfg.preset} contexts ({config.encoder_length}, "
+            f"beyond the {cfg.init or cfg.preset} contexts ({config.encoder_length}, "
             f"{config.decoder_length}); lower --seq-len."
         )
 
@@ -116,9 +156,10 @@ def run(cfg: Seq2SeqRun) -> dict:
         if fresh:
             chunks = chunks.shuffle(4096, seed=seed, reshuffle_each_iteration=True)
         return span_corruption(
-            chunks, sentinel_start=config.sentinel_start, eos_id=config.eos_id,
+            chunks, sentinel_start=tokenizer.sentinel_start, eos_id=config.eos_id,
             noise_density=cfg.noise_density, mean_span_length=cfg.mean_span_length,
-            num_sentinels=cfg.num_sentinels, seed=seed, rerandomize_each_iteration=fresh,
+            num_sentinels=tokenizer.num_sentinels, seed=seed, rerandomize_each_iteration=fresh,
+            descending_sentinels=tokenizer.descending_sentinels,
         )
 
     batch_args = dict(pad_id=config.pad_id, encoder_length=in_len, decoder_length=out_len)
@@ -129,7 +170,6 @@ def run(cfg: Seq2SeqRun) -> dict:
     steps_per_epoch = evaluation_period(cfg.steps, cfg.eval_interval)
     epochs = cfg.steps // steps_per_epoch
     with strategy.scope():
-        model = build_seq2seq(config)
         compile_seq2seq(model, cfg.learning_rate, cfg.steps, cfg.warmup_fraction, cfg.weight_decay,
                         min(cfg.steps_per_execution, steps_per_epoch), cfg.xla)
     history = fit(model, train, epochs=epochs, steps_per_epoch=steps_per_epoch,

@@ -1,7 +1,8 @@
 """Text-to-text fine-tuning of an encoder-decoder, reached through `tfpretrain finetune`.
 
 `tfpretrain finetune` hands a run to `run_seq2seq` when `--init` is a seq2seq model directory
-(written by `tfpretrain seq2seq`) or `scratch` with a `t5-*` preset. Tasks:
+(written by `tfpretrain seq2seq`), a local Hugging Face T5 folder, or `scratch` with a `t5-*`
+preset. Tasks:
 
 * `sst2`: `sst2 sentence: <sentence>` -> `positive` / `negative`, scored by exact match and by
   the classifier's accuracy, precision, recall and F1 (an output that is neither word counts as
@@ -35,7 +36,13 @@ from tfpretrain.distribute import get_strategy, set_precision
 from tfpretrain.export.seq2seq import export_seq2seq
 from tfpretrain.models.t5 import PRESETS, Seq2SeqConfig, Seq2SeqGenerator, build_seq2seq
 from tfpretrain.recipes.finetune import label_metrics
-from tfpretrain.recipes.seq2seq import compile_seq2seq, is_seq2seq_dir, load_seq2seq, save_seq2seq
+from tfpretrain.recipes.seq2seq import (
+    compile_seq2seq,
+    is_seq2seq_dir,
+    load_hf_t5,
+    load_seq2seq,
+    save_seq2seq,
+)
 from tfpretrain.settings.finetune import REINIT_PARTS, FinetuneRun
 from tfpretrain.text.sentencepiece import SentencePieceTokenizer
 from tfpretrain.text.seq2seq import Seq2SeqTokenizer
@@ -47,7 +54,14 @@ PUNCTUATION_LINES = 2
 
 def wants_seq2seq(cfg: FinetuneRun) -> bool:
     """Whether a `FinetuneRun` is for an encoder-decoder."""
-    return is_seq2seq_dir(cfg.init) or (cfg.init == "scratch" and cfg.preset in PRESETS)
+    return _pretrained(cfg.init) or (cfg.init == "scratch" and cfg.preset in PRESETS)
+
+
+def _pretrained(init: str) -> bool:
+    """Whether `--init` is a pre-trained encoder-decoder: a seq2seq run or a Hugging Face T5."""
+    from tfpretrain.recipes.load import hf_model_type
+
+    return is_seq2seq_dir(init) or hf_model_type(init) == "t5"
 
 
 def strip_punctuation(text: str) -> str:
@@ -275,11 +289,13 @@ def reinitialize(model: keras.Model, config: Seq2SeqConfig, part: str) -> None:
 
 def _build(cfg: FinetuneRun, task: dict, strategy):
     """(model, config, tokenizer, init kind) from `--init`."""
-    if is_seq2seq_dir(cfg.init):
+    if _pretrained(cfg.init):
+        hf = not is_seq2seq_dir(cfg.init)
         with strategy.scope():
-            model, config, tokenizer = load_seq2seq(cfg.init)
+            model, config, tokenizer = (load_hf_t5(cfg.init, cfg.dropout) if hf
+                                        else load_seq2seq(cfg.init))
             reinitialize(model, config, cfg.reinit)
-        return model, config, tokenizer, "seq2seq"
+        return model, config, tokenizer, "hf-t5" if hf else "seq2seq"
     text = "\n".join(task["train"][0] + task["train"][1])
     tokenizer = Seq2SeqTokenizer(SentencePieceTokenizer.train(text, cfg.vocab_size))
     config = Seq2SeqConfig.preset(cfg.preset, vocabulary_size=tokenizer.vocabulary_size, dropout=cfg.dropout,
@@ -301,9 +317,9 @@ def run_seq2seq(cfg: FinetuneRun) -> dict:
     keras.utils.set_random_seed(cfg.seed)
     set_precision(cfg.precision)
     strategy = get_strategy(cfg.strategy)
-    if cfg.reinit != "none" and not is_seq2seq_dir(cfg.init):
-        raise ValueError(f"--reinit {cfg.reinit} needs a pre-trained seq2seq directory as --init, "
-                         f"not {cfg.init!r}.")
+    if cfg.reinit != "none" and not _pretrained(cfg.init):
+        raise ValueError(f"--reinit {cfg.reinit} needs a pre-trained seq2seq directory (or a "
+                         f"Hugging Face T5 folder) as --init, not {cfg.init!r}.")
 
     task = text_to_text_task(cfg.task, cfg)
     train_in, train_out = task["train"]

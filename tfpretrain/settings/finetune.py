@@ -36,9 +36,11 @@ class FinetuneRun(TrainingSettings, LabelledText):
              "'punctuation' (restore casing and punctuation of Tiny Shakespeare) or a "
              "text-to-text table (--target-column)")
     init: str = setting(
-        help="'scratch', an mlm run directory, a HF BERT directory, a `tfpretrain seq2seq` "
-             "directory, or 'vsm' (the count-based baseline: TF-IDF bag of words + logistic "
-             "regression; uses --epochs, --batch-size, --vocab-size, --limit-train)")
+        help="'scratch', an mlm run directory, a Hugging Face BERT, DistilBERT or RoBERTa "
+             "folder (a *ForSequenceClassification keeps its head and label names), a "
+             "`tfpretrain seq2seq` directory or a Hugging Face T5 folder (text to text), or "
+             "'vsm' (the count-based baseline: TF-IDF bag of words + logistic regression; uses "
+             "--epochs, --batch-size, --vocab-size, --limit-train)")
     preset: str = setting("mini", choices=BERT_PRESETS + T5_PRESETS,
                           help="model size for --init scratch (t5-*: an encoder-decoder trained "
                                "text to text)")

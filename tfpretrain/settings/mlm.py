@@ -19,6 +19,10 @@ class MlmRun(TrainingSettings, CorpusData):
 
     preset: str = setting("mini", choices=BERT_PRESETS, help="model size")
     vocab: str | None = setting(None, help="use this vocab.txt instead of learning one")
+    init: str | None = setting(
+        None, help="continue pre-training a local Hugging Face BERT or DistilBERT masked-LM "
+                   "folder (BertForMaskedLM, BertForPreTraining): its weights, MLM head and "
+                   "vocab.txt; --preset and --vocab are then its own")
     vocab_size: int = setting(8000, check=positive, help="size of the learned vocabulary")
     vocab_lines: int = setting(20000, check=non_negative,
                                help="learn the vocabulary from the first N lines (0: all)")
@@ -43,6 +47,9 @@ class MlmRun(TrainingSettings, CorpusData):
                                       help="use only the first N corpus lines")
 
     def check(self) -> None:
+        if self.init is not None and self.vocab is not None:
+            raise ValueError("--vocab and --init exclude each other: an --init folder brings "
+                             "its own vocab.txt.")
         if self.steps % self.epochs:
             raise ValueError(f"--steps ({self.steps}) must be a multiple of --epochs "
                              f"({self.epochs}): each epoch trains --steps / --epochs steps.")

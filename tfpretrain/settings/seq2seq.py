@@ -19,6 +19,10 @@ class Seq2SeqRun(TrainingSettings, CorpusData):
     encoder-decoder trained by span corruption with AdamW, warm-up and cosine decay."""
 
     preset: str = setting("t5-tiny", choices=T5_PRESETS, help="model shape")
+    init: str | None = setting(
+        None, help="continue span corruption from a local Hugging Face T5 folder: its weights "
+                   "and its spiece.model vocabulary with T5's sentinels (--preset and "
+                   "--vocab-size are then its own)")
     steps: int = setting(2000, check=positive, resumable=True, help="training steps")
     batch_size: int = setting(16, check=positive, help="global batch size (sequences)")
     seq_len: int = setting(128, check=positive, aliases=("--length",),
