@@ -24,9 +24,13 @@ def generate(capsys, model, *flags) -> list[str]:
 
 def gpt2_greedy(reference, tokenizer, max_length: int) -> str:
     with torch.no_grad():
-        ids = reference.generate(torch.tensor([tokenizer.encode(PROMPT).tolist()]),
-                                 max_length=max_length, do_sample=False, pad_token_id=0,
-                                 eos_token_id=None)[0].numpy()
+        ids = reference.generate(
+            torch.tensor([tokenizer.encode(PROMPT).tolist()]),
+            max_length=max_length,
+            do_sample=False,
+            pad_token_id=0,
+            eos_token_id=None,
+        )[0].numpy()
     return tokenizer.decode(ids)
 
 
@@ -34,10 +38,21 @@ def test_generate_on_a_gpt2_folder(tmp_path, capsys):
     reference = gpt2_folder(tmp_path)
     tokenizer = load_tokenizer(tmp_path)
     expected = gpt2_greedy(reference, tokenizer, 12)
-    assert generate(capsys, tmp_path, "--max-length", "12", "--greedy",
-                    "--num-return-sequences", "2") == [expected, expected]
-    sampled = generate(capsys, tmp_path, "--max-length", "12", "--top-k", "40", "--seed", "0",
-                       "--num-return-sequences", "5")
+    assert generate(
+        capsys, tmp_path, "--max-length", "12", "--greedy", "--num-return-sequences", "2"
+    ) == [expected, expected]
+    sampled = generate(
+        capsys,
+        tmp_path,
+        "--max-length",
+        "12",
+        "--top-k",
+        "40",
+        "--seed",
+        "0",
+        "--num-return-sequences",
+        "5",
+    )
     assert len(sampled) == 5 and len(set(sampled)) > 1
     assert all(text.startswith(PROMPT) for text in sampled)
     beams = generate(capsys, tmp_path, "--max-length", "12", "--num-beams", "3")
@@ -48,13 +63,18 @@ def test_generate_on_a_t5_folder(tmp_path, capsys):
     reference, hf_tokenizer = t5_folder(tmp_path)
     tokenizer = load_tokenizer(tmp_path)
     with torch.no_grad():
-        ids = reference.generate(torch.tensor([hf_tokenizer(PROMPT)["input_ids"]]),
-                                 max_new_tokens=8, do_sample=False, num_beams=1)[0].numpy()
+        ids = reference.generate(
+            torch.tensor([hf_tokenizer(PROMPT)["input_ids"]]),
+            max_new_tokens=8,
+            do_sample=False,
+            num_beams=1,
+        )[0].numpy()
     assert len(ids) > 3
     expected = tokenizer.decode(ids[1:])  # after the start token, up to the end token
     assert generate(capsys, tmp_path, "--max-length", "8", "--greedy") == [expected]
-    sampled = generate(capsys, tmp_path, "--max-length", "8", "--seed", "1",
-                       "--num-return-sequences", "5")
+    sampled = generate(
+        capsys, tmp_path, "--max-length", "8", "--seed", "1", "--num-return-sequences", "5"
+    )
     assert len(sampled) == 5
     assert len(generate(capsys, tmp_path, "--max-length", "8", "--num-beams", "2")) == 1
 
@@ -70,8 +90,18 @@ def corpus(tmp_path, chars: int = 6000):
     return str(path)
 
 
-TINY_CLM = ["--batch-size", "2", "--steps", "4", "--eval-interval", "2", "--num-samples", "0",
-            "--steps-per-execution", "1"]
+TINY_CLM = [
+    "--batch-size",
+    "2",
+    "--steps",
+    "4",
+    "--eval-interval",
+    "2",
+    "--num-samples",
+    "0",
+    "--steps-per-execution",
+    "1",
+]
 
 
 def test_clm_continues_a_gpt2_folder_and_exports_strings_to_strings(tmp_path, capsys):
@@ -81,22 +111,40 @@ def test_clm_continues_a_gpt2_folder_and_exports_strings_to_strings(tmp_path, ca
 
     gpt2_folder(tmp_path / "gpt2")
     out = tmp_path / "run"
-    assert main(["clm", "--init", str(tmp_path / "gpt2"), "--corpus", corpus(tmp_path),
-                 "--out", str(out), "--seq-len", "32", *TINY_CLM]) == 0
+    assert (
+        main(
+            [
+                "clm",
+                "--init",
+                str(tmp_path / "gpt2"),
+                "--corpus",
+                corpus(tmp_path),
+                "--out",
+                str(out),
+                "--seq-len",
+                "32",
+                *TINY_CLM,
+            ]
+        )
+        == 0
+    )
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["vocabulary_size"] == 50257 and metrics["steps"] == 4
     model_config = json.loads((out / "config.json").read_text())["model"]
-    assert (model_config["activation"], model_config["sequence_length"]) == (
-        "gelu_approximate", 64)
+    assert (model_config["activation"], model_config["sequence_length"]) == ("gelu_approximate", 64)
     # The continued model generates through its BPE tokenizer, and its export takes strings.
     assert generate(capsys, out, "--max-length", "10", "--greedy")[0].startswith(PROMPT)
     from tfpretrain.export.core import find_saved_model
 
     loaded = tf.saved_model.load(str(find_saved_model(out)))
     result = loaded.signatures["generate"](
-        prompts=tf.constant([PROMPT]), max_length=tf.constant(10),
-        num_return_sequences=tf.constant(2), temperature=tf.constant(0.0),
-        top_k=tf.constant(0), top_p=tf.constant(1.0))["completions"].numpy()
+        prompts=tf.constant([PROMPT]),
+        max_length=tf.constant(10),
+        num_return_sequences=tf.constant(2),
+        temperature=tf.constant(0.0),
+        top_k=tf.constant(0),
+        top_p=tf.constant(1.0),
+    )["completions"].numpy()
     assert result.shape == (1, 2)
     printed = generate(capsys, out, "--max-length", "10", "--greedy")[0]  # trailing "\n"s cut
     assert result[0, 0].decode().rstrip("\n") == printed
@@ -104,8 +152,24 @@ def test_clm_continues_a_gpt2_folder_and_exports_strings_to_strings(tmp_path, ca
 
 def test_export_hf_writes_a_run_trained_here_that_transformers_loads(tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["clm", "--corpus", corpus(tmp_path), "--out", str(out), "--seq-len", "16",
-                 "--tokenizer", "char", "--no-export", *TINY_CLM]) == 0
+    assert (
+        main(
+            [
+                "clm",
+                "--corpus",
+                corpus(tmp_path),
+                "--out",
+                str(out),
+                "--seq-len",
+                "16",
+                "--tokenizer",
+                "char",
+                "--no-export",
+                *TINY_CLM,
+            ]
+        )
+        == 0
+    )
     assert main(["export-hf", "--model", str(out), "--out", str(tmp_path / "hf")]) == 0
     assert "Wrote a Hugging Face gpt2 folder" in capsys.readouterr().out
     import keras
@@ -118,7 +182,8 @@ def test_export_hf_writes_a_run_trained_here_that_transformers_loads(tmp_path, c
     assert np.abs(np.asarray(ours(ids)) - expected).max() <= 1e-4
     # The folder is a model tfpretrain generates with too (the char vocabulary travels along).
     assert generate(capsys, tmp_path / "hf", "--max-length", "16", "--greedy") == generate(
-        capsys, out, "--max-length", "16", "--greedy")
+        capsys, out, "--max-length", "16", "--greedy"
+    )
     assert main(["export-hf", "--model", str(tmp_path), "--out", str(tmp_path / "x")]) == 2
     assert "is not a finished run that export-hf writes" in capsys.readouterr().err
 
@@ -127,7 +192,7 @@ def sst2_lines(count: int, start: int = 1) -> list[tuple[str, int]]:
     """`count` SST-2 training rows (sentence, label), whose words the BERT vocab.txt holds."""
     from tests.hf_folders import data_path
 
-    rows = data_path("sst2", "train.tsv").read_text().splitlines()[start: start + count]
+    rows = data_path("sst2", "train.tsv").read_text().splitlines()[start : start + count]
     return [(row.split("\t")[0].strip(), int(row.split("\t")[1])) for row in rows]
 
 
@@ -140,8 +205,9 @@ def sentiment_tsv(tmp_path, count: int = 40, classes=("negative", "positive")) -
 
 
 def bert_inputs(hf_tokenizer, sentences, length: int) -> dict:
-    encoded = hf_tokenizer(sentences, padding="max_length", truncation=True, max_length=length,
-                           return_tensors="np")
+    encoded = hf_tokenizer(
+        sentences, padding="max_length", truncation=True, max_length=length, return_tensors="np"
+    )
     return {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
 
 
@@ -156,8 +222,12 @@ def test_mlm_continues_a_bert_masked_lm_with_its_head_and_vocabulary(tmp_path):
     reference = bert_folder(folder, head="ForMaskedLM")
     lines = [text for text, _ in sst2_lines(300)]
     (tmp_path / "corpus.txt").write_text("\n".join(lines) + "\n")
-    cfg = MlmRun(corpus=str(tmp_path / "corpus.txt"), init=str(folder), seq_len=32,
-                 out_dir=str(tmp_path / "run"))
+    cfg = MlmRun(
+        corpus=str(tmp_path / "corpus.txt"),
+        init=str(folder),
+        seq_len=32,
+        out_dir=str(tmp_path / "run"),
+    )
     tokenizer, model = mlm._init_tokenizer(cfg), mlm._init_model(cfg)
     packed = {k: v.numpy() for k, v in tokenizer.pack(lines[:3], 32).items()}
     theirs = bert_inputs(transformers.BertTokenizer.from_pretrained(folder), lines[:3], 32)
@@ -169,9 +239,34 @@ def test_mlm_continues_a_bert_masked_lm_with_its_head_and_vocabulary(tmp_path):
     assert np.abs(ours - expected).max() <= 1e-4
 
     out = tmp_path / "run"
-    assert main(["mlm", "--init", str(folder), "--corpus", cfg.corpus, "--out", str(out),
-                 "--seq-len", "32", "--batch-size", "8", "--steps", "12", "--epochs", "3",
-                 "--learning-rate", "3e-3", "--steps-per-execution", "1", "--dropout", "0"]) == 0
+    assert (
+        main(
+            [
+                "mlm",
+                "--init",
+                str(folder),
+                "--corpus",
+                cfg.corpus,
+                "--out",
+                str(out),
+                "--seq-len",
+                "32",
+                "--batch-size",
+                "8",
+                "--steps",
+                "12",
+                "--epochs",
+                "3",
+                "--learning-rate",
+                "3e-3",
+                "--steps-per-execution",
+                "1",
+                "--dropout",
+                "0",
+            ]
+        )
+        == 0
+    )
     history = json.loads((out / "history.json").read_text())["loss"]
     assert history[-1] < history[0] - 0.2
     metrics = json.loads((out / "metrics.json").read_text())
@@ -179,18 +274,36 @@ def test_mlm_continues_a_bert_masked_lm_with_its_head_and_vocabulary(tmp_path):
     assert (out / "vocab.txt").read_text() == (folder / "vocab.txt").read_text()
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--seq-len", "128"], "--seq-len 128 is longer than the 64 positions"),
-    (["--nsp"], "--nsp needs a next-sentence head"),
-    (["--vocab", "vocab.txt"], "--vocab and --init exclude each other"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--seq-len", "128"], "--seq-len 128 is longer than the 64 positions"),
+        (["--nsp"], "--nsp needs a next-sentence head"),
+        (["--vocab", "vocab.txt"], "--vocab and --init exclude each other"),
+    ],
+)
 def test_mlm_init_refuses_what_it_cannot_continue(tmp_path, capsys, flags, message):
     from tests.hf_folders import bert_folder
 
     bert_folder(tmp_path / "bert", head="ForMaskedLM")
     (tmp_path / "corpus.txt").write_text("a b c\n" * 50)
-    assert main(["mlm", "--init", str(tmp_path / "bert"), "--corpus", str(tmp_path / "corpus.txt"),
-                 "--out", str(tmp_path / "run"), "--seq-len", "32", *flags]) == 2
+    assert (
+        main(
+            [
+                "mlm",
+                "--init",
+                str(tmp_path / "bert"),
+                "--corpus",
+                str(tmp_path / "corpus.txt"),
+                "--out",
+                str(tmp_path / "run"),
+                "--seq-len",
+                "32",
+                *flags,
+            ]
+        )
+        == 2
+    )
     assert message in capsys.readouterr().err
 
 
@@ -199,8 +312,22 @@ def test_mlm_init_names_a_folder_without_a_masked_lm_head(tmp_path, capsys):
 
     bert_folder(tmp_path / "bert", head="ForSequenceClassification")
     (tmp_path / "corpus.txt").write_text("a b c\n" * 50)
-    assert main(["mlm", "--init", str(tmp_path / "bert"), "--corpus", str(tmp_path / "corpus.txt"),
-                 "--out", str(tmp_path / "run"), "--seq-len", "32"]) == 2
+    assert (
+        main(
+            [
+                "mlm",
+                "--init",
+                str(tmp_path / "bert"),
+                "--corpus",
+                str(tmp_path / "corpus.txt"),
+                "--out",
+                str(tmp_path / "run"),
+                "--seq-len",
+                "32",
+            ]
+        )
+        == 2
+    )
     assert "holds BertForSequenceClassification, not a masked LM" in capsys.readouterr().err
 
 
@@ -242,17 +369,35 @@ def test_finetune_refuses_a_classifier_of_other_classes(tmp_path, capsys):
     bert_folder(tmp_path / "bert", head="ForSequenceClassification", labels=["no", "yes"])
     task = tmp_path / "three.tsv"
     classes = ("bad", "good", "mixed")
-    task.write_text("".join(f"{text}\t{classes[i % 3]}\n"
-                            for i, (text, _) in enumerate(sst2_lines(60))))
-    assert main(["finetune", "--init", str(tmp_path / "bert"), "--task", str(task),
-                 "--out", str(tmp_path / "run"), "--seq-len", "32"]) == 2
-    assert ("is a classifier of 2 labels ['no', 'yes'], but the task has 3 classes"
-            in capsys.readouterr().err)
+    task.write_text(
+        "".join(f"{text}\t{classes[i % 3]}\n" for i, (text, _) in enumerate(sst2_lines(60)))
+    )
+    assert (
+        main(
+            [
+                "finetune",
+                "--init",
+                str(tmp_path / "bert"),
+                "--task",
+                str(task),
+                "--out",
+                str(tmp_path / "run"),
+                "--seq-len",
+                "32",
+            ]
+        )
+        == 2
+    )
+    assert (
+        "is a classifier of 2 labels ['no', 'yes'], but the task has 3 classes"
+        in capsys.readouterr().err
+    )
 
 
 @pytest.mark.parametrize("kind", ["distilbert", "roberta"])
 def test_finetune_trains_a_distilbert_or_roberta_classifier_and_exports_strings_in(
-        tmp_path, capsys, kind):
+    tmp_path, capsys, kind
+):
     import json
 
     import keras
@@ -265,12 +410,32 @@ def test_finetune_trains_a_distilbert_or_roberta_classifier_and_exports_strings_
     if kind == "roberta":
         roberta_folder(folder)  # labels LABEL_0, LABEL_1: the task's names replace them
     else:
-        bert_folder(folder, kind, head="ForSequenceClassification",
-                    labels=["negative", "positive"])
+        bert_folder(folder, kind, head="ForSequenceClassification", labels=["negative", "positive"])
     out = tmp_path / "run"
-    assert main(["finetune", "--init", str(folder), "--task", sentiment_tsv(tmp_path),
-                 "--out", str(out), "--epochs", "1", "--batch-size", "4", "--seq-len", "32",
-                 "--learning-rate", "1e-3", "--steps-per-execution", "1"]) == 0
+    assert (
+        main(
+            [
+                "finetune",
+                "--init",
+                str(folder),
+                "--task",
+                sentiment_tsv(tmp_path),
+                "--out",
+                str(out),
+                "--epochs",
+                "1",
+                "--batch-size",
+                "4",
+                "--seq-len",
+                "32",
+                "--learning-rate",
+                "1e-3",
+                "--steps-per-execution",
+                "1",
+            ]
+        )
+        == 0
+    )
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["init"] == "hf-bert" and metrics["steps"] == 9
     model = keras.models.load_model(out / "classifier.keras")
@@ -280,8 +445,11 @@ def test_finetune_trains_a_distilbert_or_roberta_classifier_and_exports_strings_
     tokenizer = load_tokenizer(out / ("tokenizer" if kind == "roberta" else ""))
     sentences = [text for text, _ in sst2_lines(3, start=200)]
     expected = tf.nn.softmax(model(tokenizer.pack(sentences, 32))).numpy()
-    served = tf.saved_model.load(str(find_saved_model(out))).signatures["serve"](
-        strings=tf.constant(sentences))["probabilities"].numpy()
+    served = (
+        tf.saved_model.load(str(find_saved_model(out)))
+        .signatures["serve"](strings=tf.constant(sentences))["probabilities"]
+        .numpy()
+    )
     assert np.abs(served - expected).max() <= 1e-5
     if kind == "roberta":  # export-hf writes the BPE tokenizer beside the weights
         assert main(["export-hf", "--model", str(out), "--out", str(tmp_path / "hf")]) == 0
@@ -290,7 +458,8 @@ def test_finetune_trains_a_distilbert_or_roberta_classifier_and_exports_strings_
         with torch.no_grad():
             logits = theirs.eval()(
                 input_ids=torch.tensor(packed["token_ids"].numpy(), dtype=torch.long),
-                attention_mask=torch.tensor(packed["padding_mask"].numpy())).logits.numpy()
+                attention_mask=torch.tensor(packed["padding_mask"].numpy()),
+            ).logits.numpy()
         assert np.abs(logits - np.asarray(model(packed))).max() <= 1e-4
 
 
@@ -314,8 +483,12 @@ def test_a_t5_folder_greedy_before_training_equals_transformers(tmp_path):
     expected = []
     for prompt in prompts:
         with torch.no_grad():
-            ids = reference.generate(torch.tensor([hf_tokenizer(prompt)["input_ids"]]),
-                                     max_new_tokens=8, do_sample=False, num_beams=1)[0]
+            ids = reference.generate(
+                torch.tensor([hf_tokenizer(prompt)["input_ids"]]),
+                max_new_tokens=8,
+                do_sample=False,
+                num_beams=1,
+            )[0]
         expected.append(tokenizer.decode(ids.numpy()[1:]))
     assert predictions == expected and any(expected)
 
@@ -327,17 +500,58 @@ def test_finetune_and_seq2seq_continue_a_t5_folder(tmp_path, capsys):
 
     t5_folder(tmp_path / "t5")
     out = tmp_path / "finetuned"
-    assert main(["finetune", "--init", str(tmp_path / "t5"), "--task", text_pairs_tsv(tmp_path),
-                 "--out", str(out), "--epochs", "1", "--batch-size", "2", "--no-export",
-                 "--learning-rate", "1e-3", "--steps-per-execution", "1"]) == 0
+    assert (
+        main(
+            [
+                "finetune",
+                "--init",
+                str(tmp_path / "t5"),
+                "--task",
+                text_pairs_tsv(tmp_path),
+                "--out",
+                str(out),
+                "--epochs",
+                "1",
+                "--batch-size",
+                "2",
+                "--no-export",
+                "--learning-rate",
+                "1e-3",
+                "--steps-per-execution",
+                "1",
+            ]
+        )
+        == 0
+    )
     metrics = json.loads((out / "metrics.json").read_text())
     assert (metrics["init"], metrics["steps"]) == ("hf-t5", 5)
     assert len(generate(capsys, out, "--max-length", "6", "--greedy")) == 1
 
     out = tmp_path / "continued"
-    assert main(["seq2seq", "--init", str(tmp_path / "t5"), "--corpus", corpus(tmp_path),
-                 "--out", str(out), "--steps", "4", "--eval-interval", "2", "--batch-size", "2",
-                 "--seq-len", "32", "--steps-per-execution", "1"]) == 0
+    assert (
+        main(
+            [
+                "seq2seq",
+                "--init",
+                str(tmp_path / "t5"),
+                "--corpus",
+                corpus(tmp_path),
+                "--out",
+                str(out),
+                "--steps",
+                "4",
+                "--eval-interval",
+                "2",
+                "--batch-size",
+                "2",
+                "--seq-len",
+                "32",
+                "--steps-per-execution",
+                "1",
+            ]
+        )
+        == 0
+    )
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["steps"] == 4 and np.isfinite(metrics["val_loss"])
     saved = Seq2SeqTokenizer.load(out)  # T5's vocabulary, sentinels numbered down from the top

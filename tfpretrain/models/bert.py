@@ -47,7 +47,8 @@ class BertConfig:
 
     @classmethod
     def preset(cls, name: str, **overrides) -> BertConfig:
-        """A named preset with some fields replaced, e.g. `BertConfig.preset("mini", vocabulary_size=8000)`."""
+        """A named preset with some fields replaced, e.g.
+        `BertConfig.preset("mini", vocabulary_size=8000)`."""
         if name not in cls.PRESETS:
             raise ValueError(f"Unknown BERT preset {name!r}; choose one of {sorted(cls.PRESETS)}.")
         return cls(**{**cls.PRESETS[name], **overrides})
@@ -116,27 +117,39 @@ class BertEncoder(HuggingFaceFolders, keras.Model):
         init = lambda: keras.initializers.TruncatedNormal(stddev=c.initializer_range)  # noqa: E731
         inputs = {name: keras.Input((None,), dtype="int32", name=name) for name in ENCODER_INPUTS}
         embedding = TokenAndPositionEmbedding(
-            c.vocabulary_size, c.max_sequence_length, c.hidden_dim, embeddings_initializer=init(),
+            c.vocabulary_size,
+            c.max_sequence_length,
+            c.hidden_dim,
+            embeddings_initializer=init(),
             name="embeddings",
         )
         segment_embedding = keras.layers.Embedding(
-            c.type_vocabulary_size, c.hidden_dim, embeddings_initializer=init(), name="segment_embedding"
+            c.type_vocabulary_size,
+            c.hidden_dim,
+            embeddings_initializer=init(),
+            name="segment_embedding",
         )
         x = embedding(inputs["token_ids"]) + segment_embedding(inputs["segment_ids"])
         x = keras.layers.LayerNormalization(epsilon=c.layer_norm_epsilon, name="embeddings_norm")(x)
         x = Dropout(c.dropout, name="embeddings_dropout")(x)
         for i in range(c.num_layers):
             x = TransformerBlock(
-                c.num_heads, c.hidden_dim, c.intermediate_dim, dropout=c.dropout, norm_first=False,
-                activation=c.activation, layer_norm_epsilon=c.layer_norm_epsilon,
-                kernel_initializer=init(), name=f"transformer_layer_{i}",
+                c.num_heads,
+                c.hidden_dim,
+                c.intermediate_dim,
+                dropout=c.dropout,
+                norm_first=False,
+                activation=c.activation,
+                layer_norm_epsilon=c.layer_norm_epsilon,
+                kernel_initializer=init(),
+                name=f"transformer_layer_{i}",
             )(x, attention_mask=inputs["padding_mask"])
         pooled = keras.layers.Dense(
             c.hidden_dim, activation=c.pooler_activation, kernel_initializer=init(), name="pooler"
-        )(
-            x[:, 0, :]
+        )(x[:, 0, :])
+        super().__init__(
+            inputs=inputs, outputs={"sequence_output": x, "pooled_output": pooled}, **kwargs
         )
-        super().__init__(inputs=inputs, outputs={"sequence_output": x, "pooled_output": pooled}, **kwargs)
         self.config = c
         self.token_embedding = embedding
 
@@ -145,7 +158,11 @@ class BertEncoder(HuggingFaceFolders, keras.Model):
         return [self.get_layer(f"transformer_layer_{i}") for i in range(self.config.num_layers)]
 
     def get_config(self):
-        return {"config": dataclasses.asdict(self.config), "name": self.name, "trainable": self.trainable}
+        return {
+            "config": dataclasses.asdict(self.config),
+            "name": self.name,
+            "trainable": self.trainable,
+        }
 
     @classmethod
     def from_config(cls, config):
@@ -173,24 +190,37 @@ class MaskedLMHead(keras.layers.Layer):
         float32 logits `[B, P, vocabulary_size]`.
     """
 
-    def __init__(self, token_embedding: TokenAndPositionEmbedding, activation="gelu",
-                 layer_norm_epsilon: float = 1e-12, kernel_initializer="glorot_uniform", **kwargs):
+    def __init__(
+        self,
+        token_embedding: TokenAndPositionEmbedding,
+        activation="gelu",
+        layer_norm_epsilon: float = 1e-12,
+        kernel_initializer="glorot_uniform",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.token_embedding = token_embedding
         self.activation = activation
         self.layer_norm_epsilon = layer_norm_epsilon
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.transform = keras.layers.Dense(
-            token_embedding.embedding_dim, activation=get_activation(activation),
-            kernel_initializer=self.kernel_initializer, dtype=self.dtype_policy, name="transform",
+            token_embedding.embedding_dim,
+            activation=get_activation(activation),
+            kernel_initializer=self.kernel_initializer,
+            dtype=self.dtype_policy,
+            name="transform",
         )
-        self.norm = keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, dtype=self.dtype_policy, name="norm")
+        self.norm = keras.layers.LayerNormalization(
+            epsilon=layer_norm_epsilon, dtype=self.dtype_policy, name="norm"
+        )
 
     def build(self, hidden_shape):
         hidden = (None, None, self.token_embedding.embedding_dim)
         self.transform.build(hidden)
         self.norm.build(hidden)
-        self.bias = self.add_weight(name="bias", shape=(self.token_embedding.vocabulary_size,), initializer="zeros")
+        self.bias = self.add_weight(
+            name="bias", shape=(self.token_embedding.vocabulary_size,), initializer="zeros"
+        )
         self.built = True
 
     def call(self, hidden):
@@ -202,8 +232,13 @@ class MaskedLMHead(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"activation": self.activation, "layer_norm_epsilon": self.layer_norm_epsilon,
-                       "kernel_initializer": keras.initializers.serialize(self.kernel_initializer)})
+        config.update(
+            {
+                "activation": self.activation,
+                "layer_norm_epsilon": self.layer_norm_epsilon,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+            }
+        )
         return config
 
 
@@ -251,12 +286,18 @@ class BertMaskedLM(HuggingFaceFolders, keras.Model):
             positions = ops.pad(positions, ((0, 0), (1, 0)))
         selected = last(hidden, attention_mask=inputs["padding_mask"], query_positions=positions)
         head = MaskedLMHead(
-            encoder.token_embedding, activation=c.activation, layer_norm_epsilon=c.layer_norm_epsilon,
-            kernel_initializer=keras.initializers.TruncatedNormal(stddev=c.initializer_range), name="mlm_head",
+            encoder.token_embedding,
+            activation=c.activation,
+            layer_norm_epsilon=c.layer_norm_epsilon,
+            kernel_initializer=keras.initializers.TruncatedNormal(stddev=c.initializer_range),
+            name="mlm_head",
         )
         if include_nsp:
             pooled = encoder.get_layer("pooler")(selected[:, 0, :])
-            outputs = {"mlm": head(selected[:, 1:, :]), "nsp": keras.layers.Dense(2, name="nsp_head", dtype="float32")(pooled)}
+            outputs = {
+                "mlm": head(selected[:, 1:, :]),
+                "nsp": keras.layers.Dense(2, name="nsp_head", dtype="float32")(pooled),
+            }
         else:
             outputs = {"mlm": head(selected)}
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
@@ -278,8 +319,11 @@ class BertMaskedLM(HuggingFaceFolders, keras.Model):
         return [w for w in weights if id(w) not in unused]
 
     def get_config(self):
-        return {"encoder": keras.saving.serialize_keras_object(self.encoder), "include_nsp": self.include_nsp,
-                "name": self.name}
+        return {
+            "encoder": keras.saving.serialize_keras_object(self.encoder),
+            "include_nsp": self.include_nsp,
+            "name": self.name,
+        }
 
     @classmethod
     def from_config(cls, config):

@@ -19,15 +19,22 @@ from tfpretrain.settings.autoencoder import AutoencoderRun
 from tfpretrain.training import fit, record_config, run_directory, write_json
 
 
-def compile_autoencoder(model: keras.Model, learning_rate: float = 1e-3, steps_per_execution: int = 32,
-                        gradient_accumulation_steps: int | None = None, xla: str = "auto"):
+def compile_autoencoder(
+    model: keras.Model,
+    learning_rate: float = 1e-3,
+    steps_per_execution: int = 32,
+    gradient_accumulation_steps: int | None = None,
+    xla: str = "auto",
+):
     """Adam + binary cross-entropy (plus MSE as a metric), XLA-compiled.
 
     `gradient_accumulation_steps=k` applies the mean gradient of k consecutive batches at once
     (an effective batch k times larger); the optimizer's step counter counts applied updates.
     """
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate, gradient_accumulation_steps=gradient_accumulation_steps),
+        optimizer=keras.optimizers.Adam(
+            learning_rate, gradient_accumulation_steps=gradient_accumulation_steps
+        ),
         loss="binary_crossentropy",
         metrics=[keras.metrics.MeanSquaredError(name="mse")],
         jit_compile=xla_for_training(xla),
@@ -52,8 +59,10 @@ def run(cfg: AutoencoderRun) -> dict:
     if cfg.limit_train:
         x_train = x_train[: cfg.limit_train]
     if cfg.validation_size >= len(x_train):
-        raise ValueError(f"--validation-size must be below the {len(x_train)} training images; "
-                         f"got {cfg.validation_size}.")
+        raise ValueError(
+            f"--validation-size must be below the {len(x_train)} training images; "
+            f"got {cfg.validation_size}."
+        )
     x_val = x_train[len(x_train) - cfg.validation_size :] if cfg.validation_size else None
     x_fit = x_train[: len(x_train) - cfg.validation_size]
 
@@ -68,12 +77,23 @@ def run(cfg: AutoencoderRun) -> dict:
     # The dense variant's input and output layers follow the images' size (784 for MNIST).
     model_config = AutoencoderConfig(image_shape=image_shape(x_train), conv=cfg.conv)
     with strategy.scope():
-        model = compile_autoencoder(build_autoencoder(model_config), cfg.learning_rate,
-                                    cfg.steps_per_execution, cfg.gradient_accumulation_steps, cfg.xla)
+        model = compile_autoencoder(
+            build_autoencoder(model_config),
+            cfg.learning_rate,
+            cfg.steps_per_execution,
+            cfg.gradient_accumulation_steps,
+            cfg.xla,
+        )
     history = fit(
-        model, train, epochs=cfg.epochs, validation_data=val, out_dir=out,
-        early_stopping_patience=cfg.early_stopping_patience, tensorboard=cfg.tensorboard,
-        verbose=cfg.verbose, checkpoint_every=cfg.checkpoint_every,
+        model,
+        train,
+        epochs=cfg.epochs,
+        validation_data=val,
+        out_dir=out,
+        early_stopping_patience=cfg.early_stopping_patience,
+        tensorboard=cfg.tensorboard,
+        verbose=cfg.verbose,
+        checkpoint_every=cfg.checkpoint_every,
     )
     train_seconds = history.training_seconds
     test_loss, test_mse = model.evaluate(test, verbose=0)
@@ -87,8 +107,11 @@ def run(cfg: AutoencoderRun) -> dict:
         export_autoencoder(model, out / "saved_model")
     record_config(out, model=dataclasses.asdict(model_config))
 
-    image_rows([sample, reconstructions], out / "reconstructions.png",
-               titles=["test images", "reconstructions"])
+    image_rows(
+        [sample, reconstructions],
+        out / "reconstructions.png",
+        titles=["test images", "reconstructions"],
+    )
     loss_curves(history.history, out / "loss.png")
 
     seconds = history.epoch_seconds  # every epoch's, those before a resume included

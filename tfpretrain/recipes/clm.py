@@ -26,15 +26,28 @@ from tfpretrain.training import (
 )
 
 
-def compile_gpt(model: keras.Model, cfg: CLMRun, total_steps: int, steps_per_execution: int) -> keras.Model:
+def compile_gpt(
+    model: keras.Model, cfg: CLMRun, total_steps: int, steps_per_execution: int
+) -> keras.Model:
     """AdamW (decay on matrices only), warm-up + cosine to `min_learning_rate`, global clipping, XLA
     (`xla_for_training`)."""
     final = cfg.min_learning_rate if cfg.min_learning_rate is not None else cfg.learning_rate / 10
-    schedule = WarmupSchedule(cfg.learning_rate, total_steps=total_steps,
-                              warmup_steps=warmup_steps(total_steps, cfg.warmup_fraction),
-                              decay="cosine", final_learning_rate=final)
-    optimizer = adamw(model, schedule, weight_decay=cfg.weight_decay, beta_1=0.9, beta_2=cfg.beta2,
-                      epsilon=1e-8, clipnorm=cfg.clipnorm)
+    schedule = WarmupSchedule(
+        cfg.learning_rate,
+        total_steps=total_steps,
+        warmup_steps=warmup_steps(total_steps, cfg.warmup_fraction),
+        decay="cosine",
+        final_learning_rate=final,
+    )
+    optimizer = adamw(
+        model,
+        schedule,
+        weight_decay=cfg.weight_decay,
+        beta_1=0.9,
+        beta_2=cfg.beta2,
+        epsilon=1e-8,
+        clipnorm=cfg.clipnorm,
+    )
     model.compile(
         optimizer=optimizer,
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -46,7 +59,8 @@ def compile_gpt(model: keras.Model, cfg: CLMRun, total_steps: int, steps_per_exe
 
 @run_directory
 def run(cfg: CLMRun) -> dict:
-    """Trains, evaluates, samples and exports; returns the metrics written to `out_dir/metrics.json`."""
+    """Trains, evaluates, samples and exports; returns the metrics written to
+    `out_dir/metrics.json`."""
     from tfpretrain.distribute import get_strategy, is_chief, set_precision
     from tfpretrain.text import train_tokenizer
 
@@ -61,8 +75,11 @@ def run(cfg: CLMRun) -> dict:
     else:
         tokenizer = train_tokenizer(cfg.tokenizer, text, cfg.vocab_size)
         model_config = GPTConfig.preset(
-            cfg.preset, vocabulary_size=tokenizer.vocabulary_size, sequence_length=cfg.seq_len,
-            dropout=cfg.dropout, use_bias=cfg.bias,
+            cfg.preset,
+            vocabulary_size=tokenizer.vocabulary_size,
+            sequence_length=cfg.seq_len,
+            dropout=cfg.dropout,
+            use_bias=cfg.bias,
         )
     tokens = tokenizer.encode(text)
     train_tokens, val_tokens = split_tokens(tokens, 0.1)
@@ -83,9 +100,17 @@ def run(cfg: CLMRun) -> dict:
     if chief:
         tokenizer.save(out / "tokenizer")
         record_config(out, model=dataclasses.asdict(model_config))
-    history = fit(model, train, epochs=epochs, steps_per_epoch=eval_interval, validation_data=val,
-                  out_dir=out, verbose=cfg.verbose, tensorboard=cfg.tensorboard,
-                  checkpoint_every=cfg.checkpoint_every)
+    history = fit(
+        model,
+        train,
+        epochs=epochs,
+        steps_per_epoch=eval_interval,
+        validation_data=val,
+        out_dir=out,
+        verbose=cfg.verbose,
+        tensorboard=cfg.tensorboard,
+        checkpoint_every=cfg.checkpoint_every,
+    )
     rows = _evaluations(history, eval_interval)  # every evaluation, those before a resume too
     train_seconds = history.training_seconds
     if not chief:
@@ -138,8 +163,10 @@ def _evaluations(history: keras.callbacks.History, eval_interval: int) -> list[d
     val_losses = history.history.get("val_loss", [math.nan] * len(losses))
     seconds = list(itertools.accumulate(history.epoch_seconds))
     seconds = [math.nan] * (len(losses) - len(seconds)) + seconds
-    return [{"step": (i + 1) * eval_interval, "train_loss": loss, "val_loss": val, "seconds": t}
-            for i, (loss, val, t) in enumerate(zip(losses, val_losses, seconds, strict=True))]
+    return [
+        {"step": (i + 1) * eval_interval, "train_loss": loss, "val_loss": val, "seconds": t}
+        for i, (loss, val, t) in enumerate(zip(losses, val_losses, seconds, strict=True))
+    ]
 
 
 def _write_samples(model, tokenizer, text: str, cfg: CLMRun, path: Path) -> list[str]:
@@ -150,8 +177,15 @@ def _write_samples(model, tokenizer, text: str, cfg: CLMRun, path: Path) -> list
     generator = TextGenerator(model, tokenizer)
     length = min(cfg.sample_length or generator.context_length, generator.context_length)
     prompt = text[:1]  # the corpus' first character: every tokenizer of this corpus encodes it
-    samples = generator.generate(prompt, max_length=length, num_return_sequences=cfg.num_samples,
-                                 top_k=None, top_p=0.95, temperature=0.8, seed=cfg.seed)
+    samples = generator.generate(
+        prompt,
+        max_length=length,
+        num_return_sequences=cfg.num_samples,
+        top_k=None,
+        top_p=0.95,
+        temperature=0.8,
+        seed=cfg.seed,
+    )
     path.write_text("\n\n---\n\n".join(samples) + "\n")
     return samples
 
@@ -163,7 +197,8 @@ def load_run(directory) -> tuple[keras.Model, object]:
     directory = Path(directory)
     if not (directory / "model.keras").is_file():
         raise FileNotFoundError(
-            f"No model.keras in {directory}; pass --model with the --out folder of a finished `tfpretrain clm` run."
+            f"No model.keras in {directory}; pass --model with the --out folder of a finished "
+            "`tfpretrain clm` run."
         )
     model = keras.models.load_model(directory / "model.keras")
     tokenizer = load_tokenizer(directory / "tokenizer")

@@ -48,8 +48,8 @@ def load_teacher(directory) -> tuple[TextClassifier, Path, dict, list[str] | Non
     missing = [p.name for p in needed if not p.is_file()]
     if missing:
         raise FileNotFoundError(
-            f"--teacher {directory} lacks {missing}: give the run directory of `tfpretrain finetune` "
-            "(it holds classifier.keras and vocab.txt)."
+            f"--teacher {directory} lacks {missing}: give the run directory of `tfpretrain "
+            "finetune` (it holds classifier.keras and vocab.txt)."
         )
     config_file = directory / "config.json"
     config = json.loads(config_file.read_text()) if config_file.is_file() else {}
@@ -59,14 +59,16 @@ def load_teacher(directory) -> tuple[TextClassifier, Path, dict, list[str] | Non
     return teacher, needed[1], config.get("run", {}), config.get("class_names")
 
 
-def check_teacher_classes(teacher_classes: list[str] | None, task_classes: list[str],
-                          teacher: str) -> None:
+def check_teacher_classes(
+    teacher_classes: list[str] | None, task_classes: list[str], teacher: str
+) -> None:
     """The task's classes must be the teacher's, in its order: its logits are read by class id."""
     if teacher_classes is not None and list(teacher_classes) != list(task_classes):
         raise ValueError(
             f"--teacher {teacher} was trained on the classes {teacher_classes}, but the task has "
             f"{task_classes}; pass --label-names in the teacher's order (or distil on the "
-            "teacher's task).")
+            "teacher's task)."
+        )
 
 
 def _latency(model: keras.Model, batch: dict, repeats: int) -> float:
@@ -82,7 +84,8 @@ def _latency(model: keras.Model, batch: dict, repeats: int) -> float:
 
 
 def _labels_key(teacher_dir, sentences, sequence_length: int, pairs=None) -> str:
-    """Fingerprint of what the teacher's labels depend on: its weights, the sentences, the length."""
+    """Fingerprint of what the teacher's labels depend on: its weights, the sentences, the
+    length."""
     digest = hashlib.sha256()
     with open(Path(teacher_dir) / "classifier.keras", "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -95,8 +98,9 @@ def _labels_key(teacher_dir, sentences, sequence_length: int, pairs=None) -> str
     return digest.hexdigest()
 
 
-def _teacher_labels(cfg: DistillRun, teacher, tokenizer, sentences, seq_len: int, metrics: dict,
-                    pairs=None) -> np.ndarray:
+def _teacher_labels(
+    cfg: DistillRun, teacher, tokenizer, sentences, seq_len: int, metrics: dict, pairs=None
+) -> np.ndarray:
     """The teacher's logits on the training sentences: from `cfg.teacher_logits` when it was written
     for this teacher and training set, else computed and saved to `out_dir/teacher_logits.npz`."""
     key = _labels_key(cfg.teacher, sentences, seq_len, pairs)
@@ -104,19 +108,28 @@ def _teacher_labels(cfg: DistillRun, teacher, tokenizer, sentences, seq_len: int
         path = Path(cfg.teacher_logits)
         try:
             with np.load(path) as saved:
-                logits, saved_key, seconds = saved["logits"], str(saved["key"]), float(saved["seconds"])
+                logits, saved_key, seconds = (
+                    saved["logits"],
+                    str(saved["key"]),
+                    float(saved["seconds"]),
+                )
         except (OSError, KeyError, ValueError) as e:
-            raise ValueError(f"--teacher-logits {path} is not a teacher_logits.npz written by `tfpretrain "
-                             f"distill` ({e}); drop the flag to label the training set again.") from e
+            raise ValueError(
+                f"--teacher-logits {path} is not a teacher_logits.npz written by `tfpretrain "
+                f"distill` ({e}); drop the flag to label the training set again."
+            ) from e
         if saved_key != key:
-            raise ValueError(f"--teacher-logits {path} holds the labels of another teacher, training set or "
-                             "sequence length; drop the flag to label the training set again.")
+            raise ValueError(
+                f"--teacher-logits {path} holds the labels of another teacher, training set or "
+                "sequence length; drop the flag to label the training set again."
+            )
         # The labelling pass still belongs to the cost of this student.
         metrics.update(teacher_labelling_seconds=seconds, teacher_logits_from=str(path))
         return logits
     start = time.perf_counter()
-    logits = teacher_logits(teacher, tokenizer.pack, sentences, seq_len,
-                            progress=cfg.verbose != 0, pairs=pairs)
+    logits = teacher_logits(
+        teacher, tokenizer.pack, sentences, seq_len, progress=cfg.verbose != 0, pairs=pairs
+    )
     seconds = time.perf_counter() - start
     np.savez(Path(cfg.out_dir) / "teacher_logits.npz", logits=logits, key=key, seconds=seconds)
     metrics["teacher_labelling_seconds"] = seconds
@@ -124,7 +137,9 @@ def _teacher_labels(cfg: DistillRun, teacher, tokenizer, sentences, seq_len: int
 
 
 def _dev_metrics(model, dev_ds, dev_y, num_classes):
-    return classification_metrics(dev_y, np.argmax(model.predict(dev_ds, verbose=0), -1), num_classes)
+    return classification_metrics(
+        dev_y, np.argmax(model.predict(dev_ds, verbose=0), -1), num_classes
+    )
 
 
 def _schedule(cfg: DistillRun, n_train: int):
@@ -136,10 +151,19 @@ def _schedule(cfg: DistillRun, n_train: int):
 def _build_student(cfg: DistillRun, teacher: TextClassifier) -> TextClassifier:
     if cfg.student_preset == "half":
         return half_depth_student(teacher)
-    config = student_config(cfg.student_preset, teacher.encoder.config.vocabulary_size,
-                            teacher.encoder.config.max_sequence_length, teacher.encoder.config.dropout)
-    student = TextClassifier(BertEncoder(config, name="student_encoder"), teacher.num_classes,
-                             pooling=teacher.pooling, dropout=teacher.dropout, name="student")
+    config = student_config(
+        cfg.student_preset,
+        teacher.encoder.config.vocabulary_size,
+        teacher.encoder.config.max_sequence_length,
+        teacher.encoder.config.dropout,
+    )
+    student = TextClassifier(
+        BertEncoder(config, name="student_encoder"),
+        teacher.num_classes,
+        pooling=teacher.pooling,
+        dropout=teacher.dropout,
+        name="student",
+    )
     if cfg.student_embeddings == "teacher":
         init_embeddings_from_teacher(student, teacher)
     return student
@@ -147,7 +171,8 @@ def _build_student(cfg: DistillRun, teacher: TextClassifier) -> TextClassifier:
 
 @run_directory
 def run(cfg: DistillRun) -> dict:
-    """Distils, evaluates, times and saves; returns the metrics written to `out_dir/metrics.json`."""
+    """Distils, evaluates, times and saves; returns the metrics written to
+    `out_dir/metrics.json`."""
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     set_precision(cfg.precision)
@@ -158,9 +183,9 @@ def run(cfg: DistillRun) -> dict:
     vocabulary = read_vocab(vocab_path)
     if cfg.vocab is not None and read_vocab(cfg.vocab) != vocabulary:
         raise ValueError(
-            f"The student's vocabulary {cfg.vocab} ({len(read_vocab(cfg.vocab))} tokens) differs from the "
-            f"teacher's {vocab_path} ({len(vocabulary)} tokens): teacher and student must read the same "
-            "token ids. Drop --vocab to use the teacher's."
+            f"The student's vocabulary {cfg.vocab} ({len(read_vocab(cfg.vocab))} tokens) differs "
+            f"from the teacher's {vocab_path} ({len(vocabulary)} tokens): teacher and student "
+            "must read the same token ids. Drop --vocab to use the teacher's."
         )
     seq_len = int(teacher_run.get("seq_len", 64))
     tokenizer = WordPieceTokenizer(vocabulary, sequence_length=seq_len)
@@ -169,33 +194,72 @@ def run(cfg: DistillRun) -> dict:
     train_pair, dev_pair = data["train_pair"], data["dev_pair"]
     check_teacher_classes(teacher_classes, data["class_names"], cfg.teacher)
     if len(train_x) < cfg.batch_size:
-        raise ValueError(f"{len(train_x)} training examples are fewer than one batch of "
-                         f"{cfg.batch_size}; lower --batch-size.")
-    train = _dataset(tokenizer, train_x, train_y, cfg.batch_size, seq_len, shuffle=True,
-                     seed=cfg.seed, pairs=train_pair)
+        raise ValueError(
+            f"{len(train_x)} training examples are fewer than one batch of "
+            f"{cfg.batch_size}; lower --batch-size."
+        )
+    train = _dataset(
+        tokenizer,
+        train_x,
+        train_y,
+        cfg.batch_size,
+        seq_len,
+        shuffle=True,
+        seed=cfg.seed,
+        pairs=train_pair,
+    )
     dev = _dataset(tokenizer, dev_x, dev_y, 256, seq_len, shuffle=False, pairs=dev_pair)
     num_classes = data["num_classes"]
-    metrics: dict = {"student_preset": cfg.student_preset, "student_embeddings": cfg.student_embeddings,
-                     "temperature": cfg.temperature, "alpha": cfg.alpha,
-                     "hidden_weight": cfg.hidden_weight}
+    metrics: dict = {
+        "student_preset": cfg.student_preset,
+        "student_embeddings": cfg.student_embeddings,
+        "temperature": cfg.temperature,
+        "alpha": cfg.alpha,
+        "hidden_weight": cfg.hidden_weight,
+    }
 
     distill_train = train
     if not cfg.hidden_weight:  # the frozen teacher labels the training set once, not every epoch
-        cached = _teacher_labels(cfg, teacher, tokenizer, list(train_x), seq_len, metrics,
-                                 train_pair)
-        distill_train = _dataset(tokenizer, train_x, train_y, cfg.batch_size, seq_len, shuffle=True,
-                                 seed=cfg.seed, extra={"teacher_logits": cached}, pairs=train_pair)
+        cached = _teacher_labels(
+            cfg, teacher, tokenizer, list(train_x), seq_len, metrics, train_pair
+        )
+        distill_train = _dataset(
+            tokenizer,
+            train_x,
+            train_y,
+            cfg.batch_size,
+            seq_len,
+            shuffle=True,
+            seed=cfg.seed,
+            extra={"teacher_logits": cached},
+            pairs=train_pair,
+        )
 
     with strategy.scope():
         student = _build_student(cfg, teacher)
-        distiller = Distiller(student, teacher, temperature=cfg.temperature, alpha=cfg.alpha,
-                              hidden_weight=cfg.hidden_weight, name="distiller")
-        distiller.compile(optimizer=adamw(student, _schedule(cfg, len(train_x))),
-                          jit_compile=xla_for_training(cfg.xla),
-                          steps_per_execution=cfg.steps_per_execution)
-    history = fit(distiller, distill_train, epochs=cfg.epochs, validation_data=dev,
-                  out_dir=out / "distill", verbose=cfg.verbose, tensorboard=cfg.tensorboard,
-                  checkpoint_every=cfg.checkpoint_every)
+        distiller = Distiller(
+            student,
+            teacher,
+            temperature=cfg.temperature,
+            alpha=cfg.alpha,
+            hidden_weight=cfg.hidden_weight,
+            name="distiller",
+        )
+        distiller.compile(
+            optimizer=adamw(student, _schedule(cfg, len(train_x))),
+            jit_compile=xla_for_training(cfg.xla),
+            steps_per_execution=cfg.steps_per_execution,
+        )
+    history = fit(
+        distiller,
+        distill_train,
+        epochs=cfg.epochs,
+        validation_data=dev,
+        out_dir=out / "distill",
+        verbose=cfg.verbose,
+        tensorboard=cfg.tensorboard,
+        checkpoint_every=cfg.checkpoint_every,
+    )
     metrics["distill_seconds"] = history.training_seconds
     teacher_scores = _dev_metrics(teacher, dev, dev_y, num_classes)
     student_predictions = np.argmax(student.predict(dev, verbose=0), -1)
@@ -207,22 +271,37 @@ def run(cfg: DistillRun) -> dict:
     metrics["teacher_params"] = teacher.encoder.count_params()
     metrics["student_params"] = student.encoder.count_params()
     metrics["param_ratio"] = metrics["student_params"] / metrics["teacher_params"]
-    metrics["accuracy_retained"] = metrics["student_accuracy"] / max(metrics["teacher_accuracy"], 1e-12)
+    metrics["accuracy_retained"] = metrics["student_accuracy"] / max(
+        metrics["teacher_accuracy"], 1e-12
+    )
 
     if cfg.baseline:  # the same student (same start), trained on the labels alone
         keras.utils.set_random_seed(cfg.seed)
         with strategy.scope():
             baseline = _build_student(cfg, teacher)
-            baseline.compile(optimizer=adamw(baseline, _schedule(cfg, len(train_x))),
-                             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                             jit_compile=xla_for_training(cfg.xla),
-                             steps_per_execution=cfg.steps_per_execution)
-        history = fit(baseline, train, epochs=cfg.epochs, validation_data=dev, out_dir=out / "baseline",
-                      verbose=cfg.verbose, tensorboard=cfg.tensorboard,
-                      checkpoint_every=cfg.checkpoint_every)
+            baseline.compile(
+                optimizer=adamw(baseline, _schedule(cfg, len(train_x))),
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                jit_compile=xla_for_training(cfg.xla),
+                steps_per_execution=cfg.steps_per_execution,
+            )
+        history = fit(
+            baseline,
+            train,
+            epochs=cfg.epochs,
+            validation_data=dev,
+            out_dir=out / "baseline",
+            verbose=cfg.verbose,
+            tensorboard=cfg.tensorboard,
+            checkpoint_every=cfg.checkpoint_every,
+        )
         metrics["baseline_seconds"] = history.training_seconds
-        metrics.update({f"baseline_student_{k}": v
-                        for k, v in _dev_metrics(baseline, dev, dev_y, num_classes).items()})
+        metrics.update(
+            {
+                f"baseline_student_{k}": v
+                for k, v in _dev_metrics(baseline, dev, dev_y, num_classes).items()
+            }
+        )
 
     batch = next(iter(dev.take(1)))[0]
     batch = {k: v[: cfg.batch_size] for k, v in batch.items()}
@@ -235,8 +314,13 @@ def run(cfg: DistillRun) -> dict:
     if cfg.export and train_pair is None:  # the export serves single strings, not pairs
         from tfpretrain.export.text import export_text_classifier, task_label_names
 
-        export_text_classifier(student, tokenizer, out / "saved_model", seq_len,
-                               label_names=task_label_names(data, student.output_shape[-1]))
+        export_text_classifier(
+            student,
+            tokenizer,
+            out / "saved_model",
+            seq_len,
+            label_names=task_label_names(data, student.output_shape[-1]),
+        )
     record_config(out, derived={"seq_len": seq_len}, class_names=data["class_names"])
     write_json(out / "metrics.json", metrics)
     return metrics

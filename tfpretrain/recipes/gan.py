@@ -89,9 +89,18 @@ class GANMonitor(keras.callbacks.Callback):
 
     STATE_FILE = "gan_monitor.json"
 
-    def __init__(self, scorer: FrechetScorer, out_dir=None, num_samples: int = 10_000, num_classes: int = 10,
-                 d_loss_floor: float = 1e-3, collapse_entropy: float = 0.5, collapse_check_from_epoch: int = 3,
-                 seed: int = 0, resume: bool = False):
+    def __init__(
+        self,
+        scorer: FrechetScorer,
+        out_dir=None,
+        num_samples: int = 10_000,
+        num_classes: int = 10,
+        d_loss_floor: float = 1e-3,
+        collapse_entropy: float = 0.5,
+        collapse_check_from_epoch: int = 3,
+        seed: int = 0,
+        resume: bool = False,
+    ):
         super().__init__()
         self.scorer = scorer
         self.out_dir = Path(out_dir) if out_dir is not None else None
@@ -114,12 +123,16 @@ class GANMonitor(keras.callbacks.Callback):
             generator = self.model.generator
             latent_dim = int(generator.input_shape[-1])
             self._generate = tf.function(
-                lambda s, n: tf.cast(generator(sample_noise(s, n, latent_dim), training=False), tf.float32)
+                lambda s, n: tf.cast(
+                    generator(sample_noise(s, n, latent_dim), training=False), tf.float32
+                )
             )
         batches = []
         for i, start in enumerate(range(0, count, batch_size)):
             n = min(batch_size, count - start)
-            batches.append(np.asarray(self._generate(tf.constant(seed * 100_003 + i), tf.constant(n))))
+            batches.append(
+                np.asarray(self._generate(tf.constant(seed * 100_003 + i), tf.constant(n)))
+            )
         return np.concatenate(batches)
 
     def on_epoch_end(self, epoch, logs=None):
@@ -128,30 +141,45 @@ class GANMonitor(keras.callbacks.Callback):
         d_loss = float(logs.get("d_loss", np.nan))
         if not math.isfinite(d_loss):
             raise GANDivergenceError(
-                f"The GAN diverged at epoch {number}: the discriminator loss is {d_loss}. Lower the "
-                "learning rates.", number, "non_finite")
+                f"The GAN diverged at epoch {number}: the discriminator loss is {d_loss}. Lower "
+                "the learning rates.",
+                number,
+                "non_finite",
+            )
         if d_loss < self.d_loss_floor:
             raise GANDivergenceError(
                 f"The GAN diverged at epoch {number}: the discriminator loss fell to {d_loss:.2e} "
-                f"(below {self.d_loss_floor:g}), so the discriminator rejects every generated image "
-                "and the generator gets no gradient. Lower the discriminator's learning rate, use the "
-                "non-saturating generator loss, or add dropout to the discriminator.", number,
-                "discriminator_wins")
+                f"(below {self.d_loss_floor:g}), so the discriminator rejects every generated "
+                "image and the generator gets no gradient. Lower the discriminator's learning "
+                "rate, use the non-saturating generator loss, or add dropout to the "
+                "discriminator.",
+                number,
+                "discriminator_wins",
+            )
         if self.out_dir is not None:
             grid = self.generate(64, self.seed)
-            image_rows([grid[i : i + 8] for i in range(0, 64, 8)], self.out_dir / f"samples_{number}.png")
+            image_rows(
+                [grid[i : i + 8] for i in range(0, 64, 8)], self.out_dir / f"samples_{number}.png"
+            )
         images = self.generate(self.num_samples, self.seed + 1)
         features, classes = self.scorer.features_and_classes(images)
         from tfpretrain.frechet import frechet_distance, gaussian_statistics
 
-        fd = frechet_distance(*gaussian_statistics(features), self.scorer.real_mean, self.scorer.real_cov)
+        fd = frechet_distance(
+            *gaussian_statistics(features), self.scorer.real_mean, self.scorer.real_cov
+        )
         entropy = class_entropy(classes, self.num_classes)
         # After a resume, epochs before this one come from the stored lists.
         self.frechet_distance = self.frechet_distance[:epoch] + [fd]
         self.sample_class_entropy = self.sample_class_entropy[:epoch] + [entropy]
         if self.out_dir is not None:
-            write_json(self.out_dir / self.STATE_FILE, {"frechet_distance": self.frechet_distance,
-                                                        "sample_class_entropy": self.sample_class_entropy})
+            write_json(
+                self.out_dir / self.STATE_FILE,
+                {
+                    "frechet_distance": self.frechet_distance,
+                    "sample_class_entropy": self.sample_class_entropy,
+                },
+            )
         logs["frechet_distance"] = fd
         logs["sample_class_entropy"] = entropy
         if number >= self.collapse_check_from_epoch and entropy < self.collapse_entropy:
@@ -159,8 +187,11 @@ class GANMonitor(keras.callbacks.Callback):
             raise GANDivergenceError(
                 f"Mode collapse at epoch {number}: the generated images cover few classes "
                 f"(normalised class entropy {entropy:.2f} < {self.collapse_entropy}; class counts "
-                f"{counts.tolist()}). Lower the learning rates or train the discriminator more gently.",
-                number, "mode_collapse")
+                f"{counts.tolist()}). Lower the learning rates or train the discriminator more "
+                "gently.",
+                number,
+                "mode_collapse",
+            )
 
 
 @run_directory
@@ -179,13 +210,20 @@ def run(cfg: GanRun) -> dict:
     if cfg.limit_test:
         x_test, y_test = x_test[: cfg.limit_test], y_test[: cfg.limit_test]
     if cfg.batch_size > len(x_train):
-        raise ValueError(f"--batch-size {cfg.batch_size} exceeds the {len(x_train)} training "
-                         "images; lower it or raise --limit-train.")
+        raise ValueError(
+            f"--batch-size {cfg.batch_size} exceeds the {len(x_train)} training "
+            "images; lower it or raise --limit-train."
+        )
     num_classes = int(y_train.max()) + 1
 
     start = time.perf_counter()
-    classifier = train_feature_classifier(x_train, y_train, path=out / FEATURE_CLASSIFIER_FILE,
-                                          epochs=cfg.classifier_epochs, seed=cfg.seed)
+    classifier = train_feature_classifier(
+        x_train,
+        y_train,
+        path=out / FEATURE_CLASSIFIER_FILE,
+        epochs=cfg.classifier_epochs,
+        seed=cfg.seed,
+    )
     scorer = FrechetScorer(classifier, x_test)
     _, test_classes = scorer.features_and_classes(x_test)
     classifier_accuracy = float(np.mean(test_classes == y_test))
@@ -197,7 +235,8 @@ def run(cfg: GanRun) -> dict:
         gan.compile(
             d_optimizer=keras.optimizers.Adam(cfg.d_learning_rate, beta_1=cfg.beta_1),
             g_optimizer=keras.optimizers.Adam(cfg.g_learning_rate, beta_1=cfg.beta_1),
-            jit_compile=xla_for_training(cfg.xla), steps_per_execution=cfg.steps_per_execution,
+            jit_compile=xla_for_training(cfg.xla),
+            steps_per_execution=cfg.steps_per_execution,
         )
     # The untrained twin for the random-init probe: the same seed gives the same initial weights.
     keras.utils.set_random_seed(cfg.seed)
@@ -205,24 +244,51 @@ def run(cfg: GanRun) -> dict:
 
     # With steps_per_epoch an "epoch" is that many steps over the repeated data (shorter epochs
     # give more frequent samples and Fréchet distances).
-    train = image_dataset(x_train, batch_size=cfg.batch_size, seed=cfg.seed, drop_remainder=True,
-                          repeat=cfg.steps_per_epoch is not None)
-    monitor = GANMonitor(scorer, out, num_samples=cfg.fd_samples, num_classes=num_classes,
-                         d_loss_floor=cfg.d_loss_floor, collapse_entropy=cfg.collapse_entropy,
-                         collapse_check_from_epoch=cfg.collapse_check_from_epoch, seed=cfg.seed,
-                         resume=latest_state(out / "checkpoints" / "state") is not None)
+    train = image_dataset(
+        x_train,
+        batch_size=cfg.batch_size,
+        seed=cfg.seed,
+        drop_remainder=True,
+        repeat=cfg.steps_per_epoch is not None,
+    )
+    monitor = GANMonitor(
+        scorer,
+        out,
+        num_samples=cfg.fd_samples,
+        num_classes=num_classes,
+        d_loss_floor=cfg.d_loss_floor,
+        collapse_entropy=cfg.collapse_entropy,
+        collapse_check_from_epoch=cfg.collapse_check_from_epoch,
+        seed=cfg.seed,
+        resume=latest_state(out / "checkpoints" / "state") is not None,
+    )
     timer = EpochTimer()
     try:
-        history = fit(gan, train, epochs=cfg.epochs, steps_per_epoch=cfg.steps_per_epoch,
-                      out_dir=out, callbacks=[timer, monitor], verbose=cfg.verbose,
-                      tensorboard=cfg.tensorboard, checkpoint_every=cfg.checkpoint_every)
+        history = fit(
+            gan,
+            train,
+            epochs=cfg.epochs,
+            steps_per_epoch=cfg.steps_per_epoch,
+            out_dir=out,
+            callbacks=[timer, monitor],
+            verbose=cfg.verbose,
+            tensorboard=cfg.tensorboard,
+            checkpoint_every=cfg.checkpoint_every,
+        )
     except (GANDivergenceError, NonFiniteLossError) as err:
         epoch = getattr(err, "epoch", len(timer.seconds) + 1)
         kind = getattr(err, "kind", "non_finite")
-        write_json(out / "metrics.json", {
-            "failed": True, "failure": kind, "failed_at_epoch": epoch, "message": str(err),
-            "frechet_distance": monitor.frechet_distance, "sample_class_entropy": monitor.sample_class_entropy,
-        })
+        write_json(
+            out / "metrics.json",
+            {
+                "failed": True,
+                "failure": kind,
+                "failed_at_epoch": epoch,
+                "message": str(err),
+                "frechet_distance": monitor.frechet_distance,
+                "sample_class_entropy": monitor.sample_class_entropy,
+            },
+        )
         if isinstance(err, GANDivergenceError):
             raise
         raise GANDivergenceError(str(err), epoch, kind) from err
@@ -234,19 +300,41 @@ def run(cfg: GanRun) -> dict:
         export_gan(gan.generator, gan.discriminator, out / "saved_model")
     record_config(out, model=dataclasses.asdict(config))
     loss_curves(history.history, out / "loss.png", keys=("d_loss", "g_loss"))
-    loss_curves({"frechet_distance": monitor.frechet_distance}, out / "frechet_distance.png",
-                keys=("frechet_distance",), ylabel="Fréchet distance")
+    loss_curves(
+        {"frechet_distance": monitor.frechet_distance},
+        out / "frechet_distance.png",
+        keys=("frechet_distance",),
+        ylabel="Fréchet distance",
+    )
 
     # The evaluation protocol shared with SimCLR and the autoencoder (tfpretrain.evaluate).
     start = time.perf_counter()
     train_split, test_split = (x_train, y_train), (x_test, y_test)
-    probe = linear_probe(discriminator_features(gan.discriminator), train_split, test_split,
-                         epochs=cfg.probe_epochs, num_classes=num_classes, seed=cfg.seed)
-    random_probe = linear_probe(discriminator_features(random_discriminator), train_split, test_split,
-                                epochs=cfg.probe_epochs, num_classes=num_classes, seed=cfg.seed)
+    probe = linear_probe(
+        discriminator_features(gan.discriminator),
+        train_split,
+        test_split,
+        epochs=cfg.probe_epochs,
+        num_classes=num_classes,
+        seed=cfg.seed,
+    )
+    random_probe = linear_probe(
+        discriminator_features(random_discriminator),
+        train_split,
+        test_split,
+        epochs=cfg.probe_epochs,
+        num_classes=num_classes,
+        seed=cfg.seed,
+    )
     few_labels = {
-        str(k): fine_tune(discriminator_features(gan.discriminator), train_split, test_split, labels=k,
-                          num_classes=num_classes, seed=cfg.seed)
+        str(k): fine_tune(
+            discriminator_features(gan.discriminator),
+            train_split,
+            test_split,
+            labels=k,
+            num_classes=num_classes,
+            seed=cfg.seed,
+        )
         for k in cfg.fine_tune_labels
     }
     probe_seconds = time.perf_counter() - start

@@ -28,8 +28,9 @@ def hf_model_type(path) -> str | None:
     return json.loads(config.read_text()).get("model_type")
 
 
-def hf_encoder_folder(path, sequence_length: int,
-                      kinds: tuple[str, ...] = HF_ENCODERS) -> tuple[object, dict]:
+def hf_encoder_folder(
+    path, sequence_length: int, kinds: tuple[str, ...] = HF_ENCODERS
+) -> tuple[object, dict]:
     """The tokenizer and `config.json` of a Hugging Face encoder folder that a recipe continues,
     the tokenizer packing `sequence_length` tokens by default (what an export uses).
 
@@ -45,13 +46,16 @@ def hf_encoder_folder(path, sequence_length: int,
     kind = hf_model_type(path)
     if kind not in kinds:
         found = "no Hugging Face config.json" if kind is None else f"a {kind!r} model"
-        raise ValueError(f"{path} holds {found}; this takes a local Hugging Face "
-                         f"{' / '.join(kinds)} folder.")
+        raise ValueError(
+            f"{path} holds {found}; this takes a local Hugging Face {' / '.join(kinds)} folder."
+        )
     raw = read_config(path)
     positions = bert_config(raw).max_sequence_length
     if sequence_length > positions:
-        raise ValueError(f"--seq-len {sequence_length} is longer than the {positions} positions "
-                         f"of the model in {path}; pass --seq-len {positions} or less.")
+        raise ValueError(
+            f"--seq-len {sequence_length} is longer than the {positions} positions "
+            f"of the model in {path}; pass --seq-len {positions} or less."
+        )
     tokenizer = load_tokenizer(path)
     if hasattr(tokenizer, "sequence_length"):  # WordPiece: its default packing length
         tokenizer.sequence_length = int(sequence_length)
@@ -73,16 +77,19 @@ def load_generator(path, jit_compile: bool = True) -> TextGenerator | Seq2SeqGen
     if kind == "gpt2":
         from tfpretrain.models import gpt
 
-        return TextGenerator(gpt.from_pretrained(path), load_tokenizer(path),
-                             jit_compile=jit_compile)
+        return TextGenerator(
+            gpt.from_pretrained(path), load_tokenizer(path), jit_compile=jit_compile
+        )
     if kind == "t5":
         from tfpretrain.models import t5
 
         model, config = t5.from_pretrained(path)
         return Seq2SeqGenerator(model, config, load_tokenizer(path), jit_compile=jit_compile)
     if kind is not None:
-        raise ValueError(f"{path} holds a Hugging Face {kind!r} model; generation takes "
-                         f"{' or '.join(HF_GENERATORS)} folders.")
+        raise ValueError(
+            f"{path} holds a Hugging Face {kind!r} model; generation takes "
+            f"{' or '.join(HF_GENERATORS)} folders."
+        )
     if is_seq2seq_dir(path):
         model, config, tokenizer = load_seq2seq(path)
         return Seq2SeqGenerator(model, config, tokenizer, jit_compile=jit_compile)
@@ -96,9 +103,14 @@ def load_generator(path, jit_compile: bool = True) -> TextGenerator | Seq2SeqGen
     return TextGenerator(model, tokenizer, jit_compile=jit_compile)
 
 
-def generate_text(generator, prompt: str, max_length: int | None = None,
-                  num_return_sequences: int = 1, stop: str | None = None,
-                  **kwargs) -> list[str]:
+def generate_text(
+    generator,
+    prompt: str,
+    max_length: int | None = None,
+    num_return_sequences: int = 1,
+    stop: str | None = None,
+    **kwargs,
+) -> list[str]:
     """`num_return_sequences` outputs for one prompt.
 
     A GPT's outputs are the prompt and its continuation, `max_length` tokens in all (default:
@@ -108,11 +120,17 @@ def generate_text(generator, prompt: str, max_length: int | None = None,
     """
     if isinstance(generator, Seq2SeqGenerator):
         if stop is not None:
-            raise ValueError("--stop applies to GPT models; an encoder-decoder stops at its end "
-                             "token.")
+            raise ValueError(
+                "--stop applies to GPT models; an encoder-decoder stops at its end token."
+            )
         length = max_length or generator.config.decoder_length - 1
-        return generator.generate(prompt, length, num_return_sequences=num_return_sequences,
-                                  **kwargs)[0]
-    return generator.generate(prompt, max_length or generator.context_length,
-                              num_return_sequences=num_return_sequences, stop_token=stop,
-                              **kwargs)
+        return generator.generate(
+            prompt, length, num_return_sequences=num_return_sequences, **kwargs
+        )[0]
+    return generator.generate(
+        prompt,
+        max_length or generator.context_length,
+        num_return_sequences=num_return_sequences,
+        stop_token=stop,
+        **kwargs,
+    )

@@ -28,8 +28,13 @@ from tfpretrain.training import (
 )
 
 
-def compile_mlm(model: BertMaskedLM, learning_rate, weight_decay: float = 0.01,
-                steps_per_execution: int = 1, xla: str = "auto"):
+def compile_mlm(
+    model: BertMaskedLM,
+    learning_rate,
+    weight_decay: float = 0.01,
+    steps_per_execution: int = 1,
+    xla: str = "auto",
+):
     """AdamW + masked cross-entropy; masked-token accuracy (and NSP accuracy), XLA-compiled."""
     losses = {"mlm": keras.losses.SparseCategoricalCrossentropy(from_logits=True)}
     metrics = {"mlm": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]}
@@ -38,7 +43,9 @@ def compile_mlm(model: BertMaskedLM, learning_rate, weight_decay: float = 0.01,
         metrics["nsp"] = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
     model.compile(
         optimizer=adamw(model, learning_rate, weight_decay=weight_decay),
-        loss=losses, weighted_metrics=metrics, jit_compile=xla_for_training(xla),
+        loss=losses,
+        weighted_metrics=metrics,
+        jit_compile=xla_for_training(xla),
         steps_per_execution=steps_per_execution,
     )
     return model
@@ -82,18 +89,37 @@ def run(cfg: MlmRun) -> dict:
     if is_chief(strategy):  # one writer in a multi-worker job
         write_vocab(tokenizer.vocabulary, out / "vocab.txt")
 
-    train = mlm_dataset(train_lines, tokenizer, cfg.seq_len, cfg.batch_size, cfg.mask_rate, nsp=cfg.nsp,
-                        repeat=True, seed=cfg.seed)
+    train = mlm_dataset(
+        train_lines,
+        tokenizer,
+        cfg.seq_len,
+        cfg.batch_size,
+        cfg.mask_rate,
+        nsp=cfg.nsp,
+        repeat=True,
+        seed=cfg.seed,
+    )
     val = None
     if val_lines:
         try:
-            val = mlm_dataset(val_lines, tokenizer, cfg.seq_len, cfg.batch_size, cfg.mask_rate, nsp=cfg.nsp,
-                              shuffle=False, seed=cfg.seed, rerandomize_each_iteration=False)
+            val = mlm_dataset(
+                val_lines,
+                tokenizer,
+                cfg.seq_len,
+                cfg.batch_size,
+                cfg.mask_rate,
+                nsp=cfg.nsp,
+                shuffle=False,
+                seed=cfg.seed,
+                rerandomize_each_iteration=False,
+            )
         except ValueError:
             val = None  # too little held-out text for one batch; train without validation curves
 
     model_config = BertConfig.preset(
-        cfg.preset, vocabulary_size=tokenizer.vocabulary_size, dropout=cfg.dropout,
+        cfg.preset,
+        vocabulary_size=tokenizer.vocabulary_size,
+        dropout=cfg.dropout,
         max_sequence_length=max(512, cfg.seq_len),
     )
     with strategy.scope():
@@ -101,8 +127,9 @@ def run(cfg: MlmRun) -> dict:
             model = _init_model(cfg)
             model_config = model.encoder.config
         else:
-            model = BertMaskedLM(BertEncoder(model_config, name="bert_encoder"),
-                                 include_nsp=cfg.nsp)
+            model = BertMaskedLM(
+                BertEncoder(model_config, name="bert_encoder"), include_nsp=cfg.nsp
+            )
         warmup = warmup_steps(cfg.steps, cfg.warmup_fraction)
         schedule = WarmupSchedule(cfg.learning_rate, cfg.steps, warmup, decay="linear")
         steps_per_execution = min(cfg.steps_per_execution, cfg.steps // cfg.epochs)
@@ -110,8 +137,15 @@ def run(cfg: MlmRun) -> dict:
 
     timer = EpochTimer()
     history = fit(
-        model, train, epochs=cfg.epochs, steps_per_epoch=cfg.steps // cfg.epochs, validation_data=val,
-        out_dir=out, tensorboard=cfg.tensorboard, callbacks=[timer], verbose=cfg.verbose,
+        model,
+        train,
+        epochs=cfg.epochs,
+        steps_per_epoch=cfg.steps // cfg.epochs,
+        validation_data=val,
+        out_dir=out,
+        tensorboard=cfg.tensorboard,
+        callbacks=[timer],
+        verbose=cfg.verbose,
         checkpoint_every=cfg.checkpoint_every,
     )
     train_seconds = history.training_seconds
@@ -166,11 +200,15 @@ def _init_tokenizer(cfg: MlmRun) -> WordPieceTokenizer:
     head = hf_architecture(config)
     name = (config.get("architectures") or ["an encoder without heads"])[0]
     if head not in ("mlm", "pretraining"):
-        raise ValueError(f"--init {cfg.init} holds {name}, not a masked LM; mlm --init continues "
-                         "BertForMaskedLM, BertForPreTraining or DistilBertForMaskedLM folders.")
+        raise ValueError(
+            f"--init {cfg.init} holds {name}, not a masked LM; mlm --init continues "
+            "BertForMaskedLM, BertForPreTraining or DistilBertForMaskedLM folders."
+        )
     if cfg.nsp and head != "pretraining":
-        raise ValueError(f"--nsp needs a next-sentence head; --init {cfg.init} holds {name}, "
-                         "which has none (BertForPreTraining has).")
+        raise ValueError(
+            f"--nsp needs a next-sentence head; --init {cfg.init} holds {name}, "
+            "which has none (BertForPreTraining has)."
+        )
     return tokenizer
 
 

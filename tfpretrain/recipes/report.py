@@ -1,4 +1,5 @@
-"""One comparison of every method: read the `metrics.json` of runs, write markdown tables and bar plots.
+"""One comparison of every method: read the `metrics.json` of runs, write markdown tables and
+bar plots.
 
 Recognised run directories (by the keys of their `metrics.json`):
 
@@ -34,7 +35,9 @@ def find_metrics(paths) -> list[Path]:
         elif path.is_dir():
             found.update(p for p in path.rglob("metrics.json") if "checkpoints" not in p.parts)
         else:
-            raise FileNotFoundError(f"{path} is neither a run directory nor a folder holding run directories.")
+            raise FileNotFoundError(
+                f"{path} is neither a run directory nor a folder holding run directories."
+            )
     return sorted(found)
 
 
@@ -55,8 +58,13 @@ def _pretrain_seconds(init: str) -> float | None:
 
 def _text_name(metrics: dict, run_dir: Path) -> str:
     init = metrics.get("init", "?")
-    names = {"vsm": "vector-space baseline", "scratch": "scratch", "hf-bert": "MiniLM checkpoint",
-             "mlm": "own masked LM", "seq2seq": "own span corruption"}
+    names = {
+        "vsm": "vector-space baseline",
+        "scratch": "scratch",
+        "hf-bert": "MiniLM checkpoint",
+        "mlm": "own masked LM",
+        "seq2seq": "own span corruption",
+    }
     name = names.get(init, str(init))
     if init == "scratch" and "exact_match" in metrics:  # fine-tuned text to text
         name = "scratch encoder-decoder"
@@ -71,7 +79,9 @@ def collect(paths) -> dict:
         metrics = json.loads(file.read_text())
         run_dir = file.parent
         config_file = run_dir / "config.json"
-        run_cfg = json.loads(config_file.read_text()).get("run", {}) if config_file.is_file() else {}
+        run_cfg = (
+            json.loads(config_file.read_text()).get("run", {}) if config_file.is_file() else {}
+        )
         if isinstance(metrics.get("results"), dict):  # tfpretrain evaluate
             for encoder, columns in metrics["results"].items():
                 row = images.setdefault(encoder, {})
@@ -84,29 +94,43 @@ def collect(paths) -> dict:
             for labels, scores in (metrics.get("fine_tune") or {}).items():
                 row.setdefault(labels, scores["accuracy"])
             row["pretrain_seconds"] = _seconds(metrics, "pretrain_seconds")
-            images.setdefault("gan (random init)", {})["linear_probe"] = metrics["random_init_probe_accuracy"]
+            images.setdefault("gan (random init)", {})["linear_probe"] = metrics[
+                "random_init_probe_accuracy"
+            ]
         elif "final_contrastive_accuracy" in metrics:  # tfpretrain simclr
             row = images.setdefault("simclr", {})
             row.setdefault("linear_probe", metrics["linear_probe_accuracy"])
             row["pretrain_seconds"] = _seconds(metrics, "train_seconds")
         elif "student_accuracy" in metrics:  # tfpretrain distill
             seconds = _seconds(metrics, "distill_seconds")
-            if seconds is not None:  # the teacher's labelling pass is part of the distillation's cost
+            if (
+                seconds is not None
+            ):  # the teacher's labelling pass is part of the distillation's cost
                 seconds += _seconds(metrics, "teacher_labelling_seconds") or 0.0
             text[f"distilled student ({run_dir.name})"] = {
-                "accuracy": metrics["student_accuracy"], "f1": metrics.get("student_f1"),
-                "pretrain_seconds": None, "finetune_seconds": seconds,
-                "params": metrics.get("student_params"), "speedup": metrics.get("speedup")}
+                "accuracy": metrics["student_accuracy"],
+                "f1": metrics.get("student_f1"),
+                "pretrain_seconds": None,
+                "finetune_seconds": seconds,
+                "params": metrics.get("student_params"),
+                "speedup": metrics.get("speedup"),
+            }
             if "baseline_student_accuracy" in metrics:
                 text[f"student without teacher ({run_dir.name})"] = {
-                    "accuracy": metrics["baseline_student_accuracy"], "f1": metrics.get("baseline_student_f1"),
-                    "pretrain_seconds": None, "finetune_seconds": _seconds(metrics, "baseline_seconds"),
-                    "params": metrics.get("student_params")}
+                    "accuracy": metrics["baseline_student_accuracy"],
+                    "f1": metrics.get("baseline_student_f1"),
+                    "pretrain_seconds": None,
+                    "finetune_seconds": _seconds(metrics, "baseline_seconds"),
+                    "params": metrics.get("student_params"),
+                }
         elif "init" in metrics and "accuracy" in metrics:  # tfpretrain finetune
             text[_text_name(metrics, run_dir)] = {
-                "accuracy": metrics["accuracy"], "f1": metrics.get("f1"), "init": metrics["init"],
+                "accuracy": metrics["accuracy"],
+                "f1": metrics.get("f1"),
+                "init": metrics["init"],
                 "pretrain_seconds": _pretrain_seconds(run_cfg.get("init", "")),
-                "finetune_seconds": _seconds(metrics, "train_seconds")}
+                "finetune_seconds": _seconds(metrics, "train_seconds"),
+            }
     baseline = next((v["accuracy"] for v in text.values() if v.get("init") == "vsm"), None)
     for row in text.values():
         row["vs_vsm"] = None if baseline is None else row["accuracy"] - baseline
@@ -125,19 +149,26 @@ def markdown(report: dict) -> str:
     """The two tables, ready for BENCHMARKS.md."""
     lines = []
     if report["images"]:
-        lines += ["| image encoder | " + " | ".join(IMAGE_HEADERS) + " | pre-training |",
-                  "|---|" + "---:|" * (len(IMAGE_COLUMNS) + 1)]
+        lines += [
+            "| image encoder | " + " | ".join(IMAGE_HEADERS) + " | pre-training |",
+            "|---|" + "---:|" * (len(IMAGE_COLUMNS) + 1),
+        ]
         for name, row in report["images"].items():
             cells = [_pct(row.get(c)) for c in IMAGE_COLUMNS] + [_secs(row.get("pretrain_seconds"))]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
         lines.append("")
     if report["text"]:
-        lines += ["| text model (SST-2 dev) | accuracy | F1 | vs vector-space baseline | pre-training | fine-tuning |",
-                  "|---|---:|---:|---:|---:|---:|"]
+        lines += [
+            "| text model (SST-2 dev) | accuracy | F1 | vs vector-space baseline | pre-training "
+            "| fine-tuning |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
         for name, row in sorted(report["text"].items(), key=lambda kv: kv[1]["accuracy"]):
             delta = "–" if row["vs_vsm"] is None else f"{100 * row['vs_vsm']:+.1f} points"
-            lines.append(f"| {name} | {_pct(row['accuracy'])} | {_pct(row.get('f1'))} | {delta} | "
-                         f"{_secs(row.get('pretrain_seconds'))} | {_secs(row.get('finetune_seconds'))} |")
+            lines.append(
+                f"| {name} | {_pct(row['accuracy'])} | {_pct(row.get('f1'))} | {delta} | "
+                f"{_secs(row.get('pretrain_seconds'))} | {_secs(row.get('finetune_seconds'))} |"
+            )
         lines.append("")
     if not lines:
         lines = ["No recognised runs were found."]
@@ -160,7 +191,9 @@ def bar_plot(report: dict, path) -> Path | None:
             for j, (column, header) in enumerate(zip(IMAGE_COLUMNS, IMAGE_HEADERS, strict=True)):
                 values = [100 * (rows[n].get(column) or 0.0) for n in rows]
                 ax.bar([i + j * width for i in range(len(rows))], values, width, label=header)
-            ax.set_xticks([i + 0.4 - width / 2 for i in range(len(rows))], list(rows), rotation=20, ha="right")
+            ax.set_xticks(
+                [i + 0.4 - width / 2 for i in range(len(rows))], list(rows), rotation=20, ha="right"
+            )
             ax.set_ylabel("test accuracy (%)")
             ax.legend(fontsize=8)
         else:

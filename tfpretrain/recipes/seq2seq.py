@@ -32,16 +32,27 @@ MODEL_FILE = "model.keras"
 CONFIG_FILE = "config.json"
 
 
-def compile_seq2seq(model: keras.Model, learning_rate, total_steps: int, warmup_fraction: float,
-                    weight_decay: float = 0.01, steps_per_execution: int = 1,
-                    xla: str = "auto") -> keras.Model:
+def compile_seq2seq(
+    model: keras.Model,
+    learning_rate,
+    total_steps: int,
+    warmup_fraction: float,
+    weight_decay: float = 0.01,
+    steps_per_execution: int = 1,
+    xla: str = "auto",
+) -> keras.Model:
     """AdamW with warm-up (`warmup_fraction` of `total_steps`) and cosine decay; token
     cross-entropy averaged over real target tokens."""
-    schedule = WarmupSchedule(learning_rate, total_steps=max(total_steps, 1),
-                              warmup_steps=warmup_steps(total_steps, warmup_fraction))
+    schedule = WarmupSchedule(
+        learning_rate,
+        total_steps=max(total_steps, 1),
+        warmup_steps=warmup_steps(total_steps, warmup_fraction),
+    )
     model.compile(
         optimizer=adamw(model, schedule, weight_decay=weight_decay, clipnorm=1.0),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="mean_with_sample_weight"),
+        loss=keras.losses.SparseCategoricalCrossentropy(
+            from_logits=True, reduction="mean_with_sample_weight"
+        ),
         weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="token_accuracy")],
         jit_compile=xla_for_training(xla),
         steps_per_execution=steps_per_execution,
@@ -49,7 +60,9 @@ def compile_seq2seq(model: keras.Model, learning_rate, total_steps: int, warmup_
     return model
 
 
-def save_seq2seq(model: keras.Model, config: Seq2SeqConfig, tokenizer: Seq2SeqTokenizer, out, extra=None) -> None:
+def save_seq2seq(
+    model: keras.Model, config: Seq2SeqConfig, tokenizer: Seq2SeqTokenizer, out, extra=None
+) -> None:
     """Writes a seq2seq model directory: `model.keras`, `config.json` and the tokenizer files."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -70,16 +83,17 @@ def load_seq2seq(path) -> tuple[keras.Model, Seq2SeqConfig, Seq2SeqTokenizer]:
     path = Path(path)
     if not is_seq2seq_dir(path):
         raise FileNotFoundError(
-            f"{path} is not a seq2seq model directory (it needs {MODEL_FILE} and {SEQ2SEQ_VOCAB_FILE}); "
-            "create one with `tfpretrain seq2seq`."
+            f"{path} is not a seq2seq model directory (it needs {MODEL_FILE} and "
+            f"{SEQ2SEQ_VOCAB_FILE}); create one with `tfpretrain seq2seq`."
         )
     config = Seq2SeqConfig.from_dict(json.loads((path / CONFIG_FILE).read_text())["model"])
     model = keras.models.load_model(path / MODEL_FILE)
     return model, config, Seq2SeqTokenizer.load(path)
 
 
-def load_hf_t5(path, dropout: float | None = None) -> tuple[keras.Model, Seq2SeqConfig,
-                                                           Seq2SeqTokenizer]:
+def load_hf_t5(
+    path, dropout: float | None = None
+) -> tuple[keras.Model, Seq2SeqConfig, Seq2SeqTokenizer]:
     """A local Hugging Face T5 folder as a recipe continues it: the model, its config with the
     tokenizer's special ids and sentinel range (T5's, numbered down from the top; spare
     embedding rows above them count as sentinel rows, never produced), and the tokenizer.
@@ -95,13 +109,18 @@ def load_hf_t5(path, dropout: float | None = None) -> tuple[keras.Model, Seq2Seq
     kind = hf_model_type(path)
     if kind != "t5":
         found = "no Hugging Face config.json" if kind is None else f"a {kind!r} model"
-        raise ValueError(f"{path} holds {found}; --init takes a local Hugging Face T5 folder "
-                         "(config.json, weights, spiece.model) here.")
+        raise ValueError(
+            f"{path} holds {found}; --init takes a local Hugging Face T5 folder "
+            "(config.json, weights, spiece.model) here."
+        )
     tokenizer = load_tokenizer(path)
     model, config = t5.from_pretrained(path, dropout=dropout)
     config = dataclasses.replace(
-        config, pad_id=tokenizer.pad_id, eos_id=tokenizer.eos_id,
-        num_sentinels=config.vocabulary_size - tokenizer.sentinel_start)
+        config,
+        pad_id=tokenizer.pad_id,
+        eos_id=tokenizer.eos_id,
+        num_sentinels=config.vocabulary_size - tokenizer.sentinel_start,
+    )
     return model, config, tokenizer
 
 
@@ -112,11 +131,16 @@ def _vocabulary_and_model(cfg: Seq2SeqRun, text: str, strategy):
         with strategy.scope():
             model, config, tokenizer = load_hf_t5(cfg.init, cfg.dropout)
         return tokenizer, config, model
-    tokenizer = Seq2SeqTokenizer(SentencePieceTokenizer.train(text, cfg.vocab_size),
-                                 num_sentinels=cfg.num_sentinels)
+    tokenizer = Seq2SeqTokenizer(
+        SentencePieceTokenizer.train(text, cfg.vocab_size), num_sentinels=cfg.num_sentinels
+    )
     config = Seq2SeqConfig.preset(
-        cfg.preset, vocabulary_size=tokenizer.vocabulary_size, dropout=cfg.dropout,
-        pad_id=tokenizer.pad_id, eos_id=tokenizer.eos_id, num_sentinels=cfg.num_sentinels,
+        cfg.preset,
+        vocabulary_size=tokenizer.vocabulary_size,
+        dropout=cfg.dropout,
+        pad_id=tokenizer.pad_id,
+        eos_id=tokenizer.eos_id,
+        num_sentinels=cfg.num_sentinels,
         **(cfg.model_overrides or {}),
     )
     with strategy.scope():
@@ -142,8 +166,9 @@ def run(cfg: Seq2SeqRun) -> dict:
             f"The corpus is too short for --seq-len {cfg.seq_len}: {len(train_ids)} training and "
             f"{len(eval_ids)} held-out tokens; use more text or a smaller --seq-len."
         )
-    in_len, out_len = corrupted_lengths(cfg.seq_len, cfg.noise_density, cfg.mean_span_length,
-                                        tokenizer.num_sentinels)
+    in_len, out_len = corrupted_lengths(
+        cfg.seq_len, cfg.noise_density, cfg.mean_span_length, tokenizer.num_sentinels
+    )
     if in_len > config.encoder_length or out_len > config.decoder_length:
         raise ValueError(
             f"--seq-len {cfg.seq_len} gives inputs of {in_len} and targets of {out_len} tokens, "
@@ -156,25 +181,48 @@ def run(cfg: Seq2SeqRun) -> dict:
         if fresh:
             chunks = chunks.shuffle(4096, seed=seed, reshuffle_each_iteration=True)
         return span_corruption(
-            chunks, sentinel_start=tokenizer.sentinel_start, eos_id=config.eos_id,
-            noise_density=cfg.noise_density, mean_span_length=cfg.mean_span_length,
-            num_sentinels=tokenizer.num_sentinels, seed=seed, rerandomize_each_iteration=fresh,
+            chunks,
+            sentinel_start=tokenizer.sentinel_start,
+            eos_id=config.eos_id,
+            noise_density=cfg.noise_density,
+            mean_span_length=cfg.mean_span_length,
+            num_sentinels=tokenizer.num_sentinels,
+            seed=seed,
+            rerandomize_each_iteration=fresh,
             descending_sentinels=tokenizer.descending_sentinels,
         )
 
     batch_args = dict(pad_id=config.pad_id, encoder_length=in_len, decoder_length=out_len)
-    train = seq2seq_batches(pairs(train_ids, cfg.seed, True), cfg.batch_size, drop_remainder=True,
-                            **batch_args).repeat()
-    held_out = seq2seq_batches(pairs(eval_ids, cfg.seed + 1, False), cfg.batch_size, **batch_args).cache()
+    train = seq2seq_batches(
+        pairs(train_ids, cfg.seed, True), cfg.batch_size, drop_remainder=True, **batch_args
+    ).repeat()
+    held_out = seq2seq_batches(
+        pairs(eval_ids, cfg.seed + 1, False), cfg.batch_size, **batch_args
+    ).cache()
 
     steps_per_epoch = evaluation_period(cfg.steps, cfg.eval_interval)
     epochs = cfg.steps // steps_per_epoch
     with strategy.scope():
-        compile_seq2seq(model, cfg.learning_rate, cfg.steps, cfg.warmup_fraction, cfg.weight_decay,
-                        min(cfg.steps_per_execution, steps_per_epoch), cfg.xla)
-    history = fit(model, train, epochs=epochs, steps_per_epoch=steps_per_epoch,
-                  validation_data=held_out, out_dir=out, verbose=cfg.verbose,
-                  tensorboard=cfg.tensorboard, checkpoint_every=cfg.checkpoint_every)
+        compile_seq2seq(
+            model,
+            cfg.learning_rate,
+            cfg.steps,
+            cfg.warmup_fraction,
+            cfg.weight_decay,
+            min(cfg.steps_per_execution, steps_per_epoch),
+            cfg.xla,
+        )
+    history = fit(
+        model,
+        train,
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        validation_data=held_out,
+        out_dir=out,
+        verbose=cfg.verbose,
+        tensorboard=cfg.tensorboard,
+        checkpoint_every=cfg.checkpoint_every,
+    )
     train_seconds = history.training_seconds
     val_loss, val_accuracy = model.evaluate(held_out, verbose=0)
     if not is_chief(strategy):  # the other workers of a multi-worker job hold the same; one writes

@@ -90,7 +90,9 @@ def read_tsv_pairs(path) -> tuple[list[str], list[str]]:
             continue
         fields = row.split("\t")
         if len(fields) != 2:
-            raise ValueError(f"{path}, line {number}: expected 'input<TAB>target', got {len(fields)} fields.")
+            raise ValueError(
+                f"{path}, line {number}: expected 'input<TAB>target', got {len(fields)} fields."
+            )
         inputs.append(fields[0].strip())
         targets.append(fields[1].strip())
     if not inputs:
@@ -131,8 +133,12 @@ def text_to_text_task(task: str, cfg: FinetuneRun | None = None) -> dict:
             sentences, labels = data[split]
             return [f"sst2 sentence: {s}" for s in sentences], [SST2_WORDS[int(y)] for y in labels]
 
-        return {"name": "sst2", "train": words("train"), "dev": words("dev"),
-                "class_names": list(SST2_WORDS)}
+        return {
+            "name": "sst2",
+            "train": words("train"),
+            "dev": words("dev"),
+            "class_names": list(SST2_WORDS),
+        }
     if task == "punctuation":
         text = _decode(_in_data_dir("tinyshakespeare/input.txt"))
         cut = text.rfind("\n", 0, int(len(text) * 0.9))
@@ -153,12 +159,17 @@ def text_to_text_task(task: str, cfg: FinetuneRun | None = None) -> dict:
             if pairs is None:
                 inputs = [f"sentence: {s}" for s in sentences]
             else:
-                inputs = [f"premise: {a} hypothesis: {b}"
-                          for a, b in zip(sentences, pairs, strict=True)]
+                inputs = [
+                    f"premise: {a} hypothesis: {b}" for a, b in zip(sentences, pairs, strict=True)
+                ]
             return inputs, [names[int(y)] for y in labels]
 
-        return {"name": "classification", "train": as_text("train"), "dev": as_text("dev"),
-                "class_names": names}
+        return {
+            "name": "classification",
+            "train": as_text("train"),
+            "dev": as_text("dev"),
+            "class_names": names,
+        }
     path = Path(task)
     if not path.is_file():
         raise FileNotFoundError(
@@ -166,8 +177,14 @@ def text_to_text_task(task: str, cfg: FinetuneRun | None = None) -> dict:
             "of them."
         )
     train = read_tsv_pairs(path)
-    dev_file = next((p for p in (path.with_suffix(".dev.tsv"), path.parent / "dev.tsv")
-                     if p.is_file() and p != path), None)
+    dev_file = next(
+        (
+            p
+            for p in (path.with_suffix(".dev.tsv"), path.parent / "dev.tsv")
+            if p.is_file() and p != path
+        ),
+        None,
+    )
     if dev_file is not None:
         dev = read_tsv_pairs(dev_file)
     else:
@@ -185,11 +202,13 @@ def _target_table(task: str, cfg: FinetuneRun) -> dict:
     path = Path(task).expanduser()
     if not path.is_file():
         raise FileNotFoundError(
-            f"--target-column needs a table file as --task; {task!r} is not one.")
+            f"--target-column needs a table file as --task; {task!r} is not one."
+        )
 
     def read(file: Path) -> tuple[list[str], list[str]]:
-        table = read_table(file, text_column=cfg.text_column, target_column=cfg.target_column,
-                           labelled=False)
+        table = read_table(
+            file, text_column=cfg.text_column, target_column=cfg.target_column, labelled=False
+        )
         return list(table.texts), list(table.targets)
 
     train = read(path)
@@ -200,8 +219,12 @@ def _target_table(task: str, cfg: FinetuneRun) -> dict:
         rows, held = stratified_holdout(None, len(train[0]), 0.1, cfg.seed)
         dev = ([train[0][i] for i in held], [train[1][i] for i in held])
         train = ([train[0][i] for i in rows], [train[1][i] for i in rows])
-    return {"name": "table", "train": _sample(train, cfg.limit_train, cfg.seed), "dev": dev,
-            "class_names": None}
+    return {
+        "name": "table",
+        "train": _sample(train, cfg.limit_train, cfg.seed),
+        "dev": dev,
+        "class_names": None,
+    }
 
 
 def edit_distance(a: str, b: str) -> int:
@@ -223,10 +246,17 @@ def character_error_rate(predictions: list[str], references: list[str]) -> float
     return distance / max(1, sum(len(r) for r in references))
 
 
-def score_dev(model: keras.Model, config: Seq2SeqConfig, tokenizer: Seq2SeqTokenizer, task_name: str,
-              dev: tuple[list[str], list[str]], max_new: int, num_beams: int = 1,
-              batch_size: int = 64, class_names: list[str] | None = None
-              ) -> tuple[list[str], dict]:
+def score_dev(
+    model: keras.Model,
+    config: Seq2SeqConfig,
+    tokenizer: Seq2SeqTokenizer,
+    task_name: str,
+    dev: tuple[list[str], list[str]],
+    max_new: int,
+    num_beams: int = 1,
+    batch_size: int = 64,
+    class_names: list[str] | None = None,
+) -> tuple[list[str], dict]:
     """Decodes every dev input (greedy, or beam search when `num_beams > 1`) and scores it.
 
     Returns the predicted strings and `{"exact_match", "generate_seconds"}` plus, for SST-2 and
@@ -242,15 +272,21 @@ def score_dev(model: keras.Model, config: Seq2SeqConfig, tokenizer: Seq2SeqToken
         rows = [list(tokenizer.encode(x)) + [config.eos_id] for x in dev_in[i : i + batch_size]]
         outputs = generator.generate_ids(rows, max_new, num_beams=num_beams, greedy=True)
         predictions += [tokenizer.decode(o[0]) for o in outputs]
-    scores = {"exact_match": float(np.mean([p == t for p, t in zip(predictions, dev_out, strict=True)])),
-              "generate_seconds": time.perf_counter() - start}
+    scores = {
+        "exact_match": float(np.mean([p == t for p, t in zip(predictions, dev_out, strict=True)])),
+        "generate_seconds": time.perf_counter() - start,
+    }
     if task_name == "sst2":
         class_names = list(SST2_WORDS)
     if class_names:
         truth = np.array([class_names.index(t) for t in dev_out])
         k = len(class_names)
-        guess = np.array([class_names.index(p) if p in class_names else (y + 1) % k
-                          for p, y in zip(predictions, truth, strict=True)])
+        guess = np.array(
+            [
+                class_names.index(p) if p in class_names else (y + 1) % k
+                for p, y in zip(predictions, truth, strict=True)
+            ]
+        )
         scores.update(label_metrics(truth, guess, class_names))
     else:
         scores["cer"] = character_error_rate(predictions, dev_out)
@@ -277,12 +313,17 @@ def reinitialize(model: keras.Model, config: Seq2SeqConfig, part: str) -> None:
     fresh = build_seq2seq(config)
     if part in ("encoder", "decoder"):
         blocks = [f"{part}_block_{i}" for i in range(getattr(config, f"num_{part}_layers"))]
-        pairs = [(model.get_layer(n), fresh.get_layer(n))
-                 for n in (f"{part}_position_bias", f"{part}_norm", *blocks)]
+        pairs = [
+            (model.get_layer(n), fresh.get_layer(n))
+            for n in (f"{part}_position_bias", f"{part}_norm", *blocks)
+        ]
     else:
         blocks = [f"decoder_block_{i}" for i in range(config.num_decoder_layers)]
-        pairs = [(getattr(model.get_layer(n), a), getattr(fresh.get_layer(n), a))
-                 for n in blocks for a in ("cross_attention", "cross_attention_norm")]
+        pairs = [
+            (getattr(model.get_layer(n), a), getattr(fresh.get_layer(n), a))
+            for n in blocks
+            for a in ("cross_attention", "cross_attention_norm")
+        ]
     for target, source in pairs:
         target.set_weights(source.get_weights())
 
@@ -292,15 +333,21 @@ def _build(cfg: FinetuneRun, task: dict, strategy):
     if _pretrained(cfg.init):
         hf = not is_seq2seq_dir(cfg.init)
         with strategy.scope():
-            model, config, tokenizer = (load_hf_t5(cfg.init, cfg.dropout) if hf
-                                        else load_seq2seq(cfg.init))
+            model, config, tokenizer = (
+                load_hf_t5(cfg.init, cfg.dropout) if hf else load_seq2seq(cfg.init)
+            )
             reinitialize(model, config, cfg.reinit)
         return model, config, tokenizer, "hf-t5" if hf else "seq2seq"
     text = "\n".join(task["train"][0] + task["train"][1])
     tokenizer = Seq2SeqTokenizer(SentencePieceTokenizer.train(text, cfg.vocab_size))
-    config = Seq2SeqConfig.preset(cfg.preset, vocabulary_size=tokenizer.vocabulary_size, dropout=cfg.dropout,
-                                  pad_id=tokenizer.pad_id, eos_id=tokenizer.eos_id,
-                                  num_sentinels=tokenizer.num_sentinels)
+    config = Seq2SeqConfig.preset(
+        cfg.preset,
+        vocabulary_size=tokenizer.vocabulary_size,
+        dropout=cfg.dropout,
+        pad_id=tokenizer.pad_id,
+        eos_id=tokenizer.eos_id,
+        num_sentinels=tokenizer.num_sentinels,
+    )
     with strategy.scope():
         model = build_seq2seq(config)
     return model, config, tokenizer, "scratch"
@@ -318,8 +365,10 @@ def run_seq2seq(cfg: FinetuneRun) -> dict:
     set_precision(cfg.precision)
     strategy = get_strategy(cfg.strategy)
     if cfg.reinit != "none" and not _pretrained(cfg.init):
-        raise ValueError(f"--reinit {cfg.reinit} needs a pre-trained seq2seq directory (or a "
-                         f"Hugging Face T5 folder) as --init, not {cfg.init!r}.")
+        raise ValueError(
+            f"--reinit {cfg.reinit} needs a pre-trained seq2seq directory (or a "
+            f"Hugging Face T5 folder) as --init, not {cfg.init!r}."
+        )
 
     task = text_to_text_task(cfg.task, cfg)
     train_in, train_out = task["train"]
@@ -327,8 +376,10 @@ def run_seq2seq(cfg: FinetuneRun) -> dict:
     if cfg.limit_eval:
         dev_in, dev_out = dev_in[: cfg.limit_eval], dev_out[: cfg.limit_eval]
     if len(train_in) < cfg.batch_size:
-        raise ValueError(f"{len(train_in)} training examples are fewer than one batch of "
-                         f"{cfg.batch_size}; lower --batch-size (or raise --limit-train).")
+        raise ValueError(
+            f"{len(train_in)} training examples are fewer than one batch of "
+            f"{cfg.batch_size}; lower --batch-size (or raise --limit-train)."
+        )
 
     model, config, tokenizer, init = _build(cfg, {"train": (train_in, train_out)}, strategy)
     encode = tokenizer.encode
@@ -341,34 +392,77 @@ def run_seq2seq(cfg: FinetuneRun) -> dict:
     train_pairs = text_pairs(*train_ids, config.eos_id, enc_len, dec_len)
     dev_pairs = text_pairs(*dev_ids, config.eos_id, enc_len, dec_len)
     batch_args = dict(pad_id=config.pad_id, encoder_length=enc_len, decoder_length=dec_len)
-    train = seq2seq_batches(train_pairs, cfg.batch_size, shuffle_buffer=len(train_in), seed=cfg.seed,
-                            drop_remainder=True, **batch_args)
+    train = seq2seq_batches(
+        train_pairs,
+        cfg.batch_size,
+        shuffle_buffer=len(train_in),
+        seed=cfg.seed,
+        drop_remainder=True,
+        **batch_args,
+    )
     dev = seq2seq_batches(dev_pairs, 64, **batch_args).cache()
 
     steps = (len(train_in) // cfg.batch_size) * cfg.epochs
     with strategy.scope():
-        compile_seq2seq(model, cfg.learning_rate, steps, cfg.warmup_fraction, cfg.weight_decay,
-                        cfg.steps_per_execution, cfg.xla)
+        compile_seq2seq(
+            model,
+            cfg.learning_rate,
+            steps,
+            cfg.warmup_fraction,
+            cfg.weight_decay,
+            cfg.steps_per_execution,
+            cfg.xla,
+        )
     timer = EpochTimer()
-    history = fit(model, train, epochs=cfg.epochs, validation_data=dev, out_dir=out, callbacks=[timer],
-                  tensorboard=cfg.tensorboard, verbose=cfg.verbose,
-                  checkpoint_every=cfg.checkpoint_every)
+    history = fit(
+        model,
+        train,
+        epochs=cfg.epochs,
+        validation_data=dev,
+        out_dir=out,
+        callbacks=[timer],
+        tensorboard=cfg.tensorboard,
+        verbose=cfg.verbose,
+        checkpoint_every=cfg.checkpoint_every,
+    )
     train_seconds = history.training_seconds
 
     max_new = min(longest_out + 8, config.decoder_length - 1)  # a little past the longest target
-    predictions, scores = score_dev(model, config, tokenizer, task["name"], (dev_in, dev_out),
-                                    max_new, cfg.num_beams, class_names=task["class_names"])
+    predictions, scores = score_dev(
+        model,
+        config,
+        tokenizer,
+        task["name"],
+        (dev_in, dev_out),
+        max_new,
+        cfg.num_beams,
+        class_names=task["class_names"],
+    )
     metrics = {
-        "task": task["name"], "init": init, "reinit": cfg.reinit, **scores,
-        "train_examples": len(train_in), "dev_examples": len(dev_in), "epochs": cfg.epochs, "steps": steps,
-        "train_seconds": train_seconds, "num_beams": cfg.num_beams, "max_new_tokens": max_new,
-        "final_loss": float(history.history["loss"][-1]), "val_loss": float(history.history["val_loss"][-1]),
+        "task": task["name"],
+        "init": init,
+        "reinit": cfg.reinit,
+        **scores,
+        "train_examples": len(train_in),
+        "dev_examples": len(dev_in),
+        "epochs": cfg.epochs,
+        "steps": steps,
+        "train_seconds": train_seconds,
+        "num_beams": cfg.num_beams,
+        "max_new_tokens": max_new,
+        "final_loss": float(history.history["loss"][-1]),
+        "val_loss": float(history.history["val_loss"][-1]),
         "val_token_accuracy": float(history.history["val_token_accuracy"][-1]),
     }
 
     save_seq2seq(model, config, tokenizer, out, {"class_names": task["class_names"]})
-    write_json(out / "samples.json", [{"input": a, "target": b, "output": c}
-                                      for a, b, c in list(zip(dev_in, dev_out, predictions, strict=True))[:50]])
+    write_json(
+        out / "samples.json",
+        [
+            {"input": a, "target": b, "output": c}
+            for a, b, c in list(zip(dev_in, dev_out, predictions, strict=True))[:50]
+        ],
+    )
     write_json(out / "history.json", history.history)
     if cfg.export:
         export_seq2seq(model, config, tokenizer, out / "saved_model")

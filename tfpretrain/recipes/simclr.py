@@ -38,13 +38,20 @@ def make_optimizer(cfg: SimCLRRun, model: keras.Model, steps_per_epoch: int):
     peak = cfg.learning_rate or base * cfg.batch_size / 256
     schedule = WarmupSchedule(peak, total_steps=total, warmup_steps=warmup, decay="cosine")
     if cfg.optimizer == "lars":
-        return LARS(schedule, momentum=0.9, weight_decay=1e-6 if cfg.weight_decay is None else cfg.weight_decay)
-    return adamw(model, schedule, weight_decay=1e-4 if cfg.weight_decay is None else cfg.weight_decay)
+        return LARS(
+            schedule,
+            momentum=0.9,
+            weight_decay=1e-6 if cfg.weight_decay is None else cfg.weight_decay,
+        )
+    return adamw(
+        model, schedule, weight_decay=1e-4 if cfg.weight_decay is None else cfg.weight_decay
+    )
 
 
 @run_directory
 def run(cfg: SimCLRRun) -> dict:
-    """Pre-trains, probes, exports and plots; returns the metrics written to `out_dir/metrics.json`."""
+    """Pre-trains, probes, exports and plots; returns the metrics written to
+    `out_dir/metrics.json`."""
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     set_precision(cfg.precision)
@@ -56,47 +63,78 @@ def run(cfg: SimCLRRun) -> dict:
     if cfg.limit_train:
         x_train, y_train = x_train[: cfg.limit_train], y_train[: cfg.limit_train]
     if cfg.batch_size > len(x_train):
-        raise ValueError(f"--batch-size {cfg.batch_size} exceeds the {len(x_train)} training "
-                         "images; lower it or raise --limit-train.")
+        raise ValueError(
+            f"--batch-size {cfg.batch_size} exceeds the {len(x_train)} training "
+            "images; lower it or raise --limit-train."
+        )
     augment_config = AugmentConfig()
     steps_per_epoch = len(x_train) // cfg.batch_size
-    views = two_view_dataset(x_train, batch_size=cfg.batch_size, config=augment_config, seed=cfg.seed, repeat=True)
+    views = two_view_dataset(
+        x_train, batch_size=cfg.batch_size, config=augment_config, seed=cfg.seed, repeat=True
+    )
 
-    model_config = SimCLRConfig.preset(cfg.preset, image_shape=image_shape(x_train),
-                                       temperature=cfg.temperature)
+    model_config = SimCLRConfig.preset(
+        cfg.preset, image_shape=image_shape(x_train), temperature=cfg.temperature
+    )
     with strategy.scope():
         model = build_simclr(model_config)
-        model.compile(optimizer=make_optimizer(cfg, model, steps_per_epoch),
-                      jit_compile=xla_for_training(cfg.xla),
-                      steps_per_execution=min(cfg.steps_per_execution, steps_per_epoch))
+        model.compile(
+            optimizer=make_optimizer(cfg, model, steps_per_epoch),
+            jit_compile=xla_for_training(cfg.xla),
+            steps_per_execution=min(cfg.steps_per_execution, steps_per_epoch),
+        )
 
     timer = EpochTimer()
     callbacks: list[keras.callbacks.Callback] = [timer]
     if cfg.knn_every:
         bank = min(cfg.knn_bank, len(x_train))
-        callbacks.append(KNNAccuracy((x_train[:bank], y_train[:bank]),
-                                     (x_test[: cfg.knn_queries], y_test[: cfg.knn_queries]), every=cfg.knn_every))
-    history = fit(model, views, epochs=cfg.epochs, steps_per_epoch=steps_per_epoch, out_dir=out,
-                  tensorboard=cfg.tensorboard, callbacks=callbacks, verbose=cfg.verbose,
-                  checkpoint_every=cfg.checkpoint_every)
+        callbacks.append(
+            KNNAccuracy(
+                (x_train[:bank], y_train[:bank]),
+                (x_test[: cfg.knn_queries], y_test[: cfg.knn_queries]),
+                every=cfg.knn_every,
+            )
+        )
+    history = fit(
+        model,
+        views,
+        epochs=cfg.epochs,
+        steps_per_epoch=steps_per_epoch,
+        out_dir=out,
+        tensorboard=cfg.tensorboard,
+        callbacks=callbacks,
+        verbose=cfg.verbose,
+        checkpoint_every=cfg.checkpoint_every,
+    )
     train_seconds = history.training_seconds
     if not is_chief(strategy):  # the other workers of a multi-worker job hold the same; one writes
         return history.history
 
-    probe = linear_probe(model.encoder, (x_train, y_train), (x_test, y_test), epochs=cfg.probe_epochs, seed=cfg.seed)
+    probe = linear_probe(
+        model.encoder, (x_train, y_train), (x_test, y_test), epochs=cfg.probe_epochs, seed=cfg.seed
+    )
 
     model.save(out / "model.keras")
     model.encoder.save(out / "encoder.keras")
     if cfg.export:
         export_encoder(model.encoder, out / "saved_model")
-    record_config(out, model=dataclasses.asdict(model_config),
-                  augment=dataclasses.asdict(augment_config))
+    record_config(
+        out, model=dataclasses.asdict(model_config), augment=dataclasses.asdict(augment_config)
+    )
 
-    originals, view_a, view_b = example_views(x_test[:10], n=10, seed=cfg.seed, config=augment_config)
-    image_rows([originals, view_a, view_b], out / "views.png", titles=["images", "view A", "view B"])
+    originals, view_a, view_b = example_views(
+        x_test[:10], n=10, seed=cfg.seed, config=augment_config
+    )
+    image_rows(
+        [originals, view_a, view_b], out / "views.png", titles=["images", "view A", "view B"]
+    )
     n_plot = min(3000, len(x_test))
-    embedding_scatter(encode(model.encoder, x_test[:n_plot]), y_test[:n_plot], out / "embeddings.png",
-                      title=f"SimCLR features of {n_plot} test images (PCA)")
+    embedding_scatter(
+        encode(model.encoder, x_test[:n_plot]),
+        y_test[:n_plot],
+        out / "embeddings.png",
+        title=f"SimCLR features of {n_plot} test images (PCA)",
+    )
     loss_curves(history.history, out / "loss.png", keys=("loss",))
 
     seconds = timer.seconds
@@ -110,7 +148,9 @@ def run(cfg: SimCLRRun) -> dict:
         "replicas": strategy.num_replicas_in_sync,
         "train_seconds": train_seconds,
         "seconds_per_epoch": float(np.mean(seconds)),
-        "images_per_second": float(steps_per_epoch * cfg.batch_size / np.mean(seconds[1:] if len(seconds) > 1 else seconds)),
+        "images_per_second": float(
+            steps_per_epoch * cfg.batch_size / np.mean(seconds[1:] if len(seconds) > 1 else seconds)
+        ),
     }
     if "knn_accuracy" in history.history:
         metrics["knn_accuracy"] = [v for v in history.history["knn_accuracy"] if not math.isnan(v)]

@@ -39,22 +39,31 @@ def run(cfg) -> dict:
     start = time.perf_counter()
     vsm = VectorSpaceModel.from_corpus(list(train_x), max_vocabulary=cfg.vocab_size, tfidf=True)
     count_seconds = time.perf_counter() - start
-    model = train_document_classifier(vsm, list(train_x), train_y, num_classes=data["num_classes"],
-                                      epochs=cfg.epochs, batch_size=cfg.batch_size,
-                                      learning_rate=VSM_LEARNING_RATE, seed=cfg.seed)
+    model = train_document_classifier(
+        vsm,
+        list(train_x),
+        train_y,
+        num_classes=data["num_classes"],
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        learning_rate=VSM_LEARNING_RATE,
+        seed=cfg.seed,
+    )
     train_seconds = time.perf_counter() - start
 
     metrics = label_metrics(dev_y, predict_classes(model, vsm, list(dev_x)), data["class_names"])
-    metrics.update({
-        "init": "vsm",
-        "train_examples": len(train_x),
-        "dev_examples": len(dev_x),
-        "epochs": cfg.epochs,
-        "vocabulary_size": len(vsm.vocabulary),
-        "count_seconds": count_seconds,
-        "train_seconds": train_seconds,
-        "trainable_parameters": int(sum(np.prod(v.shape) for v in model.trainable_variables)),
-    })
+    metrics.update(
+        {
+            "init": "vsm",
+            "train_examples": len(train_x),
+            "dev_examples": len(dev_x),
+            "epochs": cfg.epochs,
+            "vocabulary_size": len(vsm.vocabulary),
+            "count_seconds": count_seconds,
+            "train_seconds": train_seconds,
+            "trainable_parameters": int(sum(np.prod(v.shape) for v in model.trainable_variables)),
+        }
+    )
     neighbours = {w: vsm.nearest(w, k=8) for w in PROBE_WORDS if w in vsm.index}
     (out / "vocab.txt").write_text("\n".join(vsm.vocabulary) + "\n", encoding="utf-8")
     model.save_weights(out / "classifier.weights.h5")

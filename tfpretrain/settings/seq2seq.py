@@ -20,28 +20,45 @@ class Seq2SeqRun(TrainingSettings, CorpusData):
 
     preset: str = setting("t5-tiny", choices=T5_PRESETS, help="model shape")
     init: str | None = setting(
-        None, help="continue span corruption from a local Hugging Face T5 folder: its weights "
-                   "and its spiece.model vocabulary with T5's sentinels (--preset and "
-                   "--vocab-size are then its own)")
+        None,
+        help="continue span corruption from a local Hugging Face T5 folder: its weights "
+        "and its spiece.model vocabulary with T5's sentinels (--preset and "
+        "--vocab-size are then its own)",
+    )
     steps: int = setting(2000, check=positive, resumable=True, help="training steps")
     batch_size: int = setting(16, check=positive, help="global batch size (sequences)")
-    seq_len: int = setting(128, check=positive, aliases=("--length",),
-                           help="corpus tokens per example before corruption")
+    seq_len: int = setting(
+        128,
+        check=positive,
+        aliases=("--length",),
+        help="corpus tokens per example before corruption",
+    )
     vocab_size: int = setting(2000, check=positive, help="SentencePiece vocabulary size")
     learning_rate: float = setting(1e-3, check=positive, help="peak AdamW learning rate")
-    warmup_fraction: float = setting(0.05, check=in_range(0, 1, high_open=True),
-                                     help="linear warm-up share of the steps")
+    warmup_fraction: float = setting(
+        0.05, check=in_range(0, 1, high_open=True), help="linear warm-up share of the steps"
+    )
     warmup_steps: int | None = setting(None, check=non_negative, help=WARMUP_STEPS_HELP)
     weight_decay: float = setting(0.01, check=non_negative, help="AdamW weight decay")
     dropout: float = setting(0.0, check=in_range(0, 1, high_open=True), help="dropout rate")
-    noise_density: float = setting(0.15, check=in_range(0, 1, low_open=True, high_open=True),
-                                   help="fraction of tokens corrupted")
+    noise_density: float = setting(
+        0.15,
+        check=in_range(0, 1, low_open=True, high_open=True),
+        help="fraction of tokens corrupted",
+    )
     mean_span_length: float = setting(3.0, check=positive, help="mean corrupted span length")
-    eval_interval: int = setting(500, check=positive, aliases=("--eval-every",),
-                                 help="steps between held-out evaluations (it must divide --steps)")
+    eval_interval: int = setting(
+        500,
+        check=positive,
+        aliases=("--eval-every",),
+        help="steps between held-out evaluations (it must divide --steps)",
+    )
     steps_per_execution: int = setting(
-        10, check=positive, defines_run=False,
-        help="training steps run per compiled call (fewer Python round trips)")
+        10,
+        check=positive,
+        defines_run=False,
+        help="training steps run per compiled call (fewer Python round trips)",
+    )
     # Python-only knobs.
     num_sentinels: int = 100
     eval_fraction: float = 0.1

@@ -60,8 +60,14 @@ def load_tokenizer(directory):
     config = json.loads(config_file.read_text()) if config_file.is_file() else {}
     model_type = config.get("model_type")
     if model_type not in HF_TOKENIZER_FILES:  # no config: recognise the files themselves
-        model_type = next((kind for kind in ("t5", "bert", "gpt2")
-                           if (directory / HF_TOKENIZER_FILES[kind][0]).is_file()), None)
+        model_type = next(
+            (
+                kind
+                for kind in ("t5", "bert", "gpt2")
+                if (directory / HF_TOKENIZER_FILES[kind][0]).is_file()
+            ),
+            None,
+        )
     if model_type is None:
         raise FileNotFoundError(
             f"No tokenizer in {directory} (expected {CHAR_VOCAB_FILE}, "
