@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from tfpretrain import checkpoints
+from tfpretrain.checkpoints import hf
 from tfpretrain.checkpoints.gpt2 import load_gpt2
 from tfpretrain.models import gpt
 from tfpretrain.models.gpt import GPTConfig, TextGenerator, build_gpt
@@ -198,3 +199,18 @@ def test_hub_name_says_nothing_is_downloaded(tmp_path, monkeypatch):
         load_gpt2("openai-community/gpt2")
     with pytest.raises(FileNotFoundError, match="No checkpoint folder at"):
         load_gpt2(tmp_path / "absent")
+
+
+def test_released_tensors_read_the_same_and_the_load_sets_every_weight(tmp_path):
+    reference = hf_gpt2(tmp_path)
+    tensors = hf.Tensors(tmp_path)
+    name = "transformer.wte.weight"
+    before = np.array(tensors[name])
+    tensors.release(name)  # the loader lets each tensor's pages go once it is in the model
+    np.testing.assert_array_equal(tensors[name], before)
+    np.testing.assert_array_equal(before, reference.transformer.wte.weight.detach().numpy())
+    # built without random draws: a weight the loader skipped would be all zeros
+    model = load_gpt2(tmp_path)
+    for weight in model.weights:
+        if not weight.path.endswith("beta") and "bias" not in weight.path:
+            assert np.any(weight.numpy() != 0), weight.path

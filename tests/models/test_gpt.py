@@ -73,6 +73,18 @@ def test_residual_projection_initialisation():
             assert np.std(block.ffn_inner.kernel.numpy()) == pytest.approx(0.02, rel=0.05)
 
 
+def test_build_without_initialisation_has_zero_weights_of_the_same_shapes():
+    # For loaders that overwrite every weight: no random draws, the same variables.
+    config = GPTConfig.preset("nano", vocabulary_size=65)
+    drawn, blank = build_gpt(config), build_gpt(config, initialize=False)
+    assert [(w.path, w.shape) for w in drawn.weights] == [(w.path, w.shape) for w in blank.weights]
+    for weight in blank.weights:
+        expected = 1.0 if weight.path.endswith("gamma") else 0.0
+        assert np.all(weight.numpy() == expected), weight.path
+    kernel = drawn.get_layer("block_0").attention.output_kernel
+    assert np.std(kernel.numpy()) == pytest.approx(0.02, rel=0.1)
+
+
 def test_bias_free_variant_drops_every_bias():
     config = GPTConfig.preset("nano", vocabulary_size=65, use_bias=False)
     model = build_gpt(config)

@@ -142,7 +142,7 @@ def load_gpt2(path, dropout: float | None = None) -> keras.Model:
     config = gpt2_config(hf.read_config(folder), str(folder / hf.CONFIG))
     if dropout is not None:
         config = dataclasses.replace(config, dropout=dropout)
-    model = build_gpt(config)
+    model = build_gpt(config, initialize=False)  # every weight is set from the file below
     tensors = hf.Tensors(folder)
     tensors.rename(lambda name: name.removeprefix(_PREFIX))
     _split_fused(tensors, config.num_layers)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import mmap
 import re
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -123,6 +124,8 @@ class Tensors(Mapping):
         self.folder = checkpoint_folder(folder)
         # name -> (file, reader, shape, the name in the file)
         self._entries: dict[str, tuple[str, Callable[[], np.ndarray], tuple, str]] = {}
+        # name -> drops the tensor's pages of a memory-mapped file from this process' memory
+        self._releases: dict[str, Callable[[], None]] = {}
         single, index = self.folder / SAFETENSORS, self.folder / SAFETENSORS_INDEX
         torch_single, torch_index = self.folder / TORCH, self.folder / TORCH_INDEX
         if single.is_file():
@@ -159,7 +162,9 @@ class Tensors(Mapping):
                 header = json.loads(f.read(header_size))
             except (json.JSONDecodeError, UnicodeDecodeError) as err:
                 raise ValueError(f"{file} is not a safetensors file: {err}") from err
-        data = np.memmap(file, dtype=np.uint8, mode="r", offset=8 + header_size)
+        with open(file, "rb") as f:
+            mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        data = np.frombuffer(mapped, np.uint8, offset=8 + header_size)
         for name, info in header.items():
             if name == "__metadata__":
                 continue
@@ -172,7 +177,13 @@ class Tensors(Mapping):
                 raw = data[start:end].view(_DTYPES[dtype]).reshape(shape)
                 return _to_float32(raw, dtype)
 
+            def release(start=8 + header_size + start, end=8 + header_size + end):
+                first = start - start % mmap.PAGESIZE
+                if hasattr(mmap, "MADV_DONTNEED") and end > first:
+                    mapped.madvise(mmap.MADV_DONTNEED, first, end - first)
+
             self._entries[name] = (file.name, read, shape, name)
+            self._releases[name] = release
 
     def _add_torch(self, file: Path) -> None:
         try:
@@ -200,6 +211,11 @@ class Tensors(Mapping):
     def __len__(self) -> int:
         return len(self._entries)
 
+    def release(self, name: str) -> None:
+        """Lets the memory the tensor's file pages take go (its copy is in the model now); a
+        later read maps them in again. Nothing to do for a tensor that is not memory-mapped."""
+        self._releases.get(name, lambda: None)()
+
     def shape(self, name: str) -> tuple:
         return self._entries[name][2]
 
@@ -213,11 +229,14 @@ class Tensors(Mapping):
     def rename(self, fn: Callable[[str], str]) -> None:
         """Renames every tensor with `fn` (e.g. to drop a `transformer.` prefix)."""
         self._entries = {fn(name): entry for name, entry in self._entries.items()}
+        self._releases = {fn(name): release for name, release in self._releases.items()}
 
     def put(self, name: str, value: np.ndarray, derived_from: str, part: str) -> None:
         """Adds `part` of the tensor `derived_from` (e.g. the queries of GPT-2's fused q/k/v)."""
         file, _, _, original = self._entries[derived_from]
         self._entries[name] = (file, lambda: value, tuple(value.shape), f"{original}[{part}]")
+        if derived_from in self._releases:
+            self._releases[name] = self._releases[derived_from]
 
 
 # Layouts: (Hugging Face array -> Keras variable, Keras variable -> Hugging Face array).
@@ -310,7 +329,7 @@ def assign(slots: list[Slot], tensors: Tensors, what: str) -> None:
         if value is None or tuple(value.shape) != target:
             mismatched.append(f"{source}: checkpoint {shape}, model {target}")
             continue
-        values.append((slot.variable, value))
+        values.append((slot.variable, value, slot.name))
     if missing or mismatched or vocabulary:
         problems = []
         if vocabulary:
@@ -325,8 +344,11 @@ def assign(slots: list[Slot], tensors: Tensors, what: str) -> None:
             + "; ".join(problems)
             + ". Check that config.json belongs to the weights file."
         )
-    for variable, value in values:
-        variable.assign(value.astype(variable.dtype))
+    # A float32 tensor is still a view of the memory-mapped file here: the assignment is its
+    # one copy, after which the file's pages are let go (the peak holds one tensor, not all).
+    for variable, value, name in values:
+        variable.assign(value.astype(variable.dtype, copy=False))
+        tensors.release(name)
 
 
 def export(slots: list[Slot]) -> dict[str, np.ndarray]:

@@ -17,11 +17,15 @@ PRESETS = {
     # Karpathy's nanoGPT CPU recipe for character-level Tiny Shakespeare. At 4 layers and 2000
     # steps, N(0, 0.02) residual projections train better than GPT-2's depth-scaled ones
     # (BENCHMARKS.md).
-    "nano": dict(num_layers=4, num_heads=4, hidden_dim=128, sequence_length=64, scaled_residual_init=False),
+    "nano": dict(
+        num_layers=4, num_heads=4, hidden_dim=128, sequence_length=64, scaled_residual_init=False
+    ),
     # nanoGPT's "baby GPT" of config/train_shakespeare_char.py.
     "shakespeare": dict(num_layers=6, num_heads=6, hidden_dim=384, sequence_length=256),
     # GPT-2 small (124M with the 50257-token BPE vocabulary).
-    "gpt2-small": dict(num_layers=12, num_heads=12, hidden_dim=768, sequence_length=1024, vocabulary_size=50257),
+    "gpt2-small": dict(
+        num_layers=12, num_heads=12, hidden_dim=768, sequence_length=1024, vocabulary_size=50257
+    ),
 }
 
 
@@ -58,7 +62,9 @@ class GPTConfig:
             if not isinstance(value, int) or value <= 0:
                 raise ValueError(f"GPTConfig.{name} must be a positive integer; got {value!r}.")
         if self.hidden_dim % self.num_heads:
-            raise ValueError(f"hidden_dim ({self.hidden_dim}) must be divisible by num_heads ({self.num_heads}).")
+            raise ValueError(
+                f"hidden_dim ({self.hidden_dim}) must be divisible by num_heads ({self.num_heads})."
+            )
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1); got {self.dropout}.")
 
@@ -79,7 +85,7 @@ class GPTConfig:
         return self.hidden_dim // self.num_heads
 
 
-def build_gpt(config: GPTConfig) -> keras.Model:
+def build_gpt(config: GPTConfig, initialize: bool = True) -> keras.Model:
     """Builds the functional GPT `token_ids [B, T] -> float32 logits [B, T, vocabulary_size]`.
 
     Token and position embeddings, `num_layers` pre-norm causal `TransformerBlock`s named
@@ -88,17 +94,28 @@ def build_gpt(config: GPTConfig) -> keras.Model:
     as in GPT-2: N(0, 0.02), and with `config.scaled_residual_init` N(0, 0.02 / sqrt(2 *
     num_layers)) for the two projections that write into the residual stream of each block.
 
+    Args:
+        config: the model's sizes.
+        initialize: `False` creates every weight as zeros instead (no random draws), for a
+            caller that overwrites them all at once, e.g. from a checkpoint (`load_gpt2`).
+
     Example:
 
     >>> model = build_gpt(GPTConfig.preset("nano", vocabulary_size=65))
     >>> model.output_shape
     (None, None, 65)
     """
-    init = lambda: keras.initializers.RandomNormal(stddev=0.02)  # noqa: E731
+    if initialize:
+        init = lambda: keras.initializers.RandomNormal(stddev=0.02)  # noqa: E731
+    else:
+        init = keras.initializers.Zeros
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
     embedding = TokenAndPositionEmbedding(
-        config.vocabulary_size, config.sequence_length, config.hidden_dim,
-        embeddings_initializer=init(), name="embedding",
+        config.vocabulary_size,
+        config.sequence_length,
+        config.hidden_dim,
+        embeddings_initializer=init(),
+        name="embedding",
     )
     x = embedding(token_ids)
     if config.dropout:
@@ -106,13 +123,20 @@ def build_gpt(config: GPTConfig) -> keras.Model:
     residual_std = 0.02 / math.sqrt(2 * config.num_layers)
     for i in range(config.num_layers):
         block = TransformerBlock(
-            config.num_heads, config.hidden_dim, config.intermediate_dim, dropout=config.dropout,
-            norm_first=True, causal=True, activation=config.activation,
+            config.num_heads,
+            config.hidden_dim,
+            config.intermediate_dim,
+            dropout=config.dropout,
+            norm_first=True,
+            causal=True,
+            activation=config.activation,
             layer_norm_epsilon=config.layer_norm_epsilon,
-            kernel_initializer=init(), use_bias=config.use_bias, name=f"block_{i}",
+            kernel_initializer=init(),
+            use_bias=config.use_bias,
+            name=f"block_{i}",
         )
         x = block(x)
-        if config.scaled_residual_init:
+        if initialize and config.scaled_residual_init:
             for kernel in (block.attention.output_kernel, block.ffn_outer.kernel):
                 kernel.assign(keras.initializers.RandomNormal(stddev=residual_std)(kernel.shape))
     x = keras.layers.LayerNormalization(
@@ -195,8 +219,9 @@ class TextGenerator(Generator):
                 f"The tokenizer has {tokenizer.vocabulary_size} tokens but the model only "
                 f"{decoder.vocabulary_size}; they do not belong together."
             )
-        super().__init__(decoder, tokenizer, prompt_limit=decoder.sequence_length,
-                         jit_compile=jit_compile)
+        super().__init__(
+            decoder, tokenizer, prompt_limit=decoder.sequence_length, jit_compile=jit_compile
+        )
 
     @property
     def context_length(self) -> int:
@@ -214,10 +239,16 @@ class TextGenerator(Generator):
     def _length_checks(self, lengths, max_length) -> list[tuple]:
         context = self.context_length
         return [
-            (max_length <= context, "max_length (prompt plus new tokens) must be at most the "
-                                    f"context of the model, {context} tokens."),
-            (lengths <= max_length, "max_length counts the prompt too and is shorter than the "
-                                    "longest prompt; raise it."),
+            (
+                max_length <= context,
+                "max_length (prompt plus new tokens) must be at most the "
+                f"context of the model, {context} tokens.",
+            ),
+            (
+                lengths <= max_length,
+                "max_length counts the prompt too and is shorter than the "
+                "longest prompt; raise it.",
+            ),
         ]
 
     def generate(
