@@ -25,6 +25,7 @@ import tensorflow as tf
 from tfpretrain.data.augment import AugmentConfig, augment
 from tfpretrain.data.pipeline import AUTOTUNE, as_image_array, image_dataset, image_shape
 from tfpretrain.metrics import classification_metrics
+from tfpretrain.training.checkpoint import load_keras_model
 
 Split = tuple[np.ndarray, np.ndarray]
 
@@ -500,7 +501,7 @@ def load_encoder(path) -> tuple[keras.Model, str]:
             f"No encoder found at {path}: expected a run directory of `tfpretrain simclr` or "
             "`tfpretrain autoencoder` (holding encoder.keras or model.keras) or a .keras file."
         )
-    model = keras.models.load_model(found)
+    model = load_keras_model(found)
     if model.name == "discriminator":  # a `tfpretrain gan` run: its pooled conv features
         from tfpretrain.models.gan import discriminator_features
 

@@ -18,6 +18,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfpretrain.training.checkpoint import load_keras_model
+
 FEATURE_CLASSIFIER_FILE = "feature_classifier.keras"
 
 
@@ -109,7 +111,7 @@ def train_feature_classifier(
     from tfpretrain.data import image_dataset, image_shape
 
     if path is not None and Path(path).exists():
-        return keras.models.load_model(path)
+        return load_keras_model(path)
     num_classes = int(np.max(labels)) + 1
     model = build_feature_classifier(image_shape=image_shape(images), num_classes=num_classes)
     model.compile(

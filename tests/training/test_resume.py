@@ -235,3 +235,18 @@ def test_nan_loss_names_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
     _, arrays = read_state(newest)
     assert all(np.all(np.isfinite(a)) for a in arrays.values() if a.dtype.kind == "f")
     assert good  # the first run's checkpoint was valid too
+
+
+def test_a_truncated_keras_file_is_named_as_such(tmp_path):
+    from tfpretrain.training.checkpoint import load_keras_model
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    good = tmp_path / "model.keras"
+    model.save(good)
+    truncated = tmp_path / "truncated.keras"
+    truncated.write_bytes(good.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match=r"truncated.keras is not a readable .keras file"):
+        load_keras_model(truncated)
+    with pytest.raises(FileNotFoundError, match="missing.keras does not exist"):
+        load_keras_model(tmp_path / "missing.keras")
+    np.testing.assert_array_equal(load_keras_model(good).get_weights()[0], model.get_weights()[0])

@@ -24,6 +24,7 @@ from tfpretrain.training import (
     warmup_steps,
     write_json,
 )
+from tfpretrain.training.checkpoint import load_keras_model
 
 
 def compile_gpt(
@@ -200,6 +201,6 @@ def load_run(directory) -> tuple[keras.Model, object]:
             f"No model.keras in {directory}; pass --model with the --out folder of a finished "
             "`tfpretrain clm` run."
         )
-    model = keras.models.load_model(directory / "model.keras")
+    model = load_keras_model(directory / "model.keras")
     tokenizer = load_tokenizer(directory / "tokenizer")
     return model, tokenizer

@@ -38,6 +38,7 @@ from tfpretrain.recipes.finetune import _dataset, load_task
 from tfpretrain.settings.distill import DistillRun
 from tfpretrain.text.wordpiece import WordPieceTokenizer, read_vocab, write_vocab
 from tfpretrain.training import WarmupSchedule, adamw, fit, record_config, run_directory, write_json
+from tfpretrain.training.checkpoint import load_keras_model
 
 
 def load_teacher(directory) -> tuple[TextClassifier, Path, dict, list[str] | None]:
@@ -53,7 +54,7 @@ def load_teacher(directory) -> tuple[TextClassifier, Path, dict, list[str] | Non
         )
     config_file = directory / "config.json"
     config = json.loads(config_file.read_text()) if config_file.is_file() else {}
-    teacher = keras.models.load_model(needed[0])
+    teacher = load_keras_model(needed[0])
     if not isinstance(teacher, TextClassifier) or not isinstance(teacher.encoder, BertEncoder):
         raise ValueError(f"{needed[0]} is a {type(teacher).__name__}, not a BERT TextClassifier.")
     return teacher, needed[1], config.get("run", {}), config.get("class_names")

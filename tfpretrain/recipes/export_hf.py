@@ -5,9 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import keras
-
 from tfpretrain.settings.export_hf import ExportHFRun
+from tfpretrain.training.checkpoint import load_keras_model
 
 
 def export_run(run_dir, out) -> str:
@@ -43,7 +42,7 @@ def export_run(run_dir, out) -> str:
     vocab, tokenizer_dir = run_dir / "vocab.txt", run_dir / "tokenizer"
     for name in ("classifier.keras", "mlm.keras"):
         if (run_dir / name).is_file() and (vocab.is_file() or tokenizer_dir.is_dir()):
-            model = keras.models.load_model(run_dir / name, compile=False)
+            model = load_keras_model(run_dir / name, compile=False)
             checkpoints.save_pretrained(model, out)
             if vocab.is_file():
                 shutil.copyfile(vocab, out / "vocab.txt")

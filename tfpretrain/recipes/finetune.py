@@ -34,6 +34,7 @@ from tfpretrain.training import (
     warmup_steps,
     write_json,
 )
+from tfpretrain.training.checkpoint import load_keras_model
 
 
 @dataclasses.dataclass
@@ -49,16 +50,22 @@ def _scratch(cfg: FinetuneRun, train_sentences: list[str]):
     if cfg.vocab:
         tokenizer = WordPieceTokenizer(cfg.vocab, sequence_length=cfg.seq_len)
     else:
-        vocab = learn_vocabulary(tf.data.Dataset.from_tensor_slices(train_sentences), cfg.vocab_size)
+        vocab = learn_vocabulary(
+            tf.data.Dataset.from_tensor_slices(train_sentences), cfg.vocab_size
+        )
         tokenizer = WordPieceTokenizer(vocab, sequence_length=cfg.seq_len)
-    config = BertConfig.preset(cfg.preset, vocabulary_size=tokenizer.vocabulary_size, dropout=cfg.dropout,
-                               max_sequence_length=max(512, cfg.seq_len))
+    config = BertConfig.preset(
+        cfg.preset,
+        vocabulary_size=tokenizer.vocabulary_size,
+        dropout=cfg.dropout,
+        max_sequence_length=max(512, cfg.seq_len),
+    )
     return tokenizer, BertEncoder(config, name="bert_encoder")
 
 
 def _mlm_run(cfg: FinetuneRun, train_sentences: list[str]):
     path = Path(cfg.init)
-    encoder = keras.saving.load_model(path / "encoder.keras", compile=False)
+    encoder = load_keras_model(path / "encoder.keras", compile=False)
     return WordPieceTokenizer(path / "vocab.txt", sequence_length=cfg.seq_len), encoder
 
 
@@ -90,18 +97,22 @@ def _classifier(encoder: keras.Model, data: dict, cfg: FinetuneRun) -> TextClass
     freeze = cfg.freeze if cfg.freeze == "all" else int(cfg.freeze)
     if not isinstance(encoder, TextClassifier):
         freeze_encoder(encoder, freeze)
-        return TextClassifier(encoder, data["num_classes"], pooling=cfg.pooling,
-                              dropout=cfg.dropout)
+        return TextClassifier(
+            encoder, data["num_classes"], pooling=cfg.pooling, dropout=cfg.dropout
+        )
     model, task_names = encoder, [str(name) for name in data["class_names"]]
     names = list(model.label_names or [])
     if model.num_classes != len(task_names):
         raise ValueError(
             f"--init {cfg.init} is a classifier of {model.num_classes} labels {names}, but the "
             f"task has {len(task_names)} classes {task_names}; give a task with its "
-            f"{model.num_classes} classes, or fine-tune a folder without a classification head.")
+            f"{model.num_classes} classes, or fine-tune a folder without a classification head."
+        )
     if cfg.pooling != "cls":
-        raise ValueError(f"--init {cfg.init} has a classification head on [CLS]; --pooling "
-                         f"{cfg.pooling} does not fit it.")
+        raise ValueError(
+            f"--init {cfg.init} has a classification head on [CLS]; --pooling "
+            f"{cfg.pooling} does not fit it."
+        )
     folded = [name.lower() for name in names]
     order = [folded.index(name.lower()) for name in task_names if name.lower() in folded]
     if sorted(order) == list(range(len(names))):  # the same classes: the task's order
@@ -139,8 +150,9 @@ def resolve_init(cfg: FinetuneRun) -> InitKind:
     )
 
 
-def _dataset(tokenizer, sentences, labels, batch_size, seq_len, shuffle, seed=0, extra=None,
-             pairs=None):
+def _dataset(
+    tokenizer, sentences, labels, batch_size, seq_len, shuffle, seed=0, extra=None, pairs=None
+):
     """Batches of `(packed inputs, labels)`; `extra` = `{name: [N, ...] array}` joins the inputs;
     `pairs` (second sentences) are packed as segment B after each sentence."""
     extra = dict(extra or {})
@@ -160,15 +172,18 @@ def _dataset(tokenizer, sentences, labels, batch_size, seq_len, shuffle, seed=0,
 def load_task(cfg, num_classes: int | None = None) -> dict:
     """`labelled_task` with the command's flags: columns, label names, dev file, and a seeded,
     stratified `--limit-train` sample."""
-    return labelled_task(cfg.task, num_classes, **cfg.task_options(), limit=cfg.limit_train,
-                         seed=cfg.seed)
+    return labelled_task(
+        cfg.task, num_classes, **cfg.task_options(), limit=cfg.limit_train, seed=cfg.seed
+    )
 
 
 def label_metrics(y_true, y_pred, class_names: list[str]) -> dict:
     """The dev metrics every classifier command writes: accuracy, precision, recall, F1, then
     the class names, per-class scores and the confusion matrix."""
-    return {**classification_metrics(y_true, y_pred, len(class_names)),
-            **class_report(y_true, y_pred, class_names)}
+    return {
+        **classification_metrics(y_true, y_pred, len(class_names)),
+        **class_report(y_true, y_pred, class_names),
+    }
 
 
 def _save_tokenizer(tokenizer, out: Path) -> None:
@@ -206,8 +221,10 @@ def run(cfg: FinetuneRun) -> dict:
     (train_x, train_y), (dev_x, dev_y) = data["train"], data["dev"]
     train_pair, dev_pair = data["train_pair"], data["dev_pair"]
     if len(train_x) < cfg.batch_size:
-        raise ValueError(f"{len(train_x)} training examples are fewer than one batch of "
-                         f"{cfg.batch_size}; lower --batch-size (or raise --limit-train).")
+        raise ValueError(
+            f"{len(train_x)} training examples are fewer than one batch of "
+            f"{cfg.batch_size}; lower --batch-size (or raise --limit-train)."
+        )
     kind = resolve_init(cfg)
 
     with strategy.scope():
@@ -220,43 +237,70 @@ def run(cfg: FinetuneRun) -> dict:
             optimizer=adamw(model, schedule, weight_decay=cfg.weight_decay),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-            jit_compile=xla_for_training(cfg.xla), steps_per_execution=cfg.steps_per_execution,
+            jit_compile=xla_for_training(cfg.xla),
+            steps_per_execution=cfg.steps_per_execution,
         )
-    train = _dataset(tokenizer, train_x, train_y, cfg.batch_size, cfg.seq_len, shuffle=True,
-                     seed=cfg.seed, pairs=train_pair)
+    train = _dataset(
+        tokenizer,
+        train_x,
+        train_y,
+        cfg.batch_size,
+        cfg.seq_len,
+        shuffle=True,
+        seed=cfg.seed,
+        pairs=train_pair,
+    )
     dev = _dataset(tokenizer, dev_x, dev_y, 256, cfg.seq_len, shuffle=False, pairs=dev_pair)
 
     timer = EpochTimer()
-    history = fit(model, train, epochs=cfg.epochs, validation_data=dev, out_dir=out,
-                  tensorboard=cfg.tensorboard, callbacks=[timer], verbose=cfg.verbose,
-                  checkpoint_every=cfg.checkpoint_every)
+    history = fit(
+        model,
+        train,
+        epochs=cfg.epochs,
+        validation_data=dev,
+        out_dir=out,
+        tensorboard=cfg.tensorboard,
+        callbacks=[timer],
+        verbose=cfg.verbose,
+        checkpoint_every=cfg.checkpoint_every,
+    )
     train_seconds = history.training_seconds
 
     logits = model.predict(dev, verbose=0)
     metrics = label_metrics(dev_y, np.argmax(logits, -1), data["class_names"])
-    metrics.update({
-        "init": kind.name,
-        "train_examples": len(train_x),
-        "dev_examples": len(dev_x),
-        "epochs": len(history.history["loss"]),
-        "steps": steps,
-        "train_seconds": train_seconds,
-        "final_loss": float(history.history["loss"][-1]),
-        "val_loss": float(history.history["val_loss"][-1]),
-        "trainable_parameters": int(sum(np.prod(v.shape) for v in model.trainable_variables)),
-    })
+    metrics.update(
+        {
+            "init": kind.name,
+            "train_examples": len(train_x),
+            "dev_examples": len(dev_x),
+            "epochs": len(history.history["loss"]),
+            "steps": steps,
+            "train_seconds": train_seconds,
+            "final_loss": float(history.history["loss"][-1]),
+            "val_loss": float(history.history["val_loss"][-1]),
+            "trainable_parameters": int(sum(np.prod(v.shape) for v in model.trainable_variables)),
+        }
+    )
 
     model.save(out / "classifier.keras")
     _save_tokenizer(tokenizer, out)
     if cfg.export and train_pair is not None:
         # The export's signature takes single strings; a pair classifier would read them wrong.
-        print("tfpretrain: no saved_model/ for a sentence-pair task (the export serves single "
-              "strings).", file=sys.stderr)
+        print(
+            "tfpretrain: no saved_model/ for a sentence-pair task (the export serves single "
+            "strings).",
+            file=sys.stderr,
+        )
     elif cfg.export:
         from tfpretrain.export.text import export_text_classifier, task_label_names
 
-        export_text_classifier(model, tokenizer, out / "saved_model", cfg.seq_len,
-                               label_names=task_label_names(data, model.output_shape[-1]))
+        export_text_classifier(
+            model,
+            tokenizer,
+            out / "saved_model",
+            cfg.seq_len,
+            label_names=task_label_names(data, model.output_shape[-1]),
+        )
     write_json(out / "history.json", history.history)
     record_config(out, class_names=data["class_names"])
     write_json(out / "metrics.json", metrics)

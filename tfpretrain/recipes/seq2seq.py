@@ -27,6 +27,7 @@ from tfpretrain.training import (
     warmup_steps,
     write_json,
 )
+from tfpretrain.training.checkpoint import load_keras_model
 
 MODEL_FILE = "model.keras"
 CONFIG_FILE = "config.json"
@@ -87,7 +88,7 @@ def load_seq2seq(path) -> tuple[keras.Model, Seq2SeqConfig, Seq2SeqTokenizer]:
             f"{SEQ2SEQ_VOCAB_FILE}); create one with `tfpretrain seq2seq`."
         )
     config = Seq2SeqConfig.from_dict(json.loads((path / CONFIG_FILE).read_text())["model"])
-    model = keras.models.load_model(path / MODEL_FILE)
+    model = load_keras_model(path / MODEL_FILE)
     return model, config, Seq2SeqTokenizer.load(path)
 
 

@@ -229,3 +229,20 @@ def remove_temporary_files(directory) -> None:
         for name in tf.io.gfile.listdir(directory):
             if ".npz.tmp-" in name:
                 tf.io.gfile.remove(f"{directory}/{name}")
+
+
+def load_keras_model(path, **kwargs) -> keras.Model:
+    """`keras.models.load_model` with errors that say what is wrong with the file.
+
+    Keras reports a truncated or corrupt `.keras` file as "File not found"; this names the file,
+    says whether it is missing or not a `.keras` archive, and how to get a good one back.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist; rerun the command that writes it.")
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(
+            f"{path} is not a readable .keras file (truncated or corrupt: "
+            f"{path.stat().st_size} bytes, not a zip archive). Rerun the command that wrote it."
+        )
+    return keras.models.load_model(path, **kwargs)
