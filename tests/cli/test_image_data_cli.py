@@ -132,7 +132,7 @@ def test_simclr_and_evaluate_on_a_class_folder(tmp_path, folder):
 def test_gan_scales_to_rgb_32(tmp_path, cifar_like):
     metrics = run_gan(
         GanRun(
-            out_dir=str(tmp_path),
+            out_dir=str(tmp_path / "run"),
             dataset=str(cifar_like),
             preset="dcgan_tiny",
             epochs=1,
@@ -147,7 +147,7 @@ def test_gan_scales_to_rgb_32(tmp_path, cifar_like):
         )
     )
     assert not metrics["failed"] and metrics["steps"] == 2
-    generator = keras.models.load_model(tmp_path / "generator.keras")
+    generator = keras.models.load_model(tmp_path / "run" / "generator.keras")
     assert generator.output_shape == (None, 32, 32, 3)
     # Seed map 8x8 (a quarter of 32), 16 latent dims: the Dense projection has 16 * 8 * 8 * 16.
     assert generator.get_layer("project").kernel.shape == (16, 8 * 8 * 16)

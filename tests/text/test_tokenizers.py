@@ -60,6 +60,11 @@ def test_roberta_folder_packs_like_transformers(tmp_path):
     np.testing.assert_array_equal(packed["token_ids"].numpy(), expected["input_ids"])
     np.testing.assert_array_equal(packed["padding_mask"].numpy(), expected["attention_mask"])
     assert not packed["segment_ids"].numpy().any()
+    pairs = TEXTS[::-1]  # <s> a </s></s> b </s>, the longer side cut first
+    packed = ours.pack(TEXTS, 20, pairs=pairs)
+    expected = theirs(TEXTS, pairs, padding="max_length", truncation=True, max_length=20)
+    np.testing.assert_array_equal(packed["token_ids"].numpy(), expected["input_ids"])
+    np.testing.assert_array_equal(packed["padding_mask"].numpy(), expected["attention_mask"])
     gpt2 = BytePairTokenizer.from_tiktoken(data_path("gpt2", "gpt2.tiktoken"))
     with pytest.raises(
         ValueError,

@@ -120,7 +120,7 @@ def test_overwrite_starts_afresh(finished, tmp_path):
 def test_unusable_out_is_a_clear_error_before_any_data_loads(tmp_path, monkeypatch):
     import tfpretrain.recipes.autoencoder as recipe
 
-    monkeypatch.setattr(recipe, "load_images", lambda *_: pytest.fail("data loaded"))
+    monkeypatch.setattr(recipe, "load_run_images", lambda *_, **__: pytest.fail("data loaded"))
     a_file = tmp_path / "file"
     a_file.write_text("")
     with pytest.raises(RunDirectoryError, match="is a file, not a directory"):
@@ -334,7 +334,7 @@ def clm_run(tmp_path_factory):
                 **dict(
                     corpus=str(corpus),
                     out_dir=str(root / "run"),
-                    block_size=16,
+                    seq_len=16,
                     batch_size=4,
                     steps=4,
                     eval_interval=2,

@@ -28,6 +28,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
+import tensorflow_text as tf_text
 
 ENDOFTEXT = "<|endoftext|>"
 # GPT-2's pre-tokenization pattern as tiktoken and Hugging Face write it (Python/Rust regex).
@@ -487,15 +488,18 @@ class BytePairTokenizer(keras.layers.Layer):
     def call(self, inputs):
         return self.tokenize(inputs)
 
-    def pack(self, strings, sequence_length: int) -> dict[str, tf.Tensor]:
-        """Single texts -> RoBERTa's encoder inputs `<s> tokens </s>`, `<pad>`ded to a length.
+    def pack(self, strings, sequence_length: int, pairs=None) -> dict[str, tf.Tensor]:
+        """Texts -> RoBERTa's encoder inputs `<s> a </s>` (with `pairs`: `<s> a </s></s> b </s>`),
+        `<pad>`ded to a length.
 
-        Longer texts are cut to `sequence_length - 2` tokens. Needs `<s>`, `</s>` and `<pad>`
-        among the special tokens (a RoBERTa `vocab.json` has them).
+        Too long inputs are cut: a single text at the end; a pair round-robin, one token from
+        the longer side at a time, so both keep a share. Needs `<s>`, `</s>` and `<pad>` among
+        the special tokens (a RoBERTa `vocab.json` has them).
 
         Returns:
             A dict of int32 `[B, sequence_length]` tensors: `token_ids`, `segment_ids`
-            (zeros) and `padding_mask` (1 for real tokens), as `WordPieceTokenizer.pack`.
+            (zeros: RoBERTa has no segment embedding) and `padding_mask` (1 for real tokens),
+            as `WordPieceTokenizer.pack`.
         """
         missing = [t for t in ("<s>", "</s>", "<pad>") if t not in self.special_tokens]
         if missing:
@@ -504,15 +508,24 @@ class BytePairTokenizer(keras.layers.Layer):
                 "lacks (a RoBERTa vocab.json has <s>, </s> and <pad>)."
             )
         length = int(sequence_length)
-        if length < 2:
-            raise ValueError(f"sequence_length must be >= 2 (<s> and </s>); got {length}.")
-        ids = self.tokenize(strings)[:, : length - 2]
+        extra = 2 if pairs is None else 4
+        if length < extra + 1:
+            raise ValueError(
+                f"sequence_length must be > {extra} (the special tokens); got {length}."
+            )
+        ids = self.tokenize(strings)
         rows = ids.nrows()
         start, end = (
             tf.fill([rows, 1], tf.constant(self.special_tokens[t], tf.int32))
             for t in ("<s>", "</s>")
         )
-        ids = tf.concat([start, ids, end], axis=1)
+        if pairs is None:
+            ids = tf.concat([start, ids[:, : length - 2], end], axis=1)
+        else:
+            first, second = tf_text.RoundRobinTrimmer(max_seq_length=length - 4).trim(
+                [ids, self.tokenize(pairs)]
+            )
+            ids = tf.concat([start, first, end, end, second, end], axis=1)
         token_ids = ids.to_tensor(default_value=self.special_tokens["<pad>"], shape=[None, length])
         mask = tf.sequence_mask(ids.row_lengths(), length, dtype=tf.int32)
         return {
