@@ -46,9 +46,15 @@ class FinetuneRun(TrainingSettings, LabelledText):
                                            "the task)")
     vocab_size: int = setting(8000, check=positive,
                               help="learned vocabulary size for --init scratch")
-    epochs: int = setting(3, check=positive, resumable=True, help="training epochs")
+    epochs: int | None = setting(
+        None, check=positive, resumable=True,
+        help="training epochs over all the labels, with no early stopping (default: the budget "
+             "rule: steps from the label count, early stopping on a held-out slice of them)")
     batch_size: int = setting(32, check=positive, help="global batch size")
-    learning_rate: float = setting(5e-5, check=positive, help="peak AdamW learning rate")
+    learning_rate: float | None = setting(
+        None, check=positive,
+        help="peak AdamW learning rate (default: the budget rule's for the start: 5e-4 from "
+             "scratch, 3e-4 / 1e-4 / 5e-5 for pre-trained encoders up to 256 / 512 / more wide)")
     warmup_fraction: float = setting(0.1, check=in_range(0, 1, high_open=True),
                                      help="linear warm-up share of the steps")
     weight_decay: float = setting(0.01, check=non_negative, help="AdamW weight decay")
@@ -63,7 +69,8 @@ class FinetuneRun(TrainingSettings, LabelledText):
                                       help="number of classes (default: from labels)")
     limit_train: int | None = setting(
         None, check=positive,
-        help="train on N examples sampled class by class (seeded by --seed), not the first N")
+        help="train on N examples drawn with the classes as equal as they allow (seeded by "
+             "--seed), not the first N")
     target_column: str | None = setting(
         None, metavar="COLUMN",
         help="encoder-decoder only: the output text column of a text-to-text table (default for "
