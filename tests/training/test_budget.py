@@ -1,6 +1,11 @@
 import pytest
 
-from tfpretrain.training.budget import finetune_budget, held_out_count, learning_rate_for, passes_for
+from tfpretrain.training.budget import (
+    finetune_budget,
+    held_out_count,
+    learning_rate_for,
+    passes_for,
+)
 
 
 @pytest.mark.parametrize("labels, held, batch, steps, per_round", [
