@@ -24,6 +24,12 @@ from tfpretrain.distribute import get_strategy, set_precision, xla_for_training
 from tfpretrain.metrics import class_report, classification_metrics
 from tfpretrain.models.bert import BertConfig, BertEncoder
 from tfpretrain.models.classifier import TextClassifier, freeze_encoder
+from tfpretrain.recipes.starts import (
+    build_classifier_start,
+    build_clm_start,
+    is_classifier_run,
+    is_clm_run,
+)
 from tfpretrain.settings.finetune import FinetuneRun
 from tfpretrain.text.wordpiece import WordPieceTokenizer, learn_vocabulary, write_vocab
 from tfpretrain.training import (
@@ -80,6 +86,8 @@ INIT_KINDS: list[InitKind] = [
     InitKind("scratch", lambda cfg: cfg.init == "scratch", _scratch),
     InitKind("mlm", lambda cfg: (Path(cfg.init) / "encoder.keras").is_file(), _mlm_run),
     InitKind("hf-bert", _is_hf_bert, _hf_bert),
+    InitKind("clm", is_clm_run, build_clm_start),
+    InitKind("classifier", is_classifier_run, build_classifier_start),
 ]
 
 
@@ -93,8 +101,10 @@ def resolve_init(cfg: FinetuneRun) -> InitKind:
         if kind.matches(cfg):
             return kind
     raise FileNotFoundError(
-        f"--init {cfg.init!r} is not 'scratch', a `tfpretrain mlm` run directory (with encoder.keras "
-        "and vocab.txt) or a Hugging Face BERT directory (config.json, vocab.txt, model.safetensors)."
+        f"--init {cfg.init!r} is not 'scratch', a `tfpretrain mlm` or `electra` run directory "
+        "(with encoder.keras and vocab.txt), a `tfpretrain clm` run (model.keras, tokenizer/), "
+        "a classifier run (classifier.keras, vocab.txt) or a Hugging Face BERT directory "
+        "(config.json, vocab.txt, model.safetensors)."
     )
 
 

@@ -36,7 +36,8 @@ class FinetuneRun(TrainingSettings, LabelledText):
              "'punctuation' (restore casing and punctuation of Tiny Shakespeare) or a "
              "text-to-text table (--target-column)")
     init: str = setting(
-        help="'scratch', an mlm run directory, a HF BERT directory, a `tfpretrain seq2seq` "
+        help="'scratch', an mlm or electra run, a clm run (a head on the GPT), a finetune or "
+             "distill run (its encoder), a HF BERT directory, a `tfpretrain seq2seq` "
              "directory, or 'vsm' (the count-based baseline: TF-IDF bag of words + logistic "
              "regression; uses --epochs, --batch-size, --vocab-size, --limit-train)")
     preset: str = setting("mini", choices=BERT_PRESETS + T5_PRESETS,
@@ -50,7 +51,9 @@ class FinetuneRun(TrainingSettings, LabelledText):
         None, check=positive, resumable=True,
         help="training epochs over all the labels, with no early stopping (default: the budget "
              "rule: steps from the label count, early stopping on a held-out slice of them)")
-    batch_size: int = setting(32, check=positive, help="global batch size")
+    batch_size: int = setting(32, check=positive,
+                              help="global batch size (by the budget rule the largest: small "
+                                   "sets use a quarter of their examples, at least 8)")
     learning_rate: float | None = setting(
         None, check=positive,
         help="peak AdamW learning rate (default: the budget rule's for the start: 5e-4 from "
