@@ -74,3 +74,28 @@ def embedding_scatter(features: np.ndarray, labels: np.ndarray, path, title: str
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return Path(path)
+
+
+def label_curves(results: dict[str, dict[str, dict]], path, metric: str = "accuracy",
+                 title: str = "") -> Path:
+    """Saves `metric` against the number of labels, one line per start, with the spread over
+    seeds as error bars. `results` is `{start: {budget: {"labels", metric, metric + "_std"}}}`
+    (the `textbench` metrics); the x axis is logarithmic."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    for start, row in results.items():
+        cells = sorted(row.values(), key=lambda c: c["labels"])
+        ax.errorbar([c["labels"] for c in cells], [100 * c[metric] for c in cells],
+                    yerr=[100 * c.get(f"{metric}_std", 0.0) for c in cells], marker="o",
+                    markersize=4, capsize=3, label=start)
+    ax.set_xscale("log")
+    ax.set_xlabel("labelled training examples")
+    ax.set_ylabel(f"dev {metric} (%)")
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)
