@@ -19,3 +19,13 @@ def test_balanced_sample_is_seeded():
     labels = np.arange(100) % 2
     assert (balanced_sample(labels, 100, 10, 0) == balanced_sample(labels, 100, 10, 0)).all()
     assert set(balanced_sample(labels, 100, 10, 0)) != set(balanced_sample(labels, 100, 10, 1))
+
+
+def test_sst2_limit_draws_balanced_labels():
+    from tfpretrain.data.text_files import labelled_task
+
+    data = labelled_task("sst2", limit=100, balanced=True, seed=1)
+    sentences, labels = data["train"]
+    assert len(sentences) == 100 and np.bincount(labels).tolist() == [50, 50]
+    proportional = labelled_task("sst2", limit=100, seed=1)["train"][1]
+    assert np.bincount(proportional).tolist() == [44, 56]  # SST-2 is 44% negative

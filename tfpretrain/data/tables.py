@@ -65,7 +65,8 @@ class Table:
 
         return replace(
             self, texts=pick(self.texts), pairs=pick(self.pairs), targets=pick(self.targets),
-            labels=None if self.labels is None else self.labels[rows], lines=pick(self.lines),
+            labels=None if self.labels is None else self.labels[rows],
+            lines=pick(self.lines) if self.lines else [],  # tables built in code record none
         )
 
 
