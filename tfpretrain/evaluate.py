@@ -394,9 +394,10 @@ def compare(
     return rows
 
 
-def markdown_table(rows: dict[str, dict], metric: str = "accuracy") -> str:
-    """The `compare` table as Markdown, `metric` in percent."""
-    columns = list(next(iter(rows.values())))
+def markdown_table(rows: dict[str, dict], metric: str = "accuracy", first: str = "encoder") -> str:
+    """The `compare` table (or `textbench`'s) as Markdown, `metric` in percent; a cell with a
+    `{metric}_std` over several seeds shows it as `mean ± std`, a missing cell as "–"."""
+    columns = list(dict.fromkeys(c for row in rows.values() for c in row))
     titles = [
         (
             "all labels"
@@ -407,11 +408,18 @@ def markdown_table(rows: dict[str, dict], metric: str = "accuracy") -> str:
         )
         for c in columns
     ]
-    lines = ["| encoder | " + " | ".join(titles) + " |", "|---|" + "---:|" * len(columns)]
+
+    def cell(scores: dict | None) -> str:
+        if scores is None:
+            return "–"
+        text = f"{100 * scores[metric]:.1f}"
+        if len(scores.get(f"{metric}_per_seed", ())) > 1:
+            text += f" ± {100 * scores[f'{metric}_std']:.1f}"
+        return text
+
+    lines = [f"| {first} | " + " | ".join(titles) + " |", "|---|" + "---:|" * len(columns)]
     for name, row in rows.items():
-        lines.append(
-            f"| {name} | " + " | ".join(f"{100 * row[c][metric]:.1f}" for c in columns) + " |"
-        )
+        lines.append(f"| {name} | " + " | ".join(cell(row.get(c)) for c in columns) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -12,8 +12,9 @@ def confusion_matrix(y_true, y_pred, num_classes: int | None = None) -> np.ndarr
     y_true = np.asarray(y_true).astype(int).ravel()
     y_pred = np.asarray(y_pred).astype(int).ravel()
     if y_true.shape != y_pred.shape or y_true.size == 0:
-        raise ValueError("Need two equally long, non-empty label arrays; got "
-                         f"{y_true.shape} and {y_pred.shape}.")
+        raise ValueError(
+            f"Need two equally long, non-empty label arrays; got {y_true.shape} and {y_pred.shape}."
+        )
     k = num_classes or int(max(y_true.max(), y_pred.max()) + 1)
     confusion = np.zeros((k, k), dtype=np.int64)
     np.add.at(confusion, (y_true, y_pred), 1)
@@ -28,8 +29,9 @@ def _per_class(confusion: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     actual = confusion.sum(1).astype(float)
     precision = np.divide(tp, predicted, out=np.zeros(k), where=predicted > 0)
     recall = np.divide(tp, actual, out=np.zeros(k), where=actual > 0)
-    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros(k),
-                   where=(precision + recall) > 0)
+    f1 = np.divide(
+        2 * precision * recall, precision + recall, out=np.zeros(k), where=(precision + recall) > 0
+    )
     return precision, recall, f1
 
 
@@ -70,9 +72,12 @@ def class_report(y_true, y_pred, class_names: Sequence[str]) -> dict:
     precision, recall, f1 = _per_class(confusion)
     support = confusion.sum(1)
     per_class = {
-        name: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
-               "support": int(support[i])}
+        name: {
+            "precision": float(precision[i]),
+            "recall": float(recall[i]),
+            "f1": float(f1[i]),
+            "support": int(support[i]),
+        }
         for i, name in enumerate(names)
     }
-    return {"class_names": names, "per_class": per_class,
-            "confusion_matrix": confusion.tolist()}
+    return {"class_names": names, "per_class": per_class, "confusion_matrix": confusion.tolist()}

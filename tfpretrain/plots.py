@@ -36,14 +36,25 @@ def image_rows(rows: Sequence[np.ndarray], path, titles: Sequence[str] | None = 
     return Path(path)
 
 
-def loss_curves(history: dict[str, Sequence[float]], path, keys: Sequence[str] = ("loss", "val_loss"),
-                xlabel: str = "epoch", ylabel: str = "loss") -> Path:
+def loss_curves(
+    history: dict[str, Sequence[float]],
+    path,
+    keys: Sequence[str] = ("loss", "val_loss"),
+    xlabel: str = "epoch",
+    ylabel: str = "loss",
+) -> Path:
     """Saves the curves named by `keys` from a Keras `History.history` dict."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     for key in keys:
         if key in history and len(history[key]):
-            ax.plot(np.arange(1, len(history[key]) + 1), history[key], marker="o", markersize=3, label=key)
+            ax.plot(
+                np.arange(1, len(history[key]) + 1),
+                history[key],
+                marker="o",
+                markersize=3,
+                label=key,
+            )
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
@@ -54,8 +65,13 @@ def loss_curves(history: dict[str, Sequence[float]], path, keys: Sequence[str] =
     return Path(path)
 
 
-def embedding_scatter(features: np.ndarray, labels: np.ndarray, path, title: str = "test embeddings (PCA)",
-                      max_points: int = 5000) -> Path:
+def embedding_scatter(
+    features: np.ndarray,
+    labels: np.ndarray,
+    path,
+    title: str = "test embeddings (PCA)",
+    max_points: int = 5000,
+) -> Path:
     """Saves the first two principal components of `features` `[N, F]`, coloured by integer label."""
     plt = _pyplot()
     features = np.asarray(features, dtype=np.float64)[:max_points]
@@ -70,6 +86,38 @@ def embedding_scatter(features: np.ndarray, labels: np.ndarray, path, title: str
     ax.set_xlabel("PC 1")
     ax.set_ylabel("PC 2")
     ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)
+
+
+def label_curves(
+    results: dict[str, dict[str, dict]], path, metric: str = "accuracy", title: str = ""
+) -> Path:
+    """Saves `metric` against the number of labels, one line per start, with the spread over
+    seeds as error bars. `results` is `{start: {budget: {"labels", metric, metric + "_std"}}}`
+    (the `textbench` metrics); the x axis is logarithmic."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    for start, row in results.items():
+        cells = sorted(row.values(), key=lambda c: c["labels"])
+        ax.errorbar(
+            [c["labels"] for c in cells],
+            [100 * c[metric] for c in cells],
+            yerr=[100 * c.get(f"{metric}_std", 0.0) for c in cells],
+            marker="o",
+            markersize=4,
+            capsize=3,
+            label=start,
+        )
+    ax.set_xscale("log")
+    ax.set_xlabel("labelled training examples")
+    ax.set_ylabel(f"dev {metric} (%)")
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

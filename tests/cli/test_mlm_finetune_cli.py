@@ -181,8 +181,19 @@ def test_scratch_init_builds_a_fresh_preset_encoder_with_the_given_vocab(mlm_run
             ["finetune", "--task", "{root}/missing.tsv", "--init", "scratch"],
             "missing.tsv' is none of these",
         ),
+        # With --epochs the batch is as given (the budget rule shrinks it for small sets).
         (
-            ["finetune", "--task", "{root}/task.tsv", "--init", "scratch", "--batch-size", "1000"],
+            [
+                "finetune",
+                "--task",
+                "{root}/task.tsv",
+                "--init",
+                "scratch",
+                "--batch-size",
+                "1000",
+                "--epochs",
+                "1",
+            ],
             "fewer than one batch of 1000; lower --batch-size",
         ),
         (["mlm", "--corpus", "{root}/empty.txt"], "is empty"),

@@ -12,8 +12,23 @@ import os
 import sys
 
 # The commands; each is defined by the module of its name under tfpretrain.cli ("-" as "_").
-COMMANDS = ["autoencoder", "mlm", "finetune", "clm", "generate", "simclr", "evaluate", "seq2seq",
-            "gan", "distill", "report", "predict", "export-hf"]
+COMMANDS = [
+    "autoencoder",
+    "mlm",
+    "electra",
+    "finetune",
+    "clm",
+    "generate",
+    "simclr",
+    "evaluate",
+    "seq2seq",
+    "gan",
+    "distill",
+    "report",
+    "predict",
+    "export-hf",
+    "textbench",
+]
 
 
 def _runtime_defaults() -> None:

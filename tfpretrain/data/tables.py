@@ -81,7 +81,7 @@ class Table:
             pairs=pick(self.pairs),
             targets=pick(self.targets),
             labels=None if self.labels is None else self.labels[rows],
-            lines=pick(self.lines),
+            lines=pick(self.lines) if self.lines else [],  # tables built in code record none
         )
 
 

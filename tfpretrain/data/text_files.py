@@ -10,7 +10,12 @@ from pathlib import Path
 import numpy as np
 
 from tfpretrain.data.datasets import DATA_DIR_ENV, DataNotFoundError, data_dir
-from tfpretrain.data.splits import stratified_holdout, stratified_sample, warn_rare_classes
+from tfpretrain.data.splits import (
+    balanced_sample,
+    stratified_holdout,
+    stratified_sample,
+    warn_rare_classes,
+)
 from tfpretrain.data.tables import TABLE_SUFFIXES, Table, decode_utf8, read_table
 from tfpretrain.data.tfds_source import (
     TfdsSpec,
@@ -305,6 +310,7 @@ def labelled_task(
     dev: str | os.PathLike | None = None,
     dev_fraction: float = 0.1,
     limit: int | None = None,
+    balanced: bool = False,
     seed: int = 0,
     data_dir: str | os.PathLike | None = None,
 ) -> dict:
@@ -329,6 +335,8 @@ def labelled_task(
         dev: a dev file for a file task.
         dev_fraction: the share held out when there is no dev set.
         limit: keep at most this many training rows, sampled by class (seeded), not the first.
+        balanced: draw the `limit` rows with the classes equal (`splits.balanced_sample`)
+            instead of in their proportions.
         seed: seeds the hold-out and the `limit` sample.
         data_dir: the TFDS data directory for `tfds:` tasks.
 
@@ -383,7 +391,8 @@ def labelled_task(
         rows, held = stratified_holdout(train.labels, len(train), dev_fraction, seed)
         train, dev_table = train.subset(rows), train.subset(held)
     if limit is not None:
-        train = train.subset(stratified_sample(train.labels, len(train), limit, seed))
+        draw = balanced_sample if balanced else stratified_sample
+        train = train.subset(draw(train.labels, len(train), limit, seed))
     names = list(train.class_names)
     return {
         "train": _from_table(train),

@@ -68,8 +68,15 @@ class TextClassifier(HuggingFaceFolders, keras.Model):
 
     hf_head = "classifier"  # `*ForSequenceClassification` folders, their id2label kept
 
-    def __init__(self, encoder: keras.Model, num_classes: int, pooling: str = "cls", dropout: float = 0.1,
-                 label_names: list[str] | None = None, **kwargs):
+    def __init__(
+        self,
+        encoder: keras.Model,
+        num_classes: int,
+        pooling: str = "cls",
+        dropout: float = 0.1,
+        label_names: list[str] | None = None,
+        **kwargs,
+    ):
         if int(num_classes) < 2:
             raise ValueError(f"num_classes must be >= 2; got {num_classes}.")
         if pooling not in ("cls", "mean"):
@@ -78,18 +85,25 @@ class TextClassifier(HuggingFaceFolders, keras.Model):
             raise ValueError(f"dropout must be in [0, 1); got {dropout}.")
         if label_names is not None and len(label_names) != int(num_classes):
             raise ValueError(f"{len(label_names)} label names for {num_classes} classes.")
-        inputs = {name: keras.Input((None,), dtype=t.dtype, name=name) for name, t in encoder.input.items()}
+        inputs = {
+            name: keras.Input((None,), dtype=t.dtype, name=name)
+            for name, t in encoder.input.items()
+        }
         encoded = encoder(inputs)
         if pooling == "mean":
-            pooled = MaskedMeanPooling(name="mean_pooling")(encoded["sequence_output"], inputs["padding_mask"])
+            pooled = MaskedMeanPooling(name="mean_pooling")(
+                encoded["sequence_output"], inputs["padding_mask"]
+            )
         elif "pooled_output" in encoded:
             pooled = encoded["pooled_output"]
         else:
             pooled = encoded["sequence_output"][:, 0, :]
         x = Dropout(dropout, name="classifier_dropout")(pooled)
         logits = keras.layers.Dense(
-            num_classes, kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
-            dtype="float32", name="logits",
+            num_classes,
+            kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+            dtype="float32",
+            name="logits",
         )(x)
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
         self.encoder = encoder
@@ -99,9 +113,14 @@ class TextClassifier(HuggingFaceFolders, keras.Model):
         self.label_names = None if label_names is None else [str(name) for name in label_names]
 
     def get_config(self):
-        return {"encoder": keras.saving.serialize_keras_object(self.encoder), "num_classes": self.num_classes,
-                "pooling": self.pooling, "dropout": self.dropout, "label_names": self.label_names,
-                "name": self.name}
+        return {
+            "encoder": keras.saving.serialize_keras_object(self.encoder),
+            "num_classes": self.num_classes,
+            "pooling": self.pooling,
+            "dropout": self.dropout,
+            "label_names": self.label_names,
+            "name": self.name,
+        }
 
     @classmethod
     def from_config(cls, config):
@@ -127,7 +146,9 @@ def freeze_encoder(encoder: keras.Model, num_layers: int | str) -> None:
     names = [layer.name for layer in encoder.layers]
     blocks = [i for i, name in enumerate(names) if name.startswith("transformer_layer_")]
     if n > len(blocks):
-        raise ValueError(f"Cannot freeze {n} layers: the encoder has {len(blocks)}; use 'all' to freeze it whole.")
+        raise ValueError(
+            f"Cannot freeze {n} layers: the encoder has {len(blocks)}; use 'all' to freeze it whole."
+        )
     stop = blocks[n - 1]
     for layer in encoder.layers[: stop + 1]:
         layer.trainable = False

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import keras
 import numpy as np
+from keras import ops
 
 from tfpretrain.generation import Generator, bucket
 from tfpretrain.layers import Dropout, TokenAndPositionEmbedding, TransformerBlock
@@ -144,6 +145,79 @@ def build_gpt(config: GPTConfig, initialize: bool = True) -> keras.Model:
     )(x)
     logits = embedding(x, reverse=True)
     return keras.Model(token_ids, logits, name="gpt")
+
+
+@keras.saving.register_keras_serializable(package="tfpretrain")
+class LastTokenPooling(keras.layers.Layer):
+    """The hidden state of each row's last real token: under causal attention the only one
+    that has read the whole text.
+
+    Call arguments:
+        sequence: `[B, T, H]`.
+        padding_mask: `[B, T]`, 1 for real tokens, which come first.
+
+    Returns:
+        `[B, H]` (a row without tokens gives its first position).
+    """
+
+    def call(self, sequence, padding_mask):
+        last = ops.maximum(ops.sum(ops.cast(padding_mask, "int32"), axis=1) - 1, 0)
+        return ops.take_along_axis(sequence, last[:, None, None], axis=1)[:, 0, :]
+
+    def compute_output_shape(self, sequence_shape, padding_mask_shape):
+        return (sequence_shape[0], sequence_shape[-1])
+
+
+@keras.saving.register_keras_serializable(package="tfpretrain")
+class GPTEncoder(keras.Model):
+    """A GPT (`build_gpt`) read as an encoder, so `TextClassifier` can put a head on it.
+
+    Runs the GPT up to its final layer norm on right-padded texts (causal attention: real
+    tokens never see the padding after them).
+
+    Args:
+        gpt: a model from `build_gpt` (or a `tfpretrain clm` run's `model.keras`).
+
+    Call arguments:
+        inputs: dict of int `[B, T]` `token_ids` and `padding_mask`.
+
+    Returns:
+        dict with `sequence_output` `[B, T, H]` and `pooled_output` `[B, H]`, the last real
+        token's state (what `TextClassifier(pooling="cls")` reads; "mean" averages the tokens).
+
+    Example:
+
+    >>> encoder = GPTEncoder(build_gpt(GPTConfig.preset("nano", vocabulary_size=65)))
+    >>> ids = keras.ops.ones((2, 8), "int32")
+    >>> encoder({"token_ids": ids, "padding_mask": ids})["pooled_output"].shape
+    TensorShape([2, 128])
+    """
+
+    def __init__(self, gpt: keras.Model, **kwargs):
+        inputs = {
+            name: keras.Input((None,), dtype="int32", name=name)
+            for name in ("token_ids", "padding_mask")
+        }
+        trunk = keras.Model(gpt.input, gpt.get_layer("final_norm").output, name="gpt_trunk")
+        hidden = trunk(inputs["token_ids"])
+        pooled = LastTokenPooling(name="last_token")(hidden, inputs["padding_mask"])
+        super().__init__(
+            inputs=inputs, outputs={"sequence_output": hidden, "pooled_output": pooled}, **kwargs
+        )
+        self.gpt = gpt
+
+    def get_config(self):
+        return {
+            "gpt": keras.saving.serialize_keras_object(self.gpt),
+            "name": self.name,
+            "trainable": self.trainable,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["gpt"] = keras.saving.deserialize_keras_object(config["gpt"])
+        return cls(**config)
 
 
 class GPTDecoder:

@@ -17,11 +17,18 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfpretrain.data.splits import stratified_holdout
 from tfpretrain.data.text_files import labelled_task
 from tfpretrain.distribute import get_strategy, set_precision, xla_for_training
 from tfpretrain.metrics import class_report, classification_metrics
 from tfpretrain.models.bert import BertConfig, BertEncoder
 from tfpretrain.models.classifier import TextClassifier, freeze_encoder
+from tfpretrain.recipes.starts import (
+    build_classifier_start,
+    build_clm_start,
+    is_classifier_run,
+    is_clm_run,
+)
 from tfpretrain.settings.finetune import FinetuneRun
 from tfpretrain.text.wordpiece import WordPieceTokenizer, learn_vocabulary, write_vocab
 from tfpretrain.training import (
@@ -34,6 +41,7 @@ from tfpretrain.training import (
     warmup_steps,
     write_json,
 )
+from tfpretrain.training.budget import FinetuneBudget, finetune_budget
 from tfpretrain.training.checkpoint import load_keras_model
 
 
@@ -130,6 +138,8 @@ INIT_KINDS: list[InitKind] = [
     InitKind("scratch", lambda cfg: cfg.init == "scratch", _scratch),
     InitKind("mlm", lambda cfg: (Path(cfg.init) / "encoder.keras").is_file(), _mlm_run),
     InitKind("hf-bert", _is_hf_bert, _hf_bert),
+    InitKind("clm", is_clm_run, build_clm_start),
+    InitKind("classifier", is_classifier_run, build_classifier_start),
 ]
 
 
@@ -143,10 +153,11 @@ def resolve_init(cfg: FinetuneRun) -> InitKind:
         if kind.matches(cfg):
             return kind
     raise FileNotFoundError(
-        f"--init {cfg.init!r} is not 'scratch', a `tfpretrain mlm` run directory (with "
-        "encoder.keras and vocab.txt) or a Hugging Face BERT, DistilBERT or RoBERTa folder "
-        "(config.json, model.safetensors and the tokenizer files), nor a seq2seq run or Hugging "
-        "Face T5 folder."
+        f"--init {cfg.init!r} is not 'scratch', a `tfpretrain mlm` or `electra` run directory "
+        "(with encoder.keras and vocab.txt), a `tfpretrain clm` run (model.keras, tokenizer/), "
+        "a classifier run (classifier.keras, vocab.txt), a Hugging Face BERT, DistilBERT or "
+        "RoBERTa folder (config.json, model.safetensors and the tokenizer files), nor a "
+        "seq2seq run or Hugging Face T5 folder."
     )
 
 
@@ -171,10 +182,79 @@ def _dataset(
 
 def load_task(cfg, num_classes: int | None = None) -> dict:
     """`labelled_task` with the command's flags: columns, label names, dev file, and a seeded,
-    stratified `--limit-train` sample."""
+    class-balanced `--limit-train` draw."""
     return labelled_task(
-        cfg.task, num_classes, **cfg.task_options(), limit=cfg.limit_train, seed=cfg.seed
+        cfg.task,
+        num_classes,
+        **cfg.task_options(),
+        limit=cfg.limit_train,
+        balanced=True,
+        seed=cfg.seed,
     )
+
+
+def training_plan(cfg: FinetuneRun, labels: int, *, pretrained: bool, width: int) -> FinetuneBudget:
+    """The steps, batch, learning rate and early stopping of a fine-tuning on `labels` examples:
+    the budget rule's (`training.budget`), with `--learning-rate` / `--epochs` where given
+    (`--epochs`: passes over all the labels, no held-out slice, no early stopping)."""
+    if cfg.epochs is None:
+        rule = finetune_budget(
+            labels, pretrained=pretrained, width=width, batch_size=cfg.batch_size
+        )
+        return dataclasses.replace(
+            rule,
+            learning_rate=cfg.learning_rate or rule.learning_rate,
+            warmup_steps=warmup_steps(rule.steps, cfg.warmup_fraction),
+        )
+    if labels < cfg.batch_size:
+        raise ValueError(
+            f"{labels} training examples are fewer than one batch of "
+            f"{cfg.batch_size}; lower --batch-size (or raise --limit-train)."
+        )
+    per_pass = labels // cfg.batch_size
+    steps = per_pass * cfg.epochs
+    learning_rate = (
+        cfg.learning_rate
+        or finetune_budget(max(labels, 8), pretrained=pretrained, width=width).learning_rate
+    )
+    return FinetuneBudget(
+        labels=labels,
+        held_out=0,
+        batch_size=cfg.batch_size,
+        steps=steps,
+        rounds=cfg.epochs,
+        steps_per_round=per_pass,
+        patience=0,
+        learning_rate=learning_rate,
+        warmup_steps=warmup_steps(steps, cfg.warmup_fraction),
+    )
+
+
+def hold_out(plan: FinetuneBudget, texts: list[str], labels, pairs: list[str] | None, seed: int):
+    """Splits the training labels into `(train, held_out)` triples `(texts, labels, pairs)` by
+    class (seeded); the held-out slice, never dev, decides when fine-tuning stops."""
+    labels = np.asarray(labels)
+    if not plan.held_out:
+        return (texts, labels, pairs), None
+    rows, held = stratified_holdout(labels, len(texts), plan.held_out / len(texts), seed)
+
+    def take(index):
+        return (
+            [texts[i] for i in index],
+            labels[index],
+            None if pairs is None else [pairs[i] for i in index],
+        )
+
+    return take(rows), take(held)
+
+
+def _divisor_up_to(steps: int, most: int) -> int:
+    """The largest divisor of `steps` not above `most`: compiled calls that fill each round."""
+    return max(d for d in range(1, min(steps, most) + 1) if steps % d == 0)
+
+
+def encoder_width(encoder: keras.Model) -> int:
+    return int(encoder.output["sequence_output"].shape[-1])
 
 
 def label_metrics(y_true, y_pred, class_names: list[str]) -> dict:
@@ -220,49 +300,55 @@ def run(cfg: FinetuneRun) -> dict:
     data = load_task(cfg, cfg.num_classes)
     (train_x, train_y), (dev_x, dev_y) = data["train"], data["dev"]
     train_pair, dev_pair = data["train_pair"], data["dev_pair"]
-    if len(train_x) < cfg.batch_size:
-        raise ValueError(
-            f"{len(train_x)} training examples are fewer than one batch of "
-            f"{cfg.batch_size}; lower --batch-size (or raise --limit-train)."
-        )
     kind = resolve_init(cfg)
 
     with strategy.scope():
         tokenizer, encoder = kind.build(cfg, train_x + (train_pair or []))
         model = _classifier(encoder, data, cfg)
-        steps = (len(train_x) // cfg.batch_size) * cfg.epochs
-        warmup = warmup_steps(steps, cfg.warmup_fraction)
-        schedule = WarmupSchedule(cfg.learning_rate, steps, warmup, decay="linear")
+        plan = training_plan(
+            cfg, len(train_x), pretrained=kind.name != "scratch", width=encoder_width(model.encoder)
+        )
+        steps = plan.steps
+        schedule = WarmupSchedule(plan.learning_rate, steps, plan.warmup_steps, decay="linear")
         model.compile(
             optimizer=adamw(model, schedule, weight_decay=cfg.weight_decay),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
             jit_compile=xla_for_training(cfg.xla),
-            steps_per_execution=cfg.steps_per_execution,
+            steps_per_execution=_divisor_up_to(plan.steps_per_round, cfg.steps_per_execution),
         )
+    (fit_x, fit_y, fit_pair), held = hold_out(plan, train_x, train_y, train_pair, cfg.seed)
     train = _dataset(
         tokenizer,
-        train_x,
-        train_y,
-        cfg.batch_size,
+        fit_x,
+        fit_y,
+        plan.batch_size,
         cfg.seq_len,
         shuffle=True,
         seed=cfg.seed,
-        pairs=train_pair,
-    )
+        pairs=fit_pair,
+    ).repeat()
     dev = _dataset(tokenizer, dev_x, dev_y, 256, cfg.seq_len, shuffle=False, pairs=dev_pair)
+    # Early stopping reads the held-out labels; with --epochs dev only draws the curves.
+    watched = (
+        dev
+        if held is None
+        else _dataset(tokenizer, held[0], held[1], 256, cfg.seq_len, shuffle=False, pairs=held[2])
+    )
 
     timer = EpochTimer()
     history = fit(
         model,
         train,
-        epochs=cfg.epochs,
-        validation_data=dev,
+        epochs=plan.rounds,
+        steps_per_epoch=plan.steps_per_round,
+        validation_data=watched,
         out_dir=out,
         tensorboard=cfg.tensorboard,
         callbacks=[timer],
         verbose=cfg.verbose,
         checkpoint_every=cfg.checkpoint_every,
+        early_stopping_patience=plan.patience or None,
     )
     train_seconds = history.training_seconds
 
@@ -272,9 +358,12 @@ def run(cfg: FinetuneRun) -> dict:
         {
             "init": kind.name,
             "train_examples": len(train_x),
+            "held_out_examples": plan.held_out,
             "dev_examples": len(dev_x),
             "epochs": len(history.history["loss"]),
             "steps": steps,
+            "steps_trained": len(history.history["loss"]) * plan.steps_per_round,
+            "learning_rate": plan.learning_rate,
             "train_seconds": train_seconds,
             "final_loss": float(history.history["loss"][-1]),
             "val_loss": float(history.history["val_loss"][-1]),
@@ -302,6 +391,6 @@ def run(cfg: FinetuneRun) -> dict:
             label_names=task_label_names(data, model.output_shape[-1]),
         )
     write_json(out / "history.json", history.history)
-    record_config(out, class_names=data["class_names"])
+    record_config(out, class_names=data["class_names"], budget=plan.to_dict())
     write_json(out / "metrics.json", metrics)
     return metrics

@@ -56,19 +56,10 @@ def _split(lines: list[str], fraction: float) -> tuple[list[str], list[str]]:
     return lines[:cut], lines[cut:]
 
 
-@run_directory
-def run(cfg: MlmRun) -> dict:
-    """Learns (or loads) a vocabulary, pre-trains, and writes the run directory.
-
-    Writes `vocab.txt`, `encoder.keras` (the pre-trained `BertEncoder`, what `finetune --init`
-    reads), `mlm.keras`, `checkpoints/`, `history.json`, `loss.png` and `metrics.json`.
-    """
-    out = Path(cfg.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    keras.utils.set_random_seed(cfg.seed)
-    set_precision(cfg.precision)
-    strategy = get_strategy(cfg.strategy)
-
+def masked_corpus(cfg: MlmRun, out: Path, strategy):
+    """The corpus of `cfg` as masked-LM batches: learns (or loads) the vocabulary, writes
+    `vocab.txt`, and returns `(tokenizer, train, val or None, vocab_seconds)`. Shared by the
+    masked-LM and ELECTRA pre-training commands."""
     lines = read_corpus(cfg.corpus, cfg.text_column, cfg.data_dir)
     if cfg.limit_train:
         lines = lines[: cfg.limit_train]
@@ -115,6 +106,23 @@ def run(cfg: MlmRun) -> dict:
             )
         except ValueError:
             val = None  # too little held-out text for one batch; train without validation curves
+    return tokenizer, train, val, vocab_seconds
+
+
+@run_directory
+def run(cfg: MlmRun) -> dict:
+    """Learns (or loads) a vocabulary, pre-trains, and writes the run directory.
+
+    Writes `vocab.txt`, `encoder.keras` (the pre-trained `BertEncoder`, what `finetune --init`
+    reads), `mlm.keras`, `checkpoints/`, `history.json`, `loss.png` and `metrics.json`.
+    """
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(cfg.seed)
+    set_precision(cfg.precision)
+    strategy = get_strategy(cfg.strategy)
+
+    tokenizer, train, val, vocab_seconds = masked_corpus(cfg, out, strategy)
 
     model_config = BertConfig.preset(
         cfg.preset,

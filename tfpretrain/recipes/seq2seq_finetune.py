@@ -47,6 +47,7 @@ from tfpretrain.settings.finetune import REINIT_PARTS, FinetuneRun
 from tfpretrain.text.sentencepiece import SentencePieceTokenizer
 from tfpretrain.text.seq2seq import Seq2SeqTokenizer
 from tfpretrain.training import EpochTimer, fit, write_json
+from tfpretrain.training.budget import learning_rate_for, passes_for
 
 SST2_WORDS = ("negative", "positive")
 PUNCTUATION_LINES = 2
@@ -127,7 +128,7 @@ def text_to_text_task(task: str, cfg: FinetuneRun | None = None) -> dict:
     """
     limit, seed = (cfg.limit_train, cfg.seed) if cfg is not None else (None, 0)
     if task == "sst2":
-        data = labelled_task("sst2", 2, limit=limit, seed=seed)
+        data = labelled_task("sst2", 2, limit=limit, balanced=True, seed=seed)
 
         def words(split):
             sentences, labels = data[split]
@@ -151,7 +152,9 @@ def text_to_text_task(task: str, cfg: FinetuneRun | None = None) -> dict:
     if cfg is not None and cfg.target_column is not None:
         return _target_table(task, cfg)
     if _is_classification(task, cfg):
-        data = labelled_task(task, cfg.num_classes, **cfg.task_options(), limit=limit, seed=seed)
+        data = labelled_task(
+            task, cfg.num_classes, **cfg.task_options(), limit=limit, balanced=True, seed=seed
+        )
         names = data["class_names"]
 
         def as_text(split):
@@ -402,11 +405,14 @@ def run_seq2seq(cfg: FinetuneRun) -> dict:
     )
     dev = seq2seq_batches(dev_pairs, 64, **batch_args).cache()
 
-    steps = (len(train_in) // cfg.batch_size) * cfg.epochs
+    # The budget rule where --epochs / --learning-rate are not given (no held-out slice here).
+    epochs = cfg.epochs or passes_for(len(train_in), cfg.batch_size)
+    learning_rate = cfg.learning_rate or learning_rate_for(init != "scratch", config.hidden_dim)
+    steps = (len(train_in) // cfg.batch_size) * epochs
     with strategy.scope():
         compile_seq2seq(
             model,
-            cfg.learning_rate,
+            learning_rate,
             steps,
             cfg.warmup_fraction,
             cfg.weight_decay,
@@ -417,7 +423,7 @@ def run_seq2seq(cfg: FinetuneRun) -> dict:
     history = fit(
         model,
         train,
-        epochs=cfg.epochs,
+        epochs=epochs,
         validation_data=dev,
         out_dir=out,
         callbacks=[timer],
@@ -445,7 +451,7 @@ def run_seq2seq(cfg: FinetuneRun) -> dict:
         **scores,
         "train_examples": len(train_in),
         "dev_examples": len(dev_in),
-        "epochs": cfg.epochs,
+        "epochs": epochs,
         "steps": steps,
         "train_seconds": train_seconds,
         "num_beams": cfg.num_beams,

@@ -15,6 +15,7 @@ import numpy as np
 from tfpretrain.recipes.finetune import label_metrics, load_task
 from tfpretrain.text.vsm import VectorSpaceModel, predict_classes, train_document_classifier
 from tfpretrain.training import record_config, write_json
+from tfpretrain.training.budget import passes_for
 
 # Logistic regression on L2-normalised TF-IDF rows wants a far larger step than BERT's 5e-5.
 VSM_LEARNING_RATE = 5e-3
@@ -36,6 +37,8 @@ def run(cfg) -> dict:
         train_x = [f"{a} {b}" for a, b in zip(train_x, data["train_pair"], strict=True)]
         dev_x = [f"{a} {b}" for a, b in zip(dev_x, data["dev_pair"], strict=True)]
 
+    # No held-out slice here: the budget rule's steps, as passes over every label.
+    epochs = cfg.epochs or passes_for(len(train_x), cfg.batch_size)
     start = time.perf_counter()
     vsm = VectorSpaceModel.from_corpus(list(train_x), max_vocabulary=cfg.vocab_size, tfidf=True)
     count_seconds = time.perf_counter() - start
@@ -44,7 +47,7 @@ def run(cfg) -> dict:
         list(train_x),
         train_y,
         num_classes=data["num_classes"],
-        epochs=cfg.epochs,
+        epochs=epochs,
         batch_size=cfg.batch_size,
         learning_rate=VSM_LEARNING_RATE,
         seed=cfg.seed,
@@ -57,7 +60,7 @@ def run(cfg) -> dict:
             "init": "vsm",
             "train_examples": len(train_x),
             "dev_examples": len(dev_x),
-            "epochs": cfg.epochs,
+            "epochs": epochs,
             "vocabulary_size": len(vsm.vocabulary),
             "count_seconds": count_seconds,
             "train_seconds": train_seconds,

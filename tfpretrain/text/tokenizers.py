@@ -94,3 +94,31 @@ def load_tokenizer(directory):
             "belong together."
         )
     return tokenizer
+
+
+class CausalPacker:
+    """`pack(strings, length)` for a language model's tokenizer, as `GPTEncoder` reads texts:
+    each text's ids from the first, cut to `length` and right-padded with id 0.
+
+    A classifier on a causal LM reads the last real token, so padding goes after the text,
+    where causal attention keeps the real tokens from seeing it. `tokenizer` is a char,
+    sentencepiece (`tf_encode`) or BPE (`tokenize`) tokenizer.
+    """
+
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
+        self._encode = getattr(tokenizer, "tf_encode", None) or tokenizer.tokenize
+
+    @property
+    def vocabulary_size(self) -> int:
+        return self.tokenizer.vocabulary_size
+
+    def pack(self, strings, sequence_length: int, pairs=None) -> dict:
+        import tensorflow as tf
+
+        if pairs is not None:
+            raise ValueError("A causal LM start classifies single texts, not sentence pairs.")
+        ids = tf.cast(self._encode(strings), tf.int32)[:, : int(sequence_length)]
+        token_ids = ids.to_tensor(default_value=0, shape=[None, int(sequence_length)])
+        mask = tf.sequence_mask(ids.row_lengths(), int(sequence_length), dtype=tf.int32)
+        return {"token_ids": token_ids, "padding_mask": mask}
