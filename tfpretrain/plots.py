@@ -72,7 +72,8 @@ def embedding_scatter(
     title: str = "test embeddings (PCA)",
     max_points: int = 5000,
 ) -> Path:
-    """Saves the first two principal components of `features` `[N, F]`, coloured by integer label."""
+    """Saves the first two principal components of `features` `[N, F]`, coloured by integer
+    label."""
     plt = _pyplot()
     features = np.asarray(features, dtype=np.float64)[:max_points]
     labels = np.asarray(labels).ravel()[:max_points]

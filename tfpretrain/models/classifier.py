@@ -1,4 +1,5 @@
-"""A text classifier on top of any encoder that returns `sequence_output` (and maybe `pooled_output`)."""
+"""A text classifier on top of any encoder that returns `sequence_output` (and maybe
+`pooled_output`)."""
 
 from __future__ import annotations
 
@@ -130,7 +131,8 @@ class TextClassifier(HuggingFaceFolders, keras.Model):
 
 
 def freeze_encoder(encoder: keras.Model, num_layers: int | str) -> None:
-    """Freezes the embeddings and the lowest `num_layers` transformer layers ("all": the whole encoder).
+    """Freezes the embeddings and the lowest `num_layers` transformer layers ("all": the whole
+    encoder).
 
     Layers are found as `transformer_layer_{i}`; everything before the first of them (the
     embeddings) is frozen together with them.
@@ -147,7 +149,8 @@ def freeze_encoder(encoder: keras.Model, num_layers: int | str) -> None:
     blocks = [i for i, name in enumerate(names) if name.startswith("transformer_layer_")]
     if n > len(blocks):
         raise ValueError(
-            f"Cannot freeze {n} layers: the encoder has {len(blocks)}; use 'all' to freeze it whole."
+            f"Cannot freeze {n} layers: the encoder has {len(blocks)}; use 'all' to freeze it "
+            "whole."
         )
     stop = blocks[n - 1]
     for layer in encoder.layers[: stop + 1]:
