@@ -6,14 +6,13 @@ import json
 
 import numpy as np
 import pytest
+import torch  # the dev extra: missing fails, never skips
+import transformers  # the dev extra: missing fails, never skips
 
 from tfpretrain import checkpoints
 from tfpretrain.checkpoints.bert import load_bert
 from tfpretrain.models.bert import BertConfig, BertEncoder, BertMaskedLM
 from tfpretrain.models.classifier import TextClassifier
-
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
 
 VOCAB, LABELS = 99, ["negative", "neutral", "positive"]
 SIZES = {

@@ -7,15 +7,14 @@ import types
 
 import numpy as np
 import pytest
+import torch  # the dev extra: missing fails, never skips
+import transformers  # the dev extra: missing fails, never skips
 
 from tfpretrain import checkpoints
 from tfpretrain.checkpoints import hf
 from tfpretrain.checkpoints.gpt2 import load_gpt2
 from tfpretrain.models import gpt
 from tfpretrain.models.gpt import GPTConfig, TextGenerator, build_gpt
-
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
 
 VOCAB, CONTEXT = 97, 48
 

@@ -6,14 +6,13 @@ import json
 
 import numpy as np
 import pytest
+import torch  # the dev extra: missing fails, never skips
+import transformers  # the dev extra: missing fails, never skips
 
 from tfpretrain import checkpoints
 from tfpretrain.checkpoints.t5 import load_t5
 from tfpretrain.models import t5
 from tfpretrain.models.t5 import Seq2SeqConfig, Seq2SeqGenerator, build_seq2seq
-
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
 
 VOCAB = 101
 V10 = dict(feed_forward_proj="relu", num_heads=4, d_kv=8)

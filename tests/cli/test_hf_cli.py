@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch  # the dev extra: missing fails, never skips
+import transformers  # the dev extra: missing fails, never skips
 
 from tests.hf_folders import gpt2_folder, shakespeare, t5_folder
 from tfpretrain.cli.main import main
 from tfpretrain.text import load_tokenizer
-
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
 
 PROMPT = "First Citizen:"
 

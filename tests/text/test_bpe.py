@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
+import tiktoken  # the dev extra: missing fails, never skips
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,8 +19,6 @@ from tfpretrain.text.bpe import (
     read_tiktoken_ranks,
     write_hf_files,
 )
-
-tiktoken = pytest.importorskip("tiktoken")
 
 EDGE_CASES = [
     "Hello world, this is GPT-2 tokenization.",

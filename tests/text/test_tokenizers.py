@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import transformers  # the dev extra: missing fails, never skips
 
 from tests.hf_folders import (
     GPT2_VOCAB,
@@ -19,8 +20,6 @@ from tfpretrain.text import load_tokenizer
 from tfpretrain.text.bpe import ENDOFTEXT, BytePairTokenizer, read_tiktoken_ranks, write_hf_files
 from tfpretrain.text.seq2seq import Seq2SeqTokenizer
 from tfpretrain.text.wordpiece import WordPieceTokenizer
-
-transformers = pytest.importorskip("transformers")
 
 TEXTS = ["Hello world, it's a test.", "  spaces\tand\nnew lines ", "naïve café — 東京", "x"]
 
