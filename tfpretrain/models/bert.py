@@ -45,6 +45,25 @@ class BertConfig:
         "base": {"num_layers": 12, "hidden_dim": 768, "num_heads": 12, "intermediate_dim": 3072},
     }
 
+    def initializer(self) -> keras.initializers.Initializer:
+        """A fresh copy of BERT's weight initializer (each weight gets its own)."""
+        return keras.initializers.TruncatedNormal(stddev=self.initializer_range)
+
+    def block(self, name: str, intermediate_dim: int | None = None) -> TransformerBlock:
+        """One post-norm encoder block of this configuration; `intermediate_dim` narrows its
+        feed-forward (ELECTRA's generator)."""
+        return TransformerBlock(
+            self.num_heads,
+            self.hidden_dim,
+            intermediate_dim or self.intermediate_dim,
+            dropout=self.dropout,
+            norm_first=False,
+            activation=self.activation,
+            layer_norm_epsilon=self.layer_norm_epsilon,
+            kernel_initializer=self.initializer(),
+            name=name,
+        )
+
     @classmethod
     def preset(cls, name: str, **overrides) -> BertConfig:
         """A named preset with some fields replaced, e.g.
@@ -114,7 +133,7 @@ class BertEncoder(HuggingFaceFolders, keras.Model):
         if isinstance(config, dict):
             config = BertConfig(**config)
         c = config
-        init = lambda: keras.initializers.TruncatedNormal(stddev=c.initializer_range)  # noqa: E731
+        init = c.initializer
         inputs = {name: keras.Input((None,), dtype="int32", name=name) for name in ENCODER_INPUTS}
         embedding = TokenAndPositionEmbedding(
             c.vocabulary_size,
@@ -133,17 +152,7 @@ class BertEncoder(HuggingFaceFolders, keras.Model):
         x = keras.layers.LayerNormalization(epsilon=c.layer_norm_epsilon, name="embeddings_norm")(x)
         x = Dropout(c.dropout, name="embeddings_dropout")(x)
         for i in range(c.num_layers):
-            x = TransformerBlock(
-                c.num_heads,
-                c.hidden_dim,
-                c.intermediate_dim,
-                dropout=c.dropout,
-                norm_first=False,
-                activation=c.activation,
-                layer_norm_epsilon=c.layer_norm_epsilon,
-                kernel_initializer=init(),
-                name=f"transformer_layer_{i}",
-            )(x, attention_mask=inputs["padding_mask"])
+            x = c.block(f"transformer_layer_{i}")(x, attention_mask=inputs["padding_mask"])
         pooled = keras.layers.Dense(
             c.hidden_dim, activation=c.pooler_activation, kernel_initializer=init(), name="pooler"
         )(x[:, 0, :])

@@ -18,7 +18,6 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from tfpretrain.layers import TransformerBlock
 from tfpretrain.models.bert import ENCODER_INPUTS, BertEncoder, MaskedLMHead
 
 
@@ -100,7 +99,7 @@ class ElectraPretrainer(keras.Model):
         )
         self.rtd_weight = float(rtd_weight)
         self.seed = seed
-        init = lambda: keras.initializers.TruncatedNormal(stddev=c.initializer_range)  # noqa: E731
+        init = c.initializer
 
         inputs = {
             name: keras.Input((None,), dtype="int32", name=name)
@@ -111,17 +110,8 @@ class ElectraPretrainer(keras.Model):
         )
         x = embedded({k: inputs[k] for k in ENCODER_INPUTS})
         for i in range(self.generator_layers):
-            x = TransformerBlock(
-                c.num_heads,
-                c.hidden_dim,
-                self.generator_intermediate_dim,
-                dropout=c.dropout,
-                norm_first=False,
-                activation=c.activation,
-                layer_norm_epsilon=c.layer_norm_epsilon,
-                kernel_initializer=init(),
-                name=f"generator_layer_{i}",
-            )(x, attention_mask=inputs["padding_mask"])
+            block = c.block(f"generator_layer_{i}", self.generator_intermediate_dim)
+            x = block(x, attention_mask=inputs["padding_mask"])
         selected = ops.take_along_axis(x, inputs["mask_positions"][:, :, None], axis=1)
         head = MaskedLMHead(
             encoder.token_embedding,

@@ -8,9 +8,9 @@ from pathlib import Path
 import keras
 
 from tfpretrain.distribute import get_strategy, is_chief, set_precision, xla_for_training
-from tfpretrain.models.bert import BertConfig, BertEncoder
+from tfpretrain.models.bert import BertEncoder
 from tfpretrain.models.electra import ElectraPretrainer
-from tfpretrain.recipes.mlm import masked_corpus
+from tfpretrain.recipes.mlm import encoder_config, masked_corpus
 from tfpretrain.settings.electra import ElectraRun
 from tfpretrain.training import (
     WarmupSchedule,
@@ -35,12 +35,7 @@ def run(cfg: ElectraRun) -> dict:
     strategy = get_strategy(cfg.strategy)
     tokenizer, train, val, vocab_seconds = masked_corpus(cfg, out, strategy)
 
-    model_config = BertConfig.preset(
-        cfg.preset,
-        vocabulary_size=tokenizer.vocabulary_size,
-        dropout=cfg.dropout,
-        max_sequence_length=max(512, cfg.seq_len),
-    )
+    model_config = encoder_config(cfg, tokenizer)
     per_epoch = cfg.steps // cfg.epochs
     with strategy.scope():
         model = ElectraPretrainer(

@@ -56,6 +56,16 @@ def _split(lines: list[str], fraction: float) -> tuple[list[str], list[str]]:
     return lines[:cut], lines[cut:]
 
 
+def encoder_config(cfg: MlmRun, tokenizer) -> BertConfig:
+    """The `--preset` encoder for the run's vocabulary (`mlm` and `electra` alike)."""
+    return BertConfig.preset(
+        cfg.preset,
+        vocabulary_size=tokenizer.vocabulary_size,
+        dropout=cfg.dropout,
+        max_sequence_length=max(512, cfg.seq_len),
+    )
+
+
 def masked_corpus(cfg: MlmRun, out: Path, strategy):
     """The corpus of `cfg` as masked-LM batches: learns (or loads) the vocabulary, writes
     `vocab.txt`, and returns `(tokenizer, train, val or None, vocab_seconds)`. Shared by the
@@ -124,12 +134,7 @@ def run(cfg: MlmRun) -> dict:
 
     tokenizer, train, val, vocab_seconds = masked_corpus(cfg, out, strategy)
 
-    model_config = BertConfig.preset(
-        cfg.preset,
-        vocabulary_size=tokenizer.vocabulary_size,
-        dropout=cfg.dropout,
-        max_sequence_length=max(512, cfg.seq_len),
-    )
+    model_config = encoder_config(cfg, tokenizer)
     with strategy.scope():
         if cfg.init:
             model = _init_model(cfg)
