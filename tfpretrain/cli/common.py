@@ -43,20 +43,3 @@ def run_recipe(args: argparse.Namespace, recipe: str):
 
 def print_metrics(metrics: dict, skip: tuple[str, ...] = ()) -> None:
     print(json.dumps({k: v for k, v in metrics.items() if k not in skip}, indent=2))
-
-
-def add_runtime_flags(parser: argparse.ArgumentParser) -> None:
-    """Transitional: `--strategy`, `--precision` and `--xla` for commands not yet built from
-    their settings dataclass."""
-    parser.add_argument(
-        "--strategy",
-        default="auto",
-        choices=["auto", "default", "mirrored", "multiworker", "tpu"],
-        help="tf.distribute strategy",
-    )
-    parser.add_argument(
-        "--precision", default="fp32", choices=["fp32", "bf16", "fp16"], help="numeric precision"
-    )
-    parser.add_argument(
-        "--xla", default="auto", choices=["auto", "on", "off"], help="XLA-compile the training step"
-    )
