@@ -101,3 +101,14 @@ def test_names_summaries_and_settings():
     assert TextbenchRun(inits=["scratch"], out_dir="o").labels == [100, 1000, 10000, None]
     with pytest.raises(ValueError, match="at least one start"):
         TextbenchRun(inits=[], out_dir="o")
+
+
+def test_a_finished_benchmark_rerun_says_so_and_lists_nothing_written(bench, capsys):
+    root, argv = bench
+    out = root / "bench"
+    assert (out / "metrics.json").exists()
+    capsys.readouterr()
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "holds a finished run with these settings" in printed
+    assert "Wrote" not in printed

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from tfpretrain.cli.common import add_command, print_metrics, run_recipe
+from tfpretrain.cli.common import add_command, print_metrics, print_written, run_recipe
 from tfpretrain.settings.autoencoder import AutoencoderRun
 
 
@@ -32,5 +32,5 @@ def run(args: argparse.Namespace) -> int:
         if args.export
         else ("reconstructions.png and loss.png")
     )
-    print(f"Wrote {args.out_dir}/metrics.json, {written}")
+    print_written(metrics, f"Wrote {args.out_dir}/metrics.json, {written}")
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from tfpretrain.cli.common import add_command, print_metrics, run_recipe
+from tfpretrain.cli.common import add_command, print_metrics, print_written, run_recipe
 from tfpretrain.settings.clm import CLMRun
 
 
@@ -34,5 +34,5 @@ def run(args: argparse.Namespace) -> int:
         written.append("samples.txt")
     if args.export:
         written.append("saved_model/1/")
-    print(f"Wrote {args.out_dir}/{', '.join(written[:-1])} and {written[-1]}")
+    print_written(metrics, f"Wrote {args.out_dir}/{', '.join(written[:-1])} and {written[-1]}")
     return 0

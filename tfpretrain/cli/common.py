@@ -43,3 +43,12 @@ def run_recipe(args: argparse.Namespace, recipe: str):
 
 def print_metrics(metrics: dict, skip: tuple[str, ...] = ()) -> None:
     print(json.dumps({k: v for k, v in metrics.items() if k not in skip}, indent=2))
+
+
+def print_written(result, line: str) -> None:
+    """Prints `line` (what the run wrote) unless `result` is a finished run returned again,
+    which wrote nothing now."""
+    from tfpretrain.training.rundir import FinishedRun
+
+    if not isinstance(result, FinishedRun):
+        print(line)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from tfpretrain.cli.common import add_command, print_metrics, run_recipe
+from tfpretrain.cli.common import add_command, print_metrics, print_written, run_recipe
 from tfpretrain.settings.distill import DistillRun
 
 
@@ -28,7 +28,10 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    print_metrics(run_recipe(args, "tfpretrain.recipes.distill:run"))
+    metrics = run_recipe(args, "tfpretrain.recipes.distill:run")
+    print_metrics(metrics)
     exported = " and saved_model/1/" if args.export else ""
-    print(f"Wrote {args.out_dir}/metrics.json, classifier.keras, vocab.txt{exported}")
+    print_written(
+        metrics, f"Wrote {args.out_dir}/metrics.json, classifier.keras, vocab.txt{exported}"
+    )
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from tfpretrain.cli.common import add_command, print_metrics, run_recipe
+from tfpretrain.cli.common import add_command, print_metrics, print_written, run_recipe
 from tfpretrain.settings.electra import ElectraRun
 
 
@@ -28,6 +28,9 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    print_metrics(run_recipe(args, "tfpretrain.recipes.electra:run"))
-    print(f"Wrote {args.out_dir}/metrics.json, vocab.txt, encoder.keras and loss.png")
+    metrics = run_recipe(args, "tfpretrain.recipes.electra:run")
+    print_metrics(metrics)
+    print_written(
+        metrics, f"Wrote {args.out_dir}/metrics.json, vocab.txt, encoder.keras and loss.png"
+    )
     return 0

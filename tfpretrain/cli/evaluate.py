@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from tfpretrain.cli.common import add_command, run_recipe
+from tfpretrain.cli.common import add_command, print_written, run_recipe
 from tfpretrain.settings.evaluate import EvaluateRun
 
 
@@ -37,5 +37,5 @@ def run(args: argparse.Namespace) -> int:
         )
     )
     print(markdown_table(rows))
-    print(f"Wrote {args.out_dir}/metrics.json and table.md")
+    print_written(rows, f"Wrote {args.out_dir}/metrics.json and table.md")
     return 0

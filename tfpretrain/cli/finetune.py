@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from tfpretrain.cli.common import add_command, print_metrics, run_recipe
+from tfpretrain.cli.common import add_command, print_metrics, print_written, run_recipe
 from tfpretrain.settings.finetune import FinetuneRun
 
 
@@ -32,10 +32,11 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    print_metrics(run_recipe(args, "tfpretrain.recipes.finetune:run"))
+    metrics = run_recipe(args, "tfpretrain.recipes.finetune:run")
+    print_metrics(metrics)
     if args.init == "vsm":
         written = "vocab.txt and classifier.weights.h5"
     else:
         written = "saved_model/1/" if args.export else "the model"
-    print(f"Wrote {args.out_dir}/metrics.json and {written}")
+    print_written(metrics, f"Wrote {args.out_dir}/metrics.json and {written}")
     return 0

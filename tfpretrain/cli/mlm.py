@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from tfpretrain.cli.common import add_command, print_metrics, run_recipe
+from tfpretrain.cli.common import add_command, print_metrics, print_written, run_recipe
 from tfpretrain.settings.mlm import MlmRun
 
 
@@ -28,7 +28,8 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    print_metrics(run_recipe(args, "tfpretrain.recipes.mlm:run"))
+    metrics = run_recipe(args, "tfpretrain.recipes.mlm:run")
+    print_metrics(metrics)
     exported = ", loss.png and saved_model/1/" if args.export else " and loss.png"
-    print(f"Wrote {args.out_dir}/metrics.json, vocab.txt, encoder.keras{exported}")
+    print_written(metrics, f"Wrote {args.out_dir}/metrics.json, vocab.txt, encoder.keras{exported}")
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from tfpretrain.cli.common import add_command, run_recipe
+from tfpretrain.cli.common import add_command, print_written, run_recipe
 from tfpretrain.settings.report import ReportRun
 
 
@@ -28,6 +28,7 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from tfpretrain.recipes.report import markdown
 
-    print(markdown(run_recipe(args, "tfpretrain.recipes.report:run")))
-    print(f"Wrote {args.out_dir}/report.md, report.json and comparison.png")
+    metrics = run_recipe(args, "tfpretrain.recipes.report:run")
+    print(markdown(metrics))
+    print_written(metrics, f"Wrote {args.out_dir}/report.md, report.json and comparison.png")
     return 0

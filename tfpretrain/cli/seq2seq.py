@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from tfpretrain.cli.common import add_command, print_metrics, run_recipe
+from tfpretrain.cli.common import add_command, print_metrics, print_written, run_recipe
 from tfpretrain.settings.seq2seq import Seq2SeqRun
 
 
@@ -32,5 +32,5 @@ def run(args: argparse.Namespace) -> int:
     metrics = run_recipe(args, "tfpretrain.recipes.seq2seq:run")
     print_metrics(metrics, skip=tuple(k for k, v in metrics.items() if isinstance(v, list)))
     exported = ", the tokenizer and saved_model/1/" if args.export else " and the tokenizer"
-    print(f"Wrote {args.out_dir}/model.keras, metrics.json{exported}")
+    print_written(metrics, f"Wrote {args.out_dir}/model.keras, metrics.json{exported}")
     return 0

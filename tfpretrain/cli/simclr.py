@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from tfpretrain.cli.common import add_command, print_metrics, run_recipe
+from tfpretrain.cli.common import add_command, print_metrics, print_written, run_recipe
 from tfpretrain.settings.simclr import SimCLRRun
 
 
@@ -26,10 +26,12 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    print_metrics(run_recipe(args, "tfpretrain.recipes.simclr:run"))
+    metrics = run_recipe(args, "tfpretrain.recipes.simclr:run")
+    print_metrics(metrics)
     exported = " and saved_model/1/" if args.export else ""
-    print(
+    print_written(
+        metrics,
         f"Wrote {args.out_dir}/metrics.json, views.png, embeddings.png, loss.png, "
-        f"encoder.keras{exported}"
+        f"encoder.keras{exported}",
     )
     return 0

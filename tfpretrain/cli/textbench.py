@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from tfpretrain.cli.common import add_command, run_recipe
+from tfpretrain.cli.common import add_command, print_written, run_recipe
 from tfpretrain.settings.textbench import TextbenchRun
 
 
@@ -30,6 +30,7 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from tfpretrain.evaluate import markdown_table
 
-    print(markdown_table(run_recipe(args, "tfpretrain.recipes.textbench:run")))
-    print(f"Wrote {args.out_dir}/metrics.json, table.md and curve.png")
+    metrics = run_recipe(args, "tfpretrain.recipes.textbench:run")
+    print(markdown_table(metrics))
+    print_written(metrics, f"Wrote {args.out_dir}/metrics.json, table.md and curve.png")
     return 0

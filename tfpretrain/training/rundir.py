@@ -54,6 +54,11 @@ _NOT_DEFINING = frozenset(
 _held: set[Path] = set()  # run directories this process holds (a recipe calling another)
 
 
+class FinishedRun(dict):
+    """The recorded metrics of a finished run, returned when it is run again with nothing to do
+    (the command line then says so instead of listing files it did not write)."""
+
+
 class RunDirectoryError(ValueError):
     """The run directory cannot be used for this run (busy, other settings, not writable)."""
 
@@ -395,7 +400,7 @@ def run_directory(recipe: Callable) -> Callable:
     def run(cfg, *args, **kwargs):
         with open_run(cfg) as directory:
             if directory.finished is not None:
-                return directory.finished
+                return FinishedRun(directory.finished)
             return recipe(cfg, *args, **kwargs)
 
     return run
