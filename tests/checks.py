@@ -3,6 +3,7 @@ precision."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -101,3 +102,36 @@ def saved_model_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-c", _SAVED_MODEL_CLI, *args], capture_output=True, text=True
     )
+
+
+# Calls a text export's signatures in a process that imports tensorflow and tensorflow-text
+# only (tensorflow-text imports Keras itself), and reports which tfpretrain modules it loaded.
+_RELOAD_TEXT = """
+import json, sys
+import tensorflow as tf
+import tensorflow_text  # noqa: F401  (registers the tokenizer ops)
+signatures = tf.saved_model.load(sys.argv[1]).signatures
+inputs = {k: tf.constant(v) for k, v in json.loads(sys.argv[2]).items()}
+reply = {name: {k: v.numpy().tolist() for k, v in signatures[name](**inputs).items()}
+         for name in json.loads(sys.argv[3])}
+if "label_names" in signatures:
+    reply["label_names"] = signatures["label_names"]()["label_names"].numpy().tolist()
+reply["modules"] = sorted(m for m in sys.modules if m.split(".")[0] == "tfpretrain")
+print(json.dumps(reply, default=lambda b: b.decode()))
+"""
+
+
+def reload_text_export(path, inputs: dict[str, list[str]], signatures=("serving_default",)) -> dict:
+    """Runs `signatures` of the text export at `path` on `inputs` in a fresh process.
+
+    Returns:
+        `{signature: {output: list}}`, with `label_names` (when exported) and `modules` (the
+        tfpretrain modules the process imported: none, for an export to be servable).
+    """
+    result = subprocess.run(
+        [sys.executable, "-c", _RELOAD_TEXT, str(path), json.dumps(inputs), json.dumps(signatures)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])

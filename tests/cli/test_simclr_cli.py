@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from tfpretrain.data import load_images
+from tfpretrain.data import load_image_dataset
 from tfpretrain.evaluate import KNNAccuracy
 from tfpretrain.models import build_autoencoder
 from tfpretrain.recipes.evaluate import EvaluateRun
@@ -131,9 +131,10 @@ def test_simclr_then_evaluate_with_an_autoencoder_run(tmp_path, data_dir):
     assert result.stdout.strip().splitlines()[-1] == "[]"
     encoder = keras.models.load_model(run_dir / "encoder.keras")
     np.testing.assert_allclose(np.load(tmp_path / "f.npy"), encoder(x, training=False), atol=1e-5)
-    # The last k-NN accuracy logged is the saved encoder's, on the run's bank and queries.
-    (x_train, y_train), (x_test, y_test) = load_images("mnist")
-    knn = KNNAccuracy((x_train[:1024], y_train[:1024]), (x_test[:2000], y_test[:2000]))
+    # The last k-NN accuracy logged is the saved encoder's, on the run's bank (the 1,024 images
+    # --limit-train drew with seed 0) and queries.
+    (x_train, y_train), (x_test, y_test) = load_image_dataset("mnist").limit(1024).as_tuples()
+    knn = KNNAccuracy((x_train, y_train), (x_test[:2000], y_test[:2000]))
     assert knn.accuracy(encoder) == pytest.approx(metrics["knn_accuracy"][-1], abs=1e-3)
 
     # `evaluate` takes the SimCLR run and an autoencoder run side by side.

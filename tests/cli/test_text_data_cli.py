@@ -143,18 +143,56 @@ def test_three_string_classes_from_a_csv(tables, tmp_path):
 
 
 @pytest.mark.slow
-def test_sentence_pairs_from_a_tsv(tables, tmp_path, capsys):
-    metrics = _finetune(
-        tmp_path / "nli",
-        "--task",
-        str(tables / "nli.tsv"),
-        "--label-names",
-        "entailment",
-        "contradiction",
-    )
-    assert metrics["class_names"] == ["entailment", "contradiction"]
+def test_sentence_pairs_from_a_tsv_export_and_predict(tables, tmp_path, capsys):
+    import keras
+    import tensorflow as tf
+
+    from tests.checks import reload_text_export
+    from tfpretrain.export.core import find_saved_model
+    from tfpretrain.text import WordPieceTokenizer
+
+    out = tmp_path / "nli"
+    names = ["entailment", "contradiction"]
+    metrics = _finetune(out, "--task", str(tables / "nli.tsv"), "--label-names", *names)
+    assert metrics["class_names"] == names
     assert sum(map(sum, metrics["confusion_matrix"])) == metrics["dev_examples"] == 6
-    assert "no saved_model/ for a sentence-pair task" in capsys.readouterr().err
+
+    # The export takes the two texts of each pair and packs them as training did.
+    first = ["the team won the match", "a goal in the last minute", ""]
+    second = ["the team won the match", "fresh bread from the oven", "a quiet piano concert"]
+    model = keras.models.load_model(out / "classifier.keras")
+    tokenizer = WordPieceTokenizer(out / "vocab.txt")
+    packed = tokenizer.pack(tf.constant(first), 24, pairs=tf.constant(second))
+    expected = tf.nn.softmax(model(packed, training=False)).numpy()
+    reply = reload_text_export(find_saved_model(out), {"strings": first, "pairs": second})
+    assert reply["modules"] == [] and reply["label_names"] == names
+    np.testing.assert_allclose(reply["serving_default"]["probabilities"], expected, atol=1e-5)
+    assert reply["serving_default"]["labels"] == [names[i] for i in expected.argmax(-1)]
+
+    capsys.readouterr()
+    pairs = list(zip(first, second, strict=True))
+    (tmp_path / "pairs.tsv").write_text("".join(f"{a}\t{b}\n" for a, b in pairs))
+    assert main(["predict", "--model", str(out), "--input", str(tmp_path / "pairs.tsv")]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["text"], r["text_pair"]) for r in rows] == pairs
+    assert [r["label"] for r in rows] == [names[i] for i in expected.argmax(-1)]
+    for row, p in zip(rows, expected, strict=True):
+        assert list(row["probabilities"]) == names
+        np.testing.assert_allclose(list(row["probabilities"].values()), p, atol=1e-5)
+    (tmp_path / "single.txt").write_text("one text\n")
+    assert main(["predict", "--model", str(out), "--input", str(tmp_path / "single.txt")]) == 2
+    assert "line 1: the model classifies sentence pairs" in capsys.readouterr().err
+
+    # A student distilled on the pairs exports pairs too.
+    student = tmp_path / "student"
+    argv = ["--teacher", str(out), "--task", str(tables / "nli.tsv"), "--label-names", *names]
+    argv += ["--student-preset", "tiny", "--epochs", "1", "--batch-size", "8", "--no-baseline"]
+    assert main(["distill", *argv, "--out", str(student)]) == 0
+    model = keras.models.load_model(student / "classifier.keras")
+    expected = tf.nn.softmax(model(packed, training=False)).numpy()  # the teacher's vocabulary
+    served = tf.saved_model.load(str(find_saved_model(student))).signatures["serve"]
+    probabilities = served(strings=tf.constant(first), pairs=tf.constant(second))["probabilities"]
+    np.testing.assert_allclose(probabilities, expected, atol=1e-5)
 
 
 def test_t5_reads_pairs_and_target_tables_as_text(tables, tmp_path):

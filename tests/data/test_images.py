@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tfpretrain.data import CorruptDataError, load_image_dataset, load_images
+from tfpretrain.data import CorruptDataError, ImageDataset, load_image_dataset, load_images
 from tfpretrain.data.splits import stratified_holdout, stratified_sample
 
 
@@ -138,3 +138,39 @@ def test_stratified_draws():
     assert not (stratified_sample(labels, 100, 20, seed=1) == sample).all()
     with pytest.raises(ValueError, match="too few"):
         stratified_holdout(np.array([0]), 1, 0.5, seed=0)
+
+
+def test_limit_draws_class_by_class_not_the_first_rows(tmp_path):
+    # A split tree is read class after class, 60/30/10 images: its first 50 are all class 0.
+    counts = (60, 30, 10)
+    for split, scale in (("train", 1), ("test", 2)):
+        for c, n in enumerate(counts):
+            for i in range(n // scale):
+                _write(tmp_path / split / f"c{c}" / f"{i:03d}.png", _grid(1000 * c + i, (4, 4)))
+    data = load_image_dataset(str(tmp_path))
+    assert (data.y_train[:50] == 0).all()
+
+    def pixels(x):
+        return {image.tobytes() for image in x}
+
+    small = data.limit(train=50, test=20, seed=1)
+    assert small.x_train.shape == (50, 4, 4, 1) and small.y_train.shape == (50,)
+    assert np.bincount(small.y_train).tolist() == [30, 15, 5]  # the classes' proportions
+    assert np.bincount(small.y_test).tolist() == [12, 6, 2]
+    assert pixels(small.x_train) <= pixels(data.x_train)
+    assert pixels(small.x_train) != pixels(data.x_train[:50])
+    # Each image keeps its label.
+    for x, y in zip(small.x_train, small.y_train, strict=True):
+        assert y in data.y_train[(data.x_train == x).all(axis=(1, 2, 3))]
+
+    again = data.limit(train=50, test=20, seed=1)
+    assert (again.x_train == small.x_train).all() and (again.y_train == small.y_train).all()
+    other = data.limit(train=50, test=20, seed=2)
+    assert pixels(other.x_train) != pixels(small.x_train)
+    assert (other.x_test == small.x_test).all()  # the test draw is the same for every seed
+
+    unchanged = data.limit(train=None, test=1000, seed=1)
+    assert unchanged.x_train is data.x_train and unchanged.x_test is data.x_test
+    unlabelled = ImageDataset(data.x_train, None, data.x_test, None, [], "x.npy")
+    unlabelled = unlabelled.limit(train=7, seed=0)
+    assert unlabelled.x_train.shape[0] == 7 and unlabelled.y_train is None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import gzip
 import os
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -191,6 +191,41 @@ class ImageDataset:
     def as_tuples(self) -> tuple[Split, Split]:
         """`((x_train, y_train), (x_test, y_test))`, the shape `load_images` returns."""
         return (self.x_train, self.y_train), (self.x_test, self.y_test)
+
+    def limit(self, train: int | None = None, test: int | None = None, seed: int = 0):
+        """At most `train` training and `test` test images, drawn class by class (seeded).
+
+        A draw, never the first rows: a class-folder tree is read class after class, so its
+        first N images would hold only the first classes. Each class keeps its share (see
+        `splits.stratified_sample`), unlabelled images are drawn plainly, and the drawn rows
+        come in shuffled order. The test draw uses seed 0 whatever `seed` is, as the held-out
+        test split does, so runs of several seeds score on the same images. A limit of None,
+        or one not below the split's size, leaves that split as it is.
+
+        Args:
+            train: how many training images to keep, or None for all.
+            test: how many test images to keep, or None for all.
+            seed: the seed of the training draw (`--seed`).
+
+        Returns:
+            An `ImageDataset` with the drawn rows.
+
+        Example:
+            >>> small = load_image_dataset("mnist").limit(train=1000, seed=1)
+            >>> small.x_train.shape
+            (1000, 28, 28)
+        """
+        from tfpretrain.data.splits import stratified_sample
+
+        def draw(x, y, limit, seed):
+            if limit is None or limit >= len(x):
+                return x, y
+            rows = stratified_sample(y, len(x), limit, seed)
+            return x[rows], None if y is None else y[rows]
+
+        x_train, y_train = draw(self.x_train, self.y_train, train, seed)
+        x_test, y_test = draw(self.x_test, self.y_test, test, 0)
+        return replace(self, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
 
 
 def _is_array_file(spec: str) -> bool:

@@ -92,6 +92,35 @@ def check_strings(strings: tf.Tensor, name: str = "strings") -> tf.Tensor:
         return tf.identity(strings)
 
 
+def check_string_pairs(
+    strings: tf.Tensor, pairs: tf.Tensor, names: tuple[str, str] = ("strings", "pairs")
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Checks a batch of text pairs: two non-empty 1-D string tensors of one length.
+
+    Returns:
+        `(strings, pairs)`, to be used only after the checks have passed.
+
+    Example:
+
+    >>> first, second = check_string_pairs(tf.constant(["a", "b"]), tf.constant(["c", "d"]))
+    >>> second.shape
+    TensorShape([2])
+    """
+    strings, pairs = check_strings(strings, names[0]), check_strings(pairs, names[1])
+    with tf.control_dependencies([strings, pairs]):
+        same = tf.debugging.Assert(
+            tf.equal(tf.shape(strings)[0], tf.shape(pairs)[0]),
+            [
+                f"{names[0]} and {names[1]} must hold one text each per pair; got",
+                tf.shape(strings)[0],
+                "and",
+                tf.shape(pairs)[0],
+            ],
+        )
+    with tf.control_dependencies([same]):
+        return tf.identity(strings), tf.identity(pairs)
+
+
 def check_scalar(
     value: tf.Tensor, name: str, low: int | None = None, high: int | None = None
 ) -> tf.Tensor:

@@ -9,7 +9,8 @@ kind            signatures                              printed per input
 autoencoder     encode, reconstruct                     codes, reconstruction error/min/max
 gan             sample, features                        features (of the discriminator)
 encoder         encode                                  features
-classifier      serve (+ serve_xla, label_names)        label, probabilities
+classifier      serve (+ serve_xla, label_names)        label, probabilities (pair
+                                                        classifiers: text<TAB>pair lines)
 mlm             encode, fill_mask (+ fill_mask_top_k)   pooled features / masks' top tokens
 gpt             generate (prompts in), generate_no_xla  completions
 seq2seq         generate, beam_search (inputs in)       output
@@ -77,6 +78,22 @@ def _lines(source: str, stdin: TextIO) -> list[str]:
     if not path.is_file():
         raise FileNotFoundError(f"--input {source}: no such file.")
     return path.read_text(encoding="utf-8").splitlines()
+
+
+def _split_pairs(lines: list[str], source: str) -> tuple[list[str], list[str]]:
+    """A pair classifier's input: `first<TAB>second` lines -> (firsts, seconds)."""
+    firsts, seconds = [], []
+    for number, line in enumerate(lines, 1):
+        fields = line.split("\t")
+        if len(fields) != 2:
+            raise ValueError(
+                f"--input {source}, line {number}: the model classifies sentence pairs; give "
+                f"each pair on one line as its two texts separated by a tab (got "
+                f"{len(fields)} field(s))."
+            )
+        firsts.append(fields[0])
+        seconds.append(fields[1])
+    return firsts, seconds
 
 
 def _as_images(array: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
@@ -169,9 +186,10 @@ def predict(settings, stdin: TextIO | None = None) -> Iterator[dict]:
         label_names = None
         if "label_names" in signatures:
             label_names = [n.decode() for n in _call(signatures["label_names"])["label_names"]]
-        yield from _predict_texts(
-            settings, _lines(settings.input, stdin), function, kind, name, label_names
-        )
+        lines, pairs = _lines(settings.input, stdin), None
+        if kind == "classifier" and "pairs" in _input_names(function):
+            lines, pairs = _split_pairs(lines, settings.input)
+        yield from _predict_texts(settings, lines, function, kind, name, label_names, pairs)
 
 
 def _predict_images(settings, stdin: TextIO, function, kind: str) -> Iterator[dict]:
@@ -214,10 +232,20 @@ def _text_arguments(settings, kind: str, name: str) -> dict[str, tf.Tensor]:
 
 
 def _predict_texts(
-    settings, lines: list[str], function, kind: str, name: str, label_names: list[str] | None
+    settings,
+    lines: list[str],
+    function,
+    kind: str,
+    name: str,
+    label_names: list[str] | None,
+    pairs: list[str] | None = None,
 ) -> Iterator[dict]:
+    """Rows for texts; `pairs` (a pair classifier's second texts) go in beside `lines`."""
     extra = _text_arguments(settings, kind, name)
-    for _, batch in _batches(lines, settings.batch_size):
+    for start, batch in _batches(lines, settings.batch_size):
+        if pairs is not None:
+            second = pairs[start : start + len(batch)]
+            extra = {"pairs": tf.constant(second, tf.string)}
         outputs = _call(function, **{TEXT_INPUT[kind]: tf.constant(batch, tf.string)}, **extra)
         for i, text in enumerate(batch):
             if kind == "classifier":
@@ -225,6 +253,7 @@ def _predict_texts(
                 best = int(np.argmax(p))
                 yield {
                     "text": text,
+                    **({} if pairs is None else {"text_pair": second[i]}),
                     "label": label_names[best] if label_names else best,
                     "probabilities": (
                         dict(zip(label_names, _round(p), strict=True)) if label_names else _round(p)

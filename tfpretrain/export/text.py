@@ -8,7 +8,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from tfpretrain.export.checks import check_strings
+from tfpretrain.export.checks import check_string_pairs, check_strings
 from tfpretrain.export.core import export_saved_model, jit, xla_variants
 
 
@@ -33,6 +33,7 @@ def export_text_classifier(
     sequence_length: int | None = None,
     *,
     label_names: Sequence[str] | None = None,
+    pairs: bool = False,
     version: int | str = 1,
 ) -> Path:
     """Exports a text classifier with its tokenizer to `path/<version>/`.
@@ -47,10 +48,16 @@ def export_text_classifier(
     - `label_names()` (with `label_names` only): no inputs -> `label_names` string
       `[num_classes]`, the class names in probability order.
 
-    Texts longer than `sequence_length` tokens are truncated; an empty text is allowed (it
-    classifies the special tokens alone). A scalar or empty batch fails with
-    `InvalidArgumentError` naming the problem. The tokenizer runs inside the graph, so serving
-    needs only `tensorflow` and `tensorflow_text` (imported before loading, for its ops).
+    A sentence-pair classifier (`pairs=True`) takes `serve(strings, pairs)` and
+    `serve_xla(strings, pairs)`: two string `[N >= 1]` batches, the first and second texts
+    of each pair, packed as in training by the tokenizer's `pack(strings, pairs=pairs)`
+    (BERT: `[CLS] a [SEP] b [SEP]`, segment 1 for `b`; RoBERTa: `<s> a </s></s> b </s>`).
+
+    Texts longer than `sequence_length` tokens are truncated (pairs round-robin); an empty
+    text is allowed (it classifies the special tokens alone). A scalar or empty batch, or pair
+    batches of two lengths, fail with `InvalidArgumentError` naming the problem. The tokenizer
+    runs inside the graph, so serving needs only `tensorflow` and `tensorflow_text` (imported
+    before loading, for its ops).
 
     Args:
         model: a classifier taking the tokenizer's `pack` dict and returning logits.
@@ -59,6 +66,7 @@ def export_text_classifier(
         path: the base folder, e.g. `OUT/saved_model`.
         sequence_length: tokens per input; default the tokenizer's.
         label_names: one name per class (e.g. `["negative", "positive"]`), or None.
+        pairs: whether the classifier reads sentence pairs (the task's `--text-pair-column`).
         version: the version folder (an integer, or "next").
 
     Returns:
@@ -71,6 +79,11 @@ def export_text_classifier(
     >>> import tensorflow_text  # doctest: +SKIP
     >>> tf.saved_model.load(str(path)).signatures["serve"](strings=tf.constant(["great film"]))
     ... # doctest: +SKIP
+    >>> path = export_text_classifier(nli, tokenizer, "nli/saved_model", pairs=True)
+    ... # doctest: +SKIP
+    >>> tf.saved_model.load(str(path)).signatures["serve"](
+    ...     strings=tf.constant(["A man sleeps."]), pairs=tf.constant(["A person rests."])
+    ... )  # doctest: +SKIP
     """
     length = int(sequence_length or tokenizer.sequence_length)
     num_classes = int(model.output_shape[-1])
@@ -87,16 +100,25 @@ def export_text_classifier(
 
         classify = jit(probabilities, jit_compile)
 
-        def serve(strings):
-            result = {"probabilities": classify(tokenizer.pack(check_strings(strings), length))}
+        def answer(inputs):
+            result = {"probabilities": classify(inputs)}
             if names is not None:
                 best = tf.argmax(result["probabilities"], axis=-1)
                 result["labels"] = tf.gather(tf.constant(names), best)
             return result
 
-        return serve
+        def serve(strings):
+            return answer(tokenizer.pack(check_strings(strings), length))
+
+        def serve_pairs(strings, pairs):
+            first, second = check_string_pairs(strings, pairs)
+            return answer(tokenizer.pack(first, length, pairs=second))
+
+        return serve_pairs if pairs else serve
 
     spec = [tf.TensorSpec((None,), tf.string, name="strings")]
+    if pairs:
+        spec.append(tf.TensorSpec((None,), tf.string, name="pairs"))
     endpoints = xla_variants("serve", build, spec, xla=False)
     if names is not None:
         endpoints["label_names"] = (lambda: {"label_names": tf.constant(names)}, [])

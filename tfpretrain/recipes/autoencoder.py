@@ -54,10 +54,8 @@ def run(cfg: AutoencoderRun) -> dict:
     strategy = get_strategy(cfg.strategy)
     chief = is_chief(strategy)
 
-    data = load_run_images(cfg)
+    data = load_run_images(cfg).limit(train=cfg.limit_train, seed=cfg.seed)
     x_train, x_test = data.x_train, data.x_test
-    if cfg.limit_train:
-        x_train = x_train[: cfg.limit_train]
     if cfg.validation_size >= len(x_train):
         raise ValueError(
             f"--validation-size must be below the {len(x_train)} training images; "

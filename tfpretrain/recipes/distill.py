@@ -1,9 +1,10 @@
 """Distil a fine-tuned text classifier (a `tfpretrain finetune` run) into a smaller student.
 
-Writes the student (`classifier.keras`, `vocab.txt`, and `saved_model/` serving raw strings
-unless `export` is off) and `metrics.json` with the teacher's and the student's dev metrics,
-both encoders' parameter counts, the same student fine-tuned on the labels alone
-(`baseline_student_*`), and the teacher/student latency ratio per batch.
+Writes the student (`classifier.keras`, `vocab.txt`, and `saved_model/` serving raw strings,
+or string pairs for a sentence-pair task, unless `export` is off) and `metrics.json` with the
+teacher's and the student's dev metrics, both encoders' parameter counts, the same student
+fine-tuned on the labels alone (`baseline_student_*`), and the teacher/student latency ratio
+per batch.
 
 Without hidden-state alignment the frozen teacher labels the training set once, before the
 first epoch (`teacher_labelling_seconds`), instead of running beside the student at every step.
@@ -312,7 +313,7 @@ def run(cfg: DistillRun) -> dict:
 
     student.save(out / "classifier.keras")
     write_vocab(vocabulary, out / "vocab.txt")
-    if cfg.export and train_pair is None:  # the export serves single strings, not pairs
+    if cfg.export:
         from tfpretrain.export.text import export_text_classifier, task_label_names
 
         export_text_classifier(
@@ -321,6 +322,7 @@ def run(cfg: DistillRun) -> dict:
             out / "saved_model",
             seq_len,
             label_names=task_label_names(data, student.output_shape[-1]),
+            pairs=train_pair is not None,
         )
     record_config(out, derived={"seq_len": seq_len}, class_names=data["class_names"])
     write_json(out / "metrics.json", metrics)

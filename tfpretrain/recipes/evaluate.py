@@ -25,11 +25,8 @@ def run(cfg: EvaluateRun) -> dict:
     strategy = get_strategy(cfg.strategy)
     keras.utils.set_random_seed(cfg.seed)
     data = load_run_images(cfg, labels_for="evaluate (fine-tuning and probes)")
+    data = data.limit(train=cfg.limit_train, test=cfg.limit_test, seed=cfg.seed)
     (x, y), (x_test, y_test) = data.as_tuples()
-    if cfg.limit_train:
-        x, y = x[: cfg.limit_train], y[: cfg.limit_train]
-    if cfg.limit_test:
-        x_test, y_test = x_test[: cfg.limit_test], y_test[: cfg.limit_test]
     for k in cfg.labels:
         if k is not None and k > len(y):
             raise ValueError(

@@ -9,7 +9,6 @@ optionally `pooled_output`). Other families add a kind with `register_init_kind`
 from __future__ import annotations
 
 import dataclasses
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -280,8 +279,8 @@ def run(cfg: FinetuneRun) -> dict:
     """Fine-tunes, evaluates on the dev set, exports; returns the metrics written to disk.
 
     Writes `metrics.json` (dev accuracy, precision, recall, F1), `classifier.keras`,
-    `vocab.txt` (or `tokenizer/`), `saved_model/` (signature `serve`: strings ->
-    probabilities), `checkpoints/`.
+    `vocab.txt` (or `tokenizer/`), `saved_model/` (signature `serve`: strings, and the second
+    texts of a sentence-pair task, -> probabilities), `checkpoints/`.
     """
     if cfg.init == "vsm":  # the count-based baseline: no encoder, no tokenizer to fine-tune
         from tfpretrain.recipes.vsm import run as run_vsm
@@ -373,14 +372,7 @@ def run(cfg: FinetuneRun) -> dict:
 
     model.save(out / "classifier.keras")
     _save_tokenizer(tokenizer, out)
-    if cfg.export and train_pair is not None:
-        # The export's signature takes single strings; a pair classifier would read them wrong.
-        print(
-            "tfpretrain: no saved_model/ for a sentence-pair task (the export serves single "
-            "strings).",
-            file=sys.stderr,
-        )
-    elif cfg.export:
+    if cfg.export:
         from tfpretrain.export.text import export_text_classifier, task_label_names
 
         export_text_classifier(
@@ -389,6 +381,7 @@ def run(cfg: FinetuneRun) -> dict:
             out / "saved_model",
             cfg.seq_len,
             label_names=task_label_names(data, model.output_shape[-1]),
+            pairs=train_pair is not None,
         )
     write_json(out / "history.json", history.history)
     record_config(out, class_names=data["class_names"], budget=plan.to_dict())

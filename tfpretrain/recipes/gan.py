@@ -202,13 +202,10 @@ def run(cfg: GanRun) -> dict:
     set_precision(cfg.precision)
     keras.utils.set_random_seed(cfg.seed)
     data = load_run_images(cfg, labels_for="the Fréchet distance's feature classifier")
+    data = data.limit(train=cfg.limit_train, test=cfg.limit_test, seed=cfg.seed)
     (x_train, y_train), (x_test, y_test) = data.as_tuples()
     # The preset's widths at the images' size and channels.
     config = gan_config(cfg.preset, image_shape=image_shape(x_train))
-    if cfg.limit_train:
-        x_train, y_train = x_train[: cfg.limit_train], y_train[: cfg.limit_train]
-    if cfg.limit_test:
-        x_test, y_test = x_test[: cfg.limit_test], y_test[: cfg.limit_test]
     if cfg.batch_size > len(x_train):
         raise ValueError(
             f"--batch-size {cfg.batch_size} exceeds the {len(x_train)} training "

@@ -59,9 +59,9 @@ def run(cfg: SimCLRRun) -> dict:
     keras.utils.set_random_seed(cfg.seed)
 
     data = load_run_images(cfg, labels_for="the linear probe and the k-NN monitor")
-    (x_train, y_train), (x_test, y_test) = data.as_tuples()
-    if cfg.limit_train:
-        x_train, y_train = x_train[: cfg.limit_train], y_train[: cfg.limit_train]
+    (x_train, y_train), (x_test, y_test) = data.limit(
+        train=cfg.limit_train, seed=cfg.seed
+    ).as_tuples()
     if cfg.batch_size > len(x_train):
         raise ValueError(
             f"--batch-size {cfg.batch_size} exceeds the {len(x_train)} training "

@@ -28,7 +28,9 @@ class AutoencoderRun(TrainingSettings, ImageData):
         help="stop after PATIENCE epochs without validation improvement",
     )
     limit_train: int | None = setting(
-        None, check=positive, help="use only the first N training images"
+        None,
+        check=positive,
+        help="train on N images drawn class by class (seeded by --seed), not the first N",
     )
     steps_per_execution: int = setting(
         32,

@@ -63,9 +63,15 @@ class EvaluateRun(RunSettings, ImageData):
         "of the labelled subset",
     )
     limit_train: int | None = setting(
-        None, check=positive, help="use only the first N training images"
+        None,
+        check=positive,
+        help="train on N images drawn class by class (seeded by --seed), not the first N",
     )
-    limit_test: int | None = setting(None, check=positive, help="use only the first N test images")
+    limit_test: int | None = setting(
+        None,
+        check=positive,
+        help="score on N test images drawn class by class (the same for every --seed)",
+    )
 
     def check(self) -> None:
         if not self.encoders:

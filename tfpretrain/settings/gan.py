@@ -55,10 +55,15 @@ class GanRun(TrainingSettings, ImageData):
         help="fine-tune the discriminator's trunk with N labelled images each (none: skip)",
     )
     limit_train: int | None = setting(
-        None, check=positive, help="use only the first N training images"
+        None,
+        check=positive,
+        help="train on N images drawn class by class (seeded by --seed), not the first N",
     )
     limit_test: int | None = setting(
-        None, check=positive, defines_run=False, help="use only the first N test images"
+        None,
+        check=positive,
+        defines_run=False,
+        help="score on N test images drawn class by class (the same for every --seed)",
     )
     d_loss_floor: float = setting(
         1e-3,

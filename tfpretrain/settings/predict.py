@@ -19,7 +19,8 @@ class PredictRun(Settings):
     )
     input: str = setting(
         metavar="FILE|-",
-        help="text models: a file of texts, one per line; image models: a PNG/JPEG file, an "
+        help="text models: a file of texts, one per line (sentence-pair classifiers: the two "
+        "texts of a pair on one line, separated by a tab); image models: a PNG/JPEG file, an "
         ".npz of images, or a file of image paths, one per line; '-' reads stdin",
     )
     signature: str | None = setting(

@@ -65,7 +65,9 @@ class SimCLRRun(TrainingSettings, ImageData):
         30, check=positive, defines_run=False, help="epochs of the linear probe"
     )
     limit_train: int | None = setting(
-        None, check=positive, help="use only the first N training images"
+        None,
+        check=positive,
+        help="train on N images drawn class by class (seeded by --seed), not the first N",
     )
 
     def check(self) -> None:
