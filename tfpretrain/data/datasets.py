@@ -215,16 +215,10 @@ class ImageDataset:
             >>> small.x_train.shape
             (1000, 28, 28)
         """
-        from tfpretrain.data.splits import stratified_sample
+        from tfpretrain.data.splits import stratified_subset
 
-        def draw(x, y, limit, seed):
-            if limit is None or limit >= len(x):
-                return x, y
-            rows = stratified_sample(y, len(x), limit, seed)
-            return x[rows], None if y is None else y[rows]
-
-        x_train, y_train = draw(self.x_train, self.y_train, train, seed)
-        x_test, y_test = draw(self.x_test, self.y_test, test, 0)
+        x_train, y_train = stratified_subset(self.x_train, self.y_train, train, seed)
+        x_test, y_test = stratified_subset(self.x_test, self.y_test, test, 0)
         return replace(self, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
 
 

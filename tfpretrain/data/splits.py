@@ -125,6 +125,67 @@ def stratified_sample(labels: np.ndarray | None, n: int, limit: int, seed: int) 
     return rng.permutation(chosen)
 
 
+def stratified_split(
+    labels: np.ndarray | None, n: int, size: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Holds out exactly `size` of `range(n)`, drawn as `stratified_sample` draws.
+
+    For a hold-out of a given size (a validation set) rather than a fraction: the held rows
+    keep every class's share of the data, where "the last `size` rows" of a class-sorted set
+    would be its last classes only.
+
+    Args:
+        labels: class ids per row, or None for a plain seeded shuffle.
+        n: the number of rows.
+        size: how many rows to hold out, in [1, n).
+        seed: the random seed.
+
+    Returns:
+        `(rest, held)`: the remaining indices in their original order (a training pipeline
+        shuffles them anyway) and the held-out ones in shuffled order.
+
+    Example:
+        >>> rest, held = stratified_split(np.array([0, 0, 0, 0, 1, 1, 1, 1]), 8, 2, seed=0)
+        >>> sorted(np.array([0, 0, 0, 0, 1, 1, 1, 1])[held].tolist())
+        [0, 1]
+    """
+    if not 0 < size < n:
+        raise ValueError(f"A hold-out must leave rows on both sides: {size} of {n} rows asked.")
+    held = stratified_sample(labels, n, size, seed)
+    keep = np.ones(n, dtype=bool)
+    keep[held] = False
+    return np.flatnonzero(keep), held
+
+
+def stratified_subset(
+    x: np.ndarray, y: np.ndarray | None, limit: int | None, seed: int
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """At most `limit` rows of `(x, y)`, drawn class by class (`stratified_sample`).
+
+    The one way a subset of examples is taken (limits, k-NN banks and queries, plotted
+    images), so that no caller slices the first rows of a class-sorted set.
+
+    Args:
+        x: the examples, rows first.
+        y: their class ids, or None (then a plain seeded draw).
+        limit: how many rows to keep; None, or a limit not below `len(x)`, returns `x` and `y`
+            themselves.
+        seed: the random seed (a fixed one gives every run the same rows).
+
+    Returns:
+        `(x, y)` of the drawn rows, in shuffled order.
+
+    Example:
+        >>> x, y = stratified_subset(np.arange(6), np.array([0, 0, 0, 1, 1, 1]), 2, seed=0)
+        >>> sorted(y.tolist())
+        [0, 1]
+    """
+    if limit is None or limit >= len(x):
+        return x, y
+    rows = stratified_sample(y, len(x), limit, seed)
+    return x[rows], None if y is None else y[rows]
+
+
 def balanced_sample(labels: np.ndarray, n: int, limit: int, seed: int) -> np.ndarray:
     """`limit` of `range(n)` with the classes as equal as their sizes allow (seeded), shuffled.
 
