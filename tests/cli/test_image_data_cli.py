@@ -16,6 +16,7 @@ from tfpretrain.recipes.evaluate import EvaluateRun
 from tfpretrain.recipes.evaluate import run as run_evaluate
 from tfpretrain.recipes.gan import GanRun
 from tfpretrain.recipes.gan import run as run_gan
+from tfpretrain.recipes.image_data import fixed_subset
 from tfpretrain.recipes.simclr import SimCLRRun
 from tfpretrain.recipes.simclr import run as run_simclr
 
@@ -51,6 +52,18 @@ def folder(tmp_path):
         Image.fromarray(image).save(target)
     Image.fromarray(_images(1, size=(40, 48))[0][0]).save(tmp_path / "photos" / "ant" / "big.png")
     return tmp_path / "photos"
+
+
+def test_plotted_images_are_drawn_from_every_class():
+    # Test images as a split tree's test/ folder is read: 20 of class 0, then 20, then 10.
+    y = np.repeat([0, 1, 2], [20, 20, 10])
+    x = np.arange(50)  # x identifies its row
+    shown, labels = fixed_subset(x, y, 10)
+    assert np.bincount(labels).tolist() == [4, 4, 2] and (y[shown] == labels).all()
+    again = fixed_subset(x, y, 10)  # a fixed seed: every run plots these ten
+    assert (again[0] == shown).all()
+    assert fixed_subset(x, y, 3000)[0] is x  # fewer images than asked: all of them
+    assert len(set(fixed_subset(x, None, 10)[0].tolist())) == 10  # unlabelled: a plain draw
 
 
 def test_autoencoder_dense_and_conv_on_rgb(tmp_path, cifar_like, folder):

@@ -10,11 +10,12 @@ import numpy as np
 import tensorflow as tf
 
 from tfpretrain.data import image_dataset, image_shape, scale_images
+from tfpretrain.data.splits import stratified_split
 from tfpretrain.distribute import get_strategy, is_chief, set_precision, xla_for_training
 from tfpretrain.export import export_autoencoder
 from tfpretrain.models.autoencoder import AutoencoderConfig, build_autoencoder
 from tfpretrain.plots import image_rows, loss_curves
-from tfpretrain.recipes.image_data import load_run_images
+from tfpretrain.recipes.image_data import fixed_subset, load_run_images
 from tfpretrain.settings.autoencoder import AutoencoderRun
 from tfpretrain.training import fit, record_config, run_directory, write_json
 
@@ -43,6 +44,25 @@ def compile_autoencoder(
     return model
 
 
+def validation_split(
+    x: np.ndarray, y: np.ndarray | None, size: int, seed: int
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """`(fit, validation)` images: `size` of `x` held out class by class, seeded.
+
+    Never the last rows: a class-folder tree is read class after class, so its tail is its
+    last class. Unlabelled images are held out by a plain seeded draw; `size` 0 holds out
+    none (validation None).
+    """
+    if size >= len(x):
+        raise ValueError(
+            f"--validation-size must be below the {len(x)} training images; got {size}."
+        )
+    if not size:
+        return x, None
+    fit_rows, val_rows = stratified_split(y, len(x), size, seed)
+    return x[fit_rows], x[val_rows]
+
+
 @run_directory
 def run(cfg: AutoencoderRun) -> dict:
     """Trains, evaluates on the test set, exports and plots; returns the metrics written to disk."""
@@ -56,13 +76,7 @@ def run(cfg: AutoencoderRun) -> dict:
 
     data = load_run_images(cfg).limit(train=cfg.limit_train, seed=cfg.seed)
     x_train, x_test = data.x_train, data.x_test
-    if cfg.validation_size >= len(x_train):
-        raise ValueError(
-            f"--validation-size must be below the {len(x_train)} training images; "
-            f"got {cfg.validation_size}."
-        )
-    x_val = x_train[len(x_train) - cfg.validation_size :] if cfg.validation_size else None
-    x_fit = x_train[: len(x_train) - cfg.validation_size]
+    x_fit, x_val = validation_split(x_train, data.y_train, cfg.validation_size, cfg.seed)
 
     def train():  # a function, so that a resumed run can rebuild the same shuffled stream
         return image_dataset(x_fit, batch_size=cfg.batch_size, targets="images", seed=cfg.seed)
@@ -95,7 +109,7 @@ def run(cfg: AutoencoderRun) -> dict:
     )
     train_seconds = history.training_seconds
     test_loss, test_mse = model.evaluate(test, verbose=0)
-    sample = scale_images(x_test[:10]).numpy()
+    sample = scale_images(fixed_subset(x_test, data.y_test, 10)[0]).numpy()
     reconstructions = model.predict(sample, verbose=0)
     if not chief:  # the other workers of a multi-worker job computed the same; only one writes
         return {"test_loss": float(test_loss), "test_mse": float(test_mse)}

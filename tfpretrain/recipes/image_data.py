@@ -3,7 +3,10 @@ command needs (labels)."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from tfpretrain.data import ImageDataset, load_image_dataset
+from tfpretrain.data.splits import stratified_subset
 from tfpretrain.settings.data import ImageData
 
 
@@ -24,3 +27,15 @@ def load_run_images(cfg: ImageData, labels_for: str | None = None) -> ImageDatas
             "set with a ClassLabel feature."
         )
     return data
+
+
+def fixed_subset(
+    x: np.ndarray, y: np.ndarray | None, n: int
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """At most `n` rows of `(x, y)` for monitors and plots, drawn class by class with seed 0.
+
+    Seed 0 whatever `--seed` is, as for the held-out test split and `--limit-test`: every run
+    scores its k-NN monitor on, and plots, the same images, and a class-sorted set (a folder
+    tree) gives every class its share instead of its first classes only.
+    """
+    return stratified_subset(x, y, n, seed=0)
