@@ -73,10 +73,13 @@ def embedding_scatter(
     max_points: int = 5000,
 ) -> Path:
     """Saves the first two principal components of `features` `[N, F]`, coloured by integer
-    label."""
+    label; more than `max_points` rows are drawn down to that many (seed 0)."""
     plt = _pyplot()
-    features = np.asarray(features, dtype=np.float64)[:max_points]
-    labels = np.asarray(labels).ravel()[:max_points]
+    features, labels = np.asarray(features), np.asarray(labels).ravel()
+    if len(features) > max_points:  # a seeded draw: the first rows may be the first classes only
+        rows = np.sort(np.random.default_rng(0).choice(len(features), max_points, replace=False))
+        features, labels = features[rows], labels[rows]
+    features = features.astype(np.float64)
     centred = features - features.mean(0)
     # The top right-singular vectors are the principal directions.
     _, _, vt = np.linalg.svd(centred, full_matrices=False)

@@ -12,7 +12,8 @@ from tfpretrain.evaluate import KNNAccuracy
 from tfpretrain.models import build_autoencoder
 from tfpretrain.recipes.evaluate import EvaluateRun
 from tfpretrain.recipes.evaluate import run as run_evaluate
-from tfpretrain.recipes.simclr import SimCLRRun
+from tfpretrain.recipes.image_data import fixed_subset
+from tfpretrain.recipes.simclr import SimCLRRun, knn_monitor
 
 CLI = [sys.executable, "-m", "tfpretrain.cli.main"]
 
@@ -132,9 +133,9 @@ def test_simclr_then_evaluate_with_an_autoencoder_run(tmp_path, data_dir):
     encoder = keras.models.load_model(run_dir / "encoder.keras")
     np.testing.assert_allclose(np.load(tmp_path / "f.npy"), encoder(x, training=False), atol=1e-5)
     # The last k-NN accuracy logged is the saved encoder's, on the run's bank (the 1,024 images
-    # --limit-train drew with seed 0) and queries.
+    # --limit-train drew with seed 0) and queries (2,000 test images drawn class by class).
     (x_train, y_train), (x_test, y_test) = load_image_dataset("mnist").limit(1024).as_tuples()
-    knn = KNNAccuracy((x_train, y_train), (x_test[:2000], y_test[:2000]))
+    knn = KNNAccuracy((x_train, y_train), fixed_subset(x_test, y_test, 2000))
     assert knn.accuracy(encoder) == pytest.approx(metrics["knn_accuracy"][-1], abs=1e-3)
 
     # `evaluate` takes the SimCLR run and an autoencoder run side by side.
@@ -182,6 +183,27 @@ def test_simclr_then_evaluate_with_an_autoencoder_run(tmp_path, data_dir):
     # chance (0.39 measured); the scratch and SimCLR encoders still predict one class after them.
     assert results["autoencoder"]["50"]["accuracy"] > 0.25
     assert "| simclr |" in (out / "table.md").read_text()
+
+
+def test_knn_monitor_draws_every_class_the_same_for_every_seed(tmp_path):
+    # Sorted class by class, as a class-folder tree is read: the first rows are all 0s.
+    def images(counts):
+        y = np.repeat(np.arange(len(counts)), counts)
+        return np.broadcast_to(y[:, None, None, None], (len(y), 4, 4, 1)).astype(np.uint8), y
+
+    train, test = images([600, 300, 100]), images([300, 150, 50])
+
+    def monitor(seed):
+        cfg = SimCLRRun(out_dir=str(tmp_path), knn_bank=100, knn_queries=50, seed=seed)
+        return knn_monitor(cfg, train, test)
+
+    knn = monitor(1)
+    assert np.bincount(knn.bank[1]).tolist() == [60, 30, 10]
+    assert np.bincount(knn.queries[1]).tolist() == [30, 15, 5]
+    # Each image keeps its label (the pixels are the label here).
+    assert (knn.bank[0][:, 0, 0, 0] == knn.bank[1]).all()
+    other = monitor(2)
+    assert (other.bank[0] == knn.bank[0]).all() and (other.queries[0] == knn.queries[0]).all()
 
 
 def test_run_settings_are_checked():

@@ -16,7 +16,7 @@ from tfpretrain.evaluate import KNNAccuracy, encode, linear_probe
 from tfpretrain.export.encoder import export_encoder
 from tfpretrain.models.simclr import SimCLRConfig, build_simclr
 from tfpretrain.plots import embedding_scatter, image_rows, loss_curves
-from tfpretrain.recipes.image_data import load_run_images
+from tfpretrain.recipes.image_data import fixed_subset, load_run_images
 from tfpretrain.settings.simclr import SimCLRRun
 from tfpretrain.training import (
     EpochTimer,
@@ -45,6 +45,19 @@ def make_optimizer(cfg: SimCLRRun, model: keras.Model, steps_per_epoch: int):
         )
     return adamw(
         model, schedule, weight_decay=1e-4 if cfg.weight_decay is None else cfg.weight_decay
+    )
+
+
+def knn_monitor(cfg: SimCLRRun, train: tuple, test: tuple) -> KNNAccuracy:
+    """The k-NN monitor on `cfg.knn_bank` training and `cfg.knn_queries` test images.
+
+    Both are drawn class by class with seed 0 (`fixed_subset`), never the first rows: every
+    class is scored, and every run scores the same images.
+    """
+    return KNNAccuracy(
+        fixed_subset(*train, cfg.knn_bank),
+        fixed_subset(*test, cfg.knn_queries),
+        every=cfg.knn_every,
     )
 
 
@@ -87,14 +100,7 @@ def run(cfg: SimCLRRun) -> dict:
     timer = EpochTimer()
     callbacks: list[keras.callbacks.Callback] = [timer]
     if cfg.knn_every:
-        bank = min(cfg.knn_bank, len(x_train))
-        callbacks.append(
-            KNNAccuracy(
-                (x_train[:bank], y_train[:bank]),
-                (x_test[: cfg.knn_queries], y_test[: cfg.knn_queries]),
-                every=cfg.knn_every,
-            )
-        )
+        callbacks.append(knn_monitor(cfg, (x_train, y_train), (x_test, y_test)))
     history = fit(
         model,
         views,
@@ -123,15 +129,16 @@ def run(cfg: SimCLRRun) -> dict:
     )
 
     originals, view_a, view_b = example_views(
-        x_test[:10], n=10, seed=cfg.seed, config=augment_config
+        fixed_subset(x_test, y_test, 10)[0], n=10, seed=cfg.seed, config=augment_config
     )
     image_rows(
         [originals, view_a, view_b], out / "views.png", titles=["images", "view A", "view B"]
     )
-    n_plot = min(3000, len(x_test))
+    x_plot, y_plot = fixed_subset(x_test, y_test, 3000)
+    n_plot = len(x_plot)
     embedding_scatter(
-        encode(model.encoder, x_test[:n_plot]),
-        y_test[:n_plot],
+        encode(model.encoder, x_plot),
+        y_plot,
         out / "embeddings.png",
         title=f"SimCLR features of {n_plot} test images (PCA)",
     )
