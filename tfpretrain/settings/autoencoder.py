@@ -18,7 +18,9 @@ class AutoencoderRun(TrainingSettings, ImageData):
     learning_rate: float = setting(1e-3, check=positive, help="Adam learning rate")
     conv: bool = setting(False, help="use the convolutional autoencoder")
     validation_size: int = setting(
-        5000, check=non_negative, help="training images held out for validation curves (0: none)"
+        5000,
+        check=non_negative,
+        help="training images held out for validation curves, class by class (0: none)",
     )
     early_stopping_patience: int | None = setting(
         None,
