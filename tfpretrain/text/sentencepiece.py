@@ -17,11 +17,11 @@ class SentencePieceTokenizer:
     """A BPE or unigram subword vocabulary (Kudo & Richardson, 2018) for language modelling.
 
     Trained so that text round-trips exactly: no normalisation, whitespace kept as is, newline
-    a piece of its own, and byte fallback, so characters never seen in training are encoded
-    as their UTF-8 bytes instead of an unknown token (this is the documented handling of
-    out-of-vocabulary characters for subword vocabularies). Encoding in NumPy uses the
-    `sentencepiece` package; `tf_encode` / `tf_decode` use `tensorflow_text`'s in-graph
-    `SentencepieceTokenizer` on the same model, for exported SavedModels.
+    a piece of its own, no space put before the text, and byte fallback, so characters never
+    seen in training are encoded as their UTF-8 bytes instead of an unknown token (this is the
+    documented handling of out-of-vocabulary characters for subword vocabularies). Encoding in
+    NumPy uses the `sentencepiece` package; `tf_encode` / `tf_decode` use `tensorflow_text`'s
+    in-graph `SentencepieceTokenizer` on the same model, for `tf.data` and exported SavedModels.
 
     Args:
         model_proto: the serialized sentencepiece model (the bytes of a `.model` file).
@@ -57,8 +57,20 @@ class SentencePieceTokenizer:
         vocabulary_size: int = 1000,
         model_type: str = "bpe",
         max_sentences: int = 1_000_000,
+        dummy_prefix: bool = False,
     ) -> SentencePieceTokenizer:
-        """Trains a vocabulary of `vocabulary_size` pieces on `text` (split into lines)."""
+        """Trains a vocabulary of `vocabulary_size` pieces on `text` (split into lines).
+
+        Args:
+            text: the training text.
+            vocabulary_size: pieces in all, the 260 byte and control pieces included.
+            model_type: "bpe" or "unigram".
+            max_sentences: lines sampled for training at most.
+            dummy_prefix: sentencepiece's default of encoding a text as if a space came
+                before it. Off, a text's first word is encoded as after a newline, so
+                encoding a corpus line by line (each line with its newline) gives the ids of
+                the whole text, which is how `clm` streams a corpus.
+        """
         import sentencepiece as spm
 
         if model_type not in MODEL_TYPES:
@@ -83,6 +95,7 @@ class SentencePieceTokenizer:
                 remove_extra_whitespaces=False,
                 allow_whitespace_only_pieces=True,
                 user_defined_symbols=["\n"],
+                add_dummy_prefix=dummy_prefix,
                 byte_fallback=True,
                 split_digits=True,
                 input_sentence_size=max_sentences,
