@@ -167,9 +167,16 @@ def _line_stream(lines) -> tf.data.Dataset:
     return tf.data.Dataset.from_tensor_slices(tf.constant(lines, tf.string))
 
 
-def _count(dataset: tf.data.Dataset, at_most: int) -> int:
-    """How many elements `dataset` has, counting no further than `at_most` (a short read)."""
+def _count(dataset: tf.data.Dataset, at_most: int = -1) -> int:
+    """How many elements `dataset` has, counting no further than `at_most` (a short read;
+    -1: all of them)."""
     return int(dataset.take(at_most).reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
+
+
+def _known_length(ds: tf.data.Dataset, batches: int) -> tf.data.Dataset:
+    """`ds` with its length declared: Keras' `evaluate` warns of data that "ran out" when a
+    data set of unknown length (a streamed one) ends."""
+    return ds.apply(tf.data.experimental.assert_cardinality(batches))
 
 
 def _token_rows(lines: tf.data.Dataset, tokenizer, chunk: int) -> tf.data.Dataset:
@@ -241,6 +248,8 @@ def mlm_dataset(
     if batch_size <= 0:
         raise ValueError(f"batch_size must be positive; got {batch_size}.")
     max_predictions = max_predictions or default_max_predictions(sequence_length, mask_rate)
+    # Lines in memory give a data set of known length when it does not repeat.
+    known = not repeat and not isinstance(lines, tf.data.Dataset)
     lines = _line_stream(lines)
     auto = tf.data.AUTOTUNE
 
@@ -266,6 +275,8 @@ def mlm_dataset(
         if repeat:
             ds = ds.repeat()
         ds = ds.batch(batch_size, drop_remainder=True)
+        if known:
+            ds = _known_length(ds, _count(rows) // batch_size)
 
         def to_batch(chunks, mask_seed):
             ragged = tf.RaggedTensor.from_tensor(chunks)
@@ -295,6 +306,8 @@ def mlm_dataset(
         pairs = pairs.shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
     if repeat:
         pairs = pairs.repeat()
+    elif known:
+        pairs = _known_length(pairs, _count(lines) - 1)
     # Random second sentences: lines drawn from a shuffled window of the stream, with their index.
     others = numbered.shuffle(
         SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=rerandomize_each_iteration
