@@ -11,7 +11,7 @@ from tfpretrain.data.lm import (
     text_sample,
     token_windows,
 )
-from tfpretrain.data.splits import holdout_stream, is_held_out
+from tfpretrain.data.splits import holdout_stream
 from tfpretrain.text import CharTokenizer
 
 
@@ -86,16 +86,6 @@ def test_streamed_windows_are_the_text_with_its_line_breaks():
     assert text_sample(_lines(), 5) == "  0:\n"
     assert text_sample(_lines(), 6) == "  0:\n1 hear me 1.\n"
     assert text_sample(_lines(), 10**6) == TEXT
-
-
-def test_every_kth_element_is_held_out_and_the_rest_trains():
-    assert [n for n in range(60) if is_held_out(n, 0.1)] == [9, 19, 29, 39, 49, 59]
-    # floor(count * fraction) of the first count elements, spread evenly, for any fraction.
-    for fraction, count in ((0.05, 600), (0.2, 600), (0.3, 7), (0.05, 19)):
-        assert sum(is_held_out(n, fraction) for n in range(count)) == int(count * fraction)
-    train, held = holdout_stream(tf.data.Dataset.range(30), 0.1)
-    assert list(held.as_numpy_iterator()) == [9, 19, 29]
-    assert list(train.as_numpy_iterator()) == [n for n in range(30) if n not in (9, 19, 29)]
 
 
 def test_streamed_training_and_validation_batches():

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
+import tensorflow as tf
 
-from tfpretrain.data.splits import balanced_sample
+from tfpretrain.data.splits import balanced_sample, holdout_stream, is_held_out
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -29,3 +30,13 @@ def test_sst2_limit_draws_balanced_labels():
     assert len(sentences) == 100 and np.bincount(labels).tolist() == [50, 50]
     proportional = labelled_task("sst2", limit=100, seed=1)["train"][1]
     assert np.bincount(proportional).tolist() == [44, 56]  # SST-2 is 44% negative
+
+
+def test_every_kth_element_is_held_out_and_the_rest_trains():
+    assert [n for n in range(60) if is_held_out(n, 0.1)] == [9, 19, 29, 39, 49, 59]
+    # floor(count * fraction) of the first count elements, spread evenly, for any fraction.
+    for fraction, count in ((0.05, 600), (0.2, 600), (0.3, 7), (0.05, 19)):
+        assert sum(is_held_out(n, fraction) for n in range(count)) == int(count * fraction)
+    train, held = holdout_stream(tf.data.Dataset.range(30), 0.1)
+    assert list(held.as_numpy_iterator()) == [9, 19, 29]
+    assert list(train.as_numpy_iterator()) == [n for n in range(30) if n not in (9, 19, 29)]
