@@ -17,11 +17,12 @@ class SentencePieceTokenizer:
     """A BPE or unigram subword vocabulary (Kudo & Richardson, 2018) for language modelling.
 
     Trained so that text round-trips exactly: no normalisation, whitespace kept as is, newline
-    a piece of its own, no space put before the text, and byte fallback, so characters never
-    seen in training are encoded as their UTF-8 bytes instead of an unknown token (this is the
-    documented handling of out-of-vocabulary characters for subword vocabularies). Encoding in
-    NumPy uses the `sentencepiece` package; `tf_encode` / `tf_decode` use `tensorflow_text`'s
-    in-graph `SentencepieceTokenizer` on the same model, for `tf.data` and exported SavedModels.
+    a piece of its own, and byte fallback, so characters never seen in training are encoded
+    as their UTF-8 bytes instead of an unknown token (this is the documented handling of
+    out-of-vocabulary characters for subword vocabularies). Encoding in NumPy uses the
+    `sentencepiece` package; `tf_encode` / `tf_decode` use `tensorflow_text`'s in-graph
+    `SentencepieceTokenizer` on the same model, for `tf.data` pipelines and exported
+    SavedModels.
 
     Args:
         model_proto: the serialized sentencepiece model (the bytes of a `.model` file).
@@ -57,7 +58,7 @@ class SentencePieceTokenizer:
         vocabulary_size: int = 1000,
         model_type: str = "bpe",
         max_sentences: int = 1_000_000,
-        dummy_prefix: bool = False,
+        dummy_prefix: bool = True,
     ) -> SentencePieceTokenizer:
         """Trains a vocabulary of `vocabulary_size` pieces on `text` (split into lines).
 
@@ -66,10 +67,11 @@ class SentencePieceTokenizer:
             vocabulary_size: pieces in all, the 260 byte and control pieces included.
             model_type: "bpe" or "unigram".
             max_sentences: lines sampled for training at most.
-            dummy_prefix: sentencepiece's default of encoding a text as if a space came
-                before it. Off, a text's first word is encoded as after a newline, so
-                encoding a corpus line by line (each line with its newline) gives the ids of
-                the whole text, which is how `clm` streams a corpus.
+            dummy_prefix: encode a text as if a space came before it (sentencepiece's
+                default: a sentence's first word is the word as within a sentence). Off, a
+                text's first word is encoded as after a newline, so encoding a corpus line by
+                line (each line with its newline) gives the ids of the whole text: what a
+                language model of running text that is streamed line by line (`clm`) needs.
         """
         import sentencepiece as spm
 
