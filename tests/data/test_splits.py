@@ -1,7 +1,14 @@
 import numpy as np
 import pytest
+import tensorflow as tf
 
-from tfpretrain.data.splits import balanced_sample, stratified_split, stratified_subset
+from tfpretrain.data.splits import (
+    balanced_sample,
+    holdout_stream,
+    is_held_out,
+    stratified_split,
+    stratified_subset,
+)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -69,3 +76,13 @@ def test_stratified_subset_keeps_rows_and_labels_together():
     assert stratified_subset(x, SORTED, None, seed=1)[0] is x
     xs, ys = stratified_subset(x, None, 50, seed=1)
     assert ys is None and len(set(xs.tolist())) == 50 and xs.max() > 500
+
+
+def test_every_kth_element_is_held_out_and_the_rest_trains():
+    assert [n for n in range(60) if is_held_out(n, 0.1)] == [9, 19, 29, 39, 49, 59]
+    # floor(count * fraction) of the first count elements, spread evenly, for any fraction.
+    for fraction, count in ((0.05, 600), (0.2, 600), (0.3, 7), (0.05, 19)):
+        assert sum(is_held_out(n, fraction) for n in range(count)) == int(count * fraction)
+    train, held = holdout_stream(tf.data.Dataset.range(30), 0.1)
+    assert list(held.as_numpy_iterator()) == [9, 19, 29]
+    assert list(train.as_numpy_iterator()) == [n for n in range(30) if n not in (9, 19, 29)]

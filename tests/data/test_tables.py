@@ -182,6 +182,9 @@ def test_corpus_text_keeps_a_file_whole_and_joins_parts(tmp_path):
     _csv(tmp_path / "r.jsonl", '{"body": "four"}\n{"body": "five"}\n')
     joined = corpus_text(f"{good},{tmp_path / 'r.jsonl'},{good}", text_column="body")
     assert joined == "naïve\n\n = Kept = \nlast\nfour\nfive\nnaïve\n\n = Kept = \nlast"
+    # Streamed as stored (clm), the same text line by line.
+    layout = corpus_dataset(f"{good},{tmp_path / 'r.jsonl'},{good}", "body", layout=True)
+    assert "\n".join(s.decode() for s in layout.as_numpy_iterator()) == joined
     with pytest.raises(FileNotFoundError, match="'missing.txt' not found: it does not exist"):
         corpus_text("missing.txt")
     with pytest.raises(FileNotFoundError, match="has no .txt files"):

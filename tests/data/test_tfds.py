@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from tests.tfds_sets import store_tfds
 from tfpretrain.data import DataNotFoundError, fashion_mnist, load_image_dataset
 from tfpretrain.data.datasets import CLASS_NAMES
 from tfpretrain.data.text_files import corpus_dataset, labelled_task, read_corpus
@@ -14,24 +15,10 @@ REVIEWS = [("A gem.", 1), ("Dull and long.", 0), ("Loved it!", 1), ("Ugh.", 0)]
 UNLABELLED = ["No label here."]
 
 
-def _store(root, name, features, splits, config=None):
-    """Prepares a data set with TFDS' own writer, in the prepared order."""
-    builder = tfds.dataset_builders.TfDataBuilder(
-        name=name,
-        config=config,
-        version="1.0.0",
-        features=tfds.features.FeaturesDict(features),
-        split_datasets={k: tf.data.Dataset.from_tensor_slices(v) for k, v in splits.items()},
-        data_dir=str(root),
-        disable_shuffling=True,
-    )
-    builder.download_and_prepare()
-
-
 @pytest.fixture(scope="module")
 def text_sets(tmp_path_factory):
     root = tmp_path_factory.mktemp("tensorflow_datasets")
-    _store(
+    store_tfds(
         root,
         "tiny_shakespeare",
         {"text": tfds.features.Text()},
@@ -39,7 +26,7 @@ def text_sets(tmp_path_factory):
     )
     classes = tfds.features.ClassLabel(names=["neg", "pos"])
     # TFDS' own layout: imdb_reviews/plain_text/VERSION (its default config).
-    _store(
+    store_tfds(
         root,
         "imdb_reviews",
         {"text": tfds.features.Text(), "label": classes},
@@ -55,7 +42,7 @@ def text_sets(tmp_path_factory):
         "sentence": tfds.features.Text(),
         "label": tfds.features.ClassLabel(names=["negative", "positive"]),
     }
-    _store(
+    store_tfds(
         root,
         "glue",
         sst,
@@ -75,6 +62,9 @@ def test_tfds_corpus_read_and_streamed(text_sets):
     streamed = corpus_dataset("tfds:tiny_shakespeare", data_dir=text_sets)
     assert isinstance(streamed, tf.data.Dataset)
     assert [s.decode() for s in streamed.as_numpy_iterator()] == lines
+    # As stored (clm): the blank line kept, the text's final newline ending its last line.
+    layout = corpus_dataset("tfds:tiny_shakespeare", data_dir=text_sets, layout=True)
+    assert [s.decode() for s in layout.as_numpy_iterator()] == PLAY.split("\n")[:-1]
     assert read_corpus("tfds:tiny_shakespeare:test", data_dir=text_sets) == ["Exeunt."]
     reviews = read_corpus("tfds:imdb_reviews:unsupervised:text", data_dir=text_sets)
     assert reviews == UNLABELLED
@@ -148,7 +138,7 @@ def test_fashion_mnist_as_local_tfds_equals_the_builtin(tmp_path, fashion_subset
         "image": tfds.features.Image(shape=(28, 28, 1)),
         "label": tfds.features.ClassLabel(names=names),
     }
-    _store(
+    store_tfds(
         tmp_path,
         "fashion_mnist_small",
         features,
@@ -177,7 +167,7 @@ def test_a_registered_name_prepared_without_its_config_folder(tmp_path):
     # imdb_reviews is registered with configs; a copy written straight to imdb_reviews/1.0.0
     # (as TfDataBuilder does without a config) is still found.
     classes = tfds.features.ClassLabel(names=["neg", "pos"])
-    _store(
+    store_tfds(
         tmp_path,
         "imdb_reviews",
         {"text": tfds.features.Text(), "label": classes},

@@ -47,6 +47,9 @@ def test_in_graph_encode_fails_on_unknown_characters():
     tok = CharTokenizer.from_text("abc")
     with pytest.raises(tf.errors.InvalidArgumentError, match="outside"):
         tf.function(tok.tf_encode)(tf.constant(["ab", "aXb"]))
+    # A streamed corpus leaves them out instead (clm's tokenizer sees only a sample).
+    kept = tok.tf_encode(tf.constant(["ab", "aXb", "XY"]), drop_unknown=True)
+    assert kept.dtype == tf.int32 and kept.to_list() == [[0, 1], [0, 1], []]
 
 
 def test_save_and_load(tmp_path):

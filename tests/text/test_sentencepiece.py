@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfpretrain.text import SentencePieceTokenizer, load_tokenizer
+from tfpretrain.text import SentencePieceTokenizer, load_tokenizer, train_tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -42,9 +42,22 @@ def test_in_graph_tokenizer_matches_the_python_package(tokenizer, corpus):
     assert [s.decode("utf-8") for s in decoded] == lines
 
 
-def test_in_graph_decode_equals_decode_for_any_ids(tokenizer):
+def test_lines_encoded_one_by_one_give_the_ids_of_the_whole_text(corpus):
+    # What clm's streaming relies on: no dummy prefix, and pieces never cross a newline.
+    tokenizer = train_tokenizer("sentencepiece", corpus, 400)
+    lines = corpus[:4000].split("\n")
+    pieces = [line + "\n" for line in lines[:-1]] + lines[-1:]
+    assert [i for piece in pieces for i in tokenizer.encode(piece)] == (
+        tokenizer.encode(corpus[:4000]).tolist()
+    )
+
+
+@pytest.mark.parametrize("dummy_prefix, spaces", [(True, "  "), (False, "   ")])
+def test_in_graph_decode_equals_decode_for_any_ids(tokenizer, corpus, dummy_prefix, spaces):
     # A tokenizer of its own: tensorflow-text's model resource is kernel-owned and did not
-    # outlive the other test's traced function.
+    # outlive the other test's traced function. Without the dummy prefix too (clm's).
+    if not dummy_prefix:
+        tokenizer = SentencePieceTokenizer.train(corpus, vocabulary_size=400, dummy_prefix=False)
     tokenizer = SentencePieceTokenizer(tokenizer.model_proto)
     # tensorflow-text alone drops every whitespace piece at the start of a row; `decode` only the
     # first piece's dummy-prefix space. Leading spaces, whitespace-only rows, empty rows and
@@ -62,7 +75,7 @@ def test_in_graph_decode_equals_decode_for_any_ids(tokenizer):
     rows += np.random.default_rng(0).integers(0, tokenizer.vocabulary_size, (100, 9)).tolist()
     ragged = tf.ragged.constant(rows, dtype=tf.int32, ragged_rank=1)
     expected = [tokenizer.decode(row) for row in rows]
-    assert expected[1] == "  "  # three "▁": the first is the dummy prefix, two spaces remain
+    assert expected[1] == spaces  # three "▁": with a dummy prefix the first is its space
     for decoded in (tokenizer.tf_decode(ragged), tf.function(tokenizer.tf_decode)(ragged)):
         assert [s.decode("utf-8") for s in decoded.numpy()] == expected
 

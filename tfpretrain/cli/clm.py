@@ -16,12 +16,13 @@ def add_parser(subparsers) -> None:
         run=run,
         help="pre-train a GPT-style causal language model",
         description=(
-            "Train a GPT (pre-norm causal transformer, tied output head) on a UTF-8 text corpus "
-            "(first 90% for training, last 10% for validation) with AdamW, warm-up and cosine "
-            "decay and gradient clipping, XLA-compiled. Writes checkpoints/, model.keras, "
-            "tokenizer/, samples.txt, metrics.json (train and validation loss per evaluation, "
-            "final val_loss) and saved_model/1/ (signature 'generate') to --out. The defaults are "
-            "nanoGPT's CPU recipe for character-level Tiny Shakespeare."
+            "Train a GPT (pre-norm causal transformer, tied output head) on a UTF-8 text corpus, "
+            "streamed (every tenth window of the token stream held out for validation), with "
+            "AdamW, warm-up and cosine decay and gradient clipping, XLA-compiled. Writes "
+            "checkpoints/, model.keras, tokenizer/, samples.txt, metrics.json (train and "
+            "validation loss per evaluation, final val_loss) and saved_model/1/ (signature "
+            "'generate') to --out. The defaults are nanoGPT's CPU recipe for character-level "
+            "Tiny Shakespeare."
         ),
     )
 

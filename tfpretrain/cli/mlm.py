@@ -16,8 +16,9 @@ def add_parser(subparsers) -> None:
         run=run,
         help="pre-train a BERT encoder with masked-language modelling",
         description=(
-            "Learn a WordPiece vocabulary from --corpus (or use --vocab), pack the text into "
-            "[CLS] ... [SEP] sequences, and pre-train a BERT preset with dynamic 80/10/10 masking "
+            "Learn a WordPiece vocabulary from the first lines of --corpus (or use --vocab), "
+            "stream the corpus packed into [CLS] ... [SEP] sequences (lines spread through it "
+            "held out for validation), and pre-train a BERT preset with dynamic 80/10/10 masking "
             "(and next-sentence prediction with --nsp); --init continues a Hugging Face BERT "
             "masked LM with its vocabulary. Writes vocab.txt, encoder.keras, mlm.keras, "
             "checkpoints/, history.json, loss.png, metrics.json and saved_model/1/ (signatures "

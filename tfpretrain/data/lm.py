@@ -1,9 +1,23 @@
-"""Language-model data: a text corpus, a token stream, and `tf.data` windows of `seq_len + 1`."""
+"""Language-model data: a token stream and `tf.data` windows of `seq_len + 1`, from a token
+array in memory (`lm_train_dataset`, `lm_eval_dataset`) or from a corpus streamed line by line
+(`text_sample`, `token_windows`, `lm_stream_train`, `lm_stream_eval`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import tensorflow as tf
+
+from tfpretrain.data.pipeline import shard_by_element
+
+# Lines joined into one text per tokenizer call. A tokenizer sees the line breaks inside a chunk
+# as in the whole text (GPT-2's BPE makes one token of a blank line's two newlines); only the
+# chunk's edges are cut.
+LINES_PER_CHUNK = 256
+# Tokens in the training shuffle window: about 4 MB of ids whatever the corpus' size. A corpus
+# of fewer tokens (Tiny Shakespeare's million characters) is shuffled whole every pass.
+SHUFFLE_TOKENS = 1 << 20
 
 
 def split_tokens(
@@ -63,3 +77,90 @@ def lm_eval_dataset(tokens, seq_len: int, batch_size: int) -> tf.data.Dataset:
     offsets = np.arange(count, dtype=np.int32) * seq_len
     x, y = _windows(tf.constant(tokens), tf.constant(offsets), seq_len)
     return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def text_sample(lines: tf.data.Dataset, max_characters: int) -> str:
+    """The first lines of a stream, each with its newline, until `max_characters` are reached
+    (the line that reaches it included): what a tokenizer is learned from, read without
+    reading the rest of the corpus."""
+    pieces, size = [], 0
+    for batch in lines.batch(1024).as_numpy_iterator():
+        for line in batch:
+            pieces.append(line.decode("utf-8") + "\n")
+            size += len(pieces[-1])
+            if size >= max_characters:
+                return "".join(pieces)
+    return "".join(pieces)
+
+
+def token_windows(
+    lines: tf.data.Dataset, encode: Callable[[tf.Tensor], tf.RaggedTensor], seq_len: int
+) -> tf.data.Dataset:
+    """The token stream of a corpus' lines, cut into consecutive int32 windows `[seq_len + 1]`.
+
+    Each line is followed by a newline, so a character model still sees the line breaks. The
+    lines are encoded `LINES_PER_CHUNK` at a time, joined into one text, as the stream is read;
+    the last partial window is dropped.
+
+    Args:
+        lines: a dataset of scalar strings, the lines as stored
+            (`corpus_dataset(..., layout=True)`).
+        encode: in-graph `[B]` strings -> ragged ids (a tokenizer's `tf_encode`).
+        seq_len: the model's context; windows hold one token more, for the targets.
+
+    Example:
+        >>> windows = token_windows(corpus_dataset("input.txt", layout=True), tok.tf_encode, 64)
+    """
+    if seq_len <= 0:
+        raise ValueError(f"--seq-len must be > 0; got {seq_len}.")
+
+    def encode_chunk(batch):
+        text = tf.strings.reduce_join(batch + "\n", keepdims=True)
+        return tf.cast(encode(text).flat_values, tf.int32)
+
+    chunks = lines.batch(LINES_PER_CHUNK).map(encode_chunk, num_parallel_calls=tf.data.AUTOTUNE)
+    return chunks.rebatch(seq_len + 1, drop_remainder=True)
+
+
+def _inputs_and_targets(windows: tf.Tensor):
+    return windows[:, :-1], windows[:, 1:]
+
+
+def lm_stream_train(
+    windows: tf.data.Dataset, seq_len: int, batch_size: int, seed: int = 0
+) -> tf.data.Dataset:
+    """Endless `(inputs, targets)` batches `[batch_size, seq_len]` from streamed windows
+    (`token_windows`), shuffled in a window of `SHUFFLE_TOKENS` tokens, the stream reread (and
+    reshuffled) on every pass. The same seed gives the same batches."""
+    if batch_size <= 0:
+        raise ValueError(f"batch_size must be > 0; got {batch_size}.")
+    buffer = max(batch_size, SHUFFLE_TOKENS // (seq_len + 1))
+    ds = windows.shuffle(buffer, seed=seed, reshuffle_each_iteration=True).repeat()
+    ds = ds.batch(batch_size, drop_remainder=True).map(_inputs_and_targets)
+    return shard_by_element(ds.prefetch(tf.data.AUTOTUNE))
+
+
+def lm_stream_eval(
+    windows: tf.data.Dataset, seq_len: int, batch_size: int, max_tokens: int
+) -> tuple[tf.data.Dataset, int]:
+    """A fixed validation set: the first windows of a held-out stream, up to `max_tokens`
+    tokens (at least one window), read once and kept in memory.
+
+    Returns:
+        `(dataset of (inputs, targets) batches, tokens it holds)`.
+
+    Raises:
+        ValueError: the stream has no whole window.
+    """
+    if batch_size <= 0:
+        raise ValueError(f"batch_size must be > 0; got {batch_size}.")
+    count = max(1, max_tokens // (seq_len + 1))
+    rows = list(windows.take(count).as_numpy_iterator())
+    if not rows:
+        raise ValueError(
+            f"The held-out part of the corpus has no window of seq_len + 1 = {seq_len + 1} "
+            "tokens; use a longer corpus or a smaller --seq-len."
+        )
+    data = np.stack(rows)
+    ds = tf.data.Dataset.from_tensor_slices(_inputs_and_targets(data))
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE), int(data.size)

@@ -1,4 +1,4 @@
-"""`tf.data` pipeline builders shared by the image families."""
+"""`tf.data` pipeline builders shared by the families: images, seed streams, streamed text."""
 
 from __future__ import annotations
 
@@ -114,3 +114,16 @@ def seed_stream(seed: int | None, rerandomize_each_iteration: bool) -> tf.data.D
     """
     seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=rerandomize_each_iteration)
     return seeds.batch(2).map(lambda s: tf.cast(s % (2**31 - 1), tf.int64))
+
+
+def shard_by_element(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """`dataset` with its multi-worker sharding set to elements, not files.
+
+    A streamed corpus reads its files itself (one `TextLineDataset`, one TFDS reader); tf.data's
+    automatic file sharding would hand a worker whole files, or refuse a single file among
+    several workers. Sharding by element gives each worker its share of every batch, as for
+    data held in memory.
+    """
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)

@@ -211,3 +211,53 @@ def balanced_sample(labels: np.ndarray, n: int, limit: int, seed: int) -> np.nda
         quota[room[np.argmin(quota[room])]] += 1
     chosen = np.concatenate([g[:q] for g, q in zip(groups, quota, strict=True)])
     return rng.permutation(chosen)
+
+
+# The held-out share is applied in millionths, in integers: exact for any fraction given to
+# six places, and the same on every machine.
+_SHARE_DENOMINATOR = 1_000_000
+
+
+def is_held_out(index, fraction: float):
+    """Whether element `index` (0-based) of a stream falls in the held-out `fraction`.
+
+    Element `n` is held out when `floor((n + 1) * fraction)` exceeds `floor(n * fraction)`:
+    every k-th element for `fraction = 1 / k` (the 10th, 20th, ... for 0.1), and for any
+    fraction exactly `floor(count * fraction)` of the first `count` elements, spread evenly.
+    Works on Python ints and on int64 tensors alike.
+
+    Example:
+        >>> [n for n in range(30) if is_held_out(n, 0.1)]
+        [9, 19, 29]
+    """
+    share = round(fraction * _SHARE_DENOMINATOR)
+    return (index + 1) * share // _SHARE_DENOMINATOR > index * share // _SHARE_DENOMINATOR
+
+
+def holdout_stream(dataset, fraction: float):
+    """Splits a `tf.data.Dataset` into `(kept, held_out)` streams by position (`is_held_out`).
+
+    Nothing is materialised: each stream reads the source as it is iterated and skips the
+    other's elements, so the split of a corpus too large for memory costs no memory, and the
+    same corpus always splits the same way, however often it is read.
+
+    Args:
+        dataset: any dataset (lines of a corpus, token windows).
+        fraction: the held-out share, in (0, 1).
+
+    Example:
+        >>> train, held = holdout_stream(tf.data.Dataset.range(20), 0.1)
+        >>> list(held.as_numpy_iterator())
+        [9, 19]
+    """
+    import tensorflow as tf
+
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"The hold-out fraction must be in (0, 1); got {fraction}.")
+    numbered = dataset.enumerate()
+
+    def part(held: bool):
+        chosen = numbered.filter(lambda n, _: tf.equal(is_held_out(n, fraction), held))
+        return chosen.map(lambda _, element: element)
+
+    return part(False), part(True)

@@ -176,31 +176,50 @@ def corpus_text(corpus: str, text_column: str | int | None = None, data_dir=None
     return text
 
 
-def _lines_of(texts):
-    """Splits a dataset of strings into stripped, non-blank lines (no WikiText headings)."""
+def _lines_of(texts, layout: bool = False, batch: int = 256):
+    """Splits a dataset of strings into lines, a batch of strings at a time (one `tf.data`
+    element per line, not one small dataset per line).
+
+    Without `layout` the lines are stripped and blank lines and WikiText headings dropped; with
+    it every line is kept as stored, and a text's final newline ends its last line rather than
+    starting an empty one.
+    """
     import tensorflow as tf
 
-    lines = texts.flat_map(lambda t: tf.data.Dataset.from_tensor_slices(tf.strings.split(t, "\n")))
-    lines = lines.map(tf.strings.strip)
-    return lines.filter(
-        lambda line: tf.logical_and(
-            tf.strings.length(line) > 0,
-            tf.logical_not(tf.strings.regex_full_match(line, "= (.* )?=")),
+    def split(strings):
+        if layout:
+            strings = tf.strings.regex_replace(strings, "\n\\z", "")
+        lines = tf.strings.split(strings, "\n").flat_values
+        if layout:
+            return lines
+        lines = tf.strings.strip(lines)
+        keep = tf.logical_and(
+            tf.strings.length(lines) > 0,
+            tf.logical_not(tf.strings.regex_full_match(lines, "= (.* )?=")),
         )
-    )
+        return tf.boolean_mask(lines, keep)
+
+    return texts.batch(batch).map(split).unbatch()
 
 
-def corpus_dataset(corpus: str, text_column: str | int | None = None, data_dir=None):
-    """The corpus as a `tf.data.Dataset` of its non-blank lines (scalar strings), streamed.
+def corpus_dataset(
+    corpus: str, text_column: str | int | None = None, data_dir=None, *, layout: bool = False
+):
+    """The corpus as a `tf.data.Dataset` of its lines (scalar strings), streamed.
 
-    Same lines, in the same order, as `read_corpus`. Text files and TFDS data sets are read
-    as the dataset is iterated, never whole into memory (only table files are parsed up
-    front); text files are checked for valid UTF-8 first, so a bad byte is named by line.
+    By default the non-blank lines, stripped, in the same order as `read_corpus`. With
+    `layout=True` the lines as stored, for models of running text (`clm`): blank lines,
+    indentation and headings kept, line endings removed; joined by newlines they give
+    `corpus_text` (but for a final newline, and CRLF line ends read as LF). Text files and TFDS
+    data sets are read as the dataset is iterated, never whole into memory (only table files
+    are parsed up front); text files are checked for valid UTF-8 first, so a bad byte is named
+    by line.
 
     Args:
         corpus: the `--corpus` value (see `corpus_files`).
         text_column: the text column of table files.
         data_dir: the TFDS data directory for `tfds:` parts.
+        layout: keep every line as stored.
 
     Example:
         >>> ds = corpus_dataset("tfds:tiny_shakespeare").batch(64)
@@ -220,7 +239,7 @@ def corpus_dataset(corpus: str, text_column: str | int | None = None, data_dir=N
     dataset = parts[0]
     for part in parts[1:]:
         dataset = dataset.concatenate(part)
-    return _lines_of(dataset)
+    return _lines_of(dataset, layout)
 
 
 def _check_utf8(path: Path, chunk: int = 1 << 24) -> None:

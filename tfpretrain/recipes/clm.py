@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import math
 from pathlib import Path
 
 import keras
 
-from tfpretrain.data.lm import lm_eval_dataset, lm_train_dataset, split_tokens
-from tfpretrain.data.text_files import corpus_text
+from tfpretrain.data.lm import lm_stream_eval, lm_stream_train, text_sample, token_windows
+from tfpretrain.data.splits import holdout_stream
+from tfpretrain.data.text_files import corpus_dataset
 from tfpretrain.distribute import xla_for_training
 from tfpretrain.models.gpt import GPTConfig, build_gpt
 from tfpretrain.settings.clm import CLMRun
@@ -25,6 +27,14 @@ from tfpretrain.training import (
     write_json,
 )
 from tfpretrain.training.checkpoint import load_keras_model
+
+# The tokenizer is learned from the corpus' first 4 MB (all of Tiny Shakespeare); the rest is
+# streamed through it. A character vocabulary leaves out characters the sample lacks.
+TOKENIZER_SAMPLE_CHARACTERS = 1 << 22
+# Every tenth window of the token stream is held out (`splits.is_held_out`), and its first
+# 131,072 tokens at most are the validation set, read once and kept.
+VALIDATION_FRACTION = 0.1
+VALIDATION_TOKENS = 1 << 17
 
 
 def compile_gpt(
@@ -61,12 +71,22 @@ def compile_gpt(
 @run_directory
 def run(cfg: CLMRun) -> dict:
     """Trains, evaluates, samples and exports; returns the metrics written to
-    `out_dir/metrics.json`."""
+    `out_dir/metrics.json`.
+
+    The corpus is streamed, its lines as stored (`corpus_dataset(..., layout=True)`), each
+    followed by a newline: the tokenizer is learned from its first `TOKENIZER_SAMPLE_CHARACTERS`,
+    and the token stream, encoded in `tf.data` as it is read, is cut into windows of
+    `seq_len + 1` of which every tenth is held out for validation. Memory does not grow with the
+    corpus."""
     from tfpretrain.distribute import get_strategy, is_chief, set_precision
     from tfpretrain.text import train_tokenizer
 
     out = Path(cfg.out_dir)
-    text = corpus_text(cfg.corpus, cfg.text_column, cfg.data_dir)
+    lines = corpus_dataset(cfg.corpus, cfg.text_column, cfg.data_dir, layout=True)
+    # --init brings its tokenizer: the sample only gives the samples' prompt.
+    sample = text_sample(lines, 4096 if cfg.init else TOKENIZER_SAMPLE_CHARACTERS)
+    if not sample.strip():
+        raise ValueError(f"The corpus {cfg.corpus!r} is empty; it needs text to train on.")
     set_precision(cfg.precision)
     strategy = get_strategy(cfg.strategy)
     keras.utils.set_random_seed(cfg.seed)
@@ -74,7 +94,7 @@ def run(cfg: CLMRun) -> dict:
     if cfg.init:  # a Hugging Face GPT-2: its tokenizer and shape
         tokenizer, model_config = _init_gpt(cfg)
     else:
-        tokenizer = train_tokenizer(cfg.tokenizer, text, cfg.vocab_size)
+        tokenizer = train_tokenizer(cfg.tokenizer, sample, cfg.vocab_size)
         model_config = GPTConfig.preset(
             cfg.preset,
             vocabulary_size=tokenizer.vocabulary_size,
@@ -82,11 +102,13 @@ def run(cfg: CLMRun) -> dict:
             dropout=cfg.dropout,
             use_bias=cfg.bias,
         )
-    tokens = tokenizer.encode(text)
-    train_tokens, val_tokens = split_tokens(tokens, 0.1)
     block = min(cfg.seq_len or model_config.sequence_length, model_config.sequence_length)
-    train = lm_train_dataset(train_tokens, block, cfg.batch_size, seed=cfg.seed)
-    val = lm_eval_dataset(val_tokens, block, cfg.eval_batch_size)
+    encode = tokenizer.tf_encode
+    if tokenizer.kind == "char":
+        encode = functools.partial(tokenizer.tf_encode, drop_unknown=True)
+    train_windows, held = holdout_stream(token_windows(lines, encode, block), VALIDATION_FRACTION)
+    val, validation_tokens = lm_stream_eval(held, block, cfg.eval_batch_size, VALIDATION_TOKENS)
+    train = lm_stream_train(train_windows, block, cfg.batch_size, seed=cfg.seed)
 
     eval_interval = evaluation_period(cfg.steps, cfg.eval_interval)
     epochs = cfg.steps // eval_interval
@@ -118,7 +140,7 @@ def run(cfg: CLMRun) -> dict:
         return {"val_loss": rows[-1]["val_loss"], "train_loss": rows[-1]["train_loss"]}
     model.save(out / "model.keras")
 
-    samples = _write_samples(model, tokenizer, text, cfg, out / "samples.txt")
+    samples = _write_samples(model, tokenizer, sample, cfg, out / "samples.txt")
     if cfg.export:
         from tfpretrain.export.generate import export_generate
 
@@ -133,8 +155,7 @@ def run(cfg: CLMRun) -> dict:
         "train_tokens_per_second": total_steps * cfg.batch_size * block / train_seconds,
         "parameters": int(model.count_params()),
         "vocabulary_size": tokenizer.vocabulary_size,
-        "train_tokens": int(len(train_tokens)),
-        "validation_tokens": int(len(val_tokens)),
+        "validation_tokens": validation_tokens,
         "samples": samples,
     }
     write_json(out / "metrics.json", metrics)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
 
-from tfpretrain.data.text_files import read_corpus
+from tfpretrain.data.splits import holdout_stream
+from tfpretrain.data.text_files import corpus_dataset
 from tfpretrain.distribute import get_strategy, is_chief, set_precision, xla_for_training
 from tfpretrain.models.bert import BertConfig, BertEncoder, BertMaskedLM
 from tfpretrain.settings.mlm import MlmRun
@@ -51,9 +51,29 @@ def compile_mlm(
     return model
 
 
-def _split(lines: list[str], fraction: float) -> tuple[list[str], list[str]]:
-    cut = len(lines) - int(len(lines) * fraction)
-    return lines[:cut], lines[cut:]
+# Held-out lines kept for validation at most: read once, held in memory, the same every epoch.
+VALIDATION_LINES = 10_000
+
+
+def corpus_lines(cfg: MlmRun):
+    """The corpus of `cfg`, streamed, as `(training lines, validation lines)`: a
+    `tf.data.Dataset` of the training lines and a list of at most `VALIDATION_LINES` held-out
+    ones.
+
+    `--limit-train N` keeps the first N lines. Of those, every line whose position the
+    `--validation-fraction` rule picks (`splits.is_held_out`: the 20th, 40th, ... for 0.05) is
+    held out, so the split needs no count of the lines and never holds the corpus in memory.
+    """
+    lines = corpus_dataset(cfg.corpus, cfg.text_column, cfg.data_dir)
+    if cfg.limit_train:
+        lines = lines.take(cfg.limit_train)
+    if not any(True for _ in lines.take(1)):
+        raise ValueError(f"The corpus {cfg.corpus!r} is empty (no non-blank lines).")
+    if not cfg.validation_fraction:
+        return lines, []
+    train, held = holdout_stream(lines, cfg.validation_fraction)
+    val = [line.decode("utf-8") for line in held.take(VALIDATION_LINES).as_numpy_iterator()]
+    return train, val
 
 
 def encoder_config(cfg: MlmRun, tokenizer) -> BertConfig:
@@ -69,11 +89,12 @@ def encoder_config(cfg: MlmRun, tokenizer) -> BertConfig:
 def masked_corpus(cfg: MlmRun, out: Path, strategy):
     """The corpus of `cfg` as masked-LM batches: learns (or loads) the vocabulary, writes
     `vocab.txt`, and returns `(tokenizer, train, val or None, vocab_seconds)`. Shared by the
-    masked-LM and ELECTRA pre-training commands."""
-    lines = read_corpus(cfg.corpus, cfg.text_column, cfg.data_dir)
-    if cfg.limit_train:
-        lines = lines[: cfg.limit_train]
-    train_lines, val_lines = _split(lines, cfg.validation_fraction)
+    masked-LM and ELECTRA pre-training commands.
+
+    The corpus is streamed (`corpus_lines`): the vocabulary is learned from the first
+    `--vocab-lines` training lines, and the training batches are tokenized and masked as the
+    lines are read, so memory does not grow with the corpus."""
+    train_lines, val_lines = corpus_lines(cfg)
 
     start = time.perf_counter()
     if cfg.init:  # a Hugging Face masked LM: its vocabulary, no new one learned
@@ -83,8 +104,8 @@ def masked_corpus(cfg: MlmRun, out: Path, strategy):
     else:
         # The learner is slow on large corpora (Python loops over the word counts); a sample
         # of lines gives almost the same vocabulary.
-        sample = train_lines[: cfg.vocab_lines] if cfg.vocab_lines else train_lines
-        vocab = learn_vocabulary(tf.data.Dataset.from_tensor_slices(sample), cfg.vocab_size)
+        sample = train_lines.take(cfg.vocab_lines) if cfg.vocab_lines else train_lines
+        vocab = learn_vocabulary(sample, cfg.vocab_size)
         tokenizer = WordPieceTokenizer(vocab, sequence_length=cfg.seq_len)
     vocab_seconds = time.perf_counter() - start
     if is_chief(strategy):  # one writer in a multi-worker job

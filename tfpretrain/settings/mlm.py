@@ -27,7 +27,9 @@ class MlmRun(TrainingSettings, CorpusData):
     )
     vocab_size: int = setting(8000, check=positive, help="size of the learned vocabulary")
     vocab_lines: int = setting(
-        20000, check=non_negative, help="learn the vocabulary from the first N lines (0: all)"
+        20000,
+        check=non_negative,
+        help="learn the vocabulary from the first N training lines (0: all)",
     )
     steps: int = setting(2000, check=positive, resumable=True, help="training steps in all")
     epochs: int = setting(
@@ -53,7 +55,10 @@ class MlmRun(TrainingSettings, CorpusData):
     weight_decay: float = setting(0.01, check=non_negative, help="AdamW weight decay")
     dropout: float = setting(0.1, check=in_range(0, 1, high_open=True), help="dropout rate")
     validation_fraction: float = setting(
-        0.05, check=in_range(0, 0.5, high_open=True), help="lines held out for validation"
+        0.05,
+        check=in_range(0, 0.5, high_open=True),
+        help="share of the lines held out for validation, spread through the corpus (0.05: "
+        "every 20th line)",
     )
     limit_train: int | None = setting(
         None, check=positive, aliases=("--limit-lines",), help="use only the first N corpus lines"

@@ -90,22 +90,30 @@ class CharTokenizer:
             )
         return "".join(self.vocabulary[i] for i in ids.tolist())
 
-    def tf_encode(self, strings: tf.Tensor) -> tf.RaggedTensor:
+    def tf_encode(self, strings: tf.Tensor, drop_unknown: bool = False) -> tf.RaggedTensor:
         """In-graph: `[B]` UTF-8 strings -> ragged int32 ids `[B, None]`.
 
-        Fails with `InvalidArgumentError` ("outside the vocabulary") on unknown characters.
+        Fails with `InvalidArgumentError` ("outside the vocabulary") on unknown characters,
+        unless `drop_unknown`, which leaves them out: for a corpus streamed past the sample the
+        vocabulary was built from, where a rare character must not stop training.
         """
         codepoints = tf.strings.unicode_decode(strings, "UTF-8")
         table = tf.constant(self._codepoints)
         flat = codepoints.flat_values
         ids = tf.searchsorted(table, flat, side="left")
         ids = tf.minimum(ids, len(self._codepoints) - 1)
-        known = tf.reduce_all(tf.equal(tf.gather(table, ids), flat))
+        known = tf.equal(tf.gather(table, ids), flat)
+        ids = tf.cast(ids, tf.int32)
+        if drop_unknown:
+            return tf.ragged.boolean_mask(
+                codepoints.with_flat_values(ids), codepoints.with_flat_values(known)
+            )
         check = tf.debugging.Assert(
-            known, ["The prompt holds characters outside the tokenizer's character vocabulary."]
+            tf.reduce_all(known),
+            ["The prompt holds characters outside the tokenizer's character vocabulary."],
         )
         with tf.control_dependencies([check]):
-            ids = tf.identity(tf.cast(ids, tf.int32))
+            ids = tf.identity(ids)
         return codepoints.with_flat_values(ids)
 
     def tf_decode(self, ids) -> tf.Tensor:

@@ -1,6 +1,8 @@
 """Masked-LM training data: packing into `[CLS] ... [SEP]` sequences and dynamic 80/10/10 masking.
 
-The masking runs inside the `tf.data` pipeline after shuffling and batching, with stateless
+The corpus is streamed: lines are tokenized, packed and masked inside the `tf.data` pipeline
+as it is read, so memory does not grow with the corpus. The masking runs after shuffling and
+batching, with stateless
 draws seeded per batch from a stream that changes every pass, so each epoch draws new positions
 and new replacement tokens, as RoBERTa's "dynamic masking" does, instead of BERT's fixed
 pre-computed masks; the same seed still gives the same masks.
@@ -14,8 +16,14 @@ from collections.abc import Sequence
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from tfpretrain.data.pipeline import seed_stream
-from tfpretrain.text.wordpiece import WordPieceTokenizer, tokenize_corpus
+from tfpretrain.data.pipeline import seed_stream, shard_by_element
+from tfpretrain.text.wordpiece import WordPieceTokenizer
+
+# Rows (or NSP pairs, or lines drawn as random second sentences) shuffled at a time: a
+# streamed corpus is shuffled within this window; a smaller one is shuffled whole.
+SHUFFLE_BUFFER = 10_000
+# Lines tokenized per call of the tokenizer.
+TOKENIZE_BATCH = 256
 
 
 def default_max_predictions(sequence_length: int, mask_rate: float = 0.15) -> int:
@@ -144,8 +152,45 @@ def pack_contiguous(token_ids: tf.RaggedTensor, sequence_length: int) -> tf.Tens
     return tf.reshape(flat[: rows * chunk], [rows, chunk])
 
 
+def _line_stream(lines) -> tf.data.Dataset:
+    """The non-blank lines of a list or a dataset of strings, as a dataset; empty is an error."""
+    if isinstance(lines, tf.data.Dataset):
+        if lines.element_spec != tf.TensorSpec([], tf.string):
+            raise ValueError(f"lines must be scalar strings; got {lines.element_spec}.")
+        stream = lines.filter(lambda line: tf.strings.length(tf.strings.strip(line)) > 0)
+        if _count(stream, 1) == 0:
+            raise ValueError("The corpus is empty (no non-blank lines).")
+        return stream
+    lines = [line for line in lines if line.strip()]
+    if not lines:
+        raise ValueError("The corpus is empty (no non-blank lines).")
+    return tf.data.Dataset.from_tensor_slices(tf.constant(lines, tf.string))
+
+
+def _count(dataset: tf.data.Dataset, at_most: int = -1) -> int:
+    """How many elements `dataset` has, counting no further than `at_most` (a short read;
+    -1: all of them)."""
+    return int(dataset.take(at_most).reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
+
+
+def _known_length(ds: tf.data.Dataset, batches: int) -> tf.data.Dataset:
+    """`ds` with its length declared: Keras' `evaluate` warns of data that "ran out" when a
+    data set of unknown length (a streamed one) ends."""
+    return ds.apply(tf.data.experimental.assert_cardinality(batches))
+
+
+def _token_rows(lines: tf.data.Dataset, tokenizer, chunk: int) -> tf.data.Dataset:
+    """The corpus' token stream cut into consecutive rows of `chunk` ids (the last partial row
+    dropped), tokenized a batch of lines at a time as the stream is read."""
+    ids = lines.batch(TOKENIZE_BATCH).map(
+        lambda batch: tf.cast(tokenizer.tokenize(batch).flat_values, tf.int64),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+    return ids.rebatch(chunk, drop_remainder=True)
+
+
 def mlm_dataset(
-    lines: Sequence[str],
+    lines: Sequence[str] | tf.data.Dataset,
     tokenizer: WordPieceTokenizer,
     sequence_length: int = 128,
     batch_size: int = 32,
@@ -159,13 +204,21 @@ def mlm_dataset(
 ) -> tf.data.Dataset:
     """A masked-LM training set of `(inputs, targets, sample_weights)` batches for `BertMaskedLM`.
 
-    Without NSP, the text is packed contiguously into `[CLS] tokens [SEP]` rows (segment ids 0).
-    With `nsp=True`, each example is `[CLS] A [SEP] B [SEP]` where A is a line and B is the line
-    after it half of the time and a random line otherwise (label 1 = B follows A, 0 = random);
-    pairs are drawn anew every epoch, and long pairs are trimmed round-robin to fit.
+    The lines are streamed: tokenized, packed and masked as the pipeline reads them, so a
+    dataset of lines read from files (`corpus_dataset`) is never held in memory; only the
+    shuffle window (`SHUFFLE_BUFFER` rows, pairs or lines) is. A corpus smaller than the window
+    is shuffled whole; a larger one within the window, in the corpus' order otherwise.
+
+    Without NSP, the text is packed contiguously into `[CLS] tokens [SEP]` rows (segment ids 0;
+    RoBERTa's FULL-SENTENCES packing: text runs on across lines, the last partial row is
+    dropped). With `nsp=True`, each example is `[CLS] A [SEP] B [SEP]` where A is a line and B
+    is the line after it half of the time and a random line from the shuffle window otherwise
+    (label 1 = B follows A, 0 = not); pairs are drawn anew every epoch, and long pairs are
+    trimmed round-robin to fit.
 
     Args:
-        lines: the corpus, one sentence/paragraph per item (consecutive lines are neighbours).
+        lines: the corpus, one sentence/paragraph per item (consecutive lines are neighbours):
+            a list of strings or a `tf.data.Dataset` of scalar strings.
         tokenizer: the `WordPieceTokenizer`.
         sequence_length: tokens per row including [CLS] and [SEP].
         batch_size: rows per batch (partial batches are dropped so shapes stay static).
@@ -182,32 +235,48 @@ def mlm_dataset(
         A dataset of `(x, y, w)`: `x` has `token_ids`, `segment_ids`, `padding_mask`,
         `mask_positions` (`[B, L]`/`[B, P]` int32); `y` has `mlm` labels `[B, P]` (and `nsp` `[B]`);
         `w` weighs real predictions 1 and padding 0.
+
+    Raises:
+        ValueError: the corpus is empty or too short for one batch (found by reading only as
+            far as one batch needs).
+
+    Example:
+        >>> ds = mlm_dataset(corpus_dataset("notes.txt"), tokenizer, 128, 32, repeat=True)
     """
     if sequence_length < 4 or sequence_length > 100_000:
         raise ValueError(f"sequence_length must be >= 4; got {sequence_length}.")
     if batch_size <= 0:
         raise ValueError(f"batch_size must be positive; got {batch_size}.")
     max_predictions = max_predictions or default_max_predictions(sequence_length, mask_rate)
-    lines = [line for line in lines if line.strip()]
-    if not lines:
-        raise ValueError("The corpus is empty (no non-blank lines).")
-    ids = tokenize_corpus(tokenizer, lines)
+    # Lines in memory give a data set of known length when it does not repeat.
+    known = not repeat and not isinstance(lines, tf.data.Dataset)
+    lines = _line_stream(lines)
     auto = tf.data.AUTOTUNE
 
     if not nsp:
-        rows = pack_contiguous(ids, sequence_length)
-        if int(tf.shape(rows)[0]) < batch_size:
+        chunk = sequence_length - 2
+        rows = _token_rows(lines, tokenizer, chunk)
+        filled = _count(rows, batch_size)
+        if filled == 0:
+            tokens = _count(_token_rows(lines, tokenizer, 1), chunk)
             raise ValueError(
-                f"The corpus fills only {int(tf.shape(rows)[0])} sequences of {sequence_length} "
-                f"tokens, fewer than one batch of {batch_size}; give more text or a smaller "
+                f"The corpus has {tokens} tokens, fewer than one sequence of {chunk}; give more "
+                "text or a smaller --seq-len."
+            )
+        if filled < batch_size:
+            raise ValueError(
+                f"The corpus fills only {filled} sequences of {sequence_length} tokens, fewer "
+                f"than one batch of {batch_size}; give more text or a smaller "
                 "--batch-size/--seq-len."
             )
-        ds = tf.data.Dataset.from_tensor_slices(rows)
+        ds = rows
         if shuffle:
-            ds = ds.shuffle(int(tf.shape(rows)[0]), seed=seed, reshuffle_each_iteration=True)
+            ds = ds.shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
         if repeat:
             ds = ds.repeat()
         ds = ds.batch(batch_size, drop_remainder=True)
+        if known:
+            ds = _known_length(ds, _count(rows) // batch_size)
 
         def to_batch(chunks, mask_seed):
             ragged = tf.RaggedTensor.from_tensor(chunks)
@@ -219,31 +288,42 @@ def mlm_dataset(
             )
 
         ds = tf.data.Dataset.zip(ds, seed_stream(seed, rerandomize_each_iteration))
-        return ds.map(to_batch, num_parallel_calls=auto).prefetch(auto)
+        return shard_by_element(ds.map(to_batch, num_parallel_calls=auto).prefetch(auto))
 
-    if len(lines) < max(2, batch_size):
-        raise ValueError(
-            f"NSP needs at least {max(2, batch_size)} lines; the corpus has {len(lines)}."
-        )
-    ids = tf.cast(ids, tf.int64)
-    n = len(lines)
-    trimmer = tf_text.RoundRobinTrimmer(max_seq_length=sequence_length - 3)
-    ds = tf.data.Dataset.range(n - 1)
+    needed = max(2, batch_size)
+    count = _count(lines, needed)
+    if count < needed:
+        raise ValueError(f"NSP needs at least {needed} lines; the corpus has {count}.")
+    ids = lines.batch(TOKENIZE_BATCH).map(
+        lambda batch: tf.cast(tokenizer.tokenize(batch), tf.int64), num_parallel_calls=auto
+    )
+    numbered = ids.unbatch().enumerate()
+    # (index of A, A, the line after A); the last line starts no pair.
+    pairs = tf.data.Dataset.zip(numbered, ids.unbatch().skip(1)).map(
+        lambda first, following: (first[0], first[1], following)
+    )
     if shuffle:
-        ds = ds.shuffle(n - 1, seed=seed, reshuffle_each_iteration=True)
+        pairs = pairs.shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
     if repeat:
-        ds = ds.repeat()
+        pairs = pairs.repeat()
+    elif known:
+        pairs = _known_length(pairs, _count(lines) - 1)
+    # Random second sentences: lines drawn from a shuffled window of the stream, with their index.
+    others = numbered.shuffle(
+        SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=rerandomize_each_iteration
+    ).repeat()
+    trimmer = tf_text.RoundRobinTrimmer(max_seq_length=sequence_length - 3)
 
-    def make_pair(i, pair_seed):
-        next_seed, other_seed, mask_seed = tf.unstack(
-            tf.random.experimental.stateless_split(pair_seed, 3)
-        )
+    def make_pair(pair, other, pair_seed):
+        i, a, following = pair
+        j, random_line = other
+        next_seed, mask_seed = tf.unstack(tf.random.experimental.stateless_split(pair_seed, 2))
         is_next = tf.random.stateless_uniform([], next_seed) < 0.5
-        other = tf.random.stateless_uniform([], other_seed, minval=0, maxval=n, dtype=tf.int64)
-        j = tf.where(is_next, i + 1, other)
-        return ids[i], ids[j], tf.cast(tf.equal(j, i + 1), tf.int32), mask_seed
+        b = tf.cond(is_next, lambda: following, lambda: random_line)
+        label = tf.logical_or(is_next, tf.equal(j, i + 1))  # a random line may be the next one
+        return a, b, tf.cast(label, tf.int32), mask_seed
 
-    ds = tf.data.Dataset.zip(ds, seed_stream(seed, rerandomize_each_iteration))
+    ds = tf.data.Dataset.zip(pairs, others, seed_stream(seed, rerandomize_each_iteration))
     ds = ds.map(make_pair, num_parallel_calls=auto).ragged_batch(batch_size, drop_remainder=True)
 
     def to_pair_batch(a, b, label, mask_seeds):
@@ -262,4 +342,4 @@ def mlm_dataset(
             label,
         )
 
-    return ds.map(to_pair_batch, num_parallel_calls=auto).prefetch(auto)
+    return shard_by_element(ds.map(to_pair_batch, num_parallel_calls=auto).prefetch(auto))

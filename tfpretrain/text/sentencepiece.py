@@ -21,7 +21,8 @@ class SentencePieceTokenizer:
     as their UTF-8 bytes instead of an unknown token (this is the documented handling of
     out-of-vocabulary characters for subword vocabularies). Encoding in NumPy uses the
     `sentencepiece` package; `tf_encode` / `tf_decode` use `tensorflow_text`'s in-graph
-    `SentencepieceTokenizer` on the same model, for exported SavedModels.
+    `SentencepieceTokenizer` on the same model, for `tf.data` pipelines and exported
+    SavedModels.
 
     Args:
         model_proto: the serialized sentencepiece model (the bytes of a `.model` file).
@@ -57,8 +58,21 @@ class SentencePieceTokenizer:
         vocabulary_size: int = 1000,
         model_type: str = "bpe",
         max_sentences: int = 1_000_000,
+        dummy_prefix: bool = True,
     ) -> SentencePieceTokenizer:
-        """Trains a vocabulary of `vocabulary_size` pieces on `text` (split into lines)."""
+        """Trains a vocabulary of `vocabulary_size` pieces on `text` (split into lines).
+
+        Args:
+            text: the training text.
+            vocabulary_size: pieces in all, the 260 byte and control pieces included.
+            model_type: "bpe" or "unigram".
+            max_sentences: lines sampled for training at most.
+            dummy_prefix: encode a text as if a space came before it (sentencepiece's
+                default: a sentence's first word is the word as within a sentence). Off, a
+                text's first word is encoded as after a newline, so encoding a corpus line by
+                line (each line with its newline) gives the ids of the whole text: what a
+                language model of running text that is streamed line by line (`clm`) needs.
+        """
         import sentencepiece as spm
 
         if model_type not in MODEL_TYPES:
@@ -83,6 +97,7 @@ class SentencePieceTokenizer:
                 remove_extra_whitespaces=False,
                 allow_whitespace_only_pieces=True,
                 user_defined_symbols=["\n"],
+                add_dummy_prefix=dummy_prefix,
                 byte_fallback=True,
                 split_digits=True,
                 input_sentence_size=max_sentences,

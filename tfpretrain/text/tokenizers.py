@@ -23,11 +23,15 @@ HF_TOKENIZER_FILES = {
 
 
 def train_tokenizer(kind: str, text: str, vocabulary_size: int = 1000):
-    """A `CharTokenizer` or a `SentencePieceTokenizer` (BPE) built from `text`."""
+    """A `CharTokenizer` or a `SentencePieceTokenizer` (BPE, no dummy prefix) built from `text`,
+    for a language model of running text."""
     if kind == "char":
         return CharTokenizer.from_text(text)
     if kind == "sentencepiece":
-        return SentencePieceTokenizer.train(text, vocabulary_size=vocabulary_size)
+        # Running text, streamed line by line: no dummy prefix, so the lines' ids are the text's.
+        return SentencePieceTokenizer.train(
+            text, vocabulary_size=vocabulary_size, dummy_prefix=False
+        )
     raise ValueError(f"Unknown tokenizer {kind!r}; choose one of {', '.join(TOKENIZER_KINDS)}.")
 
 

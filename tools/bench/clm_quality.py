@@ -1,14 +1,16 @@
 """Causal-LM quality: tfpretrain's GPT against a plain PyTorch GPT trained with nanoGPT's CPU
 recipe.
 
-Both train the `nano` shape (4 layers, 4 heads, width 128) on character-level Tiny Shakespeare
-(first 90% for training) with the same recipe: block 64, batch 12 random windows, 2000 steps,
+Both train the `nano` shape (4 layers, 4 heads, width 128) on character-level Tiny Shakespeare,
+split as `tfpretrain clm` splits it (windows of 65 characters, every tenth held out), with the
+same recipe: block 64, batch 12 random windows, 2000 steps,
 AdamW peak 1e-3 with 100 warm-up steps and cosine decay to 1e-4, betas (0.9, 0.99), weight decay
 on matrices and embeddings (0.01, `tfpretrain clm`'s default for `nano`; nanoGPT's is 0.1), global
-gradient clipping at 1.0, no dropout. Both are scored on the same validation set, every
-non-overlapping 64-character window of the last 10%, for several seeds, so that the spread between
-seeds can be set against the gap between the two. The PyTorch side also prints nanoGPT's own
-estimate (mean over 20 random batches of 12 windows).
+gradient clipping at 1.0, no dropout. Both are scored on the same validation set, the held-out
+windows, for several seeds, so that the spread between seeds can be set against the gap between
+the two. The PyTorch side draws its training windows at random offsets of the other windows
+joined (nanoGPT's sampling) and also prints nanoGPT's own estimate (mean over 20 random batches
+of 12 held-out windows).
 
 tfpretrain trains through its `tfpretrain clm` command; PyTorch (CPU) must be installed beside it:
 `python tools/bench/clm_quality.py [--seeds 0 1 2] [--peers torch tfpretrain] [--no-bias]
@@ -43,6 +45,20 @@ def learning_rate(step: int, steps: int) -> float:
     return FINAL + 0.5 * (1.0 + math.cos(math.pi * progress)) * (PEAK - FINAL)
 
 
+def clm_split(tokens):
+    """`tfpretrain clm`'s split of the token stream: windows of BLOCK + 1 tokens, every tenth
+    held out (at most 2^17 tokens of them, all of Tiny Shakespeare's), the others joined."""
+    import numpy as np
+
+    from tfpretrain.data.splits import is_held_out
+    from tfpretrain.recipes.clm import VALIDATION_FRACTION, VALIDATION_TOKENS
+
+    width = BLOCK + 1
+    windows = tokens[: len(tokens) // width * width].reshape(-1, width)
+    held = np.array([is_held_out(n, VALIDATION_FRACTION) for n in range(len(windows))])
+    return windows[~held].ravel(), windows[held][: VALIDATION_TOKENS // width]
+
+
 def train_torch(seed: int, steps: int, bias: bool, weight_decay: float) -> dict:
     import numpy as np
     import torch
@@ -50,15 +66,17 @@ def train_torch(seed: int, steps: int, bias: bool, weight_decay: float) -> dict:
 
     torch.manual_seed(seed)
     tokens, vocab = shakespeare_chars()
-    split = int(0.9 * len(tokens))
-    train, val = tokens[:split], tokens[split:]
+    train, val = clm_split(tokens)
     # Initialised as tfpretrain's `nano` preset is: N(0, 0.02) residual projections too.
     model = torch_gpt(LAYERS, HEADS, WIDTH, BLOCK, vocab, bias=bias, scaled_residual_init=False)
     optimizer = torch_adamw(model, PEAK, weight_decay)
     rng = np.random.default_rng(seed)
 
     def windows(stream, offsets):
-        rows = np.stack([stream[o : o + BLOCK + 1] for o in offsets]).astype(np.int64)
+        return pairs(np.stack([stream[o : o + BLOCK + 1] for o in offsets]))
+
+    def pairs(rows):
+        rows = rows.astype(np.int64)
         return torch.from_numpy(rows[:, :-1]), torch.from_numpy(rows[:, 1:])
 
     def loss_of(x, y):
@@ -80,15 +98,13 @@ def train_torch(seed: int, steps: int, bias: bool, weight_decay: float) -> dict:
 
     model.eval()
     with torch.no_grad():
-        offsets = np.arange((len(val) - 1) // BLOCK) * BLOCK
         total = 0.0
-        for i in range(0, len(offsets), 64):
-            x, y = windows(val, offsets[i : i + 64])
+        for i in range(0, len(val), 64):
+            x, y = pairs(val[i : i + 64])
             total += loss_of(x, y).item() * len(x)
-        full = total / len(offsets)
+        full = total / len(val)
         estimate = statistics.mean(
-            loss_of(*windows(val, rng.integers(0, len(val) - BLOCK - 1, size=BATCH))).item()
-            for _ in range(20)
+            loss_of(*pairs(val[rng.integers(0, len(val), size=BATCH)])).item() for _ in range(20)
         )
     return {"val_loss": full, "val_loss_nanogpt_estimate": estimate, "train_seconds": seconds}
 
