@@ -3,7 +3,7 @@
 
 from tfpretrain.text.bpe import BytePairTokenizer
 from tfpretrain.text.char import CharTokenizer, UnknownCharacterError
-from tfpretrain.text.mlm import mask_tokens, mlm_dataset, pack_contiguous
+from tfpretrain.text.mlm import mask_tokens, mlm_dataset
 from tfpretrain.text.sentencepiece import SentencePieceTokenizer
 from tfpretrain.text.tokenizers import TOKENIZER_KINDS, load_tokenizer, train_tokenizer
 from tfpretrain.text.wordpiece import (
@@ -11,6 +11,5 @@ from tfpretrain.text.wordpiece import (
     WordPieceTokenizer,
     learn_vocabulary,
     read_vocab,
-    tokenize_corpus,
     write_vocab,
 )

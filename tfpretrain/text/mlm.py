@@ -135,23 +135,6 @@ def _to_model_batch(
     return x, y, weights
 
 
-def pack_contiguous(token_ids: tf.RaggedTensor, sequence_length: int) -> tf.Tensor:
-    """Cuts the concatenated token stream into rows of `sequence_length - 2` (room for [CLS]/[SEP]).
-
-    Text runs on across line boundaries (RoBERTa's FULL-SENTENCES packing); the incomplete
-    last row is dropped.
-    """
-    chunk = sequence_length - 2
-    flat = token_ids.flat_values
-    rows = tf.shape(flat)[0] // chunk
-    if int(rows) == 0:
-        raise ValueError(
-            f"The corpus has {int(tf.shape(flat)[0])} tokens, fewer than one sequence of {chunk}; "
-            "give more text or a smaller --seq-len."
-        )
-    return tf.reshape(flat[: rows * chunk], [rows, chunk])
-
-
 def _line_stream(lines) -> tf.data.Dataset:
     """The non-blank lines of a list or a dataset of strings, as a dataset; empty is an error."""
     if isinstance(lines, tf.data.Dataset):

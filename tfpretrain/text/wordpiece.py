@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import keras
@@ -298,14 +298,3 @@ class WordPieceTokenizer(keras.layers.Layer):
             }
         )
         return config
-
-
-def tokenize_corpus(
-    tokenizer: WordPieceTokenizer, lines: Iterable[str], batch_size: int = 1024
-) -> tf.RaggedTensor:
-    """Tokenizes many lines in batches; returns one ragged `[num_lines, None]` tensor."""
-    ds = tf.data.Dataset.from_tensor_slices(tf.constant(list(lines), tf.string)).batch(batch_size)
-    parts = [tokenizer.tokenize(batch) for batch in ds]
-    if not parts:
-        raise ValueError("No lines to tokenize: the corpus is empty.")
-    return tf.concat(parts, axis=0)
