@@ -64,6 +64,7 @@ def test_defaults_beat_the_majority_class_at_100_labels(task):
         "patience": 5,
         "learning_rate": 5e-4,
         "warmup_steps": 30,
+        "monitor": "val_accuracy",
     }
     assert metrics["held_out_examples"] == 20 and metrics["learning_rate"] == 5e-4
     assert metrics["steps_trained"] <= 300

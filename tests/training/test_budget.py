@@ -26,6 +26,7 @@ def test_the_rule_for_each_label_budget(labels, held, batch, steps, per_round):
     assert (budget.held_out, budget.batch_size, budget.steps) == (held, batch, steps)
     assert budget.steps_per_round == per_round and budget.rounds * per_round == steps
     assert budget.warmup_steps == steps // 10 and budget.patience == 5
+    assert budget.monitor == "val_accuracy"  # kept weights: best held-out accuracy
 
 
 def test_learning_rate_follows_the_start():

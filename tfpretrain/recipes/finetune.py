@@ -226,6 +226,7 @@ def training_plan(cfg: FinetuneRun, labels: int, *, pretrained: bool, width: int
         patience=0,
         learning_rate=learning_rate,
         warmup_steps=warmup_steps(steps, cfg.warmup_fraction),
+        monitor="val_loss",  # of dev: the best weights' checkpoint only, no early stopping
     )
 
 
@@ -348,6 +349,7 @@ def run(cfg: FinetuneRun) -> dict:
         verbose=cfg.verbose,
         checkpoint_every=cfg.checkpoint_every,
         early_stopping_patience=plan.patience or None,
+        monitor=plan.monitor,
     )
     train_seconds = history.training_seconds
 

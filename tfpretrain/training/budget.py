@@ -4,8 +4,9 @@ number of labelled examples and the kind of start, never from the dev set.
 Fixed epoch counts fail at both ends: three epochs of 100 labels are a dozen updates (the
 classifier stays at the majority class), three epochs of all SST-2 are thousands. The rule
 gives small sets a floor of updates and large sets a ceiling of passes, and holds out a slice
-of the training labels whose loss picks the stopping point. `tfpretrain finetune` uses it when
-`--epochs` / `--learning-rate` are not given, and `tfpretrain textbench` always does.
+of the training labels whose accuracy picks the weights kept and the stopping point.
+`tfpretrain finetune` uses it when `--epochs` / `--learning-rate` are not given, and
+`tfpretrain textbench` always does.
 """
 
 from __future__ import annotations
@@ -17,7 +18,11 @@ MIN_STEPS = 300  # 100 labels still get a few hundred updates
 TARGET_STEPS = 2000  # mid-sized sets: about this many, within the pass limits below
 MIN_PASSES, MAX_PASSES = 3, 20  # large sets: at least 3 passes; small ones: at most 20 ...
 ROUNDS = 20  # ... unless MIN_STEPS asks for more; evaluations on the held-out slice
-PATIENCE = 5  # rounds without a better held-out loss before stopping
+PATIENCE = 5  # rounds without a better held-out accuracy before stopping
+# Accuracy, not loss: small label sets overfit in confidence (held-out loss rises) long before
+# they overfit in accuracy, and the best-loss weights are those of an early round that still
+# answers the majority class.
+MONITOR = "val_accuracy"
 HELD_OUT_FRACTION, MIN_HELD_OUT, MAX_HELD_OUT = 0.1, 20, 1000
 WARMUP_FRACTION = 0.1
 
@@ -35,6 +40,7 @@ class FinetuneBudget:
     patience: int
     learning_rate: float
     warmup_steps: int
+    monitor: str = MONITOR  # the held-out value that keeps the best weights and stops early
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -236,6 +236,7 @@ def fit(
     out_dir=None,
     steps_per_epoch: int | None = None,
     early_stopping_patience: int | None = None,
+    monitor: str | None = None,
     tensorboard: bool = False,
     resume: bool = True,
     callbacks: Sequence[keras.callbacks.Callback] = (),
@@ -248,13 +249,14 @@ def fit(
     With `out_dir` it keeps crash-safe training checkpoints in `out_dir/checkpoints/state/`
     (model and optimizer variables, random-seed states, step and data position; written
     atomically every `checkpoint_every` steps and at every epoch end, see
-    `tfpretrain.training.checkpoint`), `out_dir/checkpoints/best.weights.h5` (best by `val_loss`
-    when there is validation data, else `loss`), and `out_dir/logs/` for TensorBoard when
-    `tensorboard` is true. When `resume` is true and a checkpoint exists, training continues at
-    its step, in the middle of an epoch if need be, on the same batches an uninterrupted run
-    would have seen (the training stream is `train_data.repeat()` advanced past the batches
-    already used, so an explicitly seeded shuffle gives the same order). Early stopping restores
-    the best weights. A NaN or infinite loss raises `NonFiniteLossError` naming the step.
+    `tfpretrain.training.checkpoint`), `out_dir/checkpoints/best.weights.h5` (best by
+    `monitor`: by default `val_loss` with validation data, else `loss`), and `out_dir/logs/`
+    for TensorBoard when `tensorboard` is true. When `resume` is true and a checkpoint exists,
+    training continues at its step, in the middle of an epoch if need be, on the same batches
+    an uninterrupted run would have seen (the training stream is `train_data.repeat()` advanced
+    past the batches already used, so an explicitly seeded shuffle gives the same order). Early
+    stopping restores the best weights. A NaN or infinite loss raises `NonFiniteLossError`
+    naming the step.
 
     Under a multi-replica strategy the model is adapted first (`adapt_to_strategy`): its
     `jit_compile=True` becomes per-replica XLA steps, which Keras cannot do itself.
@@ -272,6 +274,8 @@ def fit(
         out_dir: the run directory; None keeps nothing on disk.
         steps_per_epoch: for repeated data sets.
         early_stopping_patience: stop after this many epochs without improvement.
+        monitor: the logged value that picks the best weights and stops early (an accuracy is
+            maximised, a loss minimised); default `val_loss`, or `loss` without validation.
         tensorboard: write TensorBoard logs.
         resume: continue from the newest checkpoint in `out_dir/checkpoints/state/` if any.
         callbacks: extra callbacks.
@@ -296,7 +300,7 @@ def fit(
     if not isinstance(epochs, int) or epochs <= 0:
         raise ValueError(f"`epochs` must be a positive integer; got {epochs!r}.")
     adapt_to_strategy(model)
-    monitor = "val_loss" if validation_data is not None else "loss"
+    monitor = monitor or ("val_loss" if validation_data is not None else "loss")
     stream = _stream(train_data, steps_per_epoch, checkpointing=out_dir is not None)
     state_dir = _state_dir(out_dir, stream)
     progress = _Progress()
