@@ -1,6 +1,8 @@
 """Language-model data: a token stream and `tf.data` windows of `seq_len + 1`, from a token
 array in memory (`lm_train_dataset`, `lm_eval_dataset`) or from a corpus streamed line by line
-(`text_sample`, `token_windows`, `lm_stream_train`, `lm_stream_eval`)."""
+(`streamed_corpus`, `text_sample`, `token_windows`, `shuffled_windows`, `held_out_windows`,
+`lm_stream_train`, `lm_stream_eval`); span corruption (`recipes/seq2seq.py`) shares the
+streamed pieces."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfpretrain.data.pipeline import shard_by_element
+from tfpretrain.data.text_files import corpus_dataset
 
 # Lines joined into one text per tokenizer call. A tokenizer sees the line breaks inside a chunk
 # as in the whole text (GPT-2's BPE makes one token of a blank line's two newlines); only the
@@ -93,6 +96,23 @@ def text_sample(lines: tf.data.Dataset, max_characters: int) -> str:
     return "".join(pieces)
 
 
+def streamed_corpus(
+    corpus: str, text_column: str | int | None, data_dir, max_characters: int
+) -> tuple[tf.data.Dataset, str]:
+    """A corpus of running text, streamed: its lines as stored (`corpus_dataset(...,
+    layout=True)`) and their first `max_characters` (`text_sample`), what a tokenizer is
+    learned from.
+
+    Raises:
+        ValueError: the corpus holds no text.
+    """
+    lines = corpus_dataset(corpus, text_column, data_dir, layout=True)
+    sample = text_sample(lines, max_characters)
+    if not sample.strip():
+        raise ValueError(f"The corpus {corpus!r} is empty; it needs text to train on.")
+    return lines, sample
+
+
 def token_windows(
     lines: tf.data.Dataset, encode: Callable[[tf.Tensor], tf.RaggedTensor], seq_len: int
 ) -> tf.data.Dataset:
@@ -126,16 +146,43 @@ def _inputs_and_targets(windows: tf.Tensor):
     return windows[:, :-1], windows[:, 1:]
 
 
+def shuffled_windows(
+    windows: tf.data.Dataset, window_length: int, batch_size: int, seed: int = 0
+) -> tf.data.Dataset:
+    """Streamed windows of `window_length` tokens, endless: shuffled in a window of
+    `SHUFFLE_TOKENS` tokens (`batch_size` windows at least), the stream reread and reshuffled on
+    every pass. The same seed gives the same order."""
+    if batch_size <= 0:
+        raise ValueError(f"batch_size must be > 0; got {batch_size}.")
+    buffer = max(batch_size, SHUFFLE_TOKENS // window_length)
+    return windows.shuffle(buffer, seed=seed, reshuffle_each_iteration=True).repeat()
+
+
+def held_out_windows(
+    windows: tf.data.Dataset, window_length: int, max_tokens: int, label: str | None = None
+) -> np.ndarray:
+    """The first windows of a held-out stream, up to `max_tokens` tokens (at least one
+    window), read once: int32 `[N, window_length]`.
+
+    Raises:
+        ValueError: the stream has no whole window (`label` names its length in the message).
+    """
+    rows = list(windows.take(max(1, max_tokens // window_length)).as_numpy_iterator())
+    if not rows:
+        raise ValueError(
+            f"The corpus is too short: its held-out part has no window of "
+            f"{label or window_length} tokens; use a longer corpus or a smaller --seq-len."
+        )
+    return np.stack(rows).astype(np.int32)
+
+
 def lm_stream_train(
     windows: tf.data.Dataset, seq_len: int, batch_size: int, seed: int = 0
 ) -> tf.data.Dataset:
     """Endless `(inputs, targets)` batches `[batch_size, seq_len]` from streamed windows
-    (`token_windows`), shuffled in a window of `SHUFFLE_TOKENS` tokens, the stream reread (and
-    reshuffled) on every pass. The same seed gives the same batches."""
-    if batch_size <= 0:
-        raise ValueError(f"batch_size must be > 0; got {batch_size}.")
-    buffer = max(batch_size, SHUFFLE_TOKENS // (seq_len + 1))
-    ds = windows.shuffle(buffer, seed=seed, reshuffle_each_iteration=True).repeat()
+    (`token_windows`), shuffled by `shuffled_windows`. The same seed gives the same
+    batches."""
+    ds = shuffled_windows(windows, seq_len + 1, batch_size, seed)
     ds = ds.batch(batch_size, drop_remainder=True).map(_inputs_and_targets)
     return shard_by_element(ds.prefetch(tf.data.AUTOTUNE))
 
@@ -144,7 +191,7 @@ def lm_stream_eval(
     windows: tf.data.Dataset, seq_len: int, batch_size: int, max_tokens: int
 ) -> tuple[tf.data.Dataset, int]:
     """A fixed validation set: the first windows of a held-out stream, up to `max_tokens`
-    tokens (at least one window), read once and kept in memory.
+    tokens (`held_out_windows`), read once and kept in memory.
 
     Returns:
         `(dataset of (inputs, targets) batches, tokens it holds)`.
@@ -154,13 +201,6 @@ def lm_stream_eval(
     """
     if batch_size <= 0:
         raise ValueError(f"batch_size must be > 0; got {batch_size}.")
-    count = max(1, max_tokens // (seq_len + 1))
-    rows = list(windows.take(count).as_numpy_iterator())
-    if not rows:
-        raise ValueError(
-            f"The held-out part of the corpus has no window of seq_len + 1 = {seq_len + 1} "
-            "tokens; use a longer corpus or a smaller --seq-len."
-        )
-    data = np.stack(rows)
+    data = held_out_windows(windows, seq_len + 1, max_tokens, f"seq_len + 1 = {seq_len + 1}")
     ds = tf.data.Dataset.from_tensor_slices(_inputs_and_targets(data))
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE), int(data.size)

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import keras
 
-from tfpretrain.data.lm import lm_stream_eval, lm_stream_train, text_sample, token_windows
+from tfpretrain.data.lm import lm_stream_eval, lm_stream_train, streamed_corpus, token_windows
 from tfpretrain.data.splits import holdout_stream
-from tfpretrain.data.text_files import corpus_dataset
 from tfpretrain.distribute import xla_for_training
 from tfpretrain.models.gpt import GPTConfig, build_gpt
 from tfpretrain.settings.clm import CLMRun
@@ -82,11 +81,9 @@ def run(cfg: CLMRun) -> dict:
     from tfpretrain.text import train_tokenizer
 
     out = Path(cfg.out_dir)
-    lines = corpus_dataset(cfg.corpus, cfg.text_column, cfg.data_dir, layout=True)
     # --init brings its tokenizer: the sample only gives the samples' prompt.
-    sample = text_sample(lines, 4096 if cfg.init else TOKENIZER_SAMPLE_CHARACTERS)
-    if not sample.strip():
-        raise ValueError(f"The corpus {cfg.corpus!r} is empty; it needs text to train on.")
+    size = 4096 if cfg.init else TOKENIZER_SAMPLE_CHARACTERS
+    lines, sample = streamed_corpus(cfg.corpus, cfg.text_column, cfg.data_dir, size)
     set_precision(cfg.precision)
     strategy = get_strategy(cfg.strategy)
     keras.utils.set_random_seed(cfg.seed)

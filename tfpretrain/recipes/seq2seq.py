@@ -9,8 +9,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfpretrain.data.lm import held_out_windows, shuffled_windows, streamed_corpus, token_windows
+from tfpretrain.data.pipeline import shard_by_element
 from tfpretrain.data.seq2seq import seq2seq_batches
-from tfpretrain.data.text_files import corpus_text
+from tfpretrain.data.splits import holdout_stream
 from tfpretrain.distribute import get_strategy, is_chief, set_precision, xla_for_training
 from tfpretrain.models.t5 import Seq2SeqConfig, build_seq2seq
 from tfpretrain.settings.seq2seq import Seq2SeqRun
@@ -31,6 +33,11 @@ from tfpretrain.training.checkpoint import load_keras_model
 
 MODEL_FILE = "model.keras"
 CONFIG_FILE = "config.json"
+# The vocabulary is learned from the corpus' first 4 MB; the rest is streamed through it.
+TOKENIZER_SAMPLE_CHARACTERS = 1 << 22
+# The held-out windows (every k-th for `eval_fraction` 1/k) give at most 131,072 tokens of
+# validation examples, read once and kept.
+VALIDATION_TOKENS = 1 << 17
 
 
 def compile_seq2seq(
@@ -151,22 +158,28 @@ def _vocabulary_and_model(cfg: Seq2SeqRun, text: str, strategy):
 
 @run_directory
 def run(cfg: Seq2SeqRun) -> dict:
-    """Trains a tokenizer and a `Seq2SeqLM` by span corruption; returns the metrics written."""
+    """Trains a tokenizer and a `Seq2SeqLM` by span corruption; returns the metrics written.
+
+    The corpus is streamed, its lines as stored, each followed by a newline (as `clm` reads
+    it): the vocabulary is learned from its first `TOKENIZER_SAMPLE_CHARACTERS` (unless
+    `--init` brings T5's), and the token stream, encoded in `tf.data` as it is read, is cut into
+    windows of `seq_len` tokens of which every k-th (`eval_fraction` 1/k) is held out. Memory
+    does not grow with the corpus."""
+    if cfg.seq_len < 2:
+        raise ValueError(f"Span corruption needs --seq-len >= 2; got {cfg.seq_len}.")
     out = Path(cfg.out_dir)
+    lines, sample = streamed_corpus(
+        cfg.corpus,
+        cfg.text_column,
+        cfg.data_dir,
+        4096 if cfg.init else TOKENIZER_SAMPLE_CHARACTERS,  # --init brings its vocabulary
+    )
     out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(cfg.seed)
     set_precision(cfg.precision)
     strategy = get_strategy(cfg.strategy)
 
-    text = corpus_text(cfg.corpus, cfg.text_column, cfg.data_dir)
-    split = int(len(text) * (1 - cfg.eval_fraction))
-    tokenizer, config, model = _vocabulary_and_model(cfg, text[:split], strategy)
-    train_ids, eval_ids = tokenizer.encode(text[:split]), tokenizer.encode(text[split:])
-    if len(train_ids) < cfg.seq_len or len(eval_ids) < cfg.seq_len:
-        raise ValueError(
-            f"The corpus is too short for --seq-len {cfg.seq_len}: {len(train_ids)} training and "
-            f"{len(eval_ids)} held-out tokens; use more text or a smaller --seq-len."
-        )
+    tokenizer, config, model = _vocabulary_and_model(cfg, sample, strategy)
     in_len, out_len = corrupted_lengths(
         cfg.seq_len, cfg.noise_density, cfg.mean_span_length, tokenizer.num_sentinels
     )
@@ -176,11 +189,12 @@ def run(cfg: Seq2SeqRun) -> dict:
             f"beyond the {cfg.init or cfg.preset} contexts ({config.encoder_length}, "
             f"{config.decoder_length}); lower --seq-len."
         )
+    # `token_windows` adds a next-token target to each window; span corruption takes none.
+    windows = token_windows(lines, tokenizer.tf_encode, cfg.seq_len - 1)
+    train_windows, held = holdout_stream(windows, cfg.eval_fraction)
+    held = held_out_windows(held, cfg.seq_len, VALIDATION_TOKENS, f"--seq-len {cfg.seq_len}")
 
-    def pairs(ids, seed, fresh):
-        chunks = tf.data.Dataset.from_tensor_slices(ids).batch(cfg.seq_len, drop_remainder=True)
-        if fresh:
-            chunks = chunks.shuffle(4096, seed=seed, reshuffle_each_iteration=True)
+    def pairs(chunks, seed, fresh):
         return span_corruption(
             chunks,
             sentinel_start=tokenizer.sentinel_start,
@@ -194,11 +208,18 @@ def run(cfg: Seq2SeqRun) -> dict:
         )
 
     batch_args = dict(pad_id=config.pad_id, encoder_length=in_len, decoder_length=out_len)
-    train = seq2seq_batches(
-        pairs(train_ids, cfg.seed, True), cfg.batch_size, drop_remainder=True, **batch_args
-    ).repeat()
+    # The held-out read found a window, and a held-out window always comes after a training one,
+    # so the endless training stream below is never empty.
+    shuffled = shuffled_windows(train_windows, cfg.seq_len, cfg.batch_size, seed=cfg.seed)
+    train = shard_by_element(
+        seq2seq_batches(
+            pairs(shuffled, cfg.seed, True), cfg.batch_size, drop_remainder=True, **batch_args
+        )
+    )
     held_out = seq2seq_batches(
-        pairs(eval_ids, cfg.seed + 1, False), cfg.batch_size, **batch_args
+        pairs(tf.data.Dataset.from_tensor_slices(held), cfg.seed + 1, False),
+        cfg.batch_size,
+        **batch_args,
     ).cache()
 
     steps_per_epoch = evaluation_period(cfg.steps, cfg.eval_interval)
@@ -242,7 +263,7 @@ def run(cfg: Seq2SeqRun) -> dict:
         "val_loss_curve": history.history["val_loss"],
         "steps": cfg.steps,
         "train_seconds": train_seconds,
-        "train_tokens": int(len(train_ids)),
+        "validation_tokens": int(held.size),
         "parameters": int(np.sum([np.prod(v.shape) for v in model.trainable_variables])),
     }
     write_json(out / "metrics.json", metrics)
