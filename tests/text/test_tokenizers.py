@@ -134,15 +134,19 @@ def test_t5_sentinels_in_text_are_their_ids_both_ways(tmp_path):
     assert graph.numpy()[0].decode() == own.decode(ids)
 
 
-@pytest.mark.parametrize("model_type", ["bert", "distilbert"])
-def test_bert_folders(tmp_path, model_type):
-    bert_vocab(tmp_path)
-    transformers.BertTokenizer(str(tmp_path / "vocab.txt")).save_pretrained(tmp_path)
+@pytest.mark.parametrize(
+    "model_type, cased", [("bert", False), ("distilbert", False), ("bert", True)]
+)
+def test_bert_folders(tmp_path, model_type, cased):
+    bert_vocab(tmp_path, cased=cased)
+    transformers.BertTokenizer(
+        str(tmp_path / "vocab.txt"), do_lower_case=not cased
+    ).save_pretrained(tmp_path)
     config(tmp_path, model_type, 2000)
     ours = load_tokenizer(tmp_path)
-    assert isinstance(ours, WordPieceTokenizer)
-    theirs = transformers.BertTokenizer.from_pretrained(tmp_path)
-    text = ["a gorgeous , witty , seductive movie .", "the film is UNBELIEVABLY bad"]
+    assert isinstance(ours, WordPieceTokenizer) and ours.lower_case is not cased
+    theirs = transformers.BertTokenizerFast.from_pretrained(tmp_path)
+    text = ["A gorgeous , Witty , seductive Movie .", "the Film is UNBELIEVABLY bad"]
     expected = theirs(text, padding="max_length", truncation=True, max_length=16)["input_ids"]
     np.testing.assert_array_equal(ours.pack(text, 16)["token_ids"].numpy(), expected)
 
