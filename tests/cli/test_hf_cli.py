@@ -633,3 +633,26 @@ def test_finetune_and_seq2seq_continue_a_t5_folder(tmp_path, capsys):
     assert saved.descending_sentinels and saved.sentinel_id(0) == 399
     assert json.loads((out / "config.json").read_text())["model"]["num_sentinels"] == 104
     assert len(generate(capsys, out, "--max-length", "6", "--greedy")) == 1
+
+    # export-hf writes the continued T5 back: transformers reads its weights and its tokenizer.
+    from tfpretrain.recipes.seq2seq import load_seq2seq
+
+    assert main(["export-hf", "--model", str(out), "--out", str(tmp_path / "hf")]) == 0
+    reference = transformers.T5ForConditionalGeneration.from_pretrained(tmp_path / "hf").eval()
+    hf_tokenizer = transformers.T5TokenizerFast.from_pretrained(tmp_path / "hf")
+    model, _, tokenizer = load_seq2seq(out)
+    texts = ["First Citizen:<extra_id_0> proceed", "Before we <extra_id_1> any further, hear"]
+    encoded = hf_tokenizer(texts, padding=True, return_tensors="np")
+    assert [row[row != 0].tolist() for row in encoded["input_ids"]] == [
+        [*tokenizer.encode(text).tolist(), 1] for text in texts
+    ]
+    enc = encoded["input_ids"].astype(np.int32)
+    dec = np.array([[0, 5, 9, 399, 7], [0, 398, 3, 11, 4]], np.int32)
+    with torch.no_grad():
+        expected = reference(
+            input_ids=torch.tensor(enc, dtype=torch.long),
+            attention_mask=torch.tensor(encoded["attention_mask"]),
+            decoder_input_ids=torch.tensor(dec, dtype=torch.long),
+        ).logits.numpy()
+    ours = np.asarray(model({"encoder_token_ids": enc, "decoder_token_ids": dec}))
+    assert np.abs(ours - expected).max() <= 1e-4

@@ -16,7 +16,7 @@ def export_run(run_dir, out) -> str:
     tokenizer is written as the run has it: BPE as `vocab.json` + `merges.txt`, WordPiece as
     `vocab.txt` and `tokenizer_config.json` (`do_lower_case`: a cased run stays cased; both read
     by `transformers`); a character, sentencepiece or seq2seq vocabulary in the package's
-    files, which `text.load_tokenizer` reads.
+    files, which `text.load_tokenizer` reads (T5's own vocabulary also as `spiece.model`).
 
     Raises:
         FileNotFoundError: a folder that is none of these runs.
@@ -33,7 +33,7 @@ def export_run(run_dir, out) -> str:
 
         model, config, tokenizer = load_seq2seq(run_dir)
         save_t5(model, out, pad_id=config.pad_id, eos_id=config.eos_id)
-        tokenizer.save(out)
+        tokenizer.save_hf(out)
         return "t5"
     if (run_dir / "tokenizer").is_dir() and (run_dir / "model.keras").is_file():
         model, tokenizer = load_run(run_dir)

@@ -225,6 +225,24 @@ class Seq2SeqTokenizer:
         )
         return path
 
+    def save_hf(self, directory) -> None:
+        """`save`, plus, for T5's vocabulary (sentinels numbered down from the top), the
+        `spiece.model` and `tokenizer_config.json` that `transformers`' `T5Tokenizer` reads."""
+        directory = Path(directory)
+        self.save(directory)
+        if not self.descending_sentinels:
+            return  # sentinels numbered up: no T5 tokenizer reads them so
+        (directory / T5_SPIECE_FILE).write_bytes(self.tokenizer.model_proto)
+        piece = self.tokenizer._processor.id_to_piece
+        config = {
+            "tokenizer_class": "T5Tokenizer",
+            "extra_ids": self.num_sentinels,
+            "pad_token": piece(self.pad_id),
+            "eos_token": piece(self.eos_id),
+            "unk_token": piece(self.tokenizer._processor.unk_id()),
+        }
+        (directory / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n")
+
     @classmethod
     def load(cls, directory) -> Seq2SeqTokenizer:
         directory = Path(directory)
