@@ -152,28 +152,36 @@ def t5_folder(path, untied: bool = True, extra_rows: int = 4):
     return model, tokenizer
 
 
-def bert_vocab(path, words: int = 400) -> Path:
-    """A vocab.txt of BERT's special tokens, the letters and the commonest SST-2 words."""
+def bert_vocab(path, words: int = 400, cased: bool = False) -> Path:
+    """A vocab.txt of BERT's special tokens, the letters and the commonest SST-2 words; `cased`
+    adds the capital letters and the capitalised words."""
     from collections import Counter
 
     text = data_path("sst2", "train.tsv").read_text().lower()
     counts = Counter(w for w in text.split() if w.isalpha())
     letters = sorted({c for c in text if c.isalpha() and c.isascii()})
+    if cased:
+        letters += [c.upper() for c in letters]
     tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *letters, *(f"##{c}" for c in letters)]
-    tokens += [w for w, _ in counts.most_common(words) if w not in tokens]
+    common = [w for w, _ in counts.most_common(words)]
+    if cased:
+        common += [w.capitalize() for w in common]
+    tokens += [w for w in common if w not in tokens]
     Path(path).mkdir(parents=True, exist_ok=True)
     target = Path(path) / "vocab.txt"
     target.write_text("\n".join(tokens) + "\n")
     return target
 
 
-def bert_folder(path, kind: str = "bert", head: str = "ForMaskedLM", labels=None):
-    """A tiny BERT or DistilBERT (`transformers` class `Bert` + `head`) with its vocab.txt."""
+def bert_folder(path, kind: str = "bert", head: str = "ForMaskedLM", labels=None, cased=False):
+    """A tiny BERT or DistilBERT (`transformers` class `Bert` + `head`) with its vocab.txt;
+    `cased`: a cased vocabulary and `do_lower_case: false`, as bert-base-cased."""
     import torch
     import transformers
 
-    vocab = len(bert_vocab(path).read_text().split("\n")) - 1
-    transformers.BertTokenizer(str(Path(path) / "vocab.txt")).save_pretrained(path)
+    vocab = len(bert_vocab(path, cased=cased).read_text().split("\n")) - 1
+    tokenizer = transformers.BertTokenizer(str(Path(path) / "vocab.txt"), do_lower_case=not cased)
+    tokenizer.save_pretrained(path)
     torch.manual_seed(0)
     extra = {"id2label": dict(enumerate(labels))} if labels else {}
     if kind == "distilbert":

@@ -1,3 +1,5 @@
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
@@ -11,7 +13,7 @@ ALPHABET = "abcdefghijklmnopqrstuvw"
 CONFIG = GPTConfig(
     vocabulary_size=len(ALPHABET), sequence_length=24, num_layers=2, num_heads=2, hidden_dim=16
 )
-# Every call below uses 2 rows and max_length <= 16: one compilation serves the whole file.
+# Calls use 2 rows and max_length <= 16 where they can: few compilations serve the whole file.
 PROMPTS = ["abc", "hello"]
 
 
@@ -67,15 +69,25 @@ def test_same_seed_same_text_and_no_retracing_across_settings(generator):
     assert generator.trace_count == traces == generator._decode.experimental_get_tracing_count()
 
 
-def test_a_rows_text_does_not_depend_on_the_rest_of_the_batch(generator):
-    # A lone prompt is decoded beside a copy of itself (`decode_rows`); its sampled text is the
-    # one it gets in any batch, so the copy is invisible.
+@pytest.mark.parametrize("copy_lone_row", [False, True])
+def test_a_rows_text_does_not_depend_on_the_rest_of_the_batch(generator, copy_lone_row):
+    # A lone prompt is decoded alone, or beside a copy of itself (`decode_rows`, a GPT without
+    # biases); its sampled text is the one it gets in any batch, so the copy is invisible.
+    assert not generator.copy_lone_row  # the GPT has biases
+    generator.copy_lone_row = copy_lone_row
     settings = dict(max_length=16, temperature=8.0, top_p=0.95, seed=4)
-    alone = generator.generate("abc", **settings)
-    assert len(set(alone[0][3:])) > 3  # really sampled: not one repeated token
-    for other in ("hello", "w"):
-        assert generator.generate(["abc", other], **settings)[0] == alone
-    assert generator.generate("abc", num_return_sequences=2, **settings)[0] == alone[0]
+    try:
+        alone = generator.generate("abc", **settings)
+        assert len(set(alone[0][3:])) > 3  # really sampled: not one repeated token
+        for other in ("hello", "w"):
+            assert generator.generate(["abc", other], **settings)[0] == alone
+        assert generator.generate("abc", num_return_sequences=2, **settings)[0] == alone[0]
+    finally:
+        generator.copy_lone_row = False
+    unbiased = TextGenerator(
+        build_gpt(dataclasses.replace(CONFIG, use_bias=False)), generator.tokenizer
+    )
+    assert unbiased.copy_lone_row
 
 
 def test_stop_token_ends_a_sequence(generator):

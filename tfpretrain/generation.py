@@ -43,10 +43,13 @@ def bucket(n: int, cap: int) -> int:
 def decode_rows(rows: list) -> list:
     """The rows to decode: a lone row is decoded beside a copy of itself, whose output is dropped.
 
-    XLA on CPU compiles a one-row decode step's projections as matrix-vector loops fused with
-    their producers, which run slower than the two-row matrix products they become otherwise
-    (BENCHMARKS.md). Row 0's tokens do not change, sampled ones included (the stateless sampler
-    draws row by row).
+    XLA's CPU fusion turns a one-row product whose weight matrix is reshaped inside the loop
+    (a bias-free attention projection: its `[H, K, D]` kernel as `[H * K, D]`) into a naive loop
+    that reads the matrix column by column, far slower than the two-row matrix product it is
+    otherwise (BENCHMARKS.md). A product with a bias add is an output fusion that runs XLA's
+    matrix-vector code instead, which reads the weights at memory speed: `Generator`s of models
+    whose projections all have biases decode a lone row alone (`copy_lone_row`). Row 0's tokens
+    do not change, sampled ones included (the stateless sampler draws row by row).
     """
     return rows * 2 if len(rows) == 1 else rows
 
@@ -431,6 +434,7 @@ class Generator:
     """
 
     prompt_name = "prompt"  # what a request's rows are called in error messages
+    copy_lone_row = True  # decode a lone row beside a copy (`decode_rows`)
     prompt_context = "the context of the model"  # what limits their length
     output_start = 0  # the first position of a sequence that is output
 
@@ -632,7 +636,8 @@ class Generator:
         per_prompt = num_return_sequences if sampling else int(num_beams)
         repeated = [row for row in rows for _ in range(num_return_sequences if sampling else 1)]
         inputs, token_ids, prompt_lengths, end, prefill = self._layout(
-            decode_rows(repeated) if sampling else repeated, int(max_length)
+            decode_rows(repeated) if sampling and self.copy_lone_row else repeated,
+            int(max_length),
         )
         args = (
             None if inputs is None else tf.constant(inputs),

@@ -273,6 +273,82 @@ def test_mlm_continues_a_bert_masked_lm_with_its_head_and_vocabulary(tmp_path):
     assert (out / "vocab.txt").read_text() == (folder / "vocab.txt").read_text()
 
 
+def mixed_case(sentence: str) -> str:
+    """Every other word capitalised and the last in capitals: text a cased tokenizer keeps."""
+    words = sentence.split()
+    words = [w.capitalize() if i % 2 == 0 else w for i, w in enumerate(words)]
+    return " ".join(words[:-1] + [words[-1].upper()])
+
+
+def test_a_cased_bert_stays_cased_through_mlm_finetune_and_export_hf(tmp_path, capsys):
+    """A cased masked LM (do_lower_case false) continued by mlm, fine-tuned, and written back
+    by export-hf twice: transformers' tokenizers give the same ids, its models the same
+    logits."""
+    import json
+
+    import keras
+
+    from tests.hf_folders import bert_folder
+
+    folder, run, finetuned = tmp_path / "bert", tmp_path / "mlm", tmp_path / "finetuned"
+    bert_folder(folder, head="ForMaskedLM", cased=True)
+    sentences = [mixed_case(text) for text, _ in sst2_lines(4, start=100)]
+    tokenizer = load_tokenizer(folder)
+    theirs = bert_inputs(transformers.BertTokenizer.from_pretrained(folder), sentences, 32)
+    packed = {k: v.numpy() for k, v in tokenizer.pack(sentences, 32).items()}
+    np.testing.assert_array_equal(packed["token_ids"], theirs["input_ids"])
+    tokenizer.lower_case = True  # the same vocabulary read uncased gives other ids
+    assert (tokenizer.pack(sentences, 32)["token_ids"].numpy() != theirs["input_ids"]).any()
+
+    (tmp_path / "corpus.txt").write_text(
+        "\n".join(mixed_case(text) for text, _ in sst2_lines(100)) + "\n"
+    )
+    mlm = ["--seq-len", "32", "--batch-size", "8", "--steps", "2", "--epochs", "1"]
+    run_flags = ["--steps-per-execution", "1", "--no-export"]
+    corpus = ["--corpus", str(tmp_path / "corpus.txt")]
+    assert main(["mlm", "--init", str(folder), *corpus, "--out", str(run), *mlm, *run_flags]) == 0
+    task = tmp_path / "task.tsv"
+    classes = ("negative", "positive")
+    rows = [f"{mixed_case(text)}\t{classes[label]}" for text, label in sst2_lines(24)]
+    task.write_text("sentence\tlabel\n" + "\n".join(rows) + "\n")
+    finetune = ["--epochs", "1", "--batch-size", "4", "--seq-len", "32", "--learning-rate", "1e-3"]
+    assert (
+        main(
+            ["finetune", "--init", str(run), "--task", str(task), "--out", str(finetuned)]
+            + finetune
+            + run_flags
+        )
+        == 0
+    )
+    for directory, model_file, head in (
+        (run, "mlm.keras", "BertForMaskedLM"),
+        (finetuned, "classifier.keras", "BertForSequenceClassification"),
+    ):
+        config = json.loads((directory / "tokenizer_config.json").read_text())
+        assert config["do_lower_case"] is False
+        hf = tmp_path / f"hf-{directory.name}"
+        assert main(["export-hf", "--model", str(directory), "--out", str(hf)]) == 0
+        assert json.loads((hf / "tokenizer_config.json").read_text())["do_lower_case"] is False
+        hf_tokenizer = transformers.BertTokenizer.from_pretrained(hf)
+        np.testing.assert_array_equal(
+            bert_inputs(hf_tokenizer, sentences, 32)["input_ids"], theirs["input_ids"]
+        )
+        np.testing.assert_array_equal(
+            load_tokenizer(hf).pack(sentences, 32)["token_ids"].numpy(), theirs["input_ids"]
+        )
+        ours = keras.models.load_model(directory / model_file, compile=False)
+        reference = getattr(transformers, head).from_pretrained(hf).eval()
+        with torch.no_grad():
+            expected = reference(**{k: torch.tensor(v) for k, v in theirs.items()}).logits.numpy()
+        if head == "BertForMaskedLM":
+            positions = np.tile(np.arange(32, dtype=np.int32), (len(sentences), 1))
+            logits = np.asarray(ours({**packed, "mask_positions": positions})["mlm"])
+        else:
+            assert reference.config.id2label == dict(enumerate(classes))
+            logits = np.asarray(ours(packed))
+        assert np.abs(logits - expected).max() <= 1e-4
+
+
 @pytest.mark.parametrize(
     "flags, message",
     [
@@ -557,3 +633,26 @@ def test_finetune_and_seq2seq_continue_a_t5_folder(tmp_path, capsys):
     assert saved.descending_sentinels and saved.sentinel_id(0) == 399
     assert json.loads((out / "config.json").read_text())["model"]["num_sentinels"] == 104
     assert len(generate(capsys, out, "--max-length", "6", "--greedy")) == 1
+
+    # export-hf writes the continued T5 back: transformers reads its weights and its tokenizer.
+    from tfpretrain.recipes.seq2seq import load_seq2seq
+
+    assert main(["export-hf", "--model", str(out), "--out", str(tmp_path / "hf")]) == 0
+    reference = transformers.T5ForConditionalGeneration.from_pretrained(tmp_path / "hf").eval()
+    hf_tokenizer = transformers.T5TokenizerFast.from_pretrained(tmp_path / "hf")
+    model, _, tokenizer = load_seq2seq(out)
+    texts = ["First Citizen:<extra_id_0> proceed", "Before we <extra_id_1> any further, hear"]
+    encoded = hf_tokenizer(texts, padding=True, return_tensors="np")
+    assert [row[row != 0].tolist() for row in encoded["input_ids"]] == [
+        [*tokenizer.encode(text).tolist(), 1] for text in texts
+    ]
+    enc = encoded["input_ids"].astype(np.int32)
+    dec = np.array([[0, 5, 9, 399, 7], [0, 398, 3, 11, 4]], np.int32)
+    with torch.no_grad():
+        expected = reference(
+            input_ids=torch.tensor(enc, dtype=torch.long),
+            attention_mask=torch.tensor(encoded["attention_mask"]),
+            decoder_input_ids=torch.tensor(dec, dtype=torch.long),
+        ).logits.numpy()
+    ours = np.asarray(model({"encoder_token_ids": enc, "decoder_token_ids": dec}))
+    assert np.abs(ours - expected).max() <= 1e-4

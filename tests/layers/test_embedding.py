@@ -27,6 +27,9 @@ def test_reverse_is_tied_output_head():
     np.testing.assert_allclose(
         logits, hidden @ np.asarray(layer.token_embedding.embeddings).T, atol=1e-5
     )
+    # One row (a decoding step) takes the matrix-times-vector form: the same logits.
+    one = tf.function(lambda h: layer(h, reverse=True), jit_compile=True)(hidden[:1, :1])
+    np.testing.assert_allclose(one, logits[:1, :1], atol=1e-5)
 
 
 def test_tied_language_model_saves_and_loads(tmp_path):

@@ -92,15 +92,61 @@ def test_t5_folder_ids_and_sentinels(tmp_path):
     assert (again.pad_id, again.eos_id, again.sentinel_id(0)) == (0, 1, ours.sentinel_id(0))
 
 
-@pytest.mark.parametrize("model_type", ["bert", "distilbert"])
-def test_bert_folders(tmp_path, model_type):
-    bert_vocab(tmp_path)
-    transformers.BertTokenizer(str(tmp_path / "vocab.txt")).save_pretrained(tmp_path)
+SENTINEL_TEXTS = [
+    "The <extra_id_0> walks in <extra_id_1> park",
+    "First Citizen:<extra_id_0>, hear me<extra_id_1>",
+    "<extra_id_0>.",
+    "<extra_id_0><extra_id_1> well",
+    "x <extra_id_99>  y  <extra_id_100> z",  # 100 is no sentinel of 100: text
+    "no sentinel",
+    "",
+]
+
+
+def test_t5_sentinels_in_text_are_their_ids_both_ways(tmp_path):
+    import tensorflow as tf
+
+    t5_spiece(tmp_path)
+    transformers.T5Tokenizer.from_pretrained(tmp_path, extra_ids=100).save_pretrained(tmp_path)
+    reference = transformers.T5TokenizerFast.from_pretrained(tmp_path)
+    ours = load_tokenizer(tmp_path)
+    in_graph = tf.function(ours.tf_encode)(tf.constant(SENTINEL_TEXTS)).to_list()
+    for text, graph_ids in zip(SENTINEL_TEXTS, in_graph, strict=True):
+        ids = reference(text)["input_ids"][:-1]  # without </s>
+        assert ours.encode(text).tolist() == ids == graph_ids, text
+        if 2 not in ids:  # sentencepiece writes <unk> as " ⁇ ", transformers as "<unk>"
+            assert ours.decode(ids) == reference.decode(ids)
+            assert ours.encode(ours.decode(ids)).tolist() == ids
+    assert ours.decode([ours.sentinel_id(0), 21, 1, ours.sentinel_id(1)]) == "<extra_id_0> a"
+    # In the graph as in Python, on any ids: text, sentinels, pad, end and spare rows.
+    rows = np.random.default_rng(0).integers(0, ours.vocabulary_size + 4, (100, 12)).tolist()
+    rows += [ours.encode(text).tolist() for text in SENTINEL_TEXTS] + [[0, 399, 0, 398], []]
+    ragged = tf.ragged.constant(rows, dtype=tf.int32, ragged_rank=1)
+    expected = [ours.decode(row) for row in rows]
+    for decoded in (ours.tf_decode(ragged), tf.function(ours.tf_decode)(ragged)):
+        assert [s.decode("utf-8") for s in decoded.numpy()] == expected
+    # A vocabulary of this package's own numbers its sentinels up from the pieces.
+    own = Seq2SeqTokenizer(ours.tokenizer, num_sentinels=4, pad_id=0, eos_id=1)
+    ids = own.encode("To <extra_id_1> or not <extra_id_3>").tolist()
+    assert [i for i in ids if i >= 300] == [301, 303]
+    assert own.decode(ids) == "To<extra_id_1> or not<extra_id_3>"
+    graph = own.tf_decode(own.tf_encode(tf.constant(["To <extra_id_1> or not <extra_id_3>"])))
+    assert graph.numpy()[0].decode() == own.decode(ids)
+
+
+@pytest.mark.parametrize(
+    "model_type, cased", [("bert", False), ("distilbert", False), ("bert", True)]
+)
+def test_bert_folders(tmp_path, model_type, cased):
+    bert_vocab(tmp_path, cased=cased)
+    transformers.BertTokenizer(
+        str(tmp_path / "vocab.txt"), do_lower_case=not cased
+    ).save_pretrained(tmp_path)
     config(tmp_path, model_type, 2000)
     ours = load_tokenizer(tmp_path)
-    assert isinstance(ours, WordPieceTokenizer)
-    theirs = transformers.BertTokenizer.from_pretrained(tmp_path)
-    text = ["a gorgeous , witty , seductive movie .", "the film is UNBELIEVABLY bad"]
+    assert isinstance(ours, WordPieceTokenizer) and ours.lower_case is not cased
+    theirs = transformers.BertTokenizerFast.from_pretrained(tmp_path)
+    text = ["A gorgeous , Witty , seductive Movie .", "the Film is UNBELIEVABLY bad"]
     expected = theirs(text, padding="max_length", truncation=True, max_length=16)["input_ids"]
     np.testing.assert_array_equal(ours.pack(text, 16)["token_ids"].numpy(), expected)
 

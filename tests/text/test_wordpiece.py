@@ -57,6 +57,27 @@ def test_cased_tokenizer_keeps_case():
     assert tok(tf.constant(["The the"])).to_list() == [[len(VOCAB), VOCAB.index("the")]]
 
 
+def test_casing_is_read_from_a_folder_and_saved_with_the_vocabulary(tmp_path):
+    cased = VOCAB + ["The"]
+    write_vocab(cased, tmp_path / "vocab.txt")  # no tokenizer_config.json: capitals say cased
+    assert not WordPieceTokenizer.from_pretrained(tmp_path).lower_case
+    assert not WordPieceTokenizer.from_pretrained(tmp_path / "vocab.txt").lower_case
+    write_vocab(VOCAB, tmp_path / "lower" / "vocab.txt")
+    assert WordPieceTokenizer.from_pretrained(tmp_path / "lower").lower_case
+    # transformers' own files say it first: tokenizer_config.json, else tokenizer.json
+    (tmp_path / "tokenizer.json").write_text(json.dumps({"normalizer": {"lowercase": True}}))
+    assert WordPieceTokenizer.from_pretrained(tmp_path).lower_case
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": False}))
+    assert not WordPieceTokenizer.from_pretrained(tmp_path).lower_case
+    for lower_case in (True, False):
+        out = tmp_path / f"saved-{lower_case}"
+        WordPieceTokenizer(cased, lower_case=lower_case).save(out)
+        config = json.loads((out / "tokenizer_config.json").read_text())
+        assert config["do_lower_case"] is lower_case
+        again = WordPieceTokenizer.from_pretrained(out)
+        assert (again.vocabulary, again.lower_case) == (cased, lower_case)
+
+
 def test_detokenize_inverts_tokenize_and_drops_special_tokens():
     tok = WordPieceTokenizer(VOCAB)
     ids = tok(tf.constant(["the cat sat on the mat", "unaffable cafe"]))

@@ -203,20 +203,29 @@ class MultiHeadSelfAttention(keras.layers.Layer):
     def _project_heads(self, x, weights):
         """Projects `x [B, T, D]` by each `(kernel [D, H, K], bias [H, K] or None)` of `weights`.
 
-        One matmul over the kernels concatenated along the heads (nanoGPT's fused projection:
-        the forward pass runs one product as wide as all of them, the backward pass one
-        input-gradient product instead of one each); the weights stay separate variables, laid
-        out as `keras.layers.MultiHeadAttention`'s. Returns one `[B, T, H, K]` per pair.
+        One matmul over the kernels side by side (nanoGPT's fused projection: the forward pass
+        runs one product as wide as all of them, the backward pass one input-gradient product
+        instead of one each); the weights stay separate variables, laid out as
+        `keras.layers.MultiHeadAttention`'s. The kernels are joined as `[D, H * K]` matrices:
+        XLA hoists the join out of a decoding loop, and a product with a matrix it must still
+        reshape in the loop becomes a loop fusion that reads the weights far slower than its
+        matrix-vector code (3x at gpt2-small, BENCHMARKS.md). Returns one `[B, T, H, K]` per
+        pair.
         """
-        kernels = [kernel for kernel, _ in weights]
+        kernels = [ops.reshape(kernel, (kernel.shape[0], -1)) for kernel, _ in weights]
         kernel = kernels[0] if len(kernels) == 1 else ops.concatenate(kernels, axis=1)
         bias = None
         if self.use_bias:
-            biases = [bias for _, bias in weights]
+            biases = [ops.reshape(bias, (-1,)) for _, bias in weights]
             bias = biases[0] if len(biases) == 1 else ops.concatenate(biases, axis=0)
         projected = self._project(x, kernel, bias)
-        h = self.num_heads
-        return [projected[:, :, i * h : (i + 1) * h] for i in range(len(weights))]
+        batch, length = ops.shape(x)[0], ops.shape(x)[1]
+        heads, size = weights[0][0].shape[1:]
+        width = heads * size
+        return [
+            ops.reshape(projected[:, :, i * width : (i + 1) * width], (batch, length, heads, size))
+            for i in range(len(weights))
+        ]
 
     def _keys_values(self, source):
         """Keys and values of `source` `[B, S, D]`, each `[B, H, S, K]`.

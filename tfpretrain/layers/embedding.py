@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import keras
 from keras import ops
 
@@ -85,7 +87,14 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
     def call(self, inputs, start_index=0, reverse: bool = False):
         if reverse:
             matrix = ops.cast(self.token_embedding.embeddings, self.compute_dtype)
-            logits = ops.matmul(inputs, ops.transpose(matrix))
+            rows = inputs.shape[:-1]
+            if None not in rows and math.prod(rows) == 1:
+                # One row (decoding): the matrix times the vector, read where it lies; with the
+                # transpose, XLA's CPU code copies it into a loop that reads it strided, many
+                # times slower (BENCHMARKS.md).
+                logits = ops.einsum("vd,...d->...v", matrix, inputs)
+            else:
+                logits = ops.matmul(inputs, ops.transpose(matrix))
             return ops.cast(logits, "float32")
         if self.position_embedding is None:
             return self.token_embedding(inputs)

@@ -296,6 +296,8 @@ class TextGenerator(Generator):
         super().__init__(
             decoder, tokenizer, prompt_limit=decoder.sequence_length, jit_compile=jit_compile
         )
+        # With biases every projection of a lone row runs XLA's matrix-vector code (decode_rows).
+        self.copy_lone_row = not all(block.attention.use_bias for block in decoder.blocks)
 
     @property
     def context_length(self) -> int:

@@ -37,7 +37,7 @@ from tfpretrain.models.distill import (
 )
 from tfpretrain.recipes.finetune import _dataset, load_task
 from tfpretrain.settings.distill import DistillRun
-from tfpretrain.text.wordpiece import WordPieceTokenizer, read_vocab, write_vocab
+from tfpretrain.text.wordpiece import WordPieceTokenizer, read_vocab
 from tfpretrain.training import WarmupSchedule, adamw, fit, record_config, run_directory, write_json
 from tfpretrain.training.checkpoint import load_keras_model
 
@@ -190,7 +190,7 @@ def run(cfg: DistillRun) -> dict:
             "must read the same token ids. Drop --vocab to use the teacher's."
         )
     seq_len = int(teacher_run.get("seq_len", 64))
-    tokenizer = WordPieceTokenizer(vocabulary, sequence_length=seq_len)
+    tokenizer = WordPieceTokenizer.from_pretrained(vocab_path, sequence_length=seq_len)
     data = load_task(cfg, teacher.num_classes)
     (train_x, train_y), (dev_x, dev_y) = data["train"], data["dev"]
     train_pair, dev_pair = data["train_pair"], data["dev_pair"]
@@ -312,7 +312,7 @@ def run(cfg: DistillRun) -> dict:
     metrics["speedup"] = metrics["teacher_latency_seconds"] / metrics["student_latency_seconds"]
 
     student.save(out / "classifier.keras")
-    write_vocab(vocabulary, out / "vocab.txt")
+    tokenizer.save(out)
     if cfg.export:
         from tfpretrain.export.text import export_text_classifier, task_label_names
 

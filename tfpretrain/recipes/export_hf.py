@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from tfpretrain.settings.export_hf import ExportHFRun
@@ -15,8 +14,9 @@ def export_run(run_dir, out) -> str:
 
     The weights and config.json are `transformers`' GPT-2, T5 or BERT-family layouts. The
     tokenizer is written as the run has it: BPE as `vocab.json` + `merges.txt`, WordPiece as
-    `vocab.txt` (both read by `transformers`); a character, sentencepiece or seq2seq
-    vocabulary in the package's files, which `text.load_tokenizer` reads.
+    `vocab.txt` and `tokenizer_config.json` (`do_lower_case`: a cased run stays cased; both read
+    by `transformers`); a character, sentencepiece or seq2seq vocabulary in the package's
+    files, which `text.load_tokenizer` reads (T5's own vocabulary also as `spiece.model`).
 
     Raises:
         FileNotFoundError: a folder that is none of these runs.
@@ -25,6 +25,7 @@ def export_run(run_dir, out) -> str:
     from tfpretrain.recipes.clm import load_run
     from tfpretrain.recipes.seq2seq import is_seq2seq_dir, load_seq2seq
     from tfpretrain.text import load_tokenizer
+    from tfpretrain.text.wordpiece import WordPieceTokenizer
 
     run_dir, out = Path(run_dir), Path(out)
     if is_seq2seq_dir(run_dir):
@@ -32,7 +33,7 @@ def export_run(run_dir, out) -> str:
 
         model, config, tokenizer = load_seq2seq(run_dir)
         save_t5(model, out, pad_id=config.pad_id, eos_id=config.eos_id)
-        tokenizer.save(out)
+        tokenizer.save_hf(out)
         return "t5"
     if (run_dir / "tokenizer").is_dir() and (run_dir / "model.keras").is_file():
         model, tokenizer = load_run(run_dir)
@@ -44,8 +45,8 @@ def export_run(run_dir, out) -> str:
         if (run_dir / name).is_file() and (vocab.is_file() or tokenizer_dir.is_dir()):
             model = load_keras_model(run_dir / name, compile=False)
             checkpoints.save_pretrained(model, out)
-            if vocab.is_file():
-                shutil.copyfile(vocab, out / "vocab.txt")
+            if vocab.is_file():  # vocab.txt and tokenizer_config.json: the run's casing kept
+                WordPieceTokenizer.from_pretrained(run_dir).save(out)
             else:  # a RoBERTa classifier's BPE: vocab.json + merges.txt
                 load_tokenizer(tokenizer_dir).save(out)
             return model.encoder.config.hf_model_type

@@ -29,7 +29,7 @@ from tfpretrain.recipes.starts import (
     is_clm_run,
 )
 from tfpretrain.settings.finetune import FinetuneRun
-from tfpretrain.text.wordpiece import WordPieceTokenizer, learn_vocabulary, write_vocab
+from tfpretrain.text.wordpiece import WordPieceTokenizer, learn_vocabulary
 from tfpretrain.training import (
     EpochTimer,
     WarmupSchedule,
@@ -55,7 +55,7 @@ class InitKind:
 
 def _scratch(cfg: FinetuneRun, train_sentences: list[str]):
     if cfg.vocab:
-        tokenizer = WordPieceTokenizer(cfg.vocab, sequence_length=cfg.seq_len)
+        tokenizer = WordPieceTokenizer.from_pretrained(cfg.vocab, sequence_length=cfg.seq_len)
     else:
         vocab = learn_vocabulary(
             tf.data.Dataset.from_tensor_slices(train_sentences), cfg.vocab_size
@@ -73,7 +73,7 @@ def _scratch(cfg: FinetuneRun, train_sentences: list[str]):
 def _mlm_run(cfg: FinetuneRun, train_sentences: list[str]):
     path = Path(cfg.init)
     encoder = load_keras_model(path / "encoder.keras", compile=False)
-    return WordPieceTokenizer(path / "vocab.txt", sequence_length=cfg.seq_len), encoder
+    return WordPieceTokenizer.from_pretrained(path, sequence_length=cfg.seq_len), encoder
 
 
 def _hf_bert(cfg: FinetuneRun, train_sentences: list[str]):
@@ -97,17 +97,23 @@ def _is_hf_bert(cfg: FinetuneRun) -> bool:
 def _classifier(encoder: keras.Model, data: dict, cfg: FinetuneRun) -> TextClassifier:
     """The model to train: a new head on `encoder`, or a loaded classifier fitted to the task.
 
-    A loaded head keeps its label names; its classes are put in the task's order when both
-    name the same classes (case aside), and it takes the task's names when its own are
-    Hugging Face's placeholders (`LABEL_0`, ...).
+    A new head takes the task's class names (export-hf writes them as `id2label`). A loaded
+    head keeps its label names; its classes are put in the task's order when both name the
+    same classes (case aside), and it takes the task's names when its own are Hugging Face's
+    placeholders (`LABEL_0`, ...).
     """
     freeze = cfg.freeze if cfg.freeze == "all" else int(cfg.freeze)
+    task_names = [str(name) for name in data["class_names"]]
     if not isinstance(encoder, TextClassifier):
         freeze_encoder(encoder, freeze)
         return TextClassifier(
-            encoder, data["num_classes"], pooling=cfg.pooling, dropout=cfg.dropout
+            encoder,
+            data["num_classes"],
+            pooling=cfg.pooling,
+            dropout=cfg.dropout,
+            label_names=task_names if len(task_names) == data["num_classes"] else None,
         )
-    model, task_names = encoder, [str(name) for name in data["class_names"]]
+    model = encoder
     names = list(model.label_names or [])
     if model.num_classes != len(task_names):
         raise ValueError(
@@ -267,10 +273,11 @@ def label_metrics(y_true, y_pred, class_names: list[str]) -> dict:
 
 
 def _save_tokenizer(tokenizer, out: Path) -> None:
-    """WordPiece as `vocab.txt` (what `--init`, distill and export-hf read), others (RoBERTa's
-    BPE) as their own files under `tokenizer/` (`text.load_tokenizer`)."""
+    """WordPiece as `vocab.txt` and `tokenizer_config.json` (its casing; what `--init`, distill
+    and export-hf read), others (RoBERTa's BPE) as their own files under `tokenizer/`
+    (`text.load_tokenizer`)."""
     if isinstance(tokenizer, WordPieceTokenizer):
-        write_vocab(tokenizer.vocabulary, out / "vocab.txt")
+        tokenizer.save(out)
     elif hasattr(tokenizer, "save"):
         tokenizer.save(out / "tokenizer")
 

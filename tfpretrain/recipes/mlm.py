@@ -15,7 +15,7 @@ from tfpretrain.distribute import get_strategy, is_chief, set_precision, xla_for
 from tfpretrain.models.bert import BertConfig, BertEncoder, BertMaskedLM
 from tfpretrain.settings.mlm import MlmRun
 from tfpretrain.text.mlm import mlm_dataset
-from tfpretrain.text.wordpiece import WordPieceTokenizer, learn_vocabulary, write_vocab
+from tfpretrain.text.wordpiece import WordPieceTokenizer, learn_vocabulary
 from tfpretrain.training import (
     EpochTimer,
     WarmupSchedule,
@@ -100,7 +100,7 @@ def masked_corpus(cfg: MlmRun, out: Path, strategy):
     if cfg.init:  # a Hugging Face masked LM: its vocabulary, no new one learned
         tokenizer = _init_tokenizer(cfg)
     elif cfg.vocab:
-        tokenizer = WordPieceTokenizer(cfg.vocab, sequence_length=cfg.seq_len)
+        tokenizer = WordPieceTokenizer.from_pretrained(cfg.vocab, sequence_length=cfg.seq_len)
     else:
         # The learner is slow on large corpora (Python loops over the word counts); a sample
         # of lines gives almost the same vocabulary.
@@ -109,7 +109,7 @@ def masked_corpus(cfg: MlmRun, out: Path, strategy):
         tokenizer = WordPieceTokenizer(vocab, sequence_length=cfg.seq_len)
     vocab_seconds = time.perf_counter() - start
     if is_chief(strategy):  # one writer in a multi-worker job
-        write_vocab(tokenizer.vocabulary, out / "vocab.txt")
+        tokenizer.save(out)
 
     train = mlm_dataset(
         train_lines,

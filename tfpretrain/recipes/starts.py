@@ -40,4 +40,5 @@ def build_classifier_start(cfg, train_sentences: list[str]):
     """The encoder of a fine-tuned or distilled classifier; its old head is dropped."""
     path = Path(cfg.init)
     classifier = keras.saving.load_model(path / "classifier.keras", compile=False)
-    return WordPieceTokenizer(path / "vocab.txt", sequence_length=cfg.seq_len), classifier.encoder
+    tokenizer = WordPieceTokenizer.from_pretrained(path, sequence_length=cfg.seq_len)
+    return tokenizer, classifier.encoder

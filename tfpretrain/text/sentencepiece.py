@@ -119,13 +119,24 @@ class SentencePieceTokenizer:
         """Token ids (int32) of `text`."""
         return np.asarray(self._processor.encode(text), dtype=np.int32)
 
-    def decode(self, ids: Iterable[int]) -> str:
+    def decode(self, ids: Iterable[int], continuation: bool = False) -> str:
+        """The text of `ids`.
+
+        Args:
+            ids: token ids.
+            continuation: the ids follow other text (T5's sentinels), so the space their first
+                piece stands for is kept; by default it is the dummy prefix and dropped.
+        """
         ids = [int(i) for i in (ids.tolist() if isinstance(ids, np.ndarray) else ids)]
         if ids and (min(ids) < 0 or max(ids) >= self.vocabulary_size):
             raise ValueError(
                 f"Token ids must be in [0, {self.vocabulary_size}); got {min(ids)}..{max(ids)}."
             )
-        return self._processor.decode(ids)
+        if not continuation:
+            return self._processor.decode(ids)
+        # Behind an anchor piece nothing is dropped; its text is cut off again (as `tf_decode`).
+        anchor, head = self._anchor_piece()
+        return self._processor.decode([anchor, *ids]).encode()[head:].decode()
 
     @property
     def tf_tokenizer(self):
@@ -144,7 +155,7 @@ class SentencePieceTokenizer:
         """In-graph: `[B]` strings -> ragged int32 ids `[B, None]`."""
         return self.tf_tokenizer.tokenize(strings)
 
-    def tf_decode(self, ids) -> tf.Tensor:
+    def tf_decode(self, ids, continuation=None) -> tf.Tensor:
         """In-graph: ragged (or dense) int ids `[B, None]` -> `[B]` strings, each equal to
         `decode`'s.
 
@@ -152,38 +163,51 @@ class SentencePieceTokenizer:
         SentencePiece's `decode` drops only the space the first piece stands for (its dummy
         prefix). So each row is detokenized behind an anchor piece, which keeps them all, and
         the anchor's text plus what `decode` drops for the row's first piece are cut off.
+
+        Args:
+            ids: int ids `[B, None]`.
+            continuation: optional bool `[B]`: rows decoded as `decode(..., continuation=True)`.
         """
         if not isinstance(ids, tf.RaggedTensor):
             ids = tf.RaggedTensor.from_tensor(ids)
-        ids = tf.cast(ids, tf.int32)
+        ids = tf.cast(ids, tf.int32).with_row_splits_dtype(tf.int64)
         anchor, anchor_bytes, dropped = self._decode_anchor()
         anchors = tf.fill([ids.nrows(out_type=tf.int32), 1], tf.constant(anchor, tf.int32))
         text = self.tf_tokenizer.detokenize(
             tf.concat([tf.RaggedTensor.from_tensor(anchors), ids], axis=1)
         )
         first = ids[:, :1].to_tensor(default_value=anchor, shape=[None, 1])[:, 0]
-        cut = anchor_bytes + tf.gather(tf.constant(dropped, tf.int32), first)
+        lost = tf.gather(tf.constant(dropped, tf.int32), first)
+        if continuation is not None:
+            lost = tf.where(continuation, 0, lost)
+        cut = anchor_bytes + lost
         return tf.strings.substr(text, cut, tf.fill(tf.shape(cut), -1))
+
+    def _anchor_piece(self) -> tuple[int, int]:
+        """`(anchor id, its text's length in bytes)`: the first piece whose text is one ASCII
+        letter or digit, behind which a piece keeps its leading space."""
+        decode = self._processor.decode
+        anchor = next(
+            (
+                i
+                for i in range(self.vocabulary_size)
+                if len(text := decode([i])) == 1 and text.isascii() and text.isalnum()
+            ),
+            None,
+        )
+        if anchor is None:
+            raise ValueError(
+                "Decoding a continuation needs a piece that is a single ASCII letter or digit; "
+                "this sentencepiece model has none. Retrain it on text that contains some."
+            )
+        return anchor, len(decode([anchor]).encode())
 
     def _decode_anchor(self) -> tuple[int, int, np.ndarray]:
         """`(anchor id, its text's length in bytes, bytes decode drops when each id comes
         first)`."""
         if self._anchor is None:
             decode = self._processor.decode
-            anchor = next(
-                (
-                    i
-                    for i in range(self.vocabulary_size)
-                    if len(text := decode([i])) == 1 and text.isascii() and text.isalnum()
-                ),
-                None,
-            )
-            if anchor is None:
-                raise ValueError(
-                    "In-graph decoding needs a piece that is a single ASCII letter or digit; this "
-                    "sentencepiece model has none. Retrain it on text that contains some."
-                )
-            head = len(decode([anchor]).encode())
+            anchor, head = self._anchor_piece()
             # Behind the anchor a piece keeps its leading space; first in a row it may lose it.
             dropped = np.array(
                 [

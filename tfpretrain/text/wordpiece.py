@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import keras
@@ -12,6 +12,9 @@ import tensorflow_text as tf_text
 
 # BERT's special tokens. A learned vocabulary starts with them in this order, so [PAD] is id 0.
 RESERVED_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+VOCAB_FILE = "vocab.txt"
+# Beside vocab.txt, as transformers writes it: `do_lower_case` says whether the model is uncased.
+TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 
 
 def read_vocab(path) -> list[str]:
@@ -37,6 +40,36 @@ def write_vocab(tokens: Sequence[str], path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(t + "\n" for t in tokens), encoding="utf-8")
     return path
+
+
+def is_cased_vocabulary(tokens: Iterable[str]) -> bool:
+    """Whether a vocabulary is a cased model's: it holds a token with a capital letter (special
+    tokens `[...]` aside), which an uncased model, lower-casing its text first, never produces.
+
+    Example:
+
+    >>> is_cased_vocabulary(["[PAD]", "[UNK]", "the", "The"])
+    True
+    """
+    return any(t != t.lower() for t in tokens if not (t.startswith("[") and t.endswith("]")))
+
+
+def hf_lower_case(directory, tokens: Sequence[str]) -> bool:
+    """Whether the BERT tokenizer in `directory` lower-cases: `do_lower_case` in its
+    `tokenizer_config.json`, else `lowercase` in the normalizer of its `tokenizer.json`, else
+    uncased unless the vocabulary `tokens` is cased (`is_cased_vocabulary`)."""
+    directory = Path(directory)
+    config = directory / TOKENIZER_CONFIG_FILE
+    if config.is_file():
+        value = json.loads(config.read_text()).get("do_lower_case")
+        if value is not None:
+            return bool(value)
+    fast = directory / "tokenizer.json"
+    if fast.is_file():
+        normalizer = json.loads(fast.read_text()).get("normalizer") or {}
+        if "lowercase" in normalizer:
+            return bool(normalizer["lowercase"])
+    return not is_cased_vocabulary(tokens)
 
 
 def learn_vocabulary(
@@ -177,15 +210,38 @@ class WordPieceTokenizer(keras.layers.Layer):
 
     @classmethod
     def from_pretrained(cls, path, **kwargs) -> WordPieceTokenizer:
-        """Loads `vocab.txt` (and `do_lower_case` from `tokenizer_config.json`) of a BERT
-        directory."""
+        """Loads a BERT folder's `vocab.txt` (or the `vocab.txt` file `path`), lower-casing as
+        the folder says (`hf_lower_case`: `do_lower_case` in `tokenizer_config.json`, else a
+        vocabulary with capitals is cased). `kwargs` (e.g. `sequence_length`) go to the
+        constructor.
+
+        Example:
+
+        >>> tok = WordPieceTokenizer.from_pretrained("bert-base-cased/")  # doctest: +SKIP
+        >>> tok.lower_case  # doctest: +SKIP
+        False
+        """
         path = Path(path)
-        lower_case = True
-        config = path / "tokenizer_config.json"
-        if config.is_file():
-            lower_case = bool(json.loads(config.read_text()).get("do_lower_case", True))
-        kwargs.setdefault("lower_case", lower_case)
-        return cls(path / "vocab.txt", **kwargs)
+        vocab = path if path.is_file() else path / VOCAB_FILE
+        tokens = read_vocab(vocab)
+        kwargs.setdefault("lower_case", hf_lower_case(vocab.parent, tokens))
+        return cls(tokens, **kwargs)
+
+    def save(self, directory) -> Path:
+        """Writes `vocab.txt` and a `tokenizer_config.json` saying whether it lower-cases, the
+        files `from_pretrained` and `transformers`' `BertTokenizer` read; returns the vocab's
+        path."""
+        directory = Path(directory)
+        path = write_vocab(self.vocabulary, directory / VOCAB_FILE)
+        names = ("pad_token", "unk_token", "cls_token", "sep_token", "mask_token")
+        config = {
+            "tokenizer_class": "BertTokenizer",
+            "do_lower_case": self.lower_case,
+            "strip_accents": None,  # they follow the casing, as in BERT's own code
+            **dict(zip(names, RESERVED_TOKENS, strict=True)),
+        }
+        (directory / TOKENIZER_CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+        return path
 
     def _check_utf8(self, strings):
         if not self.validate_utf8:
