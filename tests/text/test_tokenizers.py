@@ -19,7 +19,7 @@ from tests.hf_folders import (
 from tfpretrain.text import load_tokenizer
 from tfpretrain.text.bpe import ENDOFTEXT, BytePairTokenizer, read_tiktoken_ranks, write_hf_files
 from tfpretrain.text.seq2seq import Seq2SeqTokenizer
-from tfpretrain.text.wordpiece import WordPieceTokenizer
+from tfpretrain.text.wordpiece import WordPieceTokenizer, read_vocab
 
 TEXTS = ["Hello world, it's a test.", "  spaces\tand\nnew lines ", "naïve café — 東京", "x"]
 
@@ -149,6 +149,25 @@ def test_bert_folders(tmp_path, model_type, cased):
     text = ["A gorgeous , Witty , seductive Movie .", "the Film is UNBELIEVABLY bad"]
     expected = theirs(text, padding="max_length", truncation=True, max_length=16)["input_ids"]
     np.testing.assert_array_equal(ours.pack(text, 16)["token_ids"].numpy(), expected)
+
+
+def test_a_bert_folder_with_only_tokenizer_json(tmp_path):
+    """transformers 5 saves a BERT tokenizer as tokenizer.json, without vocab.txt."""
+    source = tmp_path / "source"
+    bert_vocab(source, cased=False)
+    theirs = transformers.BertTokenizerFast(str(source / "vocab.txt"), do_lower_case=True)
+    folder = tmp_path / "saved"
+    theirs.save_pretrained(folder)
+    (folder / "vocab.txt").unlink(missing_ok=True)
+    config(folder, "bert", 2000)
+    ours = load_tokenizer(folder)
+    assert ours.vocabulary == read_vocab(source / "vocab.txt") and ours.lower_case
+    text = ["A gorgeous , Witty , seductive Movie .", "the Film is UNBELIEVABLY bad"]
+    expected = theirs(text, padding="max_length", truncation=True, max_length=16)["input_ids"]
+    np.testing.assert_array_equal(ours.pack(text, 16)["token_ids"].numpy(), expected)
+    (folder / "tokenizer.json").write_text(json.dumps({"model": {"type": "BPE", "vocab": {}}}))
+    with pytest.raises(ValueError, match="holds no WordPiece vocabulary"):
+        load_tokenizer(folder)
 
 
 def test_errors_name_the_file_and_the_sizes(tmp_path):

@@ -9,7 +9,7 @@ from tfpretrain.text.bpe import BPE_CONFIG_FILE, MERGES_FILE, VOCAB_FILE, BytePa
 from tfpretrain.text.char import CHAR_VOCAB_FILE, CharTokenizer
 from tfpretrain.text.sentencepiece import SENTENCEPIECE_MODEL_FILE, SentencePieceTokenizer
 from tfpretrain.text.seq2seq import SEQ2SEQ_VOCAB_FILE, T5_SPIECE_FILE, Seq2SeqTokenizer
-from tfpretrain.text.wordpiece import WordPieceTokenizer
+from tfpretrain.text.wordpiece import FAST_TOKENIZER_FILE, WordPieceTokenizer
 
 TOKENIZER_KINDS = ("char", "sentencepiece")
 # The tokenizer files of each Hugging Face model_type the package loads.
@@ -43,7 +43,8 @@ def load_tokenizer(directory):
     (`vocab.json` + `merges.txt` -> `BytePairTokenizer`, `<|endoftext|>` special), RoBERTa (the
     same with `<s>`, `<pad>`, `</s>`, `<mask>`; `pack` gives its `<s> ... </s>` inputs), T5
     (`spiece.model` -> `Seq2SeqTokenizer.from_hf`: pad 0, eos 1, `<extra_id_N>` sentinels at
-    the top), BERT and DistilBERT (`vocab.txt` -> `WordPieceTokenizer.from_pretrained`).
+    the top), BERT and DistilBERT (`vocab.txt`, or the WordPiece `tokenizer.json` that
+    `transformers` 5 saves -> `WordPieceTokenizer.from_pretrained`).
 
     Raises:
         FileNotFoundError: no tokenizer there, or a Hugging Face folder without the tokenizer
@@ -79,6 +80,8 @@ def load_tokenizer(directory):
             f"{VOCAB_FILE} + {MERGES_FILE}, {T5_SPIECE_FILE} or vocab.txt)."
         )
     missing = [f for f in HF_TOKENIZER_FILES[model_type] if not (directory / f).is_file()]
+    if model_type in ("bert", "distilbert") and (directory / FAST_TOKENIZER_FILE).is_file():
+        missing = []  # transformers 5 saves a BERT's WordPiece vocabulary in tokenizer.json
     if missing:
         raise FileNotFoundError(
             f"{directory} holds a {model_type} model but not its tokenizer: {', '.join(missing)} "

@@ -13,6 +13,7 @@ import tensorflow_text as tf_text
 # BERT's special tokens. A learned vocabulary starts with them in this order, so [PAD] is id 0.
 RESERVED_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 VOCAB_FILE = "vocab.txt"
+FAST_TOKENIZER_FILE = "tokenizer.json"
 # Beside vocab.txt, as transformers writes it: `do_lower_case` says whether the model is uncased.
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 
@@ -54,6 +55,38 @@ def is_cased_vocabulary(tokens: Iterable[str]) -> bool:
     return any(t != t.lower() for t in tokens if not (t.startswith("[") and t.endswith("]")))
 
 
+def read_fast_vocab(path) -> list[str]:
+    """The WordPiece vocabulary of a `tokenizer.json` (what `transformers` 5 saves for BERT in
+    place of `vocab.txt`): its `model.vocab` token-to-id map, as a list indexed by id.
+
+    Raises:
+        ValueError: the file holds no WordPiece model, or its ids are not 0..N-1.
+    """
+    path = Path(path)
+    model = json.loads(path.read_text(encoding="utf-8")).get("model") or {}
+    if model.get("type") != "WordPiece" or not isinstance(model.get("vocab"), dict):
+        raise ValueError(
+            f"{path} holds no WordPiece vocabulary (model type {model.get('type')!r}); a BERT "
+            "folder needs vocab.txt or a WordPiece tokenizer.json."
+        )
+    by_id = sorted((int(i), token) for token, i in model["vocab"].items())
+    if [i for i, _ in by_id] != list(range(len(by_id))):
+        raise ValueError(f"The WordPiece ids of {path} are not 0..{len(by_id) - 1} without gaps.")
+    return [token for _, token in by_id]
+
+
+def folder_vocab(path) -> tuple[list[str], Path]:
+    """A BERT vocabulary and the folder it belongs to: `path` itself if it is a `vocab.txt`,
+    else the folder's `vocab.txt`, else its `tokenizer.json` (a folder `transformers` 5 saved).
+    """
+    path = Path(path)
+    if path.is_file():
+        return read_vocab(path), path.parent
+    if not (path / VOCAB_FILE).is_file() and (path / FAST_TOKENIZER_FILE).is_file():
+        return read_fast_vocab(path / FAST_TOKENIZER_FILE), path
+    return read_vocab(path / VOCAB_FILE), path
+
+
 def hf_lower_case(directory, tokens: Sequence[str]) -> bool:
     """Whether the BERT tokenizer in `directory` lower-cases: `do_lower_case` in its
     `tokenizer_config.json`, else `lowercase` in the normalizer of its `tokenizer.json`, else
@@ -64,7 +97,7 @@ def hf_lower_case(directory, tokens: Sequence[str]) -> bool:
         value = json.loads(config.read_text()).get("do_lower_case")
         if value is not None:
             return bool(value)
-    fast = directory / "tokenizer.json"
+    fast = directory / FAST_TOKENIZER_FILE
     if fast.is_file():
         normalizer = json.loads(fast.read_text()).get("normalizer") or {}
         if "lowercase" in normalizer:
@@ -210,7 +243,8 @@ class WordPieceTokenizer(keras.layers.Layer):
 
     @classmethod
     def from_pretrained(cls, path, **kwargs) -> WordPieceTokenizer:
-        """Loads a BERT folder's `vocab.txt` (or the `vocab.txt` file `path`), lower-casing as
+        """Loads a BERT folder's `vocab.txt` or, without one, its `tokenizer.json` (or the
+        `vocab.txt` file `path`), lower-casing as
         the folder says (`hf_lower_case`: `do_lower_case` in `tokenizer_config.json`, else a
         vocabulary with capitals is cased). `kwargs` (e.g. `sequence_length`) go to the
         constructor.
@@ -221,10 +255,8 @@ class WordPieceTokenizer(keras.layers.Layer):
         >>> tok.lower_case  # doctest: +SKIP
         False
         """
-        path = Path(path)
-        vocab = path if path.is_file() else path / VOCAB_FILE
-        tokens = read_vocab(vocab)
-        kwargs.setdefault("lower_case", hf_lower_case(vocab.parent, tokens))
+        tokens, directory = folder_vocab(path)
+        kwargs.setdefault("lower_case", hf_lower_case(directory, tokens))
         return cls(tokens, **kwargs)
 
     def save(self, directory) -> Path:
