@@ -31,6 +31,6 @@ def run(args: argparse.Namespace) -> int:
     from tfpretrain.evaluate import markdown_table
 
     metrics = run_recipe(args, "tfpretrain.recipes.textbench:run")
-    print(markdown_table(metrics))
+    print(markdown_table(metrics["results"]))
     print_written(metrics, f"Wrote {args.out_dir}/metrics.json, table.md and curve.png")
     return 0

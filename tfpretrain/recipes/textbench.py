@@ -80,8 +80,10 @@ def run(cfg: TextbenchRun) -> dict:
     """Runs (or resumes) every cell; writes `metrics.json`, `table.md` and `curve.png`.
 
     Returns:
-        `{start: {budget: summary}}`, budgets named "100", ..., "all"; a summary has `labels`
-        (the examples actually used), `seeds`, and `accuracy`, `f1` with `_std` and `_per_seed`.
+        What `metrics.json` holds (a finished run's rerun returns it unchanged): `results`,
+        `{start: {budget: summary}}` with budgets named "100", ..., "all" and a summary's
+        `labels` (the examples actually used), `seeds`, and `accuracy`, `f1` with `_std` and
+        `_per_seed`; `starts`, `{name: init}`; `run`, the settings.
     """
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -107,14 +109,12 @@ def run(cfg: TextbenchRun) -> dict:
             used = int(cells[0]["train_examples"])
             row[budget_name(labels)] = summarise(cells, used)
         results[name] = row
-        write_json(
-            out / "metrics.json",
-            {"results": results, "starts": starts, "run": dataclasses.asdict(cfg)},
-        )  # each start's end
+        metrics = {"results": results, "starts": starts, "run": dataclasses.asdict(cfg)}
+        write_json(out / "metrics.json", metrics)  # each start's end
     table = "\n".join(
         f"## dev {metric}\n\n" + markdown_table(results, metric, first="start")
         for metric in ("accuracy", "f1")
     )
     (out / "table.md").write_text(table)
     label_curves(results, out / "curve.png", title=cfg.task)
-    return results
+    return metrics
