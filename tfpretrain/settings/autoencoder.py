@@ -29,11 +29,6 @@ class AutoencoderRun(TrainingSettings, ImageData):
         metavar="PATIENCE",
         help="stop after PATIENCE epochs without validation improvement",
     )
-    limit_train: int | None = setting(
-        None,
-        check=positive,
-        help="train on N images drawn class by class (seeded by --seed), not the first N",
-    )
     steps_per_execution: int = setting(
         32,
         check=positive,

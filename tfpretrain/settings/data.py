@@ -74,7 +74,8 @@ class CorpusData(TfdsData, TextColumn):
 
 @dataclasses.dataclass(kw_only=True)
 class ImageData(TfdsData):
-    """`--dataset` and how its images are read: size, fit, TFDS data directory."""
+    """`--dataset` and how its images are read: size, fit, TFDS data directory, and the
+    class-by-class draw of `--limit-train`."""
 
     dataset: str = setting(
         "mnist",
@@ -95,6 +96,11 @@ class ImageData(TfdsData):
         choices=IMAGE_FITS,
         help="how --image-size is reached: resize (stretch) or crop (centre crop "
         "to the aspect, then resize)",
+    )
+    limit_train: int | None = setting(
+        None,
+        check=positive,
+        help="train on N images drawn class by class (seeded by --seed), not the first N",
     )
 
     def __post_init__(self) -> None:

@@ -62,11 +62,6 @@ class EvaluateRun(RunSettings, ImageData):
         help="start the fine-tuned linear layer at random instead of from a linear probe "
         "of the labelled subset",
     )
-    limit_train: int | None = setting(
-        None,
-        check=positive,
-        help="train on N images drawn class by class (seeded by --seed), not the first N",
-    )
     limit_test: int | None = setting(
         None,
         check=positive,

@@ -54,11 +54,6 @@ class GanRun(TrainingSettings, ImageData):
         defines_run=False,
         help="fine-tune the discriminator's trunk with N labelled images each (none: skip)",
     )
-    limit_train: int | None = setting(
-        None,
-        check=positive,
-        help="train on N images drawn class by class (seeded by --seed), not the first N",
-    )
     limit_test: int | None = setting(
         None,
         check=positive,

@@ -64,11 +64,6 @@ class SimCLRRun(TrainingSettings, ImageData):
     probe_epochs: int = setting(
         30, check=positive, defines_run=False, help="epochs of the linear probe"
     )
-    limit_train: int | None = setting(
-        None,
-        check=positive,
-        help="train on N images drawn class by class (seeded by --seed), not the first N",
-    )
 
     def check(self) -> None:
         if self.warmup_epochs is None:
