@@ -10,7 +10,7 @@ import keras
 from tfpretrain.distribute import get_strategy, is_chief, set_precision, xla_for_training
 from tfpretrain.models.bert import BertEncoder
 from tfpretrain.models.electra import ElectraPretrainer
-from tfpretrain.recipes.mlm import encoder_config, masked_corpus
+from tfpretrain.recipes.mlm import encoder_config, masked_corpus, start_embeddings
 from tfpretrain.settings.electra import ElectraRun
 from tfpretrain.training import (
     WarmupSchedule,
@@ -44,6 +44,7 @@ def run(cfg: ElectraRun) -> dict:
             rtd_weight=cfg.rtd_weight,
             seed=cfg.seed,
         )
+        started = start_embeddings(cfg, model.encoder, tokenizer)
         schedule = WarmupSchedule(
             cfg.learning_rate,
             cfg.steps,
@@ -101,6 +102,7 @@ def run(cfg: ElectraRun) -> dict:
         * cfg.batch_size
         * cfg.seq_len
         / max(history.training_seconds, 1e-9),
+        **started,
     }
     if val is not None:
         metrics.update(

@@ -140,6 +140,28 @@ def masked_corpus(cfg: MlmRun, out: Path, strategy):
     return tokenizer, train, val, vocab_seconds
 
 
+def start_embeddings(cfg: MlmRun, encoder: BertEncoder, tokenizer) -> dict:
+    """`--embeddings counts`: sets `encoder`'s token embeddings to count vectors of the run's
+    training lines (`text.cooccurrence`), scaled to the spread of BERT's initializer; tokens the
+    corpus never shows keep their random rows. Returns figures for `metrics.json` (none for
+    random embeddings). Shared by the masked-LM and ELECTRA commands."""
+    if cfg.embeddings == "random":
+        return {}
+    from tfpretrain.text.cooccurrence import count_vectors
+
+    start = time.perf_counter()
+    lines, _ = corpus_lines(cfg)
+    vectors, seen, read = count_vectors(lines, tokenizer, encoder.config.hidden_dim, seed=cfg.seed)
+    vectors *= encoder.config.initializer_range / vectors[seen].std()
+    table = encoder.token_embedding.token_embedding.embeddings
+    table.assign(np.where(seen[:, None], vectors, keras.ops.convert_to_numpy(table)))
+    return {
+        "embedding_start": "counts",
+        "count_tokens": read,
+        "count_seconds": time.perf_counter() - start,
+    }
+
+
 @run_directory
 def run(cfg: MlmRun) -> dict:
     """Learns (or loads) a vocabulary, pre-trains, and writes the run directory.
@@ -164,6 +186,7 @@ def run(cfg: MlmRun) -> dict:
             model = BertMaskedLM(
                 BertEncoder(model_config, name="bert_encoder"), include_nsp=cfg.nsp
             )
+        started = start_embeddings(cfg, model.encoder, tokenizer)
         warmup = warmup_steps(cfg.steps, cfg.warmup_fraction)
         schedule = WarmupSchedule(cfg.learning_rate, cfg.steps, warmup, decay="linear")
         steps_per_execution = min(cfg.steps_per_execution, cfg.steps // cfg.epochs)
@@ -212,6 +235,7 @@ def run(cfg: MlmRun) -> dict:
         "vocab_seconds": vocab_seconds,
         "seconds_per_epoch_after_first": float(np.mean(timer.seconds[1:] or timer.seconds)),
         "tokens_per_second": steps_done * cfg.batch_size * cfg.seq_len / train_seconds,
+        **started,
     }
     if "mlm_loss" in h:
         metrics["mlm_loss"] = float(h["mlm_loss"][-1])

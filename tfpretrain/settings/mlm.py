@@ -10,6 +10,7 @@ from tfpretrain.settings.data import CorpusData
 # The names of `tfpretrain.models.bert.BertConfig.PRESETS` (a test keeps them equal), here so
 # that flags are checked without importing TensorFlow.
 BERT_PRESETS = ("tiny", "mini", "small", "base")
+EMBEDDING_STARTS = ("random", "counts")
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -24,6 +25,12 @@ class MlmRun(TrainingSettings, CorpusData):
         help="continue pre-training a local Hugging Face BERT or DistilBERT masked-LM "
         "folder (BertForMaskedLM, BertForPreTraining): its weights, MLM head and "
         "vocab.txt; --preset and --vocab are then its own",
+    )
+    embeddings: str = setting(
+        "random",
+        choices=EMBEDDING_STARTS,
+        help="start of the token embeddings: random, or counts (co-occurrence vectors of the "
+        "corpus: PPMI within 5 tokens reduced by SVD to the width, computed in seconds)",
     )
     vocab_size: int = setting(8000, check=positive, help="size of the learned vocabulary")
     vocab_lines: int = setting(
@@ -68,6 +75,11 @@ class MlmRun(TrainingSettings, CorpusData):
         if self.init is not None and self.vocab is not None:
             raise ValueError(
                 "--vocab and --init exclude each other: an --init folder brings its own vocab.txt."
+            )
+        if self.init is not None and self.embeddings != "random":
+            raise ValueError(
+                f"--embeddings {self.embeddings} and --init exclude each other: an --init "
+                "folder brings its own embeddings."
             )
         if self.steps % self.epochs:
             raise ValueError(
