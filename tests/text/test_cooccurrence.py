@@ -133,7 +133,7 @@ def test_counts_and_init_exclude_each_other():
         MlmRun(corpus="c.txt", out_dir="o", init="folder", embeddings="counts").check()
 
 
-def test_mlm_starts_its_token_embeddings_from_the_counts(tmp_path):
+def test_mlm_starts_its_token_embeddings_from_the_counts_by_default(tmp_path):
     rng = np.random.default_rng(0)
     # Enough distinct pieces for tiny's 128 dimensions.
     words = ["".join(rng.choice(list("abcdefghijklmnopqrstuvwxyz"), 4)) for _ in range(300)]
@@ -143,7 +143,8 @@ def test_mlm_starts_its_token_embeddings_from_the_counts(tmp_path):
     args += ["--vocab-size", "400", "--steps", "2", "--epochs", "1", "--batch-size", "8"]
     args += ["--seq-len", "32", "--validation-fraction", "0", "--no-export"]
     # A step too small to move the weights: the saved embeddings are the start.
-    args += ["--learning-rate", "1e-12", "--embeddings", "counts", "--out", str(tmp_path / "run")]
+    # No --embeddings: `auto` takes the counts when the corpus has enough distinct tokens.
+    args += ["--learning-rate", "1e-12", "--out", str(tmp_path / "run")]
     assert main(args) == 0
     run = tmp_path / "run"
     metrics = json.loads((run / "metrics.json").read_text())
@@ -162,3 +163,16 @@ def test_mlm_starts_its_token_embeddings_from_the_counts(tmp_path):
     # Tokens the corpus never shows ([MASK], unused pieces) keep BERT's random start.
     unseen = table[~seen]
     assert unseen.shape[0] > 0 and 0.005 < unseen.std() < 0.03
+
+
+def test_too_little_text_for_counts_is_refused_or_left_random(tmp_path, capsys):
+    (tmp_path / "corpus.txt").write_text("the cat sat on the mat .\n" * 200)
+    args = ["mlm", "--corpus", str(tmp_path / "corpus.txt"), "--preset", "tiny"]
+    args += ["--vocab-size", "100", "--steps", "1", "--epochs", "1", "--batch-size", "4"]
+    args += ["--seq-len", "16", "--validation-fraction", "0", "--no-export"]
+    assert main([*args, "--embeddings", "counts", "--out", str(tmp_path / "counts")]) == 2
+    assert "not enough for 128-dimensional count vectors" in capsys.readouterr().err
+    assert main([*args, "--out", str(tmp_path / "auto")]) == 0
+    metrics = json.loads((tmp_path / "auto" / "metrics.json").read_text())
+    assert metrics["embedding_start"] == "random"
+    assert "not enough" in metrics["embedding_start_reason"]

@@ -141,17 +141,34 @@ def masked_corpus(cfg: MlmRun, out: Path, strategy):
 
 
 def start_embeddings(cfg: MlmRun, encoder: BertEncoder, tokenizer) -> dict:
-    """`--embeddings counts`: sets `encoder`'s token embeddings to count vectors of the run's
-    training lines (`text.cooccurrence`), scaled to the spread of BERT's initializer; tokens the
-    corpus never shows keep their random rows. Returns figures for `metrics.json` (none for
-    random embeddings). Shared by the masked-LM and ELECTRA commands."""
-    if cfg.embeddings == "random":
-        return {}
-    from tfpretrain.text.cooccurrence import count_vectors
+    """Starts `encoder`'s token embeddings as `--embeddings` says and returns what was done, for
+    `metrics.json`. Shared by the masked-LM and ELECTRA commands.
 
+    Count vectors of the run's training lines (`text.cooccurrence`) are scaled to the spread of
+    BERT's initializer; tokens the corpus never shows keep their random rows. `auto` takes them
+    where the vocabulary fits the count table and the corpus has enough distinct tokens, and
+    leaves random rows otherwise (the reason is recorded)."""
+    if cfg.init:
+        return {"embedding_start": "checkpoint"}
+    if cfg.embeddings == "random":
+        return {"embedding_start": "random"}
+    from tfpretrain.text.cooccurrence import MAX_VOCABULARY, count_vectors
+
+    if cfg.embeddings == "auto" and tokenizer.vocabulary_size > MAX_VOCABULARY:
+        return {
+            "embedding_start": "random",
+            "embedding_start_reason": f"vocabulary over {MAX_VOCABULARY} tokens",
+        }
     start = time.perf_counter()
     lines, _ = corpus_lines(cfg)
-    vectors, seen, read = count_vectors(lines, tokenizer, encoder.config.hidden_dim, seed=cfg.seed)
+    try:
+        vectors, seen, read = count_vectors(
+            lines, tokenizer, encoder.config.hidden_dim, seed=cfg.seed
+        )
+    except ValueError as error:  # too little text for the width
+        if cfg.embeddings == "counts":
+            raise
+        return {"embedding_start": "random", "embedding_start_reason": str(error)}
     vectors *= encoder.config.initializer_range / vectors[seen].std()
     table = encoder.token_embedding.token_embedding.embeddings
     table.assign(np.where(seen[:, None], vectors, keras.ops.convert_to_numpy(table)))

@@ -10,7 +10,7 @@ from tfpretrain.settings.data import CorpusData
 # The names of `tfpretrain.models.bert.BertConfig.PRESETS` (a test keeps them equal), here so
 # that flags are checked without importing TensorFlow.
 BERT_PRESETS = ("tiny", "mini", "small", "base")
-EMBEDDING_STARTS = ("random", "counts")
+EMBEDDING_STARTS = ("auto", "counts", "random")
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -27,10 +27,12 @@ class MlmRun(TrainingSettings, CorpusData):
         "vocab.txt; --preset and --vocab are then its own",
     )
     embeddings: str = setting(
-        "random",
+        "auto",
         choices=EMBEDDING_STARTS,
-        help="start of the token embeddings: random, or counts (co-occurrence vectors of the "
-        "corpus: PPMI within 5 tokens reduced by SVD to the width, computed in seconds)",
+        help="start of the token embeddings: counts (co-occurrence vectors of the corpus: PPMI "
+        "within 5 tokens reduced by SVD to the width, in seconds), random, or auto: counts "
+        "where the vocabulary (at most 16,384 tokens) and corpus allow, else random; an "
+        "--init checkpoint's own",
     )
     vocab_size: int = setting(8000, check=positive, help="size of the learned vocabulary")
     vocab_lines: int = setting(
@@ -76,7 +78,7 @@ class MlmRun(TrainingSettings, CorpusData):
             raise ValueError(
                 "--vocab and --init exclude each other: an --init folder brings its own vocab.txt."
             )
-        if self.init is not None and self.embeddings != "random":
+        if self.init is not None and self.embeddings != "auto":
             raise ValueError(
                 f"--embeddings {self.embeddings} and --init exclude each other: an --init "
                 "folder brings its own embeddings."
