@@ -265,6 +265,11 @@ def test_cli_distils_and_reports(tmp_path):
     student = keras.models.load_model(out / "classifier.keras")
     assert student.encoder.config.num_layers == 1
     assert metrics["teacher_labelling_seconds"] > 0
+    # fit() in the run's subfolders (distill/, baseline/) records in the run directory's config.
+    execution = json.loads((out / "config.json").read_text())["execution"]
+    assert execution["precision"] == "float32" and execution["machine"]["cpu"]
+    assert execution["xla_reason"].startswith("auto: ")
+    assert result.stdout.count("Execution: XLA ") == 2  # the distillation and the baseline
     assert (out / "saved_model" / "1" / "saved_model.pb").is_file()  # exported by default
     # The task's integer labels are the export's label names.
     import tensorflow_text  # noqa: F401  (the tokenizer's ops)

@@ -1,9 +1,11 @@
-"""Choosing a `tf.distribute` strategy and the numeric precision for a run."""
+"""Choosing a `tf.distribute` strategy, the numeric precision and XLA for a run, and describing
+the machine it runs on."""
 
 from __future__ import annotations
 
 import json
 import os
+import platform
 import subprocess
 import sys
 from collections.abc import Callable
@@ -138,22 +140,74 @@ def set_precision(precision: str = "fp32") -> str:
     return PRECISIONS[precision]
 
 
-def xla_for_training(mode: str = "auto") -> bool:
-    """Whether training steps are XLA-compiled: `mode` (a run's `xla` setting, `--xla`) is `on`,
-    `off` or `auto`: XLA, except for bfloat16 on a machine without a GPU or TPU.
+XLA_MODES = ("auto", "on", "off")
+
+
+def _has_accelerator() -> bool:
+    """Whether this machine has a GPU or a TPU that TensorFlow sees."""
+    return bool(tf.config.list_physical_devices("GPU") or tf.config.list_logical_devices("TPU"))
+
+
+def xla_decision(mode: str = "auto") -> tuple[bool, str]:
+    """Whether training steps are XLA-compiled, and why: `mode` (a run's `xla` setting, `--xla`)
+    is `on`, `off` or `auto`: XLA, except for bfloat16 on a machine without a GPU or TPU.
 
     XLA's CPU backend runs bfloat16 matrix products no faster than float32 ones, while
     TensorFlow's own (oneDNN) kernels use the CPU's bfloat16 instructions (BENCHMARKS.md has the
-    measurements). Every recipe compiles with `jit_compile=xla_for_training(cfg.xla)`, after
-    `set_precision`.
+    measurements). `auto` reads Keras' global dtype policy, so call it after `set_precision`.
+    The reason is what `fit` records in the run's `config.json` (`execution.xla_reason`).
     """
-    if mode not in ("auto", "on", "off"):
+    if mode not in XLA_MODES:
         raise ValueError(f"--xla must be auto, on or off; got {mode!r}.")
     if mode != "auto":
-        return mode == "on"
-    if keras.mixed_precision.global_policy().compute_dtype != "bfloat16":
-        return True
-    return bool(tf.config.list_physical_devices("GPU") or tf.config.list_logical_devices("TPU"))
+        return mode == "on", f"--xla {mode}"
+    dtype = keras.mixed_precision.global_policy().compute_dtype
+    if dtype == "float32":
+        return True, "auto: float32 trains fastest under XLA"
+    if dtype != "bfloat16":
+        return True, f"auto: {dtype} trains under XLA (auto is off only for CPU-only bfloat16)"
+    if _has_accelerator():
+        return True, "auto: bfloat16 with a GPU or TPU trains under XLA"
+    return False, (
+        "auto: bfloat16 on a CPU-only machine: TensorFlow's oneDNN kernels use the CPU's "
+        "bfloat16 instructions, XLA's CPU backend does not"
+    )
+
+
+def xla_for_training(mode: str = "auto") -> bool:
+    """Whether training steps are XLA-compiled under `mode` (`--xla`): `xla_decision`'s answer.
+
+    Every recipe compiles with `jit_compile=xla_for_training(cfg.xla)`, after `set_precision`.
+    """
+    return xla_decision(mode)[0]
+
+
+def machine() -> dict:
+    """What a timing depends on: the CPU (`cpu` model, `vendor`, the `isa` extensions that change
+    which kernels run: avx2, avx512f, avx512_bf16, amx) and whether TensorFlow's oneDNN ops are on
+    in this process (`onednn`, and the `TF_ENABLE_ONEDNN_OPTS` setting that chose it).
+
+    `fit` records it in each run's `config.json` (`execution.machine`); the benchmarks
+    (`tools/bench/clock.py`) report it with their readings.
+    """
+    info = {"cpu": platform.processor() or platform.machine(), "vendor": "", "isa": []}
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            fields = dict(line.split(":", 1) for line in cpuinfo if ":" in line)
+        fields = {k.strip(): v.strip() for k, v in fields.items()}
+        flags = set(fields.get("flags", "").split())
+        info.update(
+            cpu=fields.get("model name", info["cpu"]),
+            vendor=fields.get("vendor_id", ""),
+            isa=sorted(flags & {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"}),
+        )
+    except OSError:  # not Linux: the platform string is all there is
+        pass
+    from tensorflow.python.util import _pywrap_util_port
+
+    info["onednn"] = bool(_pywrap_util_port.IsMklEnabled())
+    info["TF_ENABLE_ONEDNN_OPTS"] = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "(unset)")
+    return info
 
 
 def is_chief(strategy: tf.distribute.Strategy | None = None) -> bool:

@@ -79,6 +79,17 @@ first = next(iter(distribute_dataset(make, 8, mirrored)))
 report["distributed_batch"] = [
     t.numpy().tolist() for t in mirrored.experimental_local_results(first)
 ]
+
+# How a mirrored run records its execution (XLA moved per replica by use_replica_xla).
+import tempfile
+run_dir = tempfile.mkdtemp()
+with open(run_dir + "/config.json", "w") as f:
+    json.dump({"run": {"xla": "auto"}}, f)
+with mirrored.scope():
+    model = autoencoder()
+fit(model, ae_data.take(2), epochs=1, out_dir=run_dir, verbose=0)
+with open(run_dir + "/config.json") as f:
+    report["execution"] = json.load(f)["execution"]
 print("REPORT " + json.dumps(report))
 """
 
@@ -122,6 +133,16 @@ def test_xla_is_really_used_per_replica(report):
     # this once per process, when the first cluster is compiled).
     mirrored_part = stderr.split("=== single-device runs start ===")[0]
     assert "Compiled cluster using XLA" in mirrored_part
+
+
+def test_a_mirrored_run_records_per_replica_xla(report):
+    values, _ = report
+    execution = values["execution"]
+    assert execution["xla"] is True and execution["xla_per_replica"] is True
+    assert execution["xla_reason"] == "auto: float32 trains fastest under XLA"
+    assert execution["strategy"] == {"name": "MirroredStrategy", "replicas": 2}
+    assert [d.rsplit("/", 1)[-1] for d in execution["devices"]] == ["device:CPU:0", "device:CPU:1"]
+    assert execution["machine"]["cpu"]
 
 
 def test_distribute_dataset_gives_each_replica_its_share(report):

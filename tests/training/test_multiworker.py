@@ -31,6 +31,10 @@ with strategy.scope():
     model = compile_autoencoder(
         build_autoencoder(AutoencoderConfig(image_shape=(8, 8, 1), encoder_units=(16, 8),
                                             decoder_units=(16,))), learning_rate=1e-2)
+import json, os
+os.makedirs(sys.argv[1])
+with open(os.path.join(sys.argv[1], "config.json"), "w") as f:  # a run directory's record
+    json.dump({"run": {"xla": "auto"}}, f)
 history = fit(model, data, epochs=2, out_dir=sys.argv[1], verbose=0, checkpoint_every=2)
 np.savez(sys.argv[2], *model.get_weights(), loss=np.array(history.history["loss"]),
          replicas=strategy.num_replicas_in_sync, chief=is_chief(strategy))
@@ -92,6 +96,14 @@ def test_two_workers_finish_with_identical_weights(tmp_path):
     # Only the chief writes checkpoints; the other worker leaves its directory without any.
     assert list((tmp_path / "run0" / "checkpoints" / "state").glob("step-*.npz"))
     assert not list((tmp_path / "run1" / "checkpoints" / "state").glob("step-*.npz"))
+    # The chief records how the run executes, once: XLA per replica on its own device.
+    execution = json.loads((tmp_path / "run0" / "config.json").read_text())["execution"]
+    assert execution["xla"] is True and execution["xla_per_replica"] is True
+    assert execution["strategy"] == {"name": "MultiWorkerMirroredStrategy", "replicas": 2}
+    assert [d.rsplit("/", 1)[-1] for d in execution["devices"]] == ["device:CPU:0"]
+    assert outputs[0][0].count("Execution: XLA on per replica") == 1
+    assert "execution" not in json.loads((tmp_path / "run1" / "config.json").read_text())
+    assert "Execution:" not in outputs[1][0]
 
 
 def test_unreachable_worker_is_a_clear_error(tmp_path):

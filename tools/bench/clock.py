@@ -48,26 +48,10 @@ def matmul_peak_flops(size: int = 2048, repeats: int = 5) -> float:
 
 
 def machine() -> dict:
-    """What a reading depends on: the CPU (model, vendor, the ISA extensions that change which
-    kernels run) and whether TensorFlow's oneDNN ops are on in this process."""
-    import os
-    import platform
+    """What a reading depends on: `tfpretrain.distribute.machine` (the CPU's model, vendor and ISA
+    extensions, and whether TensorFlow's oneDNN ops are on in this process), the one
+    implementation, which training runs record too. Imported when called, so that the peers
+    that never call it (PyTorch, JAX) load no TensorFlow."""
+    from tfpretrain.distribute import machine as describe
 
-    info = {"cpu": platform.processor() or platform.machine(), "vendor": "", "isa": []}
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            fields = dict(line.split(":", 1) for line in cpuinfo if ":" in line)
-        fields = {k.strip(): v.strip() for k, v in fields.items()}
-        flags = set(fields.get("flags", "").split())
-        info.update(
-            cpu=fields.get("model name", info["cpu"]),
-            vendor=fields.get("vendor_id", ""),
-            isa=sorted(flags & {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"}),
-        )
-    except OSError:  # not Linux: the platform string is all there is
-        pass
-    from tensorflow.python.util import _pywrap_util_port
-
-    info["onednn"] = bool(_pywrap_util_port.IsMklEnabled())
-    info["TF_ENABLE_ONEDNN_OPTS"] = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "(unset)")
-    return info
+    return describe()
