@@ -143,3 +143,32 @@ def test_settings_need_runs_and_the_command_line_gives_them(tmp_path, monkeypatc
     monkeypatch.setattr(report, "run", lambda cfg: seen.append(cfg) or {"images": {}, "text": {}})
     assert main(["report", "a", "b", "--out", str(tmp_path)]) == 0
     assert seen[0].runs == ["a", "b"] and seen[0].out_dir == str(tmp_path)
+
+
+def test_label_budget_curves_come_from_textbench_runs_not_their_cells(tmp_path):
+    from tfpretrain.recipes.report import run
+    from tfpretrain.settings.report import ReportRun
+
+    root = tmp_path / "runs"
+    cell = {"labels": 100, "seeds": 3, "accuracy": 0.594, "accuracy_std": 0.039, "f1": 0.5}
+    bench = {
+        "starts": {"scratch": "scratch", "mlm": "runs/mlm"},
+        "results": {
+            "scratch": {"100": {**cell, "accuracy": 0.515}, "all": {**cell, "labels": 67349}},
+            "mlm": {"100": cell, "all": {**cell, "labels": 67349, "seeds": 1, "accuracy": 0.79}},
+        },
+    }
+    _run(root, "bench", bench)
+    # Its fine-tuning cells are finetune run directories; they must not become rows.
+    _run(root / "bench" / "cells" / "mlm" / "100", "seed0", {"init": "mlm", "accuracy": 0.5})
+    _run(root, "ft", {"init": "scratch", "accuracy": 0.7, "f1": 0.7})
+    report = collect([root])
+    assert report["images"] == {}
+    assert list(report["text"]) == ["scratch (ft)"]
+    assert report["text_budgets"] == bench["results"]
+    table = markdown(report)
+    assert "| start (label budget) | 100 labels | all labels |" in table
+    assert "| mlm | 59.4% ± 3.9 | 79.0% |" in table
+    assert "| scratch | 51.5% ± 3.9 |" in table
+    report = run(ReportRun(runs=[str(root)], out_dir=str(tmp_path / "report")))
+    assert (tmp_path / "report" / "label_curves.png").stat().st_size > 1000

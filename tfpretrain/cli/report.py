@@ -20,7 +20,8 @@ def add_parser(subparsers) -> None:
             "folders): image encoders (tfpretrain evaluate, gan, simclr) by linear probe and 100 "
             "/ 1,000 / all labels, text models (finetune with any --init including vsm, distill) "
             "by SST-2 dev accuracy against the vector-space baseline, with pre-training and "
-            "fine-tuning times. Writes OUT/report.md, OUT/report.json and OUT/comparison.png."
+            "fine-tuning times, and label-budget curves (textbench). Writes OUT/report.md, "
+            "OUT/report.json, OUT/comparison.png and OUT/label_curves.png (with curves)."
         ),
     )
 
@@ -30,5 +31,14 @@ def run(args: argparse.Namespace) -> int:
 
     metrics = run_recipe(args, "tfpretrain.recipes.report:run")
     print(markdown(metrics))
-    print_written(metrics, f"Wrote {args.out_dir}/report.md, report.json and comparison.png")
+    from pathlib import Path
+
+    plots = [
+        name
+        for name in ("comparison.png", "label_curves.png")
+        if (Path(args.out_dir) / name).is_file()
+    ]
+    print_written(
+        metrics, f"Wrote {args.out_dir}/report.md, report.json" + "".join(f", {p}" for p in plots)
+    )
     return 0

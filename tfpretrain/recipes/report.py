@@ -7,7 +7,9 @@ Recognised run directories (by the keys of their `metrics.json`):
 - `tfpretrain gan`: `frechet_distance` plus probe and few-label accuracies;
 - `tfpretrain simclr`: `final_contrastive_accuracy` plus `linear_probe_accuracy`;
 - `tfpretrain finetune` (any `--init`, `vsm` included): `init` plus dev `accuracy`;
-- `tfpretrain distill`: `student_accuracy`, `teacher_accuracy`.
+- `tfpretrain distill`: `student_accuracy`, `teacher_accuracy`;
+- `tfpretrain textbench`: `starts` and `results` = {start: {budget: accuracy, F1 and spread}},
+  the label-budget curves (its fine-tuning cells under `cells/` are part of it, not rows).
 
 Text rows are compared with the vector-space baseline (`--init vsm`) when one is among the runs.
 """
@@ -71,13 +73,26 @@ def _text_name(metrics: dict, run_dir: Path) -> str:
     return f"{name} ({run_dir.name})"
 
 
+def _is_textbench(metrics: dict) -> bool:
+    return isinstance(metrics.get("starts"), dict) and isinstance(metrics.get("results"), dict)
+
+
 def collect(paths) -> dict:
-    """`{"images": {row: {column: accuracy, ...}}, "text": {row: {...}}}` from the runs' metrics."""
+    """`{"images": {row: {column: accuracy, ...}}, "text": {row: {...}}, "text_budgets":
+    {start: {budget: summary}}}` from the runs' metrics."""
     images: dict[str, dict] = {}
     text: dict[str, dict] = {}
-    for file in find_metrics(paths):
-        metrics = json.loads(file.read_text())
+    budgets: dict[str, dict] = {}
+    files = {file: json.loads(file.read_text()) for file in find_metrics(paths)}
+    benches = [file.parent for file, metrics in files.items() if _is_textbench(metrics)]
+    for file, metrics in files.items():
         run_dir = file.parent
+        if any(bench / "cells" in run_dir.parents for bench in benches):
+            continue  # one cell of a label-budget benchmark, reported with it
+        if _is_textbench(metrics):  # tfpretrain textbench
+            for start, row in metrics["results"].items():
+                budgets[start if start not in budgets else f"{start} ({run_dir.name})"] = row
+            continue
         config_file = run_dir / "config.json"
         run_cfg = (
             json.loads(config_file.read_text()).get("run", {}) if config_file.is_file() else {}
@@ -134,7 +149,7 @@ def collect(paths) -> dict:
     baseline = next((v["accuracy"] for v in text.values() if v.get("init") == "vsm"), None)
     for row in text.values():
         row["vs_vsm"] = None if baseline is None else row["accuracy"] - baseline
-    return {"images": images, "text": text}
+    return {"images": images, "text": text, "text_budgets": budgets}
 
 
 def _pct(value) -> str:
@@ -170,9 +185,35 @@ def markdown(report: dict) -> str:
                 f"{_secs(row.get('pretrain_seconds'))} | {_secs(row.get('finetune_seconds'))} |"
             )
         lines.append("")
+    if report.get("text_budgets"):
+        lines += budget_table(report["text_budgets"]) + [""]
     if not lines:
         lines = ["No recognised runs were found."]
     return "\n".join(lines)
+
+
+def budget_table(budgets: dict[str, dict]) -> list[str]:
+    """Markdown rows of the label-budget curves: dev accuracy, mean ± std over seeds."""
+    columns = sorted(
+        {name: cell["labels"] for row in budgets.values() for name, cell in row.items()}.items(),
+        key=lambda item: item[1],
+    )
+    lines = [
+        "| start (label budget) | " + " | ".join(f"{name} labels" for name, _ in columns) + " |",
+        "|---|" + "---:|" * len(columns),
+    ]
+    for start, row in budgets.items():
+        cells = []
+        for name, _ in columns:
+            cell = row.get(name)
+            if cell is None:
+                cells.append("–")
+            elif cell.get("seeds", 1) > 1:
+                cells.append(f"{100 * cell['accuracy']:.1f}% ± {100 * cell['accuracy_std']:.1f}")
+            else:
+                cells.append(_pct(cell["accuracy"]))
+        lines.append(f"| {start} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def bar_plot(report: dict, path) -> Path | None:
@@ -209,11 +250,16 @@ def bar_plot(report: dict, path) -> Path | None:
 
 
 def run(cfg: ReportRun) -> dict:
-    """Writes `report.md`, `report.json` and `comparison.png` to `out_dir`; returns the report."""
+    """Writes `report.md`, `report.json`, `comparison.png` and, with label-budget runs,
+    `label_curves.png` to `out_dir`; returns the report."""
     report = collect(cfg.runs)
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.md").write_text(markdown(report) + "\n")
     write_json(out / "report.json", report)
     bar_plot(report, out / "comparison.png")
+    if report["text_budgets"]:
+        from tfpretrain.plots import label_curves
+
+        label_curves(report["text_budgets"], out / "label_curves.png", title="label budgets")
     return report
