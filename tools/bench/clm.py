@@ -40,6 +40,16 @@ PEERS = {
         "XLA + oneDNN, steps_per_execution (CLI default)",
     ),
     "tfpretrain-no-onednn": ("tfpretrain", {"TF_ENABLE_ONEDNN_OPTS": "0"}, "XLA, oneDNN off"),
+    "tfpretrain-graph": (
+        "tfpretrain",
+        {"TF_ENABLE_ONEDNN_OPTS": "1", "BENCH_XLA": "off"},
+        "graph mode, no XLA (--xla off), oneDNN on",
+    ),
+    "tfpretrain-bf16": (
+        "tfpretrain",
+        {"TF_ENABLE_ONEDNN_OPTS": "1", "BENCH_PRECISION": "bf16"},
+        "--precision bf16 (--xla auto: no XLA on a CPU), oneDNN on",
+    ),
     # Keras' jit_compile="auto" turns XLA off on CPU-only machines; oneDNN is off by default on AMD.
     "kerashub-default": (
         "kerashub",
@@ -121,8 +131,12 @@ class KerasWorker:
         self.data = lm_train_dataset(tokens, block, batch, seed=0)
         self.lms = {}  # KerasHub's causal LMs for generation, one per sampler
         if framework == "tfpretrain":
+            from tfpretrain.distribute import set_precision
             from tfpretrain.models.gpt import GPTConfig, build_gpt
             from tfpretrain.recipes.clm import CLMRun, compile_gpt
+
+            precision = os.environ.get("BENCH_PRECISION", "fp32")
+            set_precision(precision)
 
             self.model = build_gpt(
                 GPTConfig(
@@ -134,7 +148,14 @@ class KerasWorker:
                 )
             )
             # 10 warm-up steps of the 100,000 below.
-            cfg = CLMRun(corpus="", out_dir="", learning_rate=1e-3, warmup_fraction=1e-4)
+            cfg = CLMRun(
+                corpus="",
+                out_dir="",
+                learning_rate=1e-3,
+                warmup_fraction=1e-4,
+                precision=precision,
+                xla=os.environ.get("BENCH_XLA", "auto"),
+            )
             compile_gpt(self.model, cfg, total_steps=100_000, steps_per_execution=steps)
         else:
             import keras_hub
