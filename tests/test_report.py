@@ -150,12 +150,22 @@ def test_label_budget_curves_come_from_textbench_runs_not_their_cells(tmp_path):
     from tfpretrain.settings.report import ReportRun
 
     root = tmp_path / "runs"
-    cell = {"labels": 100, "seeds": 3, "accuracy": 0.594, "accuracy_std": 0.039, "f1": 0.5}
+    cell = {
+        "labels": 100,
+        "seeds": 3,
+        "accuracy": 0.594,
+        "accuracy_std": 0.039,
+        "accuracy_per_seed": [0.55, 0.61, 0.62],
+        "f1": 0.5,
+    }
     bench = {
         "starts": {"scratch": "scratch", "mlm": "runs/mlm"},
         "results": {
             "scratch": {"100": {**cell, "accuracy": 0.515}, "all": {**cell, "labels": 67349}},
-            "mlm": {"100": cell, "all": {**cell, "labels": 67349, "seeds": 1, "accuracy": 0.79}},
+            "mlm": {
+                "100": cell,
+                "all": {**cell, "labels": 67349, "accuracy": 0.79, "accuracy_per_seed": [0.79]},
+            },
         },
     }
     _run(root, "bench", bench)
@@ -168,7 +178,7 @@ def test_label_budget_curves_come_from_textbench_runs_not_their_cells(tmp_path):
     assert report["text_budgets"] == bench["results"]
     table = markdown(report)
     assert "| start (label budget) | 100 labels | all labels |" in table
-    assert "| mlm | 59.4% ± 3.9 | 79.0% |" in table
-    assert "| scratch | 51.5% ± 3.9 |" in table
+    assert "| mlm | 59.4 ± 3.9 | 79.0 |" in table
+    assert "| scratch | 51.5 ± 3.9 |" in table
     report = run(ReportRun(runs=[str(root)], out_dir=str(tmp_path / "report")))
     assert (tmp_path / "report" / "label_curves.png").stat().st_size > 1000

@@ -186,34 +186,12 @@ def markdown(report: dict) -> str:
             )
         lines.append("")
     if report.get("text_budgets"):
-        lines += budget_table(report["text_budgets"]) + [""]
+        from tfpretrain.evaluate import markdown_table
+
+        lines.append(markdown_table(report["text_budgets"], first="start (label budget)"))
     if not lines:
         lines = ["No recognised runs were found."]
     return "\n".join(lines)
-
-
-def budget_table(budgets: dict[str, dict]) -> list[str]:
-    """Markdown rows of the label-budget curves: dev accuracy, mean ± std over seeds."""
-    columns = sorted(
-        {name: cell["labels"] for row in budgets.values() for name, cell in row.items()}.items(),
-        key=lambda item: item[1],
-    )
-    lines = [
-        "| start (label budget) | " + " | ".join(f"{name} labels" for name, _ in columns) + " |",
-        "|---|" + "---:|" * len(columns),
-    ]
-    for start, row in budgets.items():
-        cells = []
-        for name, _ in columns:
-            cell = row.get(name)
-            if cell is None:
-                cells.append("–")
-            elif cell.get("seeds", 1) > 1:
-                cells.append(f"{100 * cell['accuracy']:.1f}% ± {100 * cell['accuracy_std']:.1f}")
-            else:
-                cells.append(_pct(cell["accuracy"]))
-        lines.append(f"| {start} | " + " | ".join(cells) + " |")
-    return lines
 
 
 def bar_plot(report: dict, path) -> Path | None:
