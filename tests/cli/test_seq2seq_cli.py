@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import math
 import subprocess
@@ -214,6 +215,37 @@ def test_pretrain_finetune_generate_export(tmp_path, data_dir):
     assert served["greedy"] == expected
     assert len(served["beam"]) == 2 and all(isinstance(s, str) for s in served["beam"])
     assert "tokenizes to nothing" in served["empty"]
+
+
+def test_reconstruct_objective_trains_on_the_whole_text(tmp_path, data_dir):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text((data_dir / "tinyshakespeare" / "input.txt").read_text()[:20000])
+    out = tmp_path / "pre"
+    cfg = Seq2SeqRun(
+        corpus=str(corpus),
+        out_dir=str(out),
+        objective="reconstruct",
+        steps=40,
+        eval_interval=20,
+        batch_size=16,
+        seq_len=24,
+        vocab_size=400,
+        learning_rate=3e-3,
+        warmup_fraction=0.1,
+        model_overrides=TINY,
+        export=False,
+        verbose=0,
+    )
+    pre = pretrain(cfg)
+    assert pre["val_loss_curve"][-1] < pre["val_loss_curve"][0]
+    assert json.loads((out / "config.json").read_text())["run"]["objective"] == "reconstruct"
+    # The targets are the 24-token windows themselves: one more than the decoder can hold fails.
+    model, config, tokenizer = load_seq2seq(out)
+    too_long = dataclasses.replace(
+        cfg, out_dir=str(tmp_path / "long"), seq_len=config.decoder_length
+    )
+    with pytest.raises(ValueError, match="targets of"):
+        pretrain(too_long)
 
 
 @pytest.mark.parametrize("part", ["none", "encoder", "cross-attention", "decoder"])

@@ -46,6 +46,18 @@ def test_inputs_and_targets_partition_the_text():
     assert abs(np.sum(noise) / np.sum(spans) - 3.0) < 0.1  # mean span length 3
 
 
+def test_full_targets_are_the_text_and_the_inputs_are_unchanged():
+    data, originals = chunks(8)
+    kwargs = dict(sentinel_start=SENTINEL, eos_id=EOS, seed=2, rerandomize_each_iteration=False)
+    spans = list(span_corruption(data, **kwargs))
+    full = list(span_corruption(data, full_targets=True, **kwargs))
+    assert corrupted_lengths(100, full_targets=True) == (corrupted_lengths(100)[0], 101)
+    for a, b, original in zip(spans, full, originals, strict=True):
+        np.testing.assert_array_equal(a["inputs"], b["inputs"])  # the same corruption
+        assert b["targets"].numpy().tolist() == original.tolist() + [EOS]
+        assert reconstruct(b["inputs"].numpy(), a["targets"].numpy()) == original.tolist()
+
+
 def test_spans_are_drawn_anew_each_epoch_and_fixed_on_request():
     data, _ = chunks(4)
     fresh = span_corruption(data, sentinel_start=SENTINEL, eos_id=EOS, seed=0)

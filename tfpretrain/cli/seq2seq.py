@@ -18,7 +18,8 @@ def add_parser(subparsers) -> None:
         description=(
             "Train a cased SentencePiece vocabulary on the corpus (first 90%), then a T5-style "
             "encoder-decoder on span corruption (15% of tokens dropped in spans of mean length "
-            "3, new spans every epoch) with model.fit and XLA. Writes checkpoints/, model.keras, "
+            "3, new spans every epoch; with --objective reconstruct the target is the whole text) "
+            "with model.fit and XLA. Writes checkpoints/, model.keras, "
             "the tokenizer, config.json, metrics.json (loss and token accuracy on the held-out "
             "10%) and saved_model/1/ (signatures 'generate' and 'beam_search': strings -> "
             "strings; unless --no-export) to --out; fine-tune it with "

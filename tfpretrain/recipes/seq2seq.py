@@ -180,8 +180,13 @@ def run(cfg: Seq2SeqRun) -> dict:
     strategy = get_strategy(cfg.strategy)
 
     tokenizer, config, model = _vocabulary_and_model(cfg, sample, strategy)
+    full_targets = cfg.objective == "reconstruct"
     in_len, out_len = corrupted_lengths(
-        cfg.seq_len, cfg.noise_density, cfg.mean_span_length, tokenizer.num_sentinels
+        cfg.seq_len,
+        cfg.noise_density,
+        cfg.mean_span_length,
+        tokenizer.num_sentinels,
+        full_targets,
     )
     if in_len > config.encoder_length or out_len > config.decoder_length:
         raise ValueError(
@@ -205,6 +210,7 @@ def run(cfg: Seq2SeqRun) -> dict:
             seed=seed,
             rerandomize_each_iteration=fresh,
             descending_sentinels=tokenizer.descending_sentinels,
+            full_targets=full_targets,
         )
 
     batch_args = dict(pad_id=config.pad_id, encoder_length=in_len, decoder_length=out_len)

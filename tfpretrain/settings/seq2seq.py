@@ -47,6 +47,13 @@ class Seq2SeqRun(TrainingSettings, CorpusData):
         help="fraction of tokens corrupted",
     )
     mean_span_length: float = setting(3.0, check=positive, help="mean corrupted span length")
+    objective: str = setting(
+        "spans",
+        choices=("spans", "reconstruct"),
+        help="the target: the dropped spans after their sentinels (T5), or the whole "
+        "original text (BART's text infilling: the decoder also learns to copy its input, "
+        "which text-to-text tasks that rewrite their input need; longer targets, slower steps)",
+    )
     eval_interval: int = setting(
         500,
         check=positive,

@@ -8,6 +8,11 @@ lists the sentinels, each followed by the span it replaced (Raffel et al., 2020,
     inputs  a b <S0> e f <S1> h </s>
     targets <S0> c d <S1> g <S2> </s>
 
+With `full_targets` the target is the whole original sequence instead (`a b c d e f g h </s>`,
+the "text infilling" of BART, Lewis et al., 2020): the decoder learns to copy its input as well
+as to fill the gaps, which is most of what text-to-text tasks such as punctuation restoration
+ask of it, at the price of targets as long as the text.
+
 Sentinel k is token id `sentinel_start + k` (with `descending_sentinels`, T5's order,
 `sentinel_start + num_sentinels - 1 - k`); the spans are drawn anew every epoch.
 """
@@ -31,10 +36,12 @@ def corrupted_lengths(
     noise_density: float = 0.15,
     mean_span_length: float = 3.0,
     num_sentinels: int = 100,
+    full_targets: bool = False,
 ) -> tuple[int, int]:
     """Lengths of the inputs and targets (end tokens included) made from `length` tokens."""
     num_noise, num_spans = span_counts(length, noise_density, mean_span_length, num_sentinels)
-    return length - num_noise + num_spans + 1, num_noise + num_spans + 1
+    targets = length + 1 if full_targets else num_noise + num_spans + 1
+    return length - num_noise + num_spans + 1, targets
 
 
 def _random_segmentation(num_items, num_segments, seed):
@@ -79,12 +86,13 @@ def corrupt_spans(
     mean_span_length: float = 3.0,
     num_sentinels: int = 100,
     descending_sentinels: bool = False,
+    full_targets: bool = False,
 ):
     """Span corruption of one int32 sequence `[L]` (L >= 2, static) with a stateless `[2]` seed.
 
     Returns:
-        `{"inputs": [L - noise + spans + 1], "targets": [noise + spans + 1]}`, both ending with
-        `eos_id`.
+        `{"inputs": [L - noise + spans + 1], "targets": [noise + spans + 1]}` (`[L + 1]`, the
+        sequence itself, with `full_targets`), both ending with `eos_id`.
 
     Raises:
         tf.errors.InvalidArgumentError: a token id is already a sentinel id (>= `sentinel_start`).
@@ -108,8 +116,13 @@ def corrupt_spans(
     eos = tf.constant([eos_id], tf.int32)
     order = (num_sentinels, descending_sentinels)
     inputs = _replace_spans(token_ids, mask, sentinel_start, *order)
-    targets = _replace_spans(token_ids, tf.logical_not(mask), sentinel_start, *order)
-    in_len, out_len = corrupted_lengths(length, noise_density, mean_span_length, num_sentinels)
+    if full_targets:
+        targets = token_ids
+    else:
+        targets = _replace_spans(token_ids, tf.logical_not(mask), sentinel_start, *order)
+    in_len, out_len = corrupted_lengths(
+        length, noise_density, mean_span_length, num_sentinels, full_targets
+    )
     inputs = tf.ensure_shape(tf.concat([inputs, eos], 0), [in_len])
     targets = tf.ensure_shape(tf.concat([targets, eos], 0), [out_len])
     return {"inputs": inputs, "targets": targets}
@@ -126,6 +139,7 @@ def span_corruption(
     seed: int = 0,
     rerandomize_each_iteration: bool = True,
     descending_sentinels: bool = False,
+    full_targets: bool = False,
 ) -> tf.data.Dataset:
     """Maps a data set of fixed-length int token sequences to `{"inputs", "targets"}` pairs.
 
@@ -143,6 +157,7 @@ def span_corruption(
         seed: seed of the span draws.
         rerandomize_each_iteration: new spans every epoch.
         descending_sentinels: sentinel 0 is the highest id (T5's `<extra_id_0>`).
+        full_targets: the target is the whole sequence, not only its dropped spans.
 
     Returns:
         A data set of `{"inputs": int32 [I], "targets": int32 [J]}`.
@@ -171,6 +186,7 @@ def span_corruption(
             mean_span_length=mean_span_length,
             num_sentinels=num_sentinels,
             descending_sentinels=descending_sentinels,
+            full_targets=full_targets,
         )
 
     return tf.data.Dataset.zip(dataset, seed_stream(seed, rerandomize_each_iteration)).map(
