@@ -61,9 +61,10 @@ def cooccurrence_counts(
     def flush():
         nonlocal pending
         if codes:
-            counts[:] += np.bincount(
-                np.concatenate(codes), np.concatenate(weights), minlength=size * size
-            ).astype(np.float32)
+            # Sum over the distinct pairs only: a bincount of all V * V cells would allocate
+            # float64 the size of the table (512 MB at 8,000 tokens) on every flush.
+            cells, where = np.unique(np.concatenate(codes), return_inverse=True)
+            counts[cells] += np.bincount(where, np.concatenate(weights)).astype(np.float32)
             codes.clear()
             weights.clear()
         pending = 0
