@@ -81,6 +81,20 @@ def test_flags_come_from_fields_with_their_defaults():
     )
 
 
+def test_precision_is_auto_unless_given_and_its_choices_are_set_precisions():
+    from tfpretrain import distribute
+    from tfpretrain.settings import PRECISIONS
+
+    _, run = _parse(["--corpus", "c", "--out", "o"])
+    assert run.precision == "auto"
+    for precision in PRECISIONS:
+        assert _parse(["--corpus", "c", "--out", "o", "--precision", precision])[1].precision == (
+            precision
+        )
+    # The flag offers what `set_precision` takes (settings load no TensorFlow, so both list them).
+    assert PRECISIONS == distribute.PRECISION_CHOICES
+
+
 def test_python_only_fields_are_not_flags():
     parser, _ = _parse(["--corpus", "c", "--out", "o"])
     assert "--python-only" not in parser.format_help()
@@ -115,7 +129,7 @@ def test_old_spellings_work_and_say_so(capsys):
         ({"steps": 1.5}, "--steps must be a whole number; got 1.5"),
         ({"steps": True}, "--steps must be a whole number"),
         ({"learning_rate": float("nan")}, "--learning-rate must be a finite number"),
-        ({"precision": "fp8"}, "--precision must be one of fp32, bf16, fp16; got 'fp8'"),
+        ({"precision": "fp8"}, "--precision must be one of auto, fp32, bf16, fp16; got 'fp8'"),
         ({"labels": [100, 0]}, "--labels must be > 0; got 0"),
         ({"accumulate": 1}, "--accumulate must be >= 2; got 1"),
         ({"checkpoint_every": 0}, "--checkpoint-every must be > 0"),

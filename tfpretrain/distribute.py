@@ -15,6 +15,8 @@ import tensorflow as tf
 
 STRATEGIES = ("auto", "default", "mirrored", "multiworker", "tpu")
 PRECISIONS = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
+PRECISION_CHOICES = ("auto", *PRECISIONS)
+XLA_MODES = ("auto", "on", "off")
 
 
 def _tpu_resolver():
@@ -132,20 +134,86 @@ def _multiworker_strategy() -> tf.distribute.MultiWorkerMirroredStrategy:
     return strategy
 
 
-def set_precision(precision: str = "fp32") -> str:
-    """Sets Keras' global dtype policy from `fp32`, `bf16` or `fp16`; returns the policy name."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"Unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}.")
-    keras.mixed_precision.set_global_policy(PRECISIONS[precision])
-    return PRECISIONS[precision]
-
-
-XLA_MODES = ("auto", "on", "off")
-
-
 def _has_accelerator() -> bool:
     """Whether this machine has a GPU or a TPU that TensorFlow sees."""
     return bool(tf.config.list_physical_devices("GPU") or tf.config.list_logical_devices("TPU"))
+
+
+# The narrowest model `--precision auto` trains in bfloat16 (on a CPU with AMX). GPT training on
+# a 2-core Xeon with AMX, bfloat16 (oneDNN, no XLA) against float32 with XLA: 0.86x its speed at
+# width 128 (`nano`), 1.26x at 384 (`shakespeare`); the crossover lies between the two.
+BF16_MIN_WIDTH = 384
+
+
+def _cpuinfo() -> dict[str, str]:
+    """The fields of /proc/cpuinfo (one processor's: they are alike); empty where there is none."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            fields = dict(line.split(":", 1) for line in cpuinfo if ":" in line)
+    except OSError:  # not Linux
+        return {}
+    return {k.strip(): v.strip() for k, v in fields.items()}
+
+
+def _cpu_flags() -> set[str]:
+    """The CPU's ISA extensions as the kernel names them (`avx512f`, `amx_bf16`, ...)."""
+    return set(_cpuinfo().get("flags", "").split())
+
+
+def precision_decision(requested: str = "auto", width: int | None = None) -> tuple[str, str]:
+    """The precision a run trains in (`fp32`, `bf16` or `fp16`) and why: `requested` (a run's
+    `precision` setting, `--precision`) as given, or for `auto` bfloat16 mixed precision only
+    on a machine without a GPU or TPU whose CPU has AMX with bfloat16 (`amx_bf16`), for a model
+    of hidden width `width` >= `BF16_MIN_WIDTH`; float32 otherwise, and when `width` is None.
+
+    There TensorFlow's oneDNN kernels run bfloat16 matrix products on AMX faster than XLA runs
+    float32 ones; on CPUs without AMX, and for narrow models, float32 with XLA is faster
+    (BENCHMARKS.md). The reason is what `fit` records in the run's `config.json`
+    (`execution.precision_reason`).
+    """
+    if requested not in PRECISION_CHOICES:
+        raise ValueError(
+            f"Unknown precision {requested!r}; choose one of {', '.join(PRECISION_CHOICES)}."
+        )
+    if requested != "auto":
+        return requested, "as requested"
+    if _has_accelerator():
+        return "fp32", "auto: float32 with a GPU or TPU (--precision bf16 or fp16 to mix there)"
+    if "amx_bf16" not in _cpu_flags():
+        return "fp32", "auto: float32, the CPU has no AMX bfloat16 unit (amx_bf16)"
+    if width is None:
+        return "fp32", "auto: float32, no model width given"
+    if width < BF16_MIN_WIDTH:
+        return "fp32", (
+            f"auto: float32, width {width} is below {BF16_MIN_WIDTH}, where bfloat16 on AMX "
+            "starts to pay"
+        )
+    return "bf16", f"auto: bfloat16 on a CPU with AMX, width {width} >= {BF16_MIN_WIDTH}"
+
+
+# The policy object the last `set_precision` set, and its reason: a policy set otherwise (by
+# `keras.mixed_precision.set_global_policy`, which makes a new object) has no reason.
+_decided: tuple[object, str] | None = None
+
+
+def set_precision(precision: str = "auto", width: int | None = None) -> str:
+    """Sets Keras' global dtype policy for `precision` (`auto`, `fp32`, `bf16` or `fp16`),
+    `auto` resolved by `precision_decision` for a model of hidden width `width`; returns the
+    policy name. Recipes call it before building the model, with the width where they know it.
+    """
+    global _decided
+    chosen, reason = precision_decision(precision, width)
+    keras.mixed_precision.set_global_policy(PRECISIONS[chosen])
+    _decided = (keras.mixed_precision.global_policy(), reason)
+    return PRECISIONS[chosen]
+
+
+def precision_reason() -> str | None:
+    """Why Keras' global dtype policy is what it is: the reason of the `set_precision` call that
+    set it; None when it was set otherwise."""
+    if _decided is not None and _decided[0] is keras.mixed_precision.global_policy():
+        return _decided[1]
+    return None
 
 
 def xla_decision(mode: str = "auto") -> tuple[bool, str]:
@@ -190,19 +258,12 @@ def machine() -> dict:
     `fit` records it in each run's `config.json` (`execution.machine`); the benchmarks
     (`tools/bench/clock.py`) report it with their readings.
     """
-    info = {"cpu": platform.processor() or platform.machine(), "vendor": "", "isa": []}
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            fields = dict(line.split(":", 1) for line in cpuinfo if ":" in line)
-        fields = {k.strip(): v.strip() for k, v in fields.items()}
-        flags = set(fields.get("flags", "").split())
-        info.update(
-            cpu=fields.get("model name", info["cpu"]),
-            vendor=fields.get("vendor_id", ""),
-            isa=sorted(flags & {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"}),
-        )
-    except OSError:  # not Linux: the platform string is all there is
-        pass
+    fields = _cpuinfo()  # empty when not on Linux: the platform string is all there is
+    info = {
+        "cpu": fields.get("model name") or platform.processor() or platform.machine(),
+        "vendor": fields.get("vendor_id", ""),
+        "isa": sorted(_cpu_flags() & {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"}),
+    }
     from tensorflow.python.util import _pywrap_util_port
 
     info["onednn"] = bool(_pywrap_util_port.IsMklEnabled())

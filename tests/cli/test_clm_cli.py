@@ -132,6 +132,51 @@ def test_clm_trains_then_generate_prints_completions(tmp_path, data_dir):
     assert all(c.startswith("ROMEO:") and len(c.rstrip("\n")) <= 24 for c in completions)
 
 
+@pytest.mark.parametrize(
+    "min_width, policy, reason",
+    [
+        (
+            384,
+            "float32",
+            "auto: float32, width 128 is below 384, where bfloat16 on AMX starts to pay",
+        ),
+        # The bar lowered to nano's width: the bf16 path without training a wide model.
+        (128, "mixed_bfloat16", "auto: bfloat16 on a CPU with AMX, width 128 >= 128"),
+    ],
+)
+def test_clm_records_the_precision_auto_chose(
+    tmp_path, data_dir, monkeypatch, min_width, policy, reason
+):
+    from tfpretrain import distribute
+
+    # A CPU-only machine with AMX, whatever this one is.
+    monkeypatch.setattr(distribute, "_has_accelerator", lambda: False)
+    monkeypatch.setattr(distribute, "_cpu_flags", lambda: {"avx512f", "amx_bf16", "amx_tile"})
+    monkeypatch.setattr(distribute, "BF16_MIN_WIDTH", min_width)
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text((data_dir / "tinyshakespeare" / "input.txt").read_text()[:6000])
+    out = tmp_path / "run"
+    cfg = CLMRun(
+        corpus=str(corpus),
+        out_dir=str(out),
+        seq_len=16,
+        batch_size=4,
+        steps=2,
+        eval_interval=2,
+        warmup_steps=1,
+        num_samples=0,
+        export=False,
+        verbose=0,
+    )
+    assert cfg.precision == "auto" and cfg.preset == "nano"  # the defaults
+    run(cfg)
+    record = json.loads((out / "config.json").read_text())
+    assert record["run"]["precision"] == "auto"  # the setting, as given
+    execution = record["execution"]
+    assert (execution["precision"], execution["precision_reason"]) == (policy, reason)
+    assert execution["xla"] is (policy == "float32")  # --xla auto: no XLA for bf16 on a CPU
+
+
 def test_weight_decay_is_the_presets_unless_given():
     from tfpretrain.models.gpt import GPTConfig, build_gpt
     from tfpretrain.recipes.clm import compile_gpt

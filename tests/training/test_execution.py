@@ -1,5 +1,6 @@
-"""Which execution path a run takes, and why: `xla_decision`, `machine()`, and the `execution`
-part that `fit` records in the run directory's `config.json` and says in the log."""
+"""Which execution path a run takes, and why: `precision_decision`, `xla_decision`, `machine()`,
+and the `execution` part that `fit` records in the run directory's `config.json` and says in the
+log."""
 
 import dataclasses
 import json
@@ -10,7 +11,14 @@ import pytest
 import tensorflow as tf
 
 from tfpretrain import distribute
-from tfpretrain.distribute import machine, set_precision, xla_decision, xla_for_training
+from tfpretrain.distribute import (
+    machine,
+    precision_decision,
+    precision_reason,
+    set_precision,
+    xla_decision,
+    xla_for_training,
+)
 from tfpretrain.training import fit
 from tfpretrain.training.rundir import open_run
 
@@ -18,6 +26,7 @@ CPU_BF16 = (
     "auto: bfloat16 on a CPU-only machine: TensorFlow's oneDNN kernels use the CPU's bfloat16 "
     "instructions, XLA's CPU backend does not"
 )
+WIDE = "auto: bfloat16 on a CPU with AMX, width 512 >= 384"
 
 
 @dataclasses.dataclass
@@ -27,6 +36,12 @@ class TinyRun:
     out_dir: str
     xla: str = "auto"
     epochs: int = 1
+
+
+def _fake_machine(monkeypatch, *, accelerator=False, flags=("avx512f", "avx512_bf16", "amx_bf16")):
+    """Makes `precision_decision` see a machine with (or without) a GPU and these CPU flags."""
+    monkeypatch.setattr(distribute, "_has_accelerator", lambda: accelerator)
+    monkeypatch.setattr(distribute, "_cpu_flags", lambda: set(flags))
 
 
 def _model(jit_compile: bool) -> keras.Model:
@@ -56,6 +71,7 @@ def _check_common(execution: dict) -> None:
         "xla_per_replica",
         "xla_reason",
         "precision",
+        "precision_reason",
         "strategy",
         "devices",
         "machine",
@@ -78,8 +94,8 @@ def test_fit_records_xla_on_and_why_in_config_and_log(tmp_path, capsys):
     log = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Execution:")]
     assert len(log) == 1  # said once
     assert log[0].startswith(
-        "Execution: XLA on (auto: float32 trains fastest under XLA), policy float32, default "
-        "strategy with 1 replica on "
+        "Execution: XLA on (auto: float32 trains fastest under XLA), policy float32 (not set by "
+        "--precision), default strategy with 1 replica on "
     )
     assert f"CPU: {execution['machine']['cpu']}" in log[0]
 
@@ -89,7 +105,7 @@ def test_fit_records_xla_off(tmp_path, capsys):
     _check_common(execution)
     assert execution["xla"] is False
     assert execution["xla_reason"] == "--xla off"
-    assert "Execution: XLA off (--xla off), policy float32" in capsys.readouterr().out
+    assert "Execution: XLA off (--xla off), policy float32 (" in capsys.readouterr().out
 
 
 def test_fit_reads_xla_from_the_compiled_model_not_the_setting(tmp_path):
@@ -113,6 +129,16 @@ def test_fit_says_why_keras_turned_xla_off(tmp_path):
         "auto: float32 trains fastest under XLA; but the model was compiled with XLA off: Keras "
         "turns XLA off while TensorFlow's op determinism is on (--deterministic)"
     )
+
+
+def test_fit_records_the_precision_and_why(tmp_path, capsys, monkeypatch):
+    _fake_machine(monkeypatch)
+    assert set_precision("auto", width=512) == "mixed_bfloat16"
+    execution = _train(tmp_path, "auto", jit_compile=xla_for_training("auto"))["execution"]
+    assert execution["precision"] == "mixed_bfloat16"
+    assert execution["precision_reason"] == WIDE
+    assert execution["xla"] is False and execution["xla_reason"] == CPU_BF16
+    assert f"policy mixed_bfloat16 ({WIDE}), default strategy" in capsys.readouterr().out
 
 
 def test_fit_outside_a_run_directory_records_nothing(tmp_path, capsys):
@@ -144,6 +170,58 @@ def test_xla_decision_for_bfloat16_with_and_without_accelerators(monkeypatch):
     finally:
         set_precision("fp32")
     assert xla_decision("auto")[0] is True
+
+
+def test_precision_auto_is_bf16_only_for_wide_models_on_a_cpu_with_amx(monkeypatch):
+    _fake_machine(monkeypatch)
+    assert precision_decision("auto", 512) == ("bf16", WIDE)
+    assert precision_decision("auto", 384)[0] == "bf16"  # `shakespeare`'s width
+    assert precision_decision("auto", 128) == (  # `nano`'s
+        "fp32",
+        "auto: float32, width 128 is below 384, where bfloat16 on AMX starts to pay",
+    )
+    assert precision_decision("auto", 383)[0] == "fp32"
+    assert precision_decision("auto") == ("fp32", "auto: float32, no model width given")
+
+
+def test_precision_auto_is_fp32_without_amx_or_with_a_gpu(monkeypatch):
+    # AVX512-BF16 without AMX (AMD EPYC): float32 with XLA measured fastest.
+    _fake_machine(monkeypatch, flags=("avx2", "avx512f", "avx512_bf16"))
+    assert precision_decision("auto", 768) == (
+        "fp32",
+        "auto: float32, the CPU has no AMX bfloat16 unit (amx_bf16)",
+    )
+    _fake_machine(monkeypatch, accelerator=True)  # AMX too, but a GPU
+    assert precision_decision("auto", 768) == (
+        "fp32",
+        "auto: float32 with a GPU or TPU (--precision bf16 or fp16 to mix there)",
+    )
+
+
+@pytest.mark.parametrize("accelerator", [False, True])
+def test_explicit_precisions_are_kept_and_unknown_ones_refused(monkeypatch, accelerator):
+    _fake_machine(monkeypatch, accelerator=accelerator)
+    for precision in ("fp32", "bf16", "fp16"):
+        for width in (None, 128, 768):
+            assert precision_decision(precision, width) == (precision, "as requested")
+    for bad in ("fp8", "float32", "AUTO"):
+        with pytest.raises(ValueError, match=f"Unknown precision '{bad}'; choose one of auto, "):
+            precision_decision(bad, 768)
+    with pytest.raises(ValueError, match="choose one of auto, fp32, bf16, fp16"):
+        set_precision("fp8")
+    assert keras.mixed_precision.global_policy().name == "float32"  # left as it was
+
+
+def test_set_precision_resolves_auto_and_keeps_the_reason(monkeypatch):
+    _fake_machine(monkeypatch)
+    assert set_precision("auto", width=512) == "mixed_bfloat16"
+    assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
+    assert precision_reason() == WIDE
+    assert set_precision("auto") == "float32"  # no width: float32, never "auto" given to Keras
+    assert precision_reason() == "auto: float32, no model width given"
+    assert set_precision("fp16") == "mixed_float16" and precision_reason() == "as requested"
+    keras.mixed_precision.set_global_policy("float32")  # set otherwise: no reason to give
+    assert precision_reason() is None
 
 
 def test_machine_describes_the_cpu_and_onednn():

@@ -84,7 +84,6 @@ def run(cfg: CLMRun) -> dict:
     # --init brings its tokenizer: the sample only gives the samples' prompt.
     size = 4096 if cfg.init else TOKENIZER_SAMPLE_CHARACTERS
     lines, sample = streamed_corpus(cfg.corpus, cfg.text_column, cfg.data_dir, size)
-    set_precision(cfg.precision)
     strategy = get_strategy(cfg.strategy)
     keras.utils.set_random_seed(cfg.seed)
 
@@ -99,6 +98,7 @@ def run(cfg: CLMRun) -> dict:
             dropout=cfg.dropout,
             use_bias=cfg.bias,
         )
+    set_precision(cfg.precision, width=model_config.hidden_dim)  # before the model is built
     block = min(cfg.seq_len or model_config.sequence_length, model_config.sequence_length)
     encode = tokenizer.tf_encode
     if tokenizer.kind == "char":

@@ -26,7 +26,7 @@ import tensorflow as tf
 
 from tfpretrain.distribute import get_strategy, set_precision, xla_for_training
 from tfpretrain.metrics import class_report, classification_metrics
-from tfpretrain.models.bert import BertEncoder
+from tfpretrain.models.bert import BertConfig, BertEncoder
 from tfpretrain.models.classifier import TextClassifier
 from tfpretrain.models.distill import (
     Distiller,
@@ -177,8 +177,12 @@ def run(cfg: DistillRun) -> dict:
     `out_dir/metrics.json`."""
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    set_precision(cfg.precision)
     strategy = get_strategy(cfg.strategy)
+    # --precision auto judges by the student's width, known before the teacher loads unless the
+    # student is `half` (the teacher's widths).
+    presets = BertConfig.PRESETS
+    width = presets[cfg.student_preset]["hidden_dim"] if cfg.student_preset in presets else None
+    set_precision(cfg.precision, width=width)
     keras.utils.set_random_seed(cfg.seed)
 
     teacher, vocab_path, teacher_run, teacher_classes = load_teacher(cfg.teacher)

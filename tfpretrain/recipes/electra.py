@@ -31,11 +31,11 @@ def run(cfg: ElectraRun) -> dict:
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(cfg.seed)
-    set_precision(cfg.precision)
     strategy = get_strategy(cfg.strategy)
     tokenizer, train, val, vocab_seconds = masked_corpus(cfg, out, strategy)
 
     model_config = encoder_config(cfg, tokenizer)
+    set_precision(cfg.precision, width=model_config.hidden_dim)  # before the model is built
     per_epoch = cfg.steps // cfg.epochs
     with strategy.scope():
         model = ElectraPretrainer(

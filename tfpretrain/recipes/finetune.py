@@ -301,8 +301,10 @@ def run(cfg: FinetuneRun) -> dict:
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(cfg.seed)
-    set_precision(cfg.precision)
     strategy = get_strategy(cfg.strategy)
+    # --precision auto judges by the model's width, known before it is built for scratch only.
+    width = BertConfig.PRESETS[cfg.preset]["hidden_dim"] if cfg.init == "scratch" else None
+    set_precision(cfg.precision, width=width)
 
     data = load_task(cfg, cfg.num_classes)
     (train_x, train_y), (dev_x, dev_y) = data["train"], data["dev"]

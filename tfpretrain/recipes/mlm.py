@@ -189,12 +189,13 @@ def run(cfg: MlmRun) -> dict:
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(cfg.seed)
-    set_precision(cfg.precision)
     strategy = get_strategy(cfg.strategy)
 
     tokenizer, train, val, vocab_seconds = masked_corpus(cfg, out, strategy)
 
     model_config = encoder_config(cfg, tokenizer)
+    width = _init_config(cfg).hidden_dim if cfg.init else model_config.hidden_dim
+    set_precision(cfg.precision, width=width)  # before the model is built
     with strategy.scope():
         if cfg.init:
             model = _init_model(cfg)
@@ -285,6 +286,14 @@ def _init_tokenizer(cfg: MlmRun) -> WordPieceTokenizer:
             "which has none (BertForPreTraining has)."
         )
     return tokenizer
+
+
+def _init_config(cfg: MlmRun) -> BertConfig:
+    """The `BertConfig` of `--init`'s Hugging Face folder."""
+    from tfpretrain.checkpoints.bert import bert_config
+    from tfpretrain.checkpoints.hf import read_config
+
+    return bert_config(read_config(cfg.init))
 
 
 def _init_model(cfg: MlmRun) -> BertMaskedLM:

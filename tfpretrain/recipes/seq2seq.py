@@ -132,10 +132,21 @@ def load_hf_t5(
     return model, config, tokenizer
 
 
+def hf_t5_width(path) -> int | None:
+    """The hidden width of a local Hugging Face T5 folder, read before its model is built (what
+    `--precision auto` judges by); None for another folder (`load_hf_t5` says what is wrong)."""
+    from tfpretrain.checkpoints.hf import read_config
+    from tfpretrain.checkpoints.t5 import t5_config
+    from tfpretrain.recipes.load import hf_model_type
+
+    return t5_config(read_config(path)).hidden_dim if hf_model_type(path) == "t5" else None
+
+
 def _vocabulary_and_model(cfg: Seq2SeqRun, text: str, strategy):
     """`(tokenizer, config, model)`: `--init`'s, or a vocabulary learned from `text` and a new
-    `--preset` model."""
+    `--preset` model; Keras' precision policy is set (`set_precision`) before either is built."""
     if cfg.init:
+        set_precision(cfg.precision, width=hf_t5_width(cfg.init))
         with strategy.scope():
             model, config, tokenizer = load_hf_t5(cfg.init, cfg.dropout)
         return tokenizer, config, model
@@ -151,6 +162,7 @@ def _vocabulary_and_model(cfg: Seq2SeqRun, text: str, strategy):
         num_sentinels=cfg.num_sentinels,
         **(cfg.model_overrides or {}),
     )
+    set_precision(cfg.precision, width=config.hidden_dim)
     with strategy.scope():
         model = build_seq2seq(config)
     return tokenizer, config, model
@@ -176,7 +188,6 @@ def run(cfg: Seq2SeqRun) -> dict:
     )
     out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(cfg.seed)
-    set_precision(cfg.precision)
     strategy = get_strategy(cfg.strategy)
 
     tokenizer, config, model = _vocabulary_and_model(cfg, sample, strategy)

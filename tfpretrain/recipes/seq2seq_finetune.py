@@ -38,6 +38,7 @@ from tfpretrain.models.t5 import PRESETS, Seq2SeqConfig, Seq2SeqGenerator, build
 from tfpretrain.recipes.finetune import label_metrics
 from tfpretrain.recipes.seq2seq import (
     compile_seq2seq,
+    hf_t5_width,
     is_seq2seq_dir,
     load_hf_t5,
     load_seq2seq,
@@ -365,8 +366,11 @@ def run_seq2seq(cfg: FinetuneRun) -> dict:
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(cfg.seed)
-    set_precision(cfg.precision)
     strategy = get_strategy(cfg.strategy)
+    # --precision auto judges by the model's width, known before it is built unless --init is
+    # a seq2seq run (its model.keras holds it).
+    width = hf_t5_width(cfg.init) if _pretrained(cfg.init) else PRESETS[cfg.preset]["hidden_dim"]
+    set_precision(cfg.precision, width=width)
     if cfg.reinit != "none" and not _pretrained(cfg.init):
         raise ValueError(
             f"--reinit {cfg.reinit} needs a pre-trained seq2seq directory (or a "

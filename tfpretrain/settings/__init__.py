@@ -360,7 +360,7 @@ def from_dict(cls, values: dict, kind: str):
 # Settings every command shares, declared once: each command's dataclass derives from
 # `RunSettings` or `TrainingSettings` and redeclares a field only to change its default.
 STRATEGIES = ("auto", "default", "mirrored", "multiworker", "tpu")
-PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 XLA_MODES = ("auto", "on", "off")
 
 
@@ -379,9 +379,11 @@ class RunSettings(Settings):
         help="tf.distribute strategy (auto: TPU, TF_CONFIG cluster, several GPUs, else one device)",
     )
     precision: str = setting(
-        "fp32",
+        "auto",
         choices=PRECISIONS,
-        help="numeric precision; bf16/fp16 are mixed precision with float32 weights and losses",
+        help="numeric precision; bf16/fp16 are mixed precision with float32 weights and losses "
+        "(auto: bf16 on a CPU with AMX and no GPU or TPU, for transformers 384 or more wide; "
+        "else fp32)",
     )
     xla: str = setting(
         "auto",

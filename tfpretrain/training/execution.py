@@ -1,7 +1,7 @@
 """How a run executes, recorded in its `config.json` (`execution`) and logged once by `fit`:
-whether the train step is XLA-compiled and why, the precision policy, the strategy and its
-devices, and the machine (CPU model, vendor, oneDNN state), so that figures taken on different
-machines or paths can be told apart."""
+whether the train step is XLA-compiled and why, the precision policy and why, the strategy and
+its devices, and the machine (CPU model, vendor, oneDNN state), so that figures taken on
+different machines or paths can be told apart."""
 
 from __future__ import annotations
 
@@ -85,8 +85,12 @@ def _execution(model: keras.Model, mode: str | None) -> dict:
     here gives the recipe's decision without passing anything); when the compiled model
     disagrees with that decision the reason says so, and why where Keras turned XLA off
     (`_xla_refused`); without a recorded `xla` setting it is None.
+
+    `precision` is Keras' global dtype policy, and `precision_reason` why `set_precision` chose
+    it (`precision_decision`'s reason: the recipe's call knew the model's width, so it is kept
+    rather than recomputed); None for a policy set otherwise.
     """
-    from tfpretrain.distribute import XLA_MODES, machine, xla_decision
+    from tfpretrain.distribute import XLA_MODES, machine, precision_reason, xla_decision
     from tfpretrain.training.xla import replica_xla_steps
 
     per_replica = replica_xla_steps(model) is not None
@@ -105,6 +109,7 @@ def _execution(model: keras.Model, mode: str | None) -> dict:
         "xla_per_replica": per_replica,
         "xla_reason": reason,
         "precision": keras.mixed_precision.global_policy().name,
+        "precision_reason": precision_reason(),
         "strategy": {
             "name": _strategy_name(strategy),
             "replicas": int(strategy.num_replicas_in_sync),
@@ -125,7 +130,8 @@ def _describe_execution(execution: dict) -> str:
     replicas = f"{strategy['replicas']} replica" + ("s" if strategy["replicas"] != 1 else "")
     return (
         f"Execution: {xla} ({execution['xla_reason'] or 'the run records no --xla'}), "
-        f"policy {execution['precision']}, {name} with {replicas} on "
+        f"policy {execution['precision']} "
+        f"({execution['precision_reason'] or 'not set by --precision'}), {name} with {replicas} on "
         f"{', '.join(execution['devices'])}, CPU: {about['cpu']} "
         f"({about['vendor'] or 'unknown vendor'}), oneDNN {'on' if about['onednn'] else 'off'}"
     )

@@ -263,8 +263,8 @@ def fit(
     `jit_compile=True` becomes per-replica XLA steps, which Keras cannot do itself. Then, in a
     run directory (`out_dir`, or its parent for a recipe training in a subfolder), the chief
     records how the run executes in `config.json` (`execution`: XLA and why, the precision
-    policy, the strategy, its devices and the machine's CPU and oneDNN state) and logs it in
-    one line.
+    policy and why, the strategy, its devices and the machine's CPU and oneDNN state) and logs
+    it in one line.
 
     Args:
         model: a compiled Keras model.

@@ -34,16 +34,27 @@ SHAPES = {
 }
 PEERS = {
     # name: (framework, environment, description)
+    # The CLI's defaults: --precision auto and --xla auto choose the path for this machine and
+    # shape (the report prints which); the other tfpretrain peers name theirs.
     "tfpretrain": (
         "tfpretrain",
         {"TF_ENABLE_ONEDNN_OPTS": "1"},
-        "XLA + oneDNN, steps_per_execution (CLI default)",
+        "--precision auto, --xla auto, oneDNN, steps_per_execution (CLI defaults)",
     ),
-    "tfpretrain-no-onednn": ("tfpretrain", {"TF_ENABLE_ONEDNN_OPTS": "0"}, "XLA, oneDNN off"),
+    "tfpretrain-fp32": (
+        "tfpretrain",
+        {"TF_ENABLE_ONEDNN_OPTS": "1", "BENCH_PRECISION": "fp32"},
+        "--precision fp32 (--xla auto: XLA), oneDNN on",
+    ),
+    "tfpretrain-no-onednn": (
+        "tfpretrain",
+        {"TF_ENABLE_ONEDNN_OPTS": "0", "BENCH_PRECISION": "fp32"},
+        "fp32, XLA, oneDNN off",
+    ),
     "tfpretrain-graph": (
         "tfpretrain",
-        {"TF_ENABLE_ONEDNN_OPTS": "1", "BENCH_XLA": "off"},
-        "graph mode, no XLA (--xla off), oneDNN on",
+        {"TF_ENABLE_ONEDNN_OPTS": "1", "BENCH_PRECISION": "fp32", "BENCH_XLA": "off"},
+        "fp32, graph mode, no XLA (--xla off), oneDNN on",
     ),
     "tfpretrain-bf16": (
         "tfpretrain",
@@ -130,13 +141,22 @@ class KerasWorker:
 
         self.data = lm_train_dataset(tokens, block, batch, seed=0)
         self.lms = {}  # KerasHub's causal LMs for generation, one per sampler
+        self.path = {}  # the execution path tfpretrain chose (precision, XLA) and why
         if framework == "tfpretrain":
-            from tfpretrain.distribute import set_precision
+            from tfpretrain.distribute import precision_reason, set_precision, xla_decision
             from tfpretrain.models.gpt import GPTConfig, build_gpt
             from tfpretrain.recipes.clm import CLMRun, compile_gpt
 
-            precision = os.environ.get("BENCH_PRECISION", "fp32")
-            set_precision(precision)
+            # As `tfpretrain clm` does: the precision for this machine and width, then XLA.
+            precision = os.environ.get("BENCH_PRECISION", "auto")
+            policy = set_precision(precision, width=width)
+            xla, xla_reason = xla_decision(os.environ.get("BENCH_XLA", "auto"))
+            self.path = {
+                "policy": policy,
+                "precision_reason": precision_reason(),
+                "xla": xla,
+                "xla_reason": xla_reason,
+            }
 
             self.model = build_gpt(
                 GPTConfig(
@@ -362,7 +382,8 @@ def worker_main(framework: str, preset: str) -> None:
     worker = TorchWorker(preset) if framework == "torch" else KerasWorker(framework, preset)
     # Each worker's own oneDNN state: the peers run under different environments.
     about = machine() if framework != "torch" else {}
-    print(json.dumps({"ready": True, "machine": about}), flush=True)
+    path = getattr(worker, "path", {})
+    print(json.dumps({"ready": True, "machine": about, "path": path}), flush=True)
     for line in sys.stdin:
         command = line.split()
         if not command:
@@ -416,10 +437,11 @@ def bench_preset(preset: str, rounds: int, generation: bool, names=tuple(PEERS))
     layers, heads, width, block, batch, steps = SHAPES[preset]
     _, vocab = shakespeare_chars()
     peers = []
-    machines = {}
+    machines, paths = {}, {}
     for name in names:  # start one at a time: compiling in parallel would only slow each down
         peer = Peer(name, preset)
-        machines[name] = peer.ask("").get("machine", {})
+        ready = peer.ask("")
+        machines[name], paths[name] = ready.get("machine", {}), ready.get("path", {})
         peers.append(peer)
     times: dict[str, list[float]] = {p.name: [] for p in peers}
     for r in range(rounds):
@@ -446,6 +468,7 @@ def bench_preset(preset: str, rounds: int, generation: bool, names=tuple(PEERS))
         tokens_per_s = batch * block / step
         result["peers"][peer.name] = {
             "settings": peer.description,
+            "path": paths[peer.name],
             "onednn": machines[peer.name].get("onednn"),
             "ms_per_step": 1000 * step,
             "ms_per_step_all": [1000 * t for t in times[peer.name]],
@@ -491,16 +514,22 @@ def report(preset: str, result: dict) -> None:
     )
     about = result.get("machine", {})
     if about:
+        print(f"machine: {about['cpu']} ({about['vendor']}; {', '.join(about['isa'])})")
+    defaults = peers.get("tfpretrain", {})
+    if defaults.get("path"):  # the path the CLI's defaults chose here, and why
+        path, onednn = defaults["path"], "on" if defaults.get("onednn") else "off"
         print(
-            f"machine: {about['cpu']} ({about['vendor']}; {', '.join(about['isa'])}); tfpretrain "
-            "trains float32 with XLA (--xla auto)"
+            f"tfpretrain (defaults) trains {path['policy']} ({path['precision_reason']}), "
+            f"XLA {'on' if path['xla'] else 'off'} ({path['xla_reason']}), oneDNN {onednn}"
         )
-    print(f"{'peer':24s} {'ms/step':>9s} {'tokens/s':>10s} {'MFU':>6s}  settings")
+    print(f"{'peer':24s} {'ms/step':>9s} {'tokens/s':>10s} {'MFU':>6s}  path; settings")
     for name, r in peers.items():
         onednn = {True: "oneDNN on", False: "oneDNN off"}.get(r.get("onednn"), "")
+        path = r.get("path") or {}
+        chosen = f"{path['policy']}, XLA {'on' if path['xla'] else 'off'}; " if path else ""
         print(
             f"{name:24s} {r['ms_per_step']:9.1f} {r['tokens_per_s']:10.0f} {100 * r['mfu']:5.1f}%  "
-            f"{r['settings']} {onednn}"
+            f"{chosen}{r['settings']} {onednn}"
         )
     if "tfpretrain" not in peers:
         return
