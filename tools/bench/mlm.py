@@ -25,7 +25,9 @@ decay `WarmupSchedule` each. Every 20th corpus line is held out; `--eval-batches
 line per model and checkpoint (held-out masked-token accuracy and loss per masked token), then a
 markdown table with the unigram baseline (always the most frequent masked training target; the
 training targets' unigram distribution as the prediction), under which a model has learned
-only token frequencies:
+only token frequencies. With `--same-weights` tfpretrain's model starts from KerasHub's initial
+weights, so that what is left between the curves is the two models' arithmetic (exact vs tanh
+GELU in the feed-forward, the head's norm epsilon) and their dropout draws:
 
     TFPRETRAIN_DATA_DIR=... python tools/bench/mlm.py --curve --preset mini \\
         --corpus wikitext-2 --steps 2000 --every 100 --batch-size 32 --seq-len 128 \\
@@ -266,7 +268,48 @@ def curve_models(args, vocab_size: int) -> tuple[dict, int]:
         jit_compile=True,
         steps_per_execution=spe,
     )
+    if args.same_weights:
+        copy_start(theirs, ours)
     return {"tfpretrain": ours, "keras_hub": theirs}, warmup
+
+
+# KerasHub's variable paths -> tfpretrain's, for --same-weights (the same tensors under other
+# names; the shapes are checked when assigned).
+_KERAS_HUB_NAMES = (
+    ("token_embedding", "embeddings/token_embedding"),
+    ("position_embedding", "embeddings/position_embedding"),
+    ("embeddings_layer_norm", "embeddings_norm"),
+    ("pooled_dense/", "pooler/"),
+    ("self_attention_layer/attention_output/", "attention/output_"),
+    ("self_attention_layer/query/", "attention/query_"),
+    ("self_attention_layer/key/", "attention/key_"),
+    ("self_attention_layer/value/", "attention/value_"),
+    ("self_attention_layer_norm", "attention_norm"),
+    ("feedforward_layer_norm", "ffn_norm"),
+    ("feedforward_intermediate_dense", "ffn_inner"),
+    ("feedforward_output_dense", "ffn_outer"),
+    ("mlm_head/output_bias", "mlm_head/bias"),
+    ("mlm_head/intermediate_dense", "mlm_head/transform"),
+    ("mlm_head/intermediate_layer_norm", "mlm_head/norm"),
+)
+
+
+def copy_start(theirs, ours) -> None:
+    """Gives tfpretrain's model KerasHub's initial weights, so that the two curves differ only
+    in what the models compute (GELU form, the head's norm epsilon) and their dropout draws."""
+    import keras
+
+    ours_by_path = {v.path: v for v in ours.trainable_variables}
+    copied = set()
+    for variable in theirs.trainable_variables:
+        path = variable.path
+        for old, new in _KERAS_HUB_NAMES:
+            path = path.replace(old, new)
+        ours_by_path[path].assign(keras.ops.convert_to_numpy(variable))
+        copied.add(path)
+    missing = sorted(set(ours_by_path) - copied)
+    if missing:
+        raise SystemExit(f"--same-weights: no KerasHub weight for {missing}.")
 
 
 def masked_targets(batches):
@@ -428,6 +471,11 @@ def main() -> None:
         "--eval-batches", type=int, default=0, help="held-out batches (0: all the held-out lines)"
     )
     curve.add_argument("--seed", type=int, default=0, help="initialisation, shuffle and masks")
+    curve.add_argument(
+        "--same-weights",
+        action="store_true",
+        help="start tfpretrain's model from KerasHub's initial weights",
+    )
     curve.add_argument("--json-out", default=None, help="write the curves as one JSON file")
     args = parser.parse_args()
 
