@@ -173,9 +173,11 @@ def bert_vocab(path, words: int = 400, cased: bool = False) -> Path:
     return target
 
 
-def bert_folder(path, kind: str = "bert", head: str = "ForMaskedLM", labels=None, cased=False):
-    """A tiny BERT or DistilBERT (`transformers` class `Bert` + `head`) with its vocab.txt;
-    `cased`: a cased vocabulary and `do_lower_case: false`, as bert-base-cased."""
+def bert_folder(
+    path, kind: str = "bert", head: str = "ForMaskedLM", labels=None, cased=False, layers=2
+):
+    """A tiny BERT or DistilBERT (`transformers` class `Bert` + `head`, `layers` deep) with its
+    vocab.txt; `cased`: a cased vocabulary and `do_lower_case: false`, as bert-base-cased."""
     import torch
     import transformers
 
@@ -188,7 +190,7 @@ def bert_folder(path, kind: str = "bert", head: str = "ForMaskedLM", labels=None
         config = transformers.DistilBertConfig(
             vocab_size=vocab,
             dim=32,
-            n_layers=2,
+            n_layers=layers,
             n_heads=2,
             hidden_dim=48,
             max_position_embeddings=64,
@@ -198,7 +200,7 @@ def bert_folder(path, kind: str = "bert", head: str = "ForMaskedLM", labels=None
         config = transformers.BertConfig(
             vocab_size=vocab,
             hidden_size=32,
-            num_hidden_layers=2,
+            num_hidden_layers=layers,
             num_attention_heads=2,
             intermediate_size=48,
             max_position_embeddings=64,

@@ -139,13 +139,11 @@ def test_preset_students_start_from_the_teachers_embeddings_unless_told():
         return np.linalg.norm(x[:, None] - x[None], axis=-1)
 
     reference = np.linalg.norm(token[:, None] - token[None], axis=-1)
-    built = _build_student(DistillRun(teacher="", out_dir="", student_preset="tiny"), teacher)
+    settings = dict(teacher="", task="sst2", out_dir="", student_preset="tiny")
+    built = _build_student(DistillRun(**settings), teacher)
     assert built.encoder.config.num_layers == 2
     assert_close(token_distances(built), reference, atol=1e-5)
-    scratch = _build_student(
-        DistillRun(teacher="", out_dir="", student_preset="tiny", student_embeddings="random"),
-        teacher,
-    )
+    scratch = _build_student(DistillRun(**settings, student_embeddings="random"), teacher)
     assert not np.allclose(token_distances(scratch), reference, atol=1e-3)
 
 

@@ -1,9 +1,11 @@
-"""Knowledge distillation of a text classifier into a smaller one (Hinton et al., 2015; DistilBERT).
+"""Knowledge distillation into a smaller BERT (Hinton et al., 2015; DistilBERT).
 
 `Distiller` trains a student `TextClassifier` against a frozen teacher `TextClassifier` with
 `tfpretrain.losses.distillation_loss`, plus optionally DistilBERT's cosine alignment of the
-two encoders' last hidden states. `half_depth_student` builds a student with the teacher's
-widths and half its layers, initialised from every other teacher layer.
+two encoders' last hidden states. `HiddenStateDistiller` is the task-agnostic kind: a student
+encoder learns a teacher encoder's last hidden states on unlabelled text. `half_depth_encoder`
+and `half_depth_student` build a student with the teacher's widths and half its layers,
+initialised from every other teacher layer.
 """
 
 from __future__ import annotations
@@ -31,35 +33,46 @@ def _with_hidden_states(classifier: TextClassifier) -> keras.Model:
     return keras.Model(classifier.inputs, [classifier.outputs[0], sequence[0]])
 
 
-def half_depth_student(teacher: TextClassifier, dropout: float | None = None) -> TextClassifier:
-    """A student with the teacher's widths and half its layers, started from the teacher.
+def _encoder(model: TextClassifier | BertEncoder) -> BertEncoder:
+    return model.encoder if isinstance(model, TextClassifier) else model
 
-    Student layer i copies teacher layer 2i (DistilBERT); embeddings, pooler and the
-    classification head are copied too.
+
+def half_depth_encoder(teacher: BertEncoder, dropout: float | None = None) -> BertEncoder:
+    """An encoder with the teacher's widths and half its layers, started from the teacher:
+    student layer i copies teacher layer 2i (DistilBERT); embeddings and pooler are copied too.
     """
-    config = dataclasses.replace(
-        teacher.encoder.config, num_layers=max(1, teacher.encoder.config.num_layers // 2)
-    )
+    config = dataclasses.replace(teacher.config, num_layers=max(1, teacher.config.num_layers // 2))
     if dropout is not None:
         config.dropout = dropout
+    student = BertEncoder(config, name="student_encoder")
+    init_from_every_other_layer(student, teacher)
+    return student
+
+
+def half_depth_student(teacher: TextClassifier, dropout: float | None = None) -> TextClassifier:
+    """`half_depth_encoder` of the teacher's encoder under a copy of its classification head."""
     student = TextClassifier(
-        BertEncoder(config, name="student_encoder"),
+        half_depth_encoder(teacher.encoder, dropout),
         teacher.num_classes,
         pooling=teacher.pooling,
         dropout=teacher.dropout,
         name="student",
     )
-    init_from_every_other_layer(student, teacher)
+    student.get_layer("logits").set_weights(teacher.get_layer("logits").get_weights())
     return student
 
 
-def init_from_every_other_layer(student: TextClassifier, teacher: TextClassifier) -> None:
-    """Copies teacher layer 2i into student layer i, and every non-block layer of equal shape.
+def init_from_every_other_layer(
+    student: TextClassifier | BertEncoder, teacher: TextClassifier | BertEncoder
+) -> None:
+    """Copies teacher layer 2i into student layer i, and every non-block layer of equal shape
+    (the classification head too when both are classifiers).
 
     Raises:
         ValueError: the widths differ or the student is deeper than half the teacher.
     """
-    s_cfg, t_cfg = student.encoder.config, teacher.encoder.config
+    s_enc, t_enc = _encoder(student), _encoder(teacher)
+    s_cfg, t_cfg = s_enc.config, t_enc.config
     if (s_cfg.hidden_dim, s_cfg.intermediate_dim, s_cfg.num_heads) != (
         t_cfg.hidden_dim,
         t_cfg.intermediate_dim,
@@ -75,14 +88,17 @@ def init_from_every_other_layer(student: TextClassifier, teacher: TextClassifier
             f"A {t_cfg.num_layers}-layer teacher has no every-other layer for a "
             f"{s_cfg.num_layers}-layer student."
         )
-    for i, block in enumerate(student.encoder.transformer_layers):
-        block.set_weights(teacher.encoder.transformer_layers[2 * i].get_weights())
+    for i, block in enumerate(s_enc.transformer_layers):
+        block.set_weights(t_enc.transformer_layers[2 * i].get_weights())
     for name in ("embeddings", "segment_embedding", "embeddings_norm", "pooler"):
-        student.encoder.get_layer(name).set_weights(teacher.encoder.get_layer(name).get_weights())
-    student.get_layer("logits").set_weights(teacher.get_layer("logits").get_weights())
+        s_enc.get_layer(name).set_weights(t_enc.get_layer(name).get_weights())
+    if isinstance(student, TextClassifier) and isinstance(teacher, TextClassifier):
+        student.get_layer("logits").set_weights(teacher.get_layer("logits").get_weights())
 
 
-def init_embeddings_from_teacher(student: TextClassifier, teacher: TextClassifier) -> None:
+def init_embeddings_from_teacher(
+    student: TextClassifier | BertEncoder, teacher: TextClassifier | BertEncoder
+) -> None:
     """Starts a narrower student's embedding tables from the teacher's, projected to its width.
 
     The projection is onto the top principal directions of the teacher's token embeddings (a
@@ -93,7 +109,8 @@ def init_embeddings_from_teacher(student: TextClassifier, teacher: TextClassifie
         ValueError: the vocabularies differ, the student is wider than the teacher, or it reads
             longer sequences.
     """
-    s_cfg, t_cfg = student.encoder.config, teacher.encoder.config
+    s_enc, t_enc = _encoder(student), _encoder(teacher)
+    s_cfg, t_cfg = s_enc.config, t_enc.config
     if s_cfg.vocabulary_size != t_cfg.vocabulary_size:
         raise ValueError(
             f"The student's vocabulary ({s_cfg.vocabulary_size}) differs from the teacher's "
@@ -106,18 +123,40 @@ def init_embeddings_from_teacher(student: TextClassifier, teacher: TextClassifie
             f"{t_cfg.max_sequence_length}); "
             "start its embeddings at random instead (--student-embeddings random)."
         )
-    token, position = teacher.encoder.get_layer("embeddings").get_weights()
-    segment = teacher.encoder.get_layer("segment_embedding").get_weights()[0]
+    token, position = t_enc.get_layer("embeddings").get_weights()
+    segment = t_enc.get_layer("segment_embedding").get_weights()[0]
     centered = token.astype("float64") - token.mean(0)
     variances, directions = np.linalg.eigh(centered.T @ centered)  # ascending; [width, width]
     # Orthonormal columns [teacher width, student width], most variance first.
     projection = directions[:, np.argsort(variances)[::-1][: s_cfg.hidden_dim]].astype(token.dtype)
-    student.encoder.get_layer("embeddings").set_weights(
+    s_enc.get_layer("embeddings").set_weights(
         [token @ projection, position[: s_cfg.max_sequence_length] @ projection]
     )
-    student.encoder.get_layer("segment_embedding").set_weights(
+    s_enc.get_layer("segment_embedding").set_weights(
         [segment[: s_cfg.type_vocabulary_size] @ projection]
     )
+
+
+def _token_mean(values, padding_mask):
+    """The mean of `[B, T]` values over real tokens (padding excluded)."""
+    mask = ops.cast(padding_mask, "float32")
+    return ops.sum(values * mask) / ops.maximum(ops.sum(mask), 1.0)
+
+
+def cosine_distance(student_hidden, teacher_hidden, padding_mask):
+    """DistilBERT's L_cos: `1 - cos(h_student, h_teacher)` averaged over real tokens; no
+    gradient reaches the teacher."""
+    s = ops.cast(student_hidden, "float32")
+    t = ops.stop_gradient(ops.cast(teacher_hidden, "float32"))
+    cosine = ops.sum(s * t, -1) / ops.maximum(ops.norm(s, axis=-1) * ops.norm(t, axis=-1), 1e-6)
+    return _token_mean(1.0 - cosine, padding_mask)
+
+
+def squared_error(student_hidden, teacher_hidden, padding_mask):
+    """The squared error of the hidden states, averaged over features and real tokens."""
+    s = ops.cast(student_hidden, "float32")
+    t = ops.stop_gradient(ops.cast(teacher_hidden, "float32"))
+    return _token_mean(ops.mean(ops.square(s - t), -1), padding_mask)
 
 
 @keras.saving.register_keras_serializable(package="tfpretrain")
@@ -187,16 +226,7 @@ class Distiller(keras.Model):
             return self.student(x, training=training), self.teacher(x, training=False), 0.0
         s_logits, s_hidden = self._student_hidden(x, training=training)
         t_logits, t_hidden = self._teacher_hidden(x, training=False)
-        mask = ops.cast(x["padding_mask"], "float32")
-        s_hidden, t_hidden = (
-            ops.cast(s_hidden, "float32"),
-            ops.stop_gradient(ops.cast(t_hidden, "float32")),
-        )
-        cosine = ops.sum(s_hidden * t_hidden, -1) / ops.maximum(
-            ops.norm(s_hidden, axis=-1) * ops.norm(t_hidden, axis=-1), 1e-6
-        )
-        hidden = ops.sum((1.0 - cosine) * mask) / ops.maximum(ops.sum(mask), 1.0)
-        return s_logits, t_logits, hidden
+        return s_logits, t_logits, cosine_distance(s_hidden, t_hidden, x["padding_mask"])
 
     def train_step(self, data):
         x, y = data[0], data[1]
@@ -227,6 +257,82 @@ class Distiller(keras.Model):
         self.trackers["hidden_loss"].update_state(hidden)
         self.accuracy.update_state(y, s_logits)
         return {m.name: m.result() for m in self.metrics}
+
+
+class HiddenStateDistiller(keras.Model):
+    """Trains a student encoder to reproduce a frozen teacher encoder's last hidden states:
+    task-agnostic distillation on unlabelled text, as DistilBERT pre-trains its student.
+
+    Args:
+        student: the `BertEncoder` to train.
+        teacher: a `BertEncoder` of the same width; never updated.
+        mse_weight: weight of `squared_error`, added to `cosine_distance` (DistilBERT's L_cos).
+
+    Call arguments:
+        inputs: the encoders' input dict; returns the student's `[B, T, H]` hidden states.
+
+    `fit` data are input dicts alone, no labels. Logs hold `loss`, `cosine_distance` and `mse`,
+    each averaged over the real tokens, padding excluded.
+    """
+
+    def __init__(
+        self, student: BertEncoder, teacher: BertEncoder, mse_weight: float = 0.0, **kwargs
+    ):
+        super().__init__(**kwargs)
+        if student.config.hidden_dim != teacher.config.hidden_dim:
+            raise ValueError(
+                "Matching hidden states needs equal widths; the student has "
+                f"{student.config.hidden_dim}, the teacher {teacher.config.hidden_dim}."
+            )
+        self.student = student
+        self.teacher = teacher
+        self.teacher.trainable = False
+        self.mse_weight = float(mse_weight)
+        self.trackers = {n: keras.metrics.Mean(name=n) for n in ("loss", "cosine_distance", "mse")}
+        self.built = True  # both encoders exist already
+
+    def call(self, inputs, training=False):
+        return self.student(inputs, training=training)["sequence_output"]
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def _distances(self, x, teacher_hidden, training: bool):
+        student_hidden = self(x, training=training)
+        parts = {
+            "cosine_distance": cosine_distance(student_hidden, teacher_hidden, x["padding_mask"]),
+            "mse": squared_error(student_hidden, teacher_hidden, x["padding_mask"]),
+        }
+        return parts["cosine_distance"] + self.mse_weight * parts["mse"], parts
+
+    def _logs(self, x, values: dict) -> dict:
+        # Weighted by real tokens: a held-out pass averages over tokens, not over batches.
+        tokens = ops.sum(ops.cast(x["padding_mask"], "float32"))
+        for name, value in values.items():
+            self.trackers[name].update_state(value, sample_weight=tokens)
+        return {m.name: m.result() for m in self.metrics}
+
+    def train_step(self, data):
+        x = keras.utils.unpack_x_y_sample_weight(data)[0]
+        teacher_hidden = self.teacher(x, training=False)["sequence_output"]  # outside the tape
+        with tf.GradientTape() as tape:
+            loss, parts = self._distances(x, teacher_hidden, training=True)
+            scaled = (
+                self.optimizer.scale_loss(loss) if hasattr(self.optimizer, "scale_loss") else loss
+            )
+        variables = self.student.trainable_variables
+        # The pooler does not shape the hidden states: it gets no gradient and keeps its start.
+        gradients = tape.gradient(scaled, variables)
+        pairs = [(g, v) for g, v in zip(gradients, variables, strict=True) if g is not None]
+        self.optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
+        return self._logs(x, {"loss": loss, **parts})
+
+    def test_step(self, data):
+        x = keras.utils.unpack_x_y_sample_weight(data)[0]
+        teacher_hidden = self.teacher(x, training=False)["sequence_output"]
+        loss, parts = self._distances(x, teacher_hidden, training=False)
+        return self._logs(x, {"loss": loss, **parts})
 
 
 def teacher_logits(

@@ -1,4 +1,6 @@
-"""Distil a fine-tuned text classifier (a `tfpretrain finetune` run) into a smaller student.
+"""Distil a fine-tuned text classifier (a `tfpretrain finetune` run) into a smaller student;
+with `--corpus` instead of `--task`, a pre-trained encoder on unlabelled text
+(`distill_corpus.py`).
 
 Writes the student (`classifier.keras`, `vocab.txt`, and `saved_model/` serving raw strings,
 or string pairs for a sentence-pair task, unless `export` is off) and `metrics.json` with the
@@ -15,6 +17,7 @@ once).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
@@ -30,6 +33,7 @@ from tfpretrain.models.bert import BertConfig, BertEncoder
 from tfpretrain.models.classifier import TextClassifier
 from tfpretrain.models.distill import (
     Distiller,
+    half_depth_encoder,
     half_depth_student,
     init_embeddings_from_teacher,
     student_config,
@@ -150,31 +154,69 @@ def _schedule(cfg: DistillRun, n_train: int):
     return WarmupSchedule(cfg.learning_rate, steps, warmup, decay="linear")
 
 
-def _build_student(cfg: DistillRun, teacher: TextClassifier) -> TextClassifier:
+def student_encoder(cfg: DistillRun, teacher: BertEncoder) -> BertEncoder:
+    """The student's encoder: `half` of the teacher (its every other layer), or a BERT preset
+    over the teacher's vocabulary whose embeddings start from the teacher's unless
+    `--student-embeddings random`."""
     if cfg.student_preset == "half":
-        return half_depth_student(teacher)
+        return half_depth_encoder(teacher)
     config = student_config(
         cfg.student_preset,
-        teacher.encoder.config.vocabulary_size,
-        teacher.encoder.config.max_sequence_length,
-        teacher.encoder.config.dropout,
+        teacher.config.vocabulary_size,
+        teacher.config.max_sequence_length,
+        teacher.config.dropout,
     )
-    student = TextClassifier(
-        BertEncoder(config, name="student_encoder"),
-        teacher.num_classes,
-        pooling=teacher.pooling,
-        dropout=teacher.dropout,
-        name="student",
-    )
+    student = BertEncoder(config, name="student_encoder")
     if cfg.student_embeddings == "teacher":
         init_embeddings_from_teacher(student, teacher)
     return student
 
 
-@run_directory
+def _build_student(cfg: DistillRun, teacher: TextClassifier) -> TextClassifier:
+    if cfg.student_preset == "half":  # the teacher's head too
+        return half_depth_student(teacher)
+    return TextClassifier(
+        student_encoder(cfg, teacher.encoder),
+        teacher.num_classes,
+        pooling=teacher.pooling,
+        dropout=teacher.dropout,
+        name="student",
+    )
+
+
+def check_vocabulary(cfg: DistillRun, vocabulary: list[str], source) -> None:
+    """`--vocab`, when given, must be the teacher's vocabulary (read from `source`)."""
+    if cfg.vocab is not None and read_vocab(cfg.vocab) != vocabulary:
+        raise ValueError(
+            f"The student's vocabulary {cfg.vocab} ({len(read_vocab(cfg.vocab))} tokens) differs "
+            f"from the teacher's {source} ({len(vocabulary)} tokens): teacher and student "
+            "must read the same token ids. Drop --vocab to use the teacher's."
+        )
+
+
+def _default_seq_len(cfg: DistillRun) -> int:
+    """64 tokens with --corpus; with --task the teacher run's sequence length (else 64)."""
+    config_file = Path(cfg.teacher) / "config.json"
+    if cfg.corpus is not None or not config_file.is_file():
+        return 64
+    return int(json.loads(config_file.read_text()).get("run", {}).get("seq_len") or 64)
+
+
 def run(cfg: DistillRun) -> dict:
-    """Distils, evaluates, times and saves; returns the metrics written to
-    `out_dir/metrics.json`."""
+    """Distils the teacher into a student, as `--task` or `--corpus` says, and writes the run
+    directory; returns the metrics written to `out_dir/metrics.json`."""
+    if cfg.seq_len is None:  # resolved before the run directory records the settings
+        cfg = dataclasses.replace(cfg, seq_len=_default_seq_len(cfg))
+    if cfg.corpus is not None:
+        from tfpretrain.recipes.distill_corpus import run_corpus
+
+        return run_corpus(cfg)
+    return _run_task(cfg)
+
+
+@run_directory
+def _run_task(cfg: DistillRun) -> dict:
+    """Distils on `--task`, evaluates, times and saves."""
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     strategy = get_strategy(cfg.strategy)
@@ -185,15 +227,9 @@ def run(cfg: DistillRun) -> dict:
     set_precision(cfg.precision, width=width)
     keras.utils.set_random_seed(cfg.seed)
 
-    teacher, vocab_path, teacher_run, teacher_classes = load_teacher(cfg.teacher)
-    vocabulary = read_vocab(vocab_path)
-    if cfg.vocab is not None and read_vocab(cfg.vocab) != vocabulary:
-        raise ValueError(
-            f"The student's vocabulary {cfg.vocab} ({len(read_vocab(cfg.vocab))} tokens) differs "
-            f"from the teacher's {vocab_path} ({len(vocabulary)} tokens): teacher and student "
-            "must read the same token ids. Drop --vocab to use the teacher's."
-        )
-    seq_len = int(teacher_run.get("seq_len", 64))
+    teacher, vocab_path, _, teacher_classes = load_teacher(cfg.teacher)
+    check_vocabulary(cfg, read_vocab(vocab_path), vocab_path)
+    seq_len = cfg.seq_len
     tokenizer = WordPieceTokenizer.from_pretrained(vocab_path, sequence_length=seq_len)
     data = load_task(cfg, teacher.num_classes)
     (train_x, train_y), (dev_x, dev_y) = data["train"], data["dev"]
@@ -328,6 +364,6 @@ def run(cfg: DistillRun) -> dict:
             label_names=task_label_names(data, student.output_shape[-1]),
             pairs=train_pair is not None,
         )
-    record_config(out, derived={"seq_len": seq_len}, class_names=data["class_names"])
+    record_config(out, class_names=data["class_names"])
     write_json(out / "metrics.json", metrics)
     return metrics

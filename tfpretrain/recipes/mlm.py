@@ -13,6 +13,7 @@ from tfpretrain.data.splits import holdout_stream
 from tfpretrain.data.text_files import corpus_dataset
 from tfpretrain.distribute import get_strategy, is_chief, set_precision, xla_for_training
 from tfpretrain.models.bert import BertConfig, BertEncoder, BertMaskedLM
+from tfpretrain.settings.distill import DistillRun
 from tfpretrain.settings.mlm import MlmRun
 from tfpretrain.text.mlm import mlm_dataset
 from tfpretrain.text.wordpiece import WordPieceTokenizer, learn_vocabulary
@@ -55,10 +56,10 @@ def compile_mlm(
 VALIDATION_LINES = 10_000
 
 
-def corpus_lines(cfg: MlmRun):
-    """The corpus of `cfg`, streamed, as `(training lines, validation lines)`: a
-    `tf.data.Dataset` of the training lines and a list of at most `VALIDATION_LINES` held-out
-    ones.
+def corpus_lines(cfg: MlmRun | DistillRun):
+    """The corpus of `cfg` (an mlm / electra run's, or `distill --corpus`), streamed, as
+    `(training lines, validation lines)`: a `tf.data.Dataset` of the training lines and a list
+    of at most `VALIDATION_LINES` held-out ones.
 
     `--limit-train N` keeps the first N lines. Of those, every line whose position the
     `--validation-fraction` rule picks (`splits.is_held_out`: the 20th, 40th, ... for 0.05) is

@@ -61,15 +61,19 @@ class TextColumn(Settings):
     )
 
 
+# What a `--corpus` may be (`tfpretrain.data.text_files.corpus_files`), for every command's help.
+CORPUS_FORMS = (
+    "a file, a folder of .txt files, a glob ('books/**/*.txt'), a .csv/.tsv/.jsonl table (see "
+    "--text-column), tfds:NAME[:SPLIT][:FEATURE], or a name in the data directory (wikitext-2, "
+    "sst2, tinyshakespeare); comma-separate several"
+)
+
+
 @dataclasses.dataclass(kw_only=True)
 class CorpusData(TfdsData, TextColumn):
     """`--corpus`: everything `tfpretrain.data.text_files.corpus_files` resolves."""
 
-    corpus: str = setting(
-        help="text to train on: a file, a folder of .txt files, a glob ('books/**/*.txt'), a "
-        ".csv/.tsv/.jsonl table (see --text-column), tfds:NAME[:SPLIT][:FEATURE], or a name "
-        "in the data directory (wikitext-2, sst2, tinyshakespeare); comma-separate several"
-    )
+    corpus: str = setting(help="text to train on: " + CORPUS_FORMS)
 
 
 @dataclasses.dataclass(kw_only=True)

@@ -1,11 +1,12 @@
-"""Settings of `tfpretrain distill`: a fine-tuned text classifier distilled into a student."""
+"""Settings of `tfpretrain distill`: a fine-tuned text classifier (`--task`) or a pre-trained
+encoder (`--corpus`) distilled into a student."""
 
 from __future__ import annotations
 
 import dataclasses
 
 from tfpretrain.settings import TrainingSettings, in_range, non_negative, positive, setting
-from tfpretrain.settings.data import LabelledText
+from tfpretrain.settings.data import CORPUS_FORMS, LabelledText
 
 # 'half' plus the names of `BertConfig.PRESETS` (tests assert they agree; the model module loads
 # Keras).
@@ -15,13 +16,17 @@ STUDENT_EMBEDDINGS = ("teacher", "random")
 
 @dataclasses.dataclass(kw_only=True)
 class DistillRun(TrainingSettings, LabelledText):
-    """Settings of `tfpretrain distill`. `student_preset="half"` = the teacher's widths, half its
-    layers, initialised from every other teacher layer; other names are `BertConfig` presets,
-    whose embeddings start from the teacher's projected to their width
-    (`student_embeddings="teacher"`) or at random (`"random"`)."""
+    """Settings of `tfpretrain distill`: exactly one of `task` (the teacher classifier's soft
+    targets on labelled text) and `corpus` (the teacher encoder's last hidden states on
+    unlabelled text). `student_preset="half"` = the teacher's widths, half its layers,
+    initialised from every other teacher layer; other names are `BertConfig` presets, whose
+    embeddings start from the teacher's projected to their width (`student_embeddings="teacher"`)
+    or at random (`"random"`)."""
 
     teacher: str = setting(
-        help="run directory of `tfpretrain finetune` (classifier.keras, vocab.txt)"
+        help="with --task: run directory of `tfpretrain finetune` (classifier.keras, vocab.txt); "
+        "with --corpus: a Hugging Face BERT or DistilBERT folder (e.g. all-MiniLM-L6-v2) or a "
+        "`tfpretrain mlm` / `electra` run (encoder.keras, vocab.txt)"
     )
     student_preset: str = setting(
         "half",
@@ -35,14 +40,30 @@ class DistillRun(TrainingSettings, LabelledText):
         help="start a preset student's embeddings from the teacher's, projected onto their top "
         "principal directions, or at random ('half' students copy the teacher's anyway)",
     )
-    task: str = setting(
-        "sst2",
-        help="'sst2', a .csv/.tsv/.jsonl table or tfds:NAME (as for finetune); "
-        "its classes must be the teacher's",
+    task: str | None = setting(
+        None,
+        help="distil the teacher classifier's predictions on this labelled task: 'sst2', a "
+        ".csv/.tsv/.jsonl table or tfds:NAME (as for finetune); its classes must be the "
+        "teacher's",
     )
+    corpus: str | None = setting(
+        None,
+        help="instead of --task, distil the teacher encoder's last hidden states on this "
+        "unlabelled text, task-agnostic (as DistilBERT pre-trains its student): " + CORPUS_FORMS,
+    )
+    seq_len: int | None = setting(
+        None,
+        check=positive,
+        help="tokens per sequence, [CLS] and [SEP] included, longer texts cut (default: the "
+        "teacher run's with --task, 64 with --corpus)",
+    )
+    steps: int = setting(2000, check=positive, resumable=True, help="training steps with --corpus")
     vocab: str | None = setting(None, help="the student's vocab.txt; must equal the teacher's")
     epochs: int = setting(
-        3, check=positive, resumable=True, help="training epochs (distillation and baseline each)"
+        3,
+        check=positive,
+        resumable=True,
+        help="training epochs with --task (distillation and baseline each)",
     )
     batch_size: int = setting(32, check=positive, help="global batch size")
     learning_rate: float = setting(
@@ -60,7 +81,20 @@ class DistillRun(TrainingSettings, LabelledText):
     hidden_weight: float = setting(
         0.0,
         check=non_negative,
-        help="weight of the cosine alignment of last hidden states (needs equal widths)",
+        help="with --task: weight of the cosine alignment of last hidden states (needs equal "
+        "widths); --corpus always aligns them",
+    )
+    mse_weight: float = setting(
+        0.0,
+        check=non_negative,
+        help="with --corpus: weight of the hidden states' mean squared error, added to their "
+        "cosine distance",
+    )
+    validation_fraction: float = setting(
+        0.05,
+        check=in_range(0, 0.5, low_open=True, high_open=True),
+        help="with --corpus: share of the lines held out to measure the hidden-state distance "
+        "before and after (0.05: every 20th line)",
     )
     teacher_logits: str | None = setting(
         None,
@@ -72,7 +106,8 @@ class DistillRun(TrainingSettings, LabelledText):
     limit_train: int | None = setting(
         None,
         check=positive,
-        help="train on N examples sampled class by class (seeded by --seed), not the first N",
+        help="train on N examples sampled class by class (seeded by --seed), not the first N; "
+        "with --corpus on the first N lines",
     )
     latency_batches: int = 20
     steps_per_execution: int = setting(
@@ -83,6 +118,17 @@ class DistillRun(TrainingSettings, LabelledText):
     )
 
     def check(self) -> None:
+        if (self.task is None) == (self.corpus is None):
+            raise ValueError(
+                f"Give exactly one of --task and --corpus (got {'both' if self.task else 'neither'}"
+                "): --task distils a fine-tuned classifier's predictions on labelled text, "
+                "--corpus a pre-trained encoder's hidden states on unlabelled text."
+            )
+        if self.corpus is not None and self.teacher_logits:
+            raise ValueError(
+                "--teacher-logits holds a classifier's predictions on --task; --corpus "
+                "distillation matches hidden states. Drop --teacher-logits."
+            )
         if self.teacher_logits and self.hidden_weight:
             raise ValueError(
                 "Cached teacher logits cannot serve hidden-state alignment, which "

@@ -37,10 +37,10 @@ class FinetuneRun(TrainingSettings, LabelledText):
         "text-to-text table (--target-column)"
     )
     init: str = setting(
-        help="'scratch', an mlm or electra run, a clm run (a head on the GPT), a finetune or "
-        "distill run (its encoder), a Hugging Face BERT, DistilBERT or RoBERTa folder (a "
-        "*ForSequenceClassification keeps its head and label names), a `tfpretrain "
-        "seq2seq` directory or a Hugging Face T5 folder (text to text), or 'vsm' (the "
+        help="'scratch', an mlm, electra or `distill --corpus` run, a clm run (a head on the "
+        "GPT), a finetune or distill run (its encoder), a Hugging Face BERT, DistilBERT or "
+        "RoBERTa folder (a *ForSequenceClassification keeps its head and label names), a "
+        "`tfpretrain seq2seq` directory or a Hugging Face T5 folder (text to text), or 'vsm' (the "
         "count-based baseline: TF-IDF bag of words + logistic regression; uses --epochs, "
         "--batch-size, --vocab-size, --limit-train)"
     )

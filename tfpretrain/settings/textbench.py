@@ -22,7 +22,8 @@ class TextbenchRun(RunSettings):
         metavar="START",
         repeat=True,
         help="a start, as for `finetune --init` (scratch, vsm, an mlm / electra / clm / "
-        "seq2seq / distill run, a Hugging Face BERT folder); repeat for several",
+        "seq2seq run, a distill run: a distilled classifier or a `distill --corpus` encoder, a "
+        "Hugging Face BERT folder); repeat for several",
     )
     labels: list[int | None] = setting(
         default_factory=lambda: [100, 1000, 10000, None],
