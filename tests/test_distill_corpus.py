@@ -142,15 +142,11 @@ def test_distils_on_a_corpus_into_an_encoder_that_finetune_reads(teacher, tmp_pa
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (
-            ["--task", "sst2", "--corpus", "wikitext-2"],
-            "exactly one of --task and --corpus (got both",
-        ),
-        ([], "exactly one of --task and --corpus (got neither"),
+        (["--task", "sst2", "--corpus", "wikitext-2"], "one of --task and --corpus, not both"),
         (["--corpus", "c.txt", "--teacher-logits", "l.npz"], "Drop --teacher-logits"),
     ],
 )
-def test_task_xor_corpus(argv, message, tmp_path, monkeypatch, capsys):
+def test_task_and_corpus_exclude_each_other(argv, message, tmp_path, monkeypatch, capsys):
     from tfpretrain.cli.main import main
     from tfpretrain.recipes import distill
 
@@ -158,6 +154,11 @@ def test_task_xor_corpus(argv, message, tmp_path, monkeypatch, capsys):
     args = ["distill", "--teacher", str(tmp_path), *argv, "--out", str(tmp_path / "out")]
     assert main(args) == 2
     assert message in capsys.readouterr().err
+
+
+def test_without_corpus_the_task_is_sst2_as_before():
+    assert DistillRun(teacher="t", out_dir="o").task == "sst2"
+    assert DistillRun(teacher="t", out_dir="o", corpus="c.txt").task is None
 
 
 def test_corpus_and_teacher_errors_are_clear(teacher, tmp_path):

@@ -42,9 +42,9 @@ class DistillRun(TrainingSettings, LabelledText):
     )
     task: str | None = setting(
         None,
-        help="distil the teacher classifier's predictions on this labelled task: 'sst2', a "
-        ".csv/.tsv/.jsonl table or tfds:NAME (as for finetune); its classes must be the "
-        "teacher's",
+        help="distil the teacher classifier's predictions on this labelled task: 'sst2' (the "
+        "default without --corpus), a .csv/.tsv/.jsonl table or tfds:NAME (as for finetune); "
+        "its classes must be the teacher's",
     )
     corpus: str | None = setting(
         None,
@@ -118,12 +118,14 @@ class DistillRun(TrainingSettings, LabelledText):
     )
 
     def check(self) -> None:
-        if (self.task is None) == (self.corpus is None):
+        if self.task is not None and self.corpus is not None:
             raise ValueError(
-                f"Give exactly one of --task and --corpus (got {'both' if self.task else 'neither'}"
-                "): --task distils a fine-tuned classifier's predictions on labelled text, "
-                "--corpus a pre-trained encoder's hidden states on unlabelled text."
+                "Give one of --task and --corpus, not both: --task distils a fine-tuned "
+                "classifier's predictions on labelled text, --corpus a pre-trained encoder's "
+                "hidden states on unlabelled text."
             )
+        if self.corpus is None and self.task is None:
+            self.task = "sst2"  # the command's task before --corpus existed
         if self.corpus is not None and self.teacher_logits:
             raise ValueError(
                 "--teacher-logits holds a classifier's predictions on --task; --corpus "
