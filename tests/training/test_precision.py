@@ -1,5 +1,7 @@
 """Mixed precision (bf16 on CPU, fp16 loss scaling) and gradient accumulation through `fit`."""
 
+import json
+
 import keras
 import numpy as np
 import pytest
@@ -8,6 +10,7 @@ import tensorflow as tf
 from tfpretrain.distribute import set_precision, xla_for_training
 from tfpretrain.models.autoencoder import AutoencoderConfig, build_autoencoder
 from tfpretrain.recipes.autoencoder import compile_autoencoder
+from tfpretrain.recipes.load import model_width
 from tfpretrain.training import fit
 
 CONFIG = AutoencoderConfig(image_shape=(8, 8, 1), encoder_units=(32, 16), decoder_units=(32,))
@@ -98,3 +101,21 @@ def test_gradient_accumulation_equals_one_big_batch():
     for a, b in zip(micro.get_weights(), big.get_weights(), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
     assert not np.allclose(micro.get_weights()[0], train(8, None).get_weights()[0], atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "config, width",
+    [
+        ({"model": {"hidden_dim": 256, "intermediate_dim": 1024}}, 256),  # a tfpretrain run
+        ({"model_type": "bert", "hidden_size": 384, "intermediate_size": 1536}, 384),
+        # DistilBERT's `hidden_dim` is its feed-forward width, not the model's.
+        ({"model_type": "distilbert", "dim": 768, "hidden_dim": 3072}, 768),
+        ({"model_type": "t5", "d_model": 512, "d_ff": 2048}, 512),
+        ({"model_type": "gpt2", "n_embd": 768, "n_inner": None}, 768),
+        ({"run": {"seed": 0}}, None),  # a run that records no model (a classifier run)
+    ],
+)
+def test_model_width_reads_runs_and_hugging_face_configs(tmp_path, config, width):
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    assert model_width(tmp_path) == width
+    assert model_width(tmp_path / "missing") is None

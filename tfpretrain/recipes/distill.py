@@ -40,6 +40,7 @@ from tfpretrain.models.distill import (
     teacher_logits,
 )
 from tfpretrain.recipes.finetune import _dataset, load_task
+from tfpretrain.recipes.load import model_width
 from tfpretrain.settings.distill import DistillRun
 from tfpretrain.text.wordpiece import WordPieceTokenizer, read_vocab
 from tfpretrain.training import WarmupSchedule, adamw, fit, record_config, run_directory, write_json
@@ -184,6 +185,13 @@ def _build_student(cfg: DistillRun, teacher: TextClassifier) -> TextClassifier:
     )
 
 
+def student_width(cfg: DistillRun) -> int | None:
+    """The student's hidden width before any model is built (what `--precision auto` judges
+    by): a preset's, or for `half` the teacher's as its folder records it."""
+    preset = BertConfig.PRESETS.get(cfg.student_preset)
+    return preset["hidden_dim"] if preset else model_width(cfg.teacher)
+
+
 def check_vocabulary(cfg: DistillRun, vocabulary: list[str], source) -> None:
     """`--vocab`, when given, must be the teacher's vocabulary (read from `source`)."""
     if cfg.vocab is not None and read_vocab(cfg.vocab) != vocabulary:
@@ -220,11 +228,7 @@ def _run_task(cfg: DistillRun) -> dict:
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     strategy = get_strategy(cfg.strategy)
-    # --precision auto judges by the student's width, known before the teacher loads unless the
-    # student is `half` (the teacher's widths).
-    presets = BertConfig.PRESETS
-    width = presets[cfg.student_preset]["hidden_dim"] if cfg.student_preset in presets else None
-    set_precision(cfg.precision, width=width)
+    set_precision(cfg.precision, width=student_width(cfg))
     keras.utils.set_random_seed(cfg.seed)
 
     teacher, vocab_path, _, teacher_classes = load_teacher(cfg.teacher)

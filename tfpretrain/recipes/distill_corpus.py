@@ -20,9 +20,9 @@ import tensorflow as tf
 
 from tfpretrain.data.pipeline import shard_by_element
 from tfpretrain.distribute import get_strategy, set_precision, xla_for_training
-from tfpretrain.models.bert import BertConfig, BertEncoder
+from tfpretrain.models.bert import BertEncoder
 from tfpretrain.models.distill import HiddenStateDistiller
-from tfpretrain.recipes.distill import check_vocabulary, student_encoder
+from tfpretrain.recipes.distill import check_vocabulary, student_encoder, student_width
 from tfpretrain.recipes.mlm import corpus_lines
 from tfpretrain.settings.distill import DistillRun
 from tfpretrain.text.mlm import SHUFFLE_BUFFER
@@ -37,7 +37,6 @@ from tfpretrain.training import (
     write_json,
 )
 from tfpretrain.training.checkpoint import load_keras_model
-from tfpretrain.training.rundir import read_json
 
 # Held-out lines measured before and after training: each measure runs both encoders over them.
 HELD_OUT_LINES = 2048
@@ -76,17 +75,6 @@ def load_encoder_teacher(path, seq_len: int) -> tuple[BertEncoder, WordPieceToke
     return load_bert(path, head="encoder"), tokenizer
 
 
-def _teacher_width(path) -> int | None:
-    """The teacher's hidden width from its config.json, before any model is built (for
-    `--precision auto`): a run's recorded model, or a Hugging Face BERT / DistilBERT config."""
-    config = read_json(Path(path) / "config.json") or {}
-    return (
-        (config.get("model") or {}).get("hidden_dim")
-        or config.get("hidden_size")
-        or config.get("dim")
-    )
-
-
 def _batches(lines: tf.data.Dataset, tokenizer, seq_len: int, batch_size: int, drop_remainder):
     """Batches of lines packed one per row as `[CLS] line [SEP]`, cut or padded to `seq_len`:
     the padding mask then says where the hidden states are compared."""
@@ -103,9 +91,7 @@ def run_corpus(cfg: DistillRun) -> dict:
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     strategy = get_strategy(cfg.strategy)
-    presets = BertConfig.PRESETS
-    preset_width = presets.get(cfg.student_preset, {}).get("hidden_dim")
-    set_precision(cfg.precision, width=preset_width or _teacher_width(cfg.teacher))
+    set_precision(cfg.precision, width=student_width(cfg))
     keras.utils.set_random_seed(cfg.seed)
 
     train_lines, held_lines = corpus_lines(cfg)
@@ -121,10 +107,10 @@ def run_corpus(cfg: DistillRun) -> dict:
         teacher, tokenizer = load_encoder_teacher(cfg.teacher, cfg.seq_len)
         check_vocabulary(cfg, tokenizer.vocabulary, cfg.teacher)
         width = teacher.config.hidden_dim
-        if preset_width not in (None, width):
+        if cfg.student_preset != "half" and student_width(cfg) != width:
             raise ValueError(
                 f"--corpus distillation matches the teacher's {width}-wide hidden states; "
-                f"--student-preset {cfg.student_preset} is {preset_width} wide. Use "
+                f"--student-preset {cfg.student_preset} is {student_width(cfg)} wide. Use "
                 "--student-preset half (the teacher's widths, half its layers)."
             )
         student = student_encoder(cfg, teacher)

@@ -22,6 +22,7 @@ from tfpretrain.distribute import get_strategy, set_precision, xla_for_training
 from tfpretrain.metrics import class_report, classification_metrics
 from tfpretrain.models.bert import BertConfig, BertEncoder
 from tfpretrain.models.classifier import TextClassifier, freeze_encoder
+from tfpretrain.recipes.load import model_width
 from tfpretrain.recipes.starts import (
     build_classifier_start,
     build_clm_start,
@@ -302,8 +303,10 @@ def run(cfg: FinetuneRun) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(cfg.seed)
     strategy = get_strategy(cfg.strategy)
-    # --precision auto judges by the model's width, known before it is built for scratch only.
-    width = BertConfig.PRESETS[cfg.preset]["hidden_dim"] if cfg.init == "scratch" else None
+    # --precision auto judges by the model's width, read before the model is built (None for
+    # a start whose folder does not record it, e.g. a classifier run).
+    scratch = cfg.init == "scratch"
+    width = BertConfig.PRESETS[cfg.preset]["hidden_dim"] if scratch else model_width(cfg.init)
     set_precision(cfg.precision, width=width)
 
     data = load_task(cfg, cfg.num_classes)

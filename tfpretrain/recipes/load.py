@@ -28,6 +28,22 @@ def hf_model_type(path) -> str | None:
     return json.loads(config.read_text()).get("model_type")
 
 
+# The width's key in a Hugging Face config.json, by family (DistilBERT's `hidden_dim` is its
+# feed-forward width, so it is not read there).
+HF_WIDTH_KEYS = ("hidden_size", "dim", "d_model", "n_embd")
+
+
+def model_width(path) -> int | None:
+    """The hidden width of the model in folder `path`, from its config.json before the model is
+    built (what `--precision auto` judges by): a tfpretrain run's recorded `model`, or a Hugging
+    Face config (BERT, DistilBERT, RoBERTa, T5, GPT-2). None where neither says it."""
+    file = Path(path) / "config.json"
+    config = json.loads(file.read_text()) if file.is_file() else {}
+    if isinstance(config.get("model"), dict):  # a run directory
+        return config["model"].get("hidden_dim")
+    return next((config[key] for key in HF_WIDTH_KEYS if isinstance(config.get(key), int)), None)
+
+
 def hf_encoder_folder(
     path, sequence_length: int, kinds: tuple[str, ...] = HF_ENCODERS
 ) -> tuple[object, dict]:

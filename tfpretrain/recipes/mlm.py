@@ -13,6 +13,7 @@ from tfpretrain.data.splits import holdout_stream
 from tfpretrain.data.text_files import corpus_dataset
 from tfpretrain.distribute import get_strategy, is_chief, set_precision, xla_for_training
 from tfpretrain.models.bert import BertConfig, BertEncoder, BertMaskedLM
+from tfpretrain.recipes.load import model_width
 from tfpretrain.settings.distill import DistillRun
 from tfpretrain.settings.mlm import MlmRun
 from tfpretrain.text.mlm import mlm_dataset
@@ -195,7 +196,7 @@ def run(cfg: MlmRun) -> dict:
     tokenizer, train, val, vocab_seconds = masked_corpus(cfg, out, strategy)
 
     model_config = encoder_config(cfg, tokenizer)
-    width = _init_config(cfg).hidden_dim if cfg.init else model_config.hidden_dim
+    width = model_width(cfg.init) if cfg.init else model_config.hidden_dim
     set_precision(cfg.precision, width=width)  # before the model is built
     with strategy.scope():
         if cfg.init:
@@ -287,14 +288,6 @@ def _init_tokenizer(cfg: MlmRun) -> WordPieceTokenizer:
             "which has none (BertForPreTraining has)."
         )
     return tokenizer
-
-
-def _init_config(cfg: MlmRun) -> BertConfig:
-    """The `BertConfig` of `--init`'s Hugging Face folder."""
-    from tfpretrain.checkpoints.bert import bert_config
-    from tfpretrain.checkpoints.hf import read_config
-
-    return bert_config(read_config(cfg.init))
 
 
 def _init_model(cfg: MlmRun) -> BertMaskedLM:

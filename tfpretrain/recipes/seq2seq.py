@@ -15,6 +15,7 @@ from tfpretrain.data.seq2seq import seq2seq_batches
 from tfpretrain.data.splits import holdout_stream
 from tfpretrain.distribute import get_strategy, is_chief, set_precision, xla_for_training
 from tfpretrain.models.t5 import Seq2SeqConfig, build_seq2seq
+from tfpretrain.recipes.load import model_width
 from tfpretrain.settings.seq2seq import Seq2SeqRun
 from tfpretrain.settings.steps import evaluation_period
 from tfpretrain.text.sentencepiece import SentencePieceTokenizer
@@ -132,21 +133,11 @@ def load_hf_t5(
     return model, config, tokenizer
 
 
-def hf_t5_width(path) -> int | None:
-    """The hidden width of a local Hugging Face T5 folder, read before its model is built (what
-    `--precision auto` judges by); None for another folder (`load_hf_t5` says what is wrong)."""
-    from tfpretrain.checkpoints.hf import read_config
-    from tfpretrain.checkpoints.t5 import t5_config
-    from tfpretrain.recipes.load import hf_model_type
-
-    return t5_config(read_config(path)).hidden_dim if hf_model_type(path) == "t5" else None
-
-
 def _vocabulary_and_model(cfg: Seq2SeqRun, text: str, strategy):
     """`(tokenizer, config, model)`: `--init`'s, or a vocabulary learned from `text` and a new
     `--preset` model; Keras' precision policy is set (`set_precision`) before either is built."""
     if cfg.init:
-        set_precision(cfg.precision, width=hf_t5_width(cfg.init))
+        set_precision(cfg.precision, width=model_width(cfg.init))
         with strategy.scope():
             model, config, tokenizer = load_hf_t5(cfg.init, cfg.dropout)
         return tokenizer, config, model

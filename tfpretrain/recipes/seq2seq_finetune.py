@@ -36,9 +36,9 @@ from tfpretrain.distribute import get_strategy, set_precision
 from tfpretrain.export.seq2seq import export_seq2seq
 from tfpretrain.models.t5 import PRESETS, Seq2SeqConfig, Seq2SeqGenerator, build_seq2seq
 from tfpretrain.recipes.finetune import label_metrics
+from tfpretrain.recipes.load import model_width
 from tfpretrain.recipes.seq2seq import (
     compile_seq2seq,
-    hf_t5_width,
     is_seq2seq_dir,
     load_hf_t5,
     load_seq2seq,
@@ -367,9 +367,8 @@ def run_seq2seq(cfg: FinetuneRun) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(cfg.seed)
     strategy = get_strategy(cfg.strategy)
-    # --precision auto judges by the model's width, known before it is built unless --init is
-    # a seq2seq run (its model.keras holds it).
-    width = hf_t5_width(cfg.init) if _pretrained(cfg.init) else PRESETS[cfg.preset]["hidden_dim"]
+    # --precision auto judges by the model's width, read before the model is built.
+    width = model_width(cfg.init) if _pretrained(cfg.init) else PRESETS[cfg.preset]["hidden_dim"]
     set_precision(cfg.precision, width=width)
     if cfg.reinit != "none" and not _pretrained(cfg.init):
         raise ValueError(
