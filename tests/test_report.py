@@ -32,6 +32,15 @@ def runs(tmp_path):
         {"init": "mlm", "accuracy": 0.83, "f1": 0.84, "train_seconds": 100.0},
         {"init": str(mlm)},
     )
+    electra = root / "electra"
+    _run(root, "electra", {"train_seconds": 400.0}).joinpath("config.json").write_text(
+        json.dumps({"run": {}, "generator": {"num_layers": 1}})
+    )
+    student = _run(root, "student", {"train_seconds": 300.0}, {"teacher": "minilm", "steps": 8})
+    for name, start in (("ft_electra", electra), ("ft_student", student)):
+        _run(
+            root, name, {"init": "mlm", "accuracy": 0.8, "train_seconds": 9.0}, {"init": str(start)}
+        )
     _run(
         root,
         "t5",
@@ -83,7 +92,7 @@ def runs(tmp_path):
 
 
 def test_collects_every_kind_of_run(runs):
-    assert len(find_metrics([runs])) == 8
+    assert len(find_metrics([runs])) == 12
     report = collect([runs])
     images, text = report["images"], report["text"]
     assert images["gan"]["linear_probe"] == 0.98 and images["gan"]["100"] == 0.7
@@ -92,6 +101,9 @@ def test_collects_every_kind_of_run(runs):
     assert images["simclr"]["all"] == 0.99
     mlm = text["own masked LM (ft_mlm)"]
     assert mlm["vs_vsm"] == pytest.approx(0.03) and mlm["pretrain_seconds"] == 500.0
+    # finetune calls every encoder run 'mlm'; the report names the command that wrote it.
+    assert text["own ELECTRA (ft_electra)"]["pretrain_seconds"] == 400.0
+    assert text["distilled student (ft_student)"]["pretrain_seconds"] == 300.0
     assert text["distilled student (distil)"]["vs_vsm"] == pytest.approx(0.05)
     assert text["distilled student (distil)"]["finetune_seconds"] == 45.0  # labelling + training
     assert text["student without teacher (distil)"]["accuracy"] == 0.82

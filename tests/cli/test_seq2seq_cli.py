@@ -21,6 +21,7 @@ from tfpretrain.recipes.seq2seq_finetune import (
     strip_punctuation,
     text_to_text_task,
 )
+from tfpretrain.training import budget
 
 TINY = dict(
     hidden_dim=32, num_heads=2, intermediate_dim=64, num_encoder_layers=1, num_decoder_layers=1
@@ -124,7 +125,7 @@ def test_score_dev_scores_the_decoded_strings_against_the_targets(monkeypatch):
 
 
 @pytest.mark.slow
-def test_pretrain_finetune_generate_export(tmp_path, data_dir):
+def test_pretrain_finetune_generate_export(tmp_path, data_dir, monkeypatch):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text((data_dir / "tinyshakespeare" / "input.txt").read_text()[:60000])
     pre = pretrain(
@@ -215,6 +216,26 @@ def test_pretrain_finetune_generate_export(tmp_path, data_dir):
     assert served["greedy"] == expected
     assert len(served["beam"]) == 2 and all(isinstance(s, str) for s in served["beam"])
     assert "tokenizes to nothing" in served["empty"]
+
+    # Without --epochs the budget rule's steps run as at most ROUNDS validated rounds, however
+    # short a pass is: 40 examples in batches of 16 are 2 steps a pass, 30 passes for the rule.
+    monkeypatch.setattr(budget, "MIN_STEPS", 40)
+    assert budget.passes_for(40, 16) == 30
+    ruled = finetune(
+        FinetuneRun(
+            task=str(task),
+            init=str(tmp_path / "pre"),
+            out_dir=str(tmp_path / "ft-rule"),
+            batch_size=16,
+            limit_train=40,
+            verbose=0,
+            limit_eval=8,
+            export=False,
+        )
+    )
+    assert (ruled["epochs"], ruled["steps_per_epoch"], ruled["steps"]) == (budget.ROUNDS, 3, 60)
+    history = json.loads((tmp_path / "ft-rule" / "history.json").read_text())
+    assert len(history["val_loss"]) == budget.ROUNDS
 
 
 def test_reconstruct_objective_trains_on_the_whole_text(tmp_path, data_dir):

@@ -5,6 +5,7 @@ from tfpretrain.training.budget import (
     held_out_count,
     learning_rate_for,
     passes_for,
+    rounds_for,
 )
 
 
@@ -39,5 +40,7 @@ def test_held_out_slice_and_passes():
     assert [held_out_count(n) for n in (40, 100, 500, 50000)] == [10, 20, 50, 1000]
     assert passes_for(100, 32) == 100  # 300 steps of 3 batches
     assert passes_for(67349, 32) == 3  # ceil(6,220 / 2,104): the rule's steps, no slice
+    # Text-to-text runs those steps as at most 20 evaluated rounds, whatever a pass holds.
+    assert rounds_for(300) == (20, 15) and rounds_for(301) == (20, 16) and rounds_for(7) == (7, 1)
     with pytest.raises(ValueError, match="at least 8 labelled examples"):
         finetune_budget(5, pretrained=True, width=128)

@@ -58,7 +58,19 @@ def _pretrain_seconds(init: str) -> float | None:
     return None
 
 
-def _text_name(metrics: dict, run_dir: Path) -> str:
+def _encoder_family(init: str) -> str:
+    """The command that wrote an encoder run (`finetune` calls all of them kind 'mlm'), told
+    apart by what each records in its config.json."""
+    path = Path(init) / "config.json"
+    saved = json.loads(path.read_text()) if path.is_file() else {}
+    if "generator" in saved:
+        return "own ELECTRA"
+    if "teacher" in saved.get("run", {}):
+        return "distilled student"
+    return "own masked LM"
+
+
+def _text_name(metrics: dict, run_dir: Path, init_path: str = "") -> str:
     init = metrics.get("init", "?")
     names = {
         "vsm": "vector-space baseline",
@@ -67,7 +79,7 @@ def _text_name(metrics: dict, run_dir: Path) -> str:
         "mlm": "own masked LM",
         "seq2seq": "own span corruption",
     }
-    name = names.get(init, str(init))
+    name = _encoder_family(init_path) if init == "mlm" else names.get(init, str(init))
     if init == "scratch" and "exact_match" in metrics:  # fine-tuned text to text
         name = "scratch encoder-decoder"
     return f"{name} ({run_dir.name})"
@@ -139,7 +151,7 @@ def collect(paths) -> dict:
                     "params": metrics.get("student_params"),
                 }
         elif "init" in metrics and "accuracy" in metrics:  # tfpretrain finetune
-            text[_text_name(metrics, run_dir)] = {
+            text[_text_name(metrics, run_dir, run_cfg.get("init", ""))] = {
                 "accuracy": metrics["accuracy"],
                 "f1": metrics.get("f1"),
                 "init": metrics["init"],

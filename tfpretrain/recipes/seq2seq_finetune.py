@@ -48,7 +48,7 @@ from tfpretrain.settings.finetune import REINIT_PARTS, FinetuneRun
 from tfpretrain.text.sentencepiece import SentencePieceTokenizer
 from tfpretrain.text.seq2seq import Seq2SeqTokenizer
 from tfpretrain.training import EpochTimer, fit, write_json
-from tfpretrain.training.budget import learning_rate_for, passes_for
+from tfpretrain.training.budget import learning_rate_for, passes_for, rounds_for
 
 SST2_WORDS = ("negative", "positive")
 PUNCTUATION_LINES = 2
@@ -409,9 +409,18 @@ def run_seq2seq(cfg: FinetuneRun) -> dict:
     dev = seq2seq_batches(dev_pairs, 64, **batch_args).cache()
 
     # The budget rule where --epochs / --learning-rate are not given (no held-out slice here).
-    epochs = cfg.epochs or passes_for(len(train_in), cfg.batch_size)
+    # Its steps run as rounds of a repeated stream, not as passes: a pass over 100 examples
+    # is 3 steps, and validating and checkpointing after each of 100 passes costs more than
+    # the training.
+    per_pass = len(train_in) // cfg.batch_size
+    passes = cfg.epochs or passes_for(len(train_in), cfg.batch_size)
+    if cfg.epochs:
+        epochs, steps_per_epoch = cfg.epochs, None
+    else:
+        epochs, steps_per_epoch = rounds_for(per_pass * passes)
+        train = train.repeat()
+    steps = epochs * (steps_per_epoch or per_pass)
     learning_rate = cfg.learning_rate or learning_rate_for(init != "scratch", config.hidden_dim)
-    steps = (len(train_in) // cfg.batch_size) * epochs
     with strategy.scope():
         compile_seq2seq(
             model,
@@ -427,6 +436,7 @@ def run_seq2seq(cfg: FinetuneRun) -> dict:
         model,
         train,
         epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
         validation_data=dev,
         out_dir=out,
         callbacks=[timer],
@@ -454,7 +464,8 @@ def run_seq2seq(cfg: FinetuneRun) -> dict:
         **scores,
         "train_examples": len(train_in),
         "dev_examples": len(dev_in),
-        "epochs": epochs,
+        "epochs": epochs,  # with the budget rule: rounds of steps_per_epoch steps
+        "steps_per_epoch": steps_per_epoch or per_pass,
         "steps": steps,
         "train_seconds": train_seconds,
         "num_beams": cfg.num_beams,

@@ -103,6 +103,13 @@ def finetune_budget(
     )
 
 
+def rounds_for(steps: int) -> tuple[int, int]:
+    """(rounds, steps per round) covering at least `steps`: at most `ROUNDS` evaluations and
+    checkpoints, however few examples one pass holds (100 labels are 3 steps a pass)."""
+    rounds = max(1, min(ROUNDS, steps))
+    return rounds, math.ceil(steps / rounds)
+
+
 def passes_for(labels: int, batch_size: int) -> int:
     """Passes over all `labels` for trainers without the held-out slice (the count baseline,
     text-to-text fine-tuning): the rule's step count, in whole passes of `batch_size`."""
