@@ -86,11 +86,13 @@ def profile_ours(folder: Path, batch: int, new: int, prompt: int) -> dict:
 
     from tfpretrain.models import gpt
 
+    vocab = json.loads((folder / "config.json").read_text())["vocab_size"]
+
     class Ids:
-        vocabulary_size = 50257
+        vocabulary_size = vocab
 
     generator = gpt.TextGenerator(gpt.from_pretrained(folder), Ids())
-    prompts = list(np.random.default_rng(0).integers(0, 50257, (batch, prompt)).astype("int32"))
+    prompts = list(np.random.default_rng(0).integers(0, vocab, (batch, prompt)).astype("int32"))
 
     def run():
         return generator.generate_ids(prompts, prompt + new, greedy=True)
@@ -111,16 +113,19 @@ def profile_ours(folder: Path, batch: int, new: int, prompt: int) -> dict:
     (plane,) = [p for p in space.planes if p.name == "/host:CPU"]
     names = {k: v.name for k, v in plane.event_metadata.items()}
     totals = collections.Counter()
+    thunks = 0
     for line in plane.lines:
         for event in line.events:
             name = names.get(event.metadata_id, "")
             op_name, product = metadata.get(name, ("", False))
             if op_name.startswith("while/") and not name.startswith("while"):
                 totals[category(op_name, product)] += event.duration_ps / 1e9
+                thunks += 1
     steps = new  # the loop runs from the prompt's end; the prompt itself is prefilled
     return {
         "call_ms_per_token": 1e3 * min(calls) / new,
         "step_ms": sum(totals.values()) / steps,
+        "thunks_per_step": thunks / steps,
         "parts": {k: v / steps for k, v in totals.most_common()},
     }
 
@@ -135,7 +140,7 @@ def kerashub_step_ms(folder: Path, batch: int, width: int, steps: int = 16) -> f
 
     config = json.loads((folder / "config.json").read_text())
     model = keras_hub_model(folder, config)
-    ids = np.random.default_rng(0).integers(0, 50257, (batch, width)).astype("int32")
+    ids = np.random.default_rng(0).integers(0, config["vocab_size"], (batch, width)).astype("int32")
     _, cache = model._build_cache(ids)
 
     @tf.function  # KerasHub's generate compiles without XLA on a CPU
@@ -238,11 +243,12 @@ def main() -> None:
                 text=True,
             )
             result = json.loads(out.stdout.strip().splitlines()[-1])
-            parts = ", ".join(f"{k} {v:.1f}" for k, v in result["parts"].items())
+            parts = ", ".join(f"{k} {v:.3g}" for k, v in result["parts"].items())
             print(
-                f"batch {batch}: tfpretrain step {result['step_ms']:.1f} ms ({parts}); "
-                f"{result['call_ms_per_token']:.1f} ms per new token with the prefill; "
-                f"KerasHub step {result['kerashub_step_ms']:.1f} ms"
+                f"batch {batch}: tfpretrain step {result['step_ms']:.3g} ms in "
+                f"{result['thunks_per_step']:.0f} thunks ({parts}); "
+                f"{result['call_ms_per_token']:.3g} ms per new token with the prefill; "
+                f"KerasHub step {result['kerashub_step_ms']:.3g} ms"
             )
 
 
