@@ -53,19 +53,28 @@ def category(op_name: str, is_product: bool) -> str:
     return "norms, activations, residuals" if "block_" in op_name else "loop and other"
 
 
-def hlo_metadata(dump: Path) -> dict[str, tuple[str, bool]]:
-    """`{instruction: (op_name, whether it is or holds a matrix product)}` of the decoding
-    loop's optimized HLO."""
-    (text,) = [p.read_text() for p in dump.glob("*decode_ids*cpu_after_optimizations.txt")]
+def hlo_metadata(
+    dump: Path, module: str = "decode_ids", inherit: bool = False
+) -> dict[str, tuple[str, bool]]:
+    """`{instruction: (op_name, whether it is or holds a matrix product)}` of the optimized HLO
+    of the one module in `dump` whose name holds `module` (by default the decoding loop's).
+
+    With `inherit`, an instruction without metadata (the first half of a reduction XLA's CPU
+    backend split in two, a copy) takes the op_name of the first of its users that has one.
+    """
+    (text,) = [p.read_text() for p in dump.glob(f"*{module}*cpu_after_optimizations.txt")]
     fused = {}  # fused computation -> whether it holds a dot
     current = None
     for line in text.splitlines():
         if line.startswith("%") and line.rstrip().endswith("{"):
             current = line.split()[0][1:]
             fused[current] = False
+        elif line.startswith("}"):  # the entry computation's own dots belong to no fusion
+            current = None
         elif current and " dot(" in line:
             fused[current] = True
     out = {}
+    users = collections.defaultdict(list)  # instruction -> the instructions reading it
     for line in text.splitlines():
         match = re.match(r"\s*(?:ROOT )?%([\w.\-]+) = .*?\b(\w[\w-]*)\(", line)
         if not match:
@@ -75,6 +84,14 @@ def hlo_metadata(dump: Path) -> dict[str, tuple[str, bool]]:
         calls = re.search(r"calls=%([\w.\-]+)", line)
         product = opcode == "dot" or bool(calls and fused.get(calls.group(1)))
         out[name] = (op_name.group(1) if op_name else "", product)
+        for operand in re.findall(r"%([\w.\-]+)", line[match.end() :].split(")", 1)[0]):
+            users[operand].append(name)
+    while inherit:  # until no instruction without an op_name has a user with one
+        inherit = False
+        for name, (op_name, product) in out.items():
+            named = [out[user][0] for user in users[name] if out[user][0]]
+            if not op_name and named:
+                out[name], inherit = (named[0], product), True
     return out
 
 
