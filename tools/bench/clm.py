@@ -61,6 +61,53 @@ PEERS = {
         {"TF_ENABLE_ONEDNN_OPTS": "1", "BENCH_PRECISION": "bf16"},
         "--precision bf16 (--xla auto: no XLA on a CPU), oneDNN on",
     ),
+    # XLA's own CPU options (read once per process from XLA_FLAGS), float32 unless named.
+    "tfpretrain-xla-onednn": (
+        "tfpretrain",
+        {
+            "TF_ENABLE_ONEDNN_OPTS": "1",
+            "BENCH_PRECISION": "fp32",
+            "XLA_FLAGS": "--xla_cpu_use_onednn=true",
+        },
+        "fp32, XLA with its oneDNN matmuls (--xla_cpu_use_onednn)",
+    ),
+    "tfpretrain-xla-xnnpack": (
+        "tfpretrain",
+        {
+            "TF_ENABLE_ONEDNN_OPTS": "1",
+            "BENCH_PRECISION": "fp32",
+            "XLA_FLAGS": "--xla_cpu_use_xnnpack=true",
+        },
+        "fp32, XLA with XNNPACK (--xla_cpu_use_xnnpack)",
+    ),
+    "tfpretrain-xla-serial": (
+        "tfpretrain",
+        {
+            "TF_ENABLE_ONEDNN_OPTS": "1",
+            "BENCH_PRECISION": "fp32",
+            "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false",
+        },
+        "fp32, XLA, one thread per op (--xla_cpu_multi_thread_eigen=false)",
+    ),
+    "tfpretrain-xla-scheduler": (
+        "tfpretrain",
+        {
+            "TF_ENABLE_ONEDNN_OPTS": "1",
+            "BENCH_PRECISION": "fp32",
+            "XLA_FLAGS": "--xla_cpu_enable_concurrency_optimized_scheduler=true",
+        },
+        "fp32, XLA, concurrency-optimised scheduler",
+    ),
+    "tfpretrain-bf16-xla-onednn": (
+        "tfpretrain",
+        {
+            "TF_ENABLE_ONEDNN_OPTS": "1",
+            "BENCH_PRECISION": "bf16",
+            "BENCH_XLA": "on",
+            "XLA_FLAGS": "--xla_cpu_use_onednn=true",
+        },
+        "bf16, XLA with its oneDNN matmuls",
+    ),
     # Keras' jit_compile="auto" turns XLA off on CPU-only machines; oneDNN is off by default on AMD.
     "kerashub-default": (
         "kerashub",
