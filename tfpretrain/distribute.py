@@ -253,7 +253,8 @@ def xla_for_training(mode: str = "auto") -> bool:
 def machine() -> dict:
     """What a timing depends on: the CPU (`cpu` model, `vendor`, the `isa` extensions that change
     which kernels run: avx2, avx512f, avx512_bf16, amx) and whether TensorFlow's oneDNN ops are on
-    in this process (`onednn`, and the `TF_ENABLE_ONEDNN_OPTS` setting that chose it).
+    in this process (`onednn`, and the `TF_ENABLE_ONEDNN_OPTS` setting that chose it), and the
+    `XLA_FLAGS` XLA's compiler read.
 
     `fit` records it in each run's `config.json` (`execution.machine`); the benchmarks
     (`tools/bench/clock.py`) report it with their readings.
@@ -268,6 +269,7 @@ def machine() -> dict:
 
     info["onednn"] = bool(_pywrap_util_port.IsMklEnabled())
     info["TF_ENABLE_ONEDNN_OPTS"] = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "(unset)")
+    info["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "(unset)")
     return info
 
 

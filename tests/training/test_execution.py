@@ -226,7 +226,7 @@ def test_set_precision_resolves_auto_and_keeps_the_reason(monkeypatch):
 
 def test_machine_describes_the_cpu_and_onednn():
     about = machine()
-    assert set(about) == {"cpu", "vendor", "isa", "onednn", "TF_ENABLE_ONEDNN_OPTS"}
+    assert set(about) == {"cpu", "vendor", "isa", "onednn", "TF_ENABLE_ONEDNN_OPTS", "XLA_FLAGS"}
     assert isinstance(about["cpu"], str) and about["cpu"]
     assert set(about["isa"]) <= {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"}
     assert isinstance(about["onednn"], bool)

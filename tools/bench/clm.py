@@ -61,7 +61,8 @@ PEERS = {
         {"TF_ENABLE_ONEDNN_OPTS": "1", "BENCH_PRECISION": "bf16"},
         "--precision bf16 (--xla auto: no XLA on a CPU), oneDNN on",
     ),
-    # XLA's own CPU options (read once per process from XLA_FLAGS), float32 unless named.
+    # XLA's own CPU options (read once per process from XLA_FLAGS; every tfpretrain peer also
+    # gets the CLI's, `runtime_environment`, which keep these), float32 unless named.
     "tfpretrain-xla-onednn": (
         "tfpretrain",
         {
@@ -89,14 +90,14 @@ PEERS = {
         },
         "fp32, XLA, one thread per op (--xla_cpu_multi_thread_eigen=false)",
     ),
-    "tfpretrain-xla-scheduler": (
+    "tfpretrain-xla-no-scheduler": (
         "tfpretrain",
         {
             "TF_ENABLE_ONEDNN_OPTS": "1",
             "BENCH_PRECISION": "fp32",
-            "XLA_FLAGS": "--xla_cpu_enable_concurrency_optimized_scheduler=true",
+            "XLA_FLAGS": "--xla_cpu_enable_concurrency_optimized_scheduler=false",
         },
-        "fp32, XLA, concurrency-optimised scheduler",
+        "fp32, XLA without the concurrency-optimised scheduler (the CLI's XLA default before)",
     ),
     "tfpretrain-bf16-xla-onednn": (
         "tfpretrain",
@@ -455,6 +456,10 @@ class Peer:
         framework, env, self.description = PEERS[name]
         self.name = name
         environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(REPO), **env)
+        if framework == "tfpretrain":  # what the command line sets before TensorFlow starts
+            from tfpretrain.cli.main import runtime_environment
+
+            environment.update(runtime_environment(environment))
         self.process = subprocess.Popen(
             [sys.executable, __file__, "--worker", framework, "--preset", preset],
             stdin=subprocess.PIPE,
