@@ -33,8 +33,8 @@ COMMANDS = [
 
 # XLA's CPU options the CLI adds unless XLA_FLAGS names them: the concurrency-optimised
 # scheduler orders independent kernels so that the runtime can run them side by side, which
-# shortened the `nano` GPT's XLA step by 6-10% and its batch-1 decoding by 8% on a 2-core
-# Intel CPU (BENCHMARKS.md); results are unchanged (only the order of independent work moves).
+# shortened the `nano` GPT's XLA training step by 4-10% in three runs on a 2-core Intel CPU
+# (decoding unchanged; BENCHMARKS.md); only the order of independent work moves.
 XLA_CPU_FLAGS = ("--xla_cpu_enable_concurrency_optimized_scheduler=true",)
 
 
