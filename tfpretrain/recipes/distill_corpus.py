@@ -91,7 +91,8 @@ def run_corpus(cfg: DistillRun) -> dict:
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     strategy = get_strategy(cfg.strategy)
-    set_precision(cfg.precision, width=student_width(cfg))
+    wanted = student_width(cfg)  # a preset's, or the teacher's for `half`
+    set_precision(cfg.precision, width=wanted)
     keras.utils.set_random_seed(cfg.seed)
 
     train_lines, held_lines = corpus_lines(cfg)
@@ -107,10 +108,10 @@ def run_corpus(cfg: DistillRun) -> dict:
         teacher, tokenizer = load_encoder_teacher(cfg.teacher, cfg.seq_len)
         check_vocabulary(cfg, tokenizer.vocabulary, cfg.teacher)
         width = teacher.config.hidden_dim
-        if cfg.student_preset != "half" and student_width(cfg) != width:
+        if cfg.student_preset != "half" and wanted != width:
             raise ValueError(
                 f"--corpus distillation matches the teacher's {width}-wide hidden states; "
-                f"--student-preset {cfg.student_preset} is {student_width(cfg)} wide. Use "
+                f"--student-preset {cfg.student_preset} is {wanted} wide. Use "
                 "--student-preset half (the teacher's widths, half its layers)."
             )
         student = student_encoder(cfg, teacher)

@@ -413,11 +413,10 @@ def run_seq2seq(cfg: FinetuneRun) -> dict:
     # is 3 steps, and validating and checkpointing after each of 100 passes costs more than
     # the training.
     per_pass = len(train_in) // cfg.batch_size
-    passes = cfg.epochs or passes_for(len(train_in), cfg.batch_size)
     if cfg.epochs:
         epochs, steps_per_epoch = cfg.epochs, None
     else:
-        epochs, steps_per_epoch = rounds_for(per_pass * passes)
+        epochs, steps_per_epoch = rounds_for(per_pass * passes_for(len(train_in), cfg.batch_size))
         train = train.repeat()
     steps = epochs * (steps_per_epoch or per_pass)
     learning_rate = cfg.learning_rate or learning_rate_for(init != "scratch", config.hidden_dim)
