@@ -455,7 +455,8 @@ class Peer:
     def __init__(self, name: str, preset: str):
         framework, env, self.description = PEERS[name]
         self.name = name
-        environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(REPO), **env)
+        path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
+        environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=path, **env)
         if framework == "tfpretrain":  # what the command line sets before TensorFlow starts
             from tfpretrain.cli.main import runtime_environment
 
