@@ -139,9 +139,10 @@ def _has_accelerator() -> bool:
     return bool(tf.config.list_physical_devices("GPU") or tf.config.list_logical_devices("TPU"))
 
 
-# The narrowest model `--precision auto` trains in bfloat16 (on a CPU with AMX). GPT training on
-# a 2-core Xeon with AMX, bfloat16 (oneDNN, no XLA) against float32 with XLA: 0.86x its speed at
-# width 128 (`nano`), 1.26x at 384 (`shakespeare`); the crossover lies between the two.
+# The narrowest model `--precision auto` trains in bfloat16 (on a CPU with a bfloat16 unit).
+# GPT training, bfloat16 (oneDNN, no XLA) against float32 with XLA, 2 cores: on a Xeon with AMX
+# 0.86x its speed at width 128 (`nano`), 1.26x at 384 (`shakespeare`); on an AMD EPYC with
+# AVX512-BF16 and no AMX 0.65x at 128, 1.40x at 384. The crossover lies between the two.
 BF16_MIN_WIDTH = 384
 
 
@@ -160,16 +161,34 @@ def _cpu_flags() -> set[str]:
     return set(_cpuinfo().get("flags", "").split())
 
 
+# The CPU units whose bfloat16 products oneDNN uses, best first, with the names the reasons give.
+BF16_UNITS = {"amx_bf16": "AMX", "avx512_bf16": "AVX512-BF16"}
+
+
+def _bf16_unit() -> str | None:
+    """The CPU's best bfloat16 unit (`AMX`, `AVX512-BF16`), or None."""
+    flags = _cpu_flags()
+    return next((name for flag, name in BF16_UNITS.items() if flag in flags), None)
+
+
+def _onednn_on() -> bool:
+    """Whether TensorFlow's oneDNN ops are on in this process (`TF_ENABLE_ONEDNN_OPTS`)."""
+    from tensorflow.python.util import _pywrap_util_port
+
+    return bool(_pywrap_util_port.IsMklEnabled())
+
+
 def precision_decision(requested: str = "auto", width: int | None = None) -> tuple[str, str]:
     """The precision a run trains in (`fp32`, `bf16` or `fp16`) and why: `requested` (a run's
     `precision` setting, `--precision`) as given, or for `auto` bfloat16 mixed precision only
-    on a machine without a GPU or TPU whose CPU has AMX with bfloat16 (`amx_bf16`), for a model
-    of hidden width `width` >= `BF16_MIN_WIDTH`; float32 otherwise, and when `width` is None.
+    on a machine without a GPU or TPU whose CPU has a bfloat16 unit (AMX or AVX512-BF16) that
+    TensorFlow's oneDNN ops use, for a model of hidden width `width` >= `BF16_MIN_WIDTH`;
+    float32 otherwise, and when `width` is None.
 
-    There TensorFlow's oneDNN kernels run bfloat16 matrix products on AMX faster than XLA runs
-    float32 ones; on CPUs without AMX, and for narrow models, float32 with XLA is faster
-    (BENCHMARKS.md). The reason is what `fit` records in the run's `config.json`
-    (`execution.precision_reason`).
+    There oneDNN's bfloat16 products outrun XLA's float32 ones (XLA's CPU backend has no faster
+    bfloat16 products); for narrow models the conversions cost more than the products gain and
+    float32 with XLA is faster (BENCHMARKS.md). The reason is what `fit` records in the run's
+    `config.json` (`execution.precision_reason`).
     """
     if requested not in PRECISION_CHOICES:
         raise ValueError(
@@ -179,16 +198,22 @@ def precision_decision(requested: str = "auto", width: int | None = None) -> tup
         return requested, "as requested"
     if _has_accelerator():
         return "fp32", "auto: float32 with a GPU or TPU (--precision bf16 or fp16 to mix there)"
-    if "amx_bf16" not in _cpu_flags():
-        return "fp32", "auto: float32, the CPU has no AMX bfloat16 unit (amx_bf16)"
+    unit = _bf16_unit()
+    if unit is None:
+        return "fp32", "auto: float32, the CPU has no bfloat16 unit (amx_bf16 or avx512_bf16)"
+    if not _onednn_on():
+        return "fp32", (
+            "auto: float32, oneDNN is off (TF_ENABLE_ONEDNN_OPTS=0) and without it bfloat16 "
+            "products are no faster"
+        )
     if width is None:
         return "fp32", "auto: float32, no model width given"
     if width < BF16_MIN_WIDTH:
         return "fp32", (
-            f"auto: float32, width {width} is below {BF16_MIN_WIDTH}, where bfloat16 on AMX "
-            "starts to pay"
+            f"auto: float32, width {width} is below {BF16_MIN_WIDTH}, where bfloat16 on "
+            f"{unit} starts to pay"
         )
-    return "bf16", f"auto: bfloat16 on a CPU with AMX, width {width} >= {BF16_MIN_WIDTH}"
+    return "bf16", f"auto: bfloat16 on a CPU with {unit}, width {width} >= {BF16_MIN_WIDTH}"
 
 
 # The policy object the last `set_precision` set, and its reason: a policy set otherwise (by
@@ -265,9 +290,7 @@ def machine() -> dict:
         "vendor": fields.get("vendor_id", ""),
         "isa": sorted(_cpu_flags() & {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"}),
     }
-    from tensorflow.python.util import _pywrap_util_port
-
-    info["onednn"] = bool(_pywrap_util_port.IsMklEnabled())
+    info["onednn"] = _onednn_on()
     info["TF_ENABLE_ONEDNN_OPTS"] = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "(unset)")
     info["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "(unset)")
     return info

@@ -152,6 +152,7 @@ def test_clm_records_the_precision_auto_chose(
     # A CPU-only machine with AMX, whatever this one is.
     monkeypatch.setattr(distribute, "_has_accelerator", lambda: False)
     monkeypatch.setattr(distribute, "_cpu_flags", lambda: {"avx512f", "amx_bf16", "amx_tile"})
+    monkeypatch.setattr(distribute, "_onednn_on", lambda: True)
     monkeypatch.setattr(distribute, "BF16_MIN_WIDTH", min_width)
     corpus = tmp_path / "corpus.txt"
     corpus.write_text((data_dir / "tinyshakespeare" / "input.txt").read_text()[:6000])

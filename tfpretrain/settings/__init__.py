@@ -382,7 +382,8 @@ class RunSettings(Settings):
         "auto",
         choices=PRECISIONS,
         help="numeric precision; bf16/fp16 are mixed precision with float32 weights and losses "
-        "(auto: bf16 on a CPU with AMX and no GPU or TPU, for transformers 384 or more wide; "
+        "(auto: bf16 on a CPU with AMX or AVX512-BF16, oneDNN on and no GPU or TPU, for "
+        "transformers 384 or more wide; "
         "else fp32)",
     )
     xla: str = setting(
