@@ -221,11 +221,11 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         projected = self._project(x, kernel, bias)
         batch, length = ops.shape(x)[0], ops.shape(x)[1]
         heads, size = weights[0][0].shape[1:]
-        width = heads * size
-        return [
-            ops.reshape(projected[:, :, i * width : (i + 1) * width], (batch, length, heads, size))
-            for i in range(len(weights))
-        ]
+        # A split, not slices: its gradient is one concatenation, where each slice's gradient
+        # writes a zero tensor as wide as all the projections (the graph executor runs them
+        # unfused: 14% of a bfloat16 `shakespeare` step on a CPU).
+        parts = ops.split(projected, len(weights), axis=-1) if len(weights) > 1 else [projected]
+        return [ops.reshape(part, (batch, length, heads, size)) for part in parts]
 
     def _keys_values(self, source):
         """Keys and values of `source` `[B, S, D]`, each `[B, H, S, K]`.
